@@ -1,0 +1,1 @@
+"""Local development and test infrastructure for the Sluice operator."""

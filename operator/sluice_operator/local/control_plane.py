@@ -1,0 +1,702 @@
+"""A real Kubernetes control plane run as local processes, for the operator's tests and local development.
+
+The binaries (etcd, kube-apiserver, kube-controller-manager) come from ``scripts/control-plane/build.sh``,
+which builds them from Go modules; no container runtime is involved. ``LocalControlPlane`` then:
+
+1. generates a certificate authority, a serving certificate, client certificates (an administrator in
+   ``system:masters`` and the controller manager's own identity) and a service-account signing key with the
+   ``cryptography`` package, with the extensions that strict X.509 verifiers (Python 3.13+, Go) demand;
+2. starts etcd, kube-apiserver and kube-controller-manager on free ports bound to 127.0.0.1 only, each
+   logging to a file in the work directory;
+3. writes a kubeconfig with absolute paths and waits until the API server's ``/readyz`` and the controller
+   manager's ``/healthz`` answer.
+
+There is no kubelet and no scheduler: objects are stored, validated, authorised with RBAC, garbage
+collected and reconciled by the built-in controllers (Deployment to ReplicaSet to Pod, namespace deletion,
+service accounts, horizontal pod autoscaling), but no container ever runs.
+
+Every process is stopped by its process id on ``stop()`` (SIGTERM, then SIGKILL after a grace period), when
+the context manager exits, at interpreter exit, and, through the Linux parent-death signal, when the Python
+process that started them dies.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import datetime
+import ipaddress
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+__all__ = [
+    "ControlPlaneCertificates",
+    "ControlPlaneStartError",
+    "LocalControlPlane",
+    "build_control_plane_binaries",
+    "generate_control_plane_certificates",
+]
+
+LOOPBACK_ADDRESS = "127.0.0.1"
+DEFAULT_READY_TIMEOUT_SECONDS = 120.0
+DEFAULT_STOP_GRACE_PERIOD_SECONDS = 10.0
+DEFAULT_SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+LOG_TAIL_LINE_COUNT = 40
+POLL_INTERVAL_SECONDS = 0.2
+CERTIFICATE_VALIDITY = datetime.timedelta(days=365)
+# Linux prctl option that delivers a signal to a process when its parent exits.
+PARENT_DEATH_SIGNAL_OPTION = 1
+
+
+class ControlPlaneStartError(RuntimeError):
+    """A control-plane process exited, or did not become ready in time, while starting."""
+
+
+@dataclass(frozen=True)
+class ControlPlaneCertificates:
+    """Paths of the PEM files that secure one local control plane."""
+
+    certificate_authority_certificate: Path
+    certificate_authority_key: Path
+    serving_certificate: Path
+    serving_key: Path
+    administrator_certificate: Path
+    administrator_key: Path
+    controller_manager_certificate: Path
+    controller_manager_key: Path
+    service_account_private_key: Path
+    service_account_public_key: Path
+
+
+def _write_private_file(path: Path, content: bytes) -> None:
+    """Write a file readable only by its owner (private keys)."""
+    file_descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(file_descriptor, "wb") as private_file:
+        private_file.write(content)
+
+
+def _private_key_pem(private_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+    return private_key.private_bytes(
+        encoding=serialization.Encoding.PEM,
+        format=serialization.PrivateFormat.TraditionalOpenSSL,
+        encryption_algorithm=serialization.NoEncryption(),
+    )
+
+
+def _certificate_builder(
+    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey
+) -> x509.CertificateBuilder:
+    now = datetime.datetime.now(datetime.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + CERTIFICATE_VALIDITY)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+    )
+
+
+def _leaf_certificate(
+    *,
+    subject: x509.Name,
+    certificate_authority_certificate: x509.Certificate,
+    certificate_authority_key: CertificateIssuerPrivateKeyTypes,
+    alternative_names: Sequence[x509.GeneralName],
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """Issue a certificate usable both as a TLS server and as a TLS client certificate."""
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    authority_key_identifier = certificate_authority_certificate.extensions.get_extension_for_class(
+        x509.SubjectKeyIdentifier
+    ).value
+    builder = (
+        _certificate_builder(subject, certificate_authority_certificate.subject, leaf_key.public_key())
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=True,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(authority_key_identifier),
+            critical=False,
+        )
+        .add_extension(x509.SubjectAlternativeName(list(alternative_names)), critical=False)
+    )
+    return builder.sign(certificate_authority_key, hashes.SHA256()), leaf_key
+
+
+def generate_control_plane_certificates(
+    directory: Path, *, first_service_address: ipaddress.IPv4Address
+) -> ControlPlaneCertificates:
+    """Create the certificate authority, leaf certificates and service-account key in ``directory``.
+
+    Every leaf certificate names ``localhost`` and ``127.0.0.1`` so it verifies whichever of the two a
+    client dials; the serving certificate also names the in-cluster ``kubernetes`` service.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    certificate_authority_key = ec.generate_private_key(ec.SECP256R1())
+    certificate_authority_name = x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, "sluice-local-control-plane-ca")]
+    )
+    certificate_authority_certificate = (
+        _certificate_builder(
+            certificate_authority_name, certificate_authority_name, certificate_authority_key.public_key()
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(certificate_authority_key.public_key()),
+            critical=False,
+        )
+        .sign(certificate_authority_key, hashes.SHA256())
+    )
+
+    loopback_names: list[x509.GeneralName] = [
+        x509.DNSName("localhost"),
+        x509.IPAddress(ipaddress.IPv4Address(LOOPBACK_ADDRESS)),
+    ]
+    serving_names: list[x509.GeneralName] = [
+        *loopback_names,
+        x509.DNSName("kubernetes"),
+        x509.DNSName("kubernetes.default"),
+        x509.DNSName("kubernetes.default.svc"),
+        x509.DNSName("kubernetes.default.svc.cluster.local"),
+        x509.IPAddress(first_service_address),
+    ]
+    leaf_subjects: dict[str, tuple[x509.Name, list[x509.GeneralName]]] = {
+        "serving": (x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]), serving_names),
+        "administrator": (
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
+                    x509.NameAttribute(NameOID.COMMON_NAME, "sluice-local-administrator"),
+                ]
+            ),
+            loopback_names,
+        ),
+        "controller-manager": (
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "system:kube-controller-manager")]),
+            loopback_names,
+        ),
+    }
+
+    def certificate_path(name: str) -> Path:
+        return directory / f"{name}.crt"
+
+    def key_path(name: str) -> Path:
+        return directory / f"{name}.key"
+
+    certificate_path("ca").write_bytes(
+        certificate_authority_certificate.public_bytes(serialization.Encoding.PEM)
+    )
+    _write_private_file(key_path("ca"), _private_key_pem(certificate_authority_key))
+    for name, (subject, alternative_names) in leaf_subjects.items():
+        certificate, private_key = _leaf_certificate(
+            subject=subject,
+            certificate_authority_certificate=certificate_authority_certificate,
+            certificate_authority_key=certificate_authority_key,
+            alternative_names=alternative_names,
+        )
+        certificate_path(name).write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        _write_private_file(key_path(name), _private_key_pem(private_key))
+
+    service_account_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    _write_private_file(key_path("service-account"), _private_key_pem(service_account_key))
+    service_account_public_key_path = directory / "service-account.pub"
+    service_account_public_key_path.write_bytes(
+        service_account_key.public_key().public_bytes(
+            encoding=serialization.Encoding.PEM,
+            format=serialization.PublicFormat.SubjectPublicKeyInfo,
+        )
+    )
+    return ControlPlaneCertificates(
+        certificate_authority_certificate=certificate_path("ca"),
+        certificate_authority_key=key_path("ca"),
+        serving_certificate=certificate_path("serving"),
+        serving_key=key_path("serving"),
+        administrator_certificate=certificate_path("administrator"),
+        administrator_key=key_path("administrator"),
+        controller_manager_certificate=certificate_path("controller-manager"),
+        controller_manager_key=key_path("controller-manager"),
+        service_account_private_key=key_path("service-account"),
+        service_account_public_key=service_account_public_key_path,
+    )
+
+
+def _free_loopback_ports(count: int) -> list[int]:
+    """Ports that were free on 127.0.0.1 a moment ago (all held open together, so they are distinct)."""
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            listening_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listening_socket.bind((LOOPBACK_ADDRESS, 0))
+            sockets.append(listening_socket)
+        return [int(bound_socket.getsockname()[1]) for bound_socket in sockets]
+    finally:
+        for bound_socket in sockets:
+            bound_socket.close()
+
+
+def _parent_death_signal_setter() -> Callable[[], None] | None:
+    """A pre-exec hook asking Linux to SIGKILL the child when the starting thread's process dies.
+
+    The C function is looked up here, in the parent, so the child only makes one system call between
+    fork and exec.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        process_control = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    kill_signal = int(signal.SIGKILL)
+
+    def set_parent_death_signal() -> None:
+        process_control(PARENT_DEATH_SIGNAL_OPTION, kill_signal, 0, 0, 0)
+
+    return set_parent_death_signal
+
+
+def _log_tail(log_path: Path, line_count: int = LOG_TAIL_LINE_COUNT) -> str:
+    try:
+        with log_path.open("rb") as log_file:
+            log_file.seek(0, os.SEEK_END)
+            log_file.seek(max(0, log_file.tell() - 64 * 1024))
+            content = log_file.read().decode("utf-8", errors="replace")
+    except OSError as error:
+        return f"(could not read {log_path}: {error})"
+    return "\n".join(content.splitlines()[-line_count:])
+
+
+class ManagedProcess:
+    """One control-plane process: started with its output in a log file, stopped by its process id."""
+
+    def __init__(self, name: str, command: Sequence[str], log_path: Path) -> None:
+        self.name = name
+        self.command = list(command)
+        self.log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def process_id(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def start(self, *, terminate_with_parent: bool) -> None:
+        pre_exec_hook = _parent_death_signal_setter() if terminate_with_parent else None
+        with self.log_path.open("ab") as log_file:
+            log_file.write(f"# started: {' '.join(self.command)}\n".encode())
+            log_file.flush()
+            # The command is built by LocalControlPlane from a fixed binary path and generated flags.
+            self._process = subprocess.Popen(  # noqa: S603
+                self.command,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                # Own session: a Ctrl-C in the terminal reaches the test process, which then stops these.
+                start_new_session=True,
+                preexec_fn=pre_exec_hook,  # noqa: PLW1509
+                close_fds=True,
+            )
+
+    def exit_code(self) -> int | None:
+        """The exit code if the process has exited, else None (also None if it never started)."""
+        return None if self._process is None else self._process.poll()
+
+    def raise_if_exited(self) -> None:
+        exit_code = self.exit_code()
+        if exit_code is not None:
+            raise ControlPlaneStartError(
+                f"{self.name} exited with code {exit_code} while the control plane was starting; "
+                f"last lines of {self.log_path}:\n{_log_tail(self.log_path)}"
+            )
+
+    def stop(self, grace_period_seconds: float) -> None:
+        """SIGTERM, then SIGKILL once the grace period is over; always reaps the process."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=grace_period_seconds)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+class LocalControlPlane:
+    """etcd, kube-apiserver and kube-controller-manager running on 127.0.0.1 for tests.
+
+    Use as a context manager, or call ``start()`` and later ``stop()``::
+
+        with LocalControlPlane(bin_directory, work_directory) as control_plane:
+            os.environ["KUBECONFIG"] = str(control_plane.kubeconfig_path)
+            ...
+
+    ``work_directory`` receives the certificates, the etcd data, the kubeconfig files and one log file per
+    process (``logs/<process>.log``). It should be empty or dedicated to this control plane.
+    """
+
+    def __init__(
+        self,
+        bin_directory: Path,
+        work_directory: Path,
+        *,
+        ready_timeout_seconds: float = DEFAULT_READY_TIMEOUT_SECONDS,
+        stop_grace_period_seconds: float = DEFAULT_STOP_GRACE_PERIOD_SECONDS,
+        service_cluster_ip_range: str = DEFAULT_SERVICE_CLUSTER_IP_RANGE,
+        terminate_with_parent: bool = True,
+    ) -> None:
+        """Prepare (but do not start) a control plane.
+
+        ``terminate_with_parent`` makes Linux kill the processes if the Python process dies without
+        calling ``stop()``. Linux ties that signal to the starting *thread*: keep it True when the
+        control plane is started from the main thread (as test fixtures are), and set it to False when
+        starting from a short-lived thread.
+        """
+        self.bin_directory = Path(bin_directory).absolute()
+        self.work_directory = Path(work_directory).absolute()
+        self.ready_timeout_seconds = ready_timeout_seconds
+        self.stop_grace_period_seconds = stop_grace_period_seconds
+        self.service_cluster_ip_range = ipaddress.IPv4Network(service_cluster_ip_range)
+        self.terminate_with_parent = terminate_with_parent
+        self.certificate_directory = self.work_directory / "certificates"
+        self.log_directory = self.work_directory / "logs"
+        self.etcd_data_directory = self.work_directory / "etcd-data"
+        self._kubeconfig_path = self.work_directory / "kubeconfig"
+        self._controller_manager_kubeconfig_path = self.work_directory / "controller-manager.kubeconfig"
+        self._processes: list[ManagedProcess] = []
+        self._server_url: str | None = None
+        self._certificates: ControlPlaneCertificates | None = None
+        self._started = False
+        self.ready_after_seconds: float | None = None
+        """Seconds from the start of ``start()`` until everything answered as ready."""
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        """Absolute path of a kubeconfig for an administrator (``system:masters``)."""
+        return self._kubeconfig_path
+
+    @property
+    def server_url(self) -> str:
+        """``https://127.0.0.1:<port>`` of the API server; known once ``start()`` has begun."""
+        if self._server_url is None:
+            raise RuntimeError("the control plane has not been started")
+        return self._server_url
+
+    @property
+    def certificates(self) -> ControlPlaneCertificates:
+        if self._certificates is None:
+            raise RuntimeError("the control plane has not been started")
+        return self._certificates
+
+    @property
+    def process_ids(self) -> dict[str, int]:
+        """Process id of each process that was started, by name."""
+        return {
+            process.name: process_id
+            for process in self._processes
+            if (process_id := process.process_id) is not None
+        }
+
+    def log_path(self, process_name: str) -> Path:
+        """Log file of ``etcd``, ``kube-apiserver`` or ``kube-controller-manager``."""
+        return self.log_directory / f"{process_name}.log"
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exception_type: type[BaseException] | None,
+        exception: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> Self:
+        """Start every process and wait until the API server and controller manager are ready.
+
+        On failure everything already started is stopped and ``ControlPlaneStartError`` is raised with
+        the tail of the failing process's log.
+        """
+        if self._started:
+            raise RuntimeError("this LocalControlPlane was already started; create a new one")
+        self._started = True
+        started_at = time.monotonic()
+        deadline = started_at + self.ready_timeout_seconds
+        for binary_name in ("etcd", "kube-apiserver", "kube-controller-manager"):
+            if not os.access(self.bin_directory / binary_name, os.X_OK):
+                raise ControlPlaneStartError(
+                    f"{self.bin_directory / binary_name} is missing or not executable; "
+                    "build it with scripts/control-plane/build.sh"
+                )
+        atexit.register(self.stop)
+        try:
+            self._start_processes(deadline)
+        except BaseException:
+            self.stop()
+            raise
+        self.ready_after_seconds = time.monotonic() - started_at
+        return self
+
+    def stop(self) -> None:
+        """Stop every process, newest first, by process id. Safe to call more than once."""
+        for process in reversed(self._processes):
+            process.stop(self.stop_grace_period_seconds)
+        atexit.unregister(self.stop)
+
+    # Starting -----------------------------------------------------------------------------------------
+
+    def _start_processes(self, deadline: float) -> None:
+        for directory in (self.work_directory, self.log_directory, self.certificate_directory):
+            directory.mkdir(parents=True, exist_ok=True)
+        self.etcd_data_directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        first_service_address = next(self.service_cluster_ip_range.hosts())
+        certificates = generate_control_plane_certificates(
+            self.certificate_directory, first_service_address=first_service_address
+        )
+        self._certificates = certificates
+        (
+            etcd_client_port,
+            etcd_peer_port,
+            apiserver_port,
+            controller_manager_port,
+        ) = _free_loopback_ports(4)
+        self._server_url = f"https://{LOOPBACK_ADDRESS}:{apiserver_port}"
+        self._write_kubeconfig(
+            self._kubeconfig_path,
+            user_name="sluice-local-administrator",
+            client_certificate=certificates.administrator_certificate,
+            client_key=certificates.administrator_key,
+        )
+        self._write_kubeconfig(
+            self._controller_manager_kubeconfig_path,
+            user_name="system:kube-controller-manager",
+            client_certificate=certificates.controller_manager_certificate,
+            client_key=certificates.controller_manager_key,
+        )
+
+        etcd_url = f"http://{LOOPBACK_ADDRESS}:{etcd_client_port}"
+        etcd_peer_url = f"http://{LOOPBACK_ADDRESS}:{etcd_peer_port}"
+        etcd = self._launch(
+            "etcd",
+            [
+                "--name=sluice-local",
+                f"--data-dir={self.etcd_data_directory}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls={etcd_peer_url}",
+                f"--initial-advertise-peer-urls={etcd_peer_url}",
+                f"--initial-cluster=sluice-local={etcd_peer_url}",
+                "--initial-cluster-state=new",
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+        )
+        self._wait_until(
+            etcd, deadline, lambda: self._answers_ok(f"{etcd_url}/health", context=None), "etcd /health"
+        )
+
+        apiserver = self._launch(
+            "kube-apiserver",
+            [
+                f"--etcd-servers={etcd_url}",
+                f"--bind-address={LOOPBACK_ADDRESS}",
+                f"--advertise-address={LOOPBACK_ADDRESS}",
+                f"--secure-port={apiserver_port}",
+                "--endpoint-reconciler-type=none",
+                f"--cert-dir={self.certificate_directory / 'kube-apiserver'}",
+                f"--tls-cert-file={certificates.serving_certificate}",
+                f"--tls-private-key-file={certificates.serving_key}",
+                f"--client-ca-file={certificates.certificate_authority_certificate}",
+                "--authorization-mode=RBAC",
+                f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+                f"--service-account-key-file={certificates.service_account_public_key}",
+                f"--service-account-signing-key-file={certificates.service_account_private_key}",
+                f"--service-cluster-ip-range={self.service_cluster_ip_range}",
+                "--allow-privileged=true",
+            ],
+        )
+        apiserver_context = self._client_ssl_context()
+        self._wait_until(
+            apiserver,
+            deadline,
+            lambda: self._answers_ok(f"{self._server_url}/readyz", context=apiserver_context),
+            "kube-apiserver /readyz",
+        )
+
+        controller_manager = self._launch(
+            "kube-controller-manager",
+            [
+                f"--kubeconfig={self._controller_manager_kubeconfig_path}",
+                f"--authentication-kubeconfig={self._controller_manager_kubeconfig_path}",
+                f"--authorization-kubeconfig={self._controller_manager_kubeconfig_path}",
+                "--leader-elect=false",
+                f"--bind-address={LOOPBACK_ADDRESS}",
+                f"--secure-port={controller_manager_port}",
+                f"--cert-dir={self.certificate_directory / 'kube-controller-manager'}",
+                f"--tls-cert-file={certificates.serving_certificate}",
+                f"--tls-private-key-file={certificates.serving_key}",
+                f"--client-ca-file={certificates.certificate_authority_certificate}",
+                f"--root-ca-file={certificates.certificate_authority_certificate}",
+                f"--service-account-private-key-file={certificates.service_account_private_key}",
+                f"--cluster-signing-cert-file={certificates.certificate_authority_certificate}",
+                f"--cluster-signing-key-file={certificates.certificate_authority_key}",
+                "--use-service-account-credentials=true",
+                # Every controller that is on by default: deployment, replicaset, garbage collector,
+                # namespace, service account and token, horizontal pod autoscaler, and the rest.
+                "--controllers=*",
+            ],
+        )
+        self._wait_until(
+            controller_manager,
+            deadline,
+            lambda: self._answers_ok(
+                f"https://{LOOPBACK_ADDRESS}:{controller_manager_port}/healthz", context=apiserver_context
+            ),
+            "kube-controller-manager /healthz",
+        )
+
+    def _launch(self, name: str, arguments: Sequence[str]) -> ManagedProcess:
+        process = ManagedProcess(name, [str(self.bin_directory / name), *arguments], self.log_path(name))
+        self._processes.append(process)
+        process.start(terminate_with_parent=self.terminate_with_parent)
+        return process
+
+    def _client_ssl_context(self) -> ssl.SSLContext:
+        certificates = self.certificates
+        context = ssl.create_default_context(cafile=str(certificates.certificate_authority_certificate))
+        context.load_cert_chain(
+            str(certificates.administrator_certificate), str(certificates.administrator_key)
+        )
+        return context
+
+    @staticmethod
+    def _answers_ok(url: str, *, context: ssl.SSLContext | None) -> bool:
+        request = urllib.request.Request(url, method="GET")  # noqa: S310 - fixed http(s) loopback URLs
+        try:
+            with urllib.request.urlopen(request, timeout=2.0, context=context) as response:  # noqa: S310
+                return int(response.status) == 200
+        except (urllib.error.URLError, OSError, ssl.SSLError):
+            return False
+
+    @staticmethod
+    def _wait_until(
+        process: ManagedProcess, deadline: float, is_ready: Callable[[], bool], description: str
+    ) -> None:
+        while True:
+            process.raise_if_exited()
+            if is_ready():
+                return
+            if time.monotonic() > deadline:
+                process.raise_if_exited()
+                raise ControlPlaneStartError(
+                    f"{description} was not ready before the start timeout; "
+                    f"last lines of {process.log_path}:\n{_log_tail(process.log_path)}"
+                )
+            time.sleep(POLL_INTERVAL_SECONDS)
+
+    def _write_kubeconfig(
+        self, path: Path, *, user_name: str, client_certificate: Path, client_key: Path
+    ) -> None:
+        """Write a kubeconfig (JSON, which every YAML reader accepts) with absolute paths only."""
+        kubeconfig = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "sluice-local",
+                    "cluster": {
+                        "server": self.server_url,
+                        "certificate-authority": str(self.certificates.certificate_authority_certificate),
+                    },
+                }
+            ],
+            "users": [
+                {
+                    "name": user_name,
+                    "user": {
+                        "client-certificate": str(client_certificate.absolute()),
+                        "client-key": str(client_key.absolute()),
+                    },
+                }
+            ],
+            "contexts": [
+                {
+                    "name": "sluice-local",
+                    "context": {"cluster": "sluice-local", "user": user_name, "namespace": "default"},
+                }
+            ],
+            "current-context": "sluice-local",
+            "preferences": {},
+        }
+        _write_private_file(path, (json.dumps(kubeconfig, indent=2) + "\n").encode())
+
+
+def build_control_plane_binaries(build_script: Path, *, timeout_seconds: float | None = None) -> Path:
+    """Run ``scripts/control-plane/build.sh`` (instant once built) and return the bin directory it prints.
+
+    A cold build takes tens of minutes; its progress goes to this process's standard error.
+    """
+    completed = subprocess.run(  # noqa: S603 - runs the repository's own build script
+        ["bash", str(build_script)],  # noqa: S607
+        stdout=subprocess.PIPE,
+        check=False,
+        timeout=timeout_seconds,
+    )
+    output_lines = completed.stdout.decode().strip().splitlines()
+    if completed.returncode != 0 or not output_lines:
+        raise RuntimeError(f"{build_script} failed with exit code {completed.returncode}")
+    return Path(output_lines[-1])

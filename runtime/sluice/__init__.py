@@ -1,0 +1,76 @@
+"""Sluice: event streaming on PostgreSQL — persistent streams, queues, consumer groups and more.
+
+    import sluice
+
+    async with await sluice.connect("postgresql://...") as store:
+        await store.append("orders", [OrderPlaced(order_id="o-1")])
+        async for event in store.read_stream("orders"):
+            ...
+
+This module is the public facade; everything a user needs is importable from here.
+"""
+
+from sluice.connection import connect
+from sluice.errors import (
+    ConcurrencyError,
+    ConnectionLostError,
+    DuplicateEventIdError,
+    InvalidArgumentError,
+    InvalidNameError,
+    MigrationError,
+    PayloadTooLargeError,
+    SchemaVersionError,
+    SluiceError,
+    StaleReceiptError,
+    StoreClosedError,
+    StreamAlreadyExistsError,
+    StreamNotFoundError,
+    StreamTypeError,
+    UnknownEventTypeError,
+)
+from sluice.event_types import EventTypeRegistry, default_registry, register_event_type, register_upcaster
+from sluice.events import AppendResult, Direction, EventData, ExpectedOffset, GlobalPosition, RecordedEvent
+from sluice.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueMessage, Receipt
+from sluice.options import StoreOptions
+from sluice.store import EventStore
+from sluice.streams import PartitionInfo, StreamConfig, StreamInfo, StreamType
+
+__all__ = [
+    "AppendResult",
+    "ConcurrencyError",
+    "ConnectionLostError",
+    "DeadLetter",
+    "DeliveryFailure",
+    "Direction",
+    "DuplicateEventIdError",
+    "EnqueueResult",
+    "EventData",
+    "EventStore",
+    "EventTypeRegistry",
+    "ExpectedOffset",
+    "GlobalPosition",
+    "InvalidArgumentError",
+    "InvalidNameError",
+    "MigrationError",
+    "PartitionInfo",
+    "PayloadTooLargeError",
+    "QueueMessage",
+    "Receipt",
+    "RecordedEvent",
+    "SchemaVersionError",
+    "SluiceError",
+    "StaleReceiptError",
+    "StoreClosedError",
+    "StoreOptions",
+    "StreamAlreadyExistsError",
+    "StreamConfig",
+    "StreamInfo",
+    "StreamNotFoundError",
+    "StreamType",
+    "StreamTypeError",
+    "UnknownEventTypeError",
+    "connect",
+    "default_registry",
+    "register_event_type",
+    "register_upcaster",
+]

@@ -1,0 +1,1 @@
+"""Storage backends: PostgreSQL for production, memory for development."""

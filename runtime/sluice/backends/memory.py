@@ -1,0 +1,398 @@
+"""The in-memory backend, for development and tests of applications built on Sluice.
+
+It is a product feature, not a test double: it passes the same behavioural contract suite as the
+PostgreSQL backend. Every operation runs without awaiting inside it, so on one event loop each is
+atomic, just as one statement is on PostgreSQL. Payloads are stored encoded and decoded on read,
+so callers never share mutable objects with the store. Nothing survives the process.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import itertools
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sluice.errors import (
+    ConcurrencyError,
+    DuplicateEventIdError,
+    StreamAlreadyExistsError,
+    StreamNotFoundError,
+    StreamTypeError,
+)
+from sluice.event_types import EventTypeRegistry
+from sluice.events import AppendResult, Direction, ExpectedOffset, GlobalPosition, RecordedEvent
+from sluice.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueMessage, Receipt
+from sluice.options import StoreOptions
+from sluice.payloads import decode_payload
+from sluice.store import AppendRequest, EventStore, PreparedEvent
+from sluice.streams import PartitionInfo, StreamConfig, StreamInfo, StreamType
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclasses.dataclass(slots=True)
+class _StoredEvent:
+    offset: int
+    prepared: PreparedEvent
+    correlation_id: str | None
+    timestamp: datetime
+    global_position: GlobalPosition
+
+
+@dataclasses.dataclass(slots=True)
+class _Partition:
+    events: list[_StoredEvent] = dataclasses.field(default_factory=list)
+    last_appended_at: datetime | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class _Message:
+    message_id: int
+    prepared: PreparedEvent
+    correlation_id: str | None
+    dedupe_key: str | None
+    enqueued_at: datetime
+    visible_at: datetime
+    attempts: int = 0
+    first_delivered_at: datetime | None = None
+    last_delivered_at: datetime | None = None
+    failures: list[DeliveryFailure] = dataclasses.field(default_factory=list)
+    last_failed_attempt: int = 0
+
+    def record_expired_lease(self) -> None:
+        if self.attempts > self.last_failed_attempt:
+            self.failures.append(DeliveryFailure(self.attempts, self.visible_at, "visibility timeout expired"))
+            self.last_failed_attempt = self.attempts
+
+
+@dataclasses.dataclass(slots=True)
+class _Stream:
+    config: StreamConfig
+    created_at: datetime
+    partitions: list[_Partition]
+    event_ids: dict[uuid.UUID, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    messages: dict[int, _Message] = dataclasses.field(default_factory=dict)
+    dead_letters: list[DeadLetter] = dataclasses.field(default_factory=list)
+
+    def info(self) -> StreamInfo:
+        return StreamInfo(
+            name=self.config.name,
+            type=self.config.type,
+            partitions=self.config.partitions,
+            max_attempts=self.config.max_attempts,
+            created_at=self.created_at,
+            partition_heads=tuple(
+                PartitionInfo(partition=index, head=len(partition.events), last_appended_at=partition.last_appended_at)
+                for index, partition in enumerate(self.partitions)
+            ),
+        )
+
+
+@dataclasses.dataclass(slots=True)
+class _GlobalEntry:
+    position: GlobalPosition
+    stream: _Stream
+    partition: int
+    offset: int
+
+
+class MemoryEventStore(EventStore):
+    """EventStore in process memory. Open it with ``await sluice.connect("memory://")``."""
+
+    def __init__(self, options: StoreOptions, registry: EventTypeRegistry | None = None) -> None:
+        super().__init__(options, registry)
+        self._streams: dict[str, _Stream] = {}
+        self._global_log: list[_GlobalEntry] = []
+        self._transactions = itertools.count(1)
+        self._sequence = itertools.count(1)
+        self._message_ids = itertools.count(1)
+        self._dead_letter_ids = itertools.count(1)
+
+    async def _close(self) -> None:
+        return None
+
+    # ----------------------------------------------------------------- streams
+
+    async def _create_stream(self, config: StreamConfig) -> StreamInfo:
+        return self._create(config).info()
+
+    def _create(self, config: StreamConfig) -> _Stream:
+        existing = self._streams.get(config.name)
+        if existing is not None:
+            if existing.config.type != config.type or existing.config.partitions != config.partitions:
+                raise StreamAlreadyExistsError(
+                    config.name,
+                    f"it is {existing.config.type.value} with {existing.config.partitions} partition(s)",
+                )
+            return existing
+        stream = _Stream(config, _now(), [_Partition() for _ in range(config.partitions)])
+        self._streams[config.name] = stream
+        return stream
+
+    async def _describe_stream(self, name: str) -> StreamInfo | None:
+        stream = self._streams.get(name)
+        return stream.info() if stream else None
+
+    async def _list_streams(self) -> list[StreamInfo]:
+        return [self._streams[name].info() for name in sorted(self._streams)]
+
+    async def _delete_stream(self, name: str) -> bool:
+        stream = self._streams.pop(name, None)
+        if stream is None:
+            return False
+        self._global_log = [entry for entry in self._global_log if entry.stream is not stream]
+        return True
+
+    def _stream(self, name: str, expected_type: StreamType, *, create: bool) -> _Stream:
+        stream = self._streams.get(name)
+        if stream is None:
+            if not (create and self.options.auto_create_streams):
+                raise StreamNotFoundError(name)
+            stream = self._create(StreamConfig(name=name, type=expected_type))
+        if stream.config.type is not expected_type:
+            if expected_type is StreamType.PERSISTENT:
+                raise StreamTypeError(f"{name!r} is a queue (an ephemeral stream): use enqueue, not append")
+            raise StreamTypeError(f"{name!r} is a persistent stream: use append and read, not queue operations")
+        return stream
+
+    # ----------------------------------------------------------------- appends
+
+    async def _append(self, request: AppendRequest) -> AppendResult:
+        stream = self._stream(request.stream_name, StreamType.PERSISTENT, create=True)
+        known = [stream.event_ids.get(event.event_id) for event in request.events]
+        if all(known):
+            return AppendResult(
+                stream_name=request.stream_name,
+                partitions=tuple(location[0] for location in known if location),
+                offsets=tuple(location[1] for location in known if location),
+                deduplicated=True,
+            )
+        if any(known):
+            count = sum(1 for location in known if location)
+            raise DuplicateEventIdError(
+                f"{count} of the {len(known)} event ids in this batch are already in stream "
+                f"{request.stream_name!r}: a retried batch must hold the same events as the original"
+            )
+        partition_number = self._route(request, stream.config.partitions)
+        partition = stream.partitions[partition_number]
+        head = len(partition.events)
+        self._check_expectation(request, partition_number, head)
+        now = _now()
+        timestamp = max(now, partition.last_appended_at) if partition.last_appended_at else now
+        partition.last_appended_at = timestamp
+        transaction = next(self._transactions)
+        offsets = []
+        for event in request.events:
+            offset = len(partition.events)
+            position = GlobalPosition(transaction, next(self._sequence))
+            partition.events.append(_StoredEvent(offset, event, request.correlation_id, timestamp, position))
+            stream.event_ids[event.event_id] = (partition_number, offset)
+            self._global_log.append(_GlobalEntry(position, stream, partition_number, offset))
+            offsets.append(offset)
+        return AppendResult(
+            stream_name=request.stream_name,
+            partitions=(partition_number,) * len(offsets),
+            offsets=tuple(offsets),
+        )
+
+    @staticmethod
+    def _check_expectation(request: AppendRequest, partition: int, head: int) -> None:
+        expected = request.expected_offset
+        if expected is ExpectedOffset.ANY:
+            return
+        if expected is ExpectedOffset.NO_STREAM:
+            matches, description = head == 0, "no events yet"
+        elif expected is ExpectedOffset.STREAM_EXISTS:
+            matches, description = head > 0, "at least one event"
+        else:
+            assert isinstance(expected, int)
+            matches, description = head == expected + 1, f"last offset {expected}"
+        if not matches:
+            raise ConcurrencyError(
+                stream_name=request.stream_name, partition=partition, expected=description, head=head
+            )
+
+    # ----------------------------------------------------------------- reads
+
+    def _recorded(self, stream: _Stream, partition: int, stored: _StoredEvent) -> RecordedEvent:
+        prepared = stored.prepared
+        return RecordedEvent(
+            stream_name=stream.config.name,
+            partition=partition,
+            offset=stored.offset,
+            event_id=prepared.event_id,
+            event_type=prepared.event_type,
+            schema_version=prepared.schema_version,
+            data=decode_payload(prepared.payload, prepared.content_type),
+            metadata=decode_payload(prepared.metadata_json.encode(), "application/json"),
+            correlation_id=stored.correlation_id,
+            timestamp=stored.timestamp,
+            global_position=stored.global_position,
+            content_type=prepared.content_type,
+        )
+
+    async def _read_page(
+        self, stream_name: str, partition: int, start: int, direction: Direction, count: int
+    ) -> list[RecordedEvent]:
+        stream = self._streams.get(stream_name)
+        if stream is None or stream.config.type is not StreamType.PERSISTENT:
+            return []
+        events = stream.partitions[partition].events
+        if direction is Direction.FORWARDS:
+            selected = events[start : start + count]
+        else:
+            end = min(start, len(events) - 1)
+            selected = events[max(end - count + 1, 0) : end + 1][::-1]
+        return [self._recorded(stream, partition, stored) for stored in selected]
+
+    async def _offset_at_time(self, stream_name: str, partition: int, at: datetime) -> int:
+        stream = self._stream(stream_name, StreamType.PERSISTENT, create=False)
+        events = stream.partitions[partition].events
+        return bisect.bisect_left(events, at, key=lambda stored: stored.timestamp)
+
+    async def _read_all_page(self, after: GlobalPosition | None, count: int) -> list[RecordedEvent]:
+        start = 0 if after is None else bisect.bisect_right(self._global_log, after, key=lambda entry: entry.position)
+        page = []
+        for entry in self._global_log[start : start + count]:
+            stored = entry.stream.partitions[entry.partition].events[entry.offset]
+            page.append(self._recorded(entry.stream, entry.partition, stored))
+        return page
+
+    # ----------------------------------------------------------------- queues
+
+    async def _enqueue(
+        self,
+        queue_name: str,
+        messages: tuple[PreparedEvent, ...],
+        dedupe_keys: list[str | None],
+        delay: timedelta,
+        correlation_id: str | None,
+    ) -> list[EnqueueResult]:
+        stream = self._stream(queue_name, StreamType.EPHEMERAL, create=True)
+        pending_by_key = {
+            message.dedupe_key: message.message_id for message in stream.messages.values() if message.dedupe_key
+        }
+        results = []
+        now = _now()
+        for prepared, key in zip(messages, dedupe_keys, strict=True):
+            if key is not None and key in pending_by_key:
+                results.append(EnqueueResult(queue_name, pending_by_key[key], deduplicated=True))
+                continue
+            message_id = next(self._message_ids)
+            stream.messages[message_id] = _Message(
+                message_id, prepared, correlation_id, key, enqueued_at=now, visible_at=now + delay
+            )
+            if key is not None:
+                pending_by_key[key] = message_id
+            results.append(EnqueueResult(queue_name, message_id))
+        return results
+
+    async def _dequeue(self, queue_name: str, max_messages: int, visibility_timeout: timedelta) -> list[QueueMessage]:
+        stream = self._stream(queue_name, StreamType.EPHEMERAL, create=False)
+        now = _now()
+        visible = sorted(
+            (message for message in stream.messages.values() if message.visible_at <= now),
+            key=lambda message: (message.visible_at, message.message_id),
+        )
+        delivered: list[QueueMessage] = []
+        for message in visible:
+            if len(delivered) == max_messages:
+                break
+            if message.attempts >= stream.config.max_attempts:
+                message.record_expired_lease()
+                self._bury(stream, message)
+                continue
+            message.record_expired_lease()
+            message.attempts += 1
+            message.visible_at = now + visibility_timeout
+            message.first_delivered_at = message.first_delivered_at or now
+            message.last_delivered_at = now
+            message.last_failed_attempt = message.attempts - 1
+            delivered.append(self._queue_message(queue_name, message))
+        return delivered
+
+    def _bury(self, stream: _Stream, message: _Message) -> None:
+        del stream.messages[message.message_id]
+        prepared = message.prepared
+        stream.dead_letters.append(
+            DeadLetter(
+                queue_name=stream.config.name,
+                dead_letter_id=next(self._dead_letter_ids),
+                message_id=message.message_id,
+                event_type=prepared.event_type,
+                data=decode_payload(prepared.payload, prepared.content_type),
+                metadata=decode_payload(prepared.metadata_json.encode(), "application/json"),
+                correlation_id=message.correlation_id,
+                enqueued_at=message.enqueued_at,
+                attempts=message.attempts,
+                first_delivered_at=message.first_delivered_at,
+                last_delivered_at=message.last_delivered_at,
+                failures=tuple(message.failures),
+                dead_lettered_at=_now(),
+            )
+        )
+
+    @staticmethod
+    def _queue_message(queue_name: str, message: _Message) -> QueueMessage:
+        prepared = message.prepared
+        return QueueMessage(
+            queue_name=queue_name,
+            message_id=message.message_id,
+            event_type=prepared.event_type,
+            data=decode_payload(prepared.payload, prepared.content_type),
+            metadata=decode_payload(prepared.metadata_json.encode(), "application/json"),
+            correlation_id=message.correlation_id,
+            enqueued_at=message.enqueued_at,
+            attempt=message.attempts,
+            visible_at=message.visible_at,
+            dedupe_key=message.dedupe_key,
+        )
+
+    def _current(self, queue_name: str, receipt: Receipt) -> tuple[_Stream, _Message] | None:
+        stream = self._streams.get(queue_name)
+        if stream is None:
+            return None
+        message = stream.messages.get(receipt.message_id)
+        if message is None or message.attempts != receipt.attempt:
+            return None
+        return stream, message
+
+    async def _acknowledge(self, queue_name: str, receipts: list[Receipt]) -> list[Receipt]:
+        stale = []
+        for receipt in receipts:
+            current = self._current(queue_name, receipt)
+            if current is None:
+                stale.append(receipt)
+            else:
+                del current[0].messages[receipt.message_id]
+        return stale
+
+    async def _nack(self, queue_name: str, receipt: Receipt, delay: timedelta, reason: str) -> bool:
+        current = self._current(queue_name, receipt)
+        if current is None:
+            return False
+        stream, message = current
+        now = _now()
+        message.failures.append(DeliveryFailure(message.attempts, now, reason))
+        message.last_failed_attempt = message.attempts
+        if message.attempts >= stream.config.max_attempts:
+            self._bury(stream, message)
+        else:
+            message.visible_at = now + delay
+        return True
+
+    async def _extend(self, queue_name: str, receipt: Receipt, by: timedelta) -> bool:
+        current = self._current(queue_name, receipt)
+        if current is None:
+            return False
+        message = current[1]
+        message.visible_at = max(message.visible_at, _now()) + by
+        return True
+
+    async def _dead_letters(self, queue_name: str, limit: int) -> list[DeadLetter]:
+        stream = self._stream(queue_name, StreamType.EPHEMERAL, create=False)
+        return stream.dead_letters[:limit]

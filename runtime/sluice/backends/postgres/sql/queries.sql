@@ -1,0 +1,256 @@
+-- Named queries of the PostgreSQL backend. Each starts with "-- name: <name>"; the loader in
+-- queries.py reads them once. Every value is a bound parameter; search_path selects the schema.
+
+-- name: describe_streams
+-- $1: a stream name, or NULL for every stream.
+SELECT s.stream_id, s.name, s.type, s.partitions, s.max_attempts, s.created_at,
+       p.partition, p.next_offset, p.last_appended_at
+  FROM streams s
+  JOIN stream_partitions p ON p.stream_id = s.stream_id
+ WHERE $1::text IS NULL OR s.name = $1
+ ORDER BY s.name, p.partition;
+
+-- name: create_stream
+WITH created AS (
+    INSERT INTO streams (name, type, partitions, max_attempts)
+    VALUES ($1, $2, $3, $4)
+    ON CONFLICT (name) DO NOTHING
+    RETURNING stream_id, partitions
+), partition_rows AS (
+    INSERT INTO stream_partitions (stream_id, partition)
+    SELECT created.stream_id, generate_series(0, created.partitions - 1) FROM created
+)
+SELECT stream_id FROM created;
+
+-- name: lock_stream_for_delete
+-- Waits for appends in flight (they hold partition rows), so the deletes that follow see their rows.
+SELECT s.stream_id
+  FROM streams s
+  JOIN stream_partitions p ON p.stream_id = s.stream_id
+ WHERE s.name = $1
+   FOR UPDATE;
+
+-- name: delete_stream_data
+WITH deleted_events AS (
+    DELETE FROM events WHERE stream_id = $1
+)
+DELETE FROM streams WHERE stream_id = $1;
+
+-- name: append_events
+-- $1 stream name, $2 partition, $3 expected next offset or NULL, $4 require a non-empty partition,
+-- $5..$10 the batch as arrays, $11 correlation id. Returns no row when the stream or partition is
+-- missing or the expectation fails; the caller then asks why.
+WITH reserved AS (
+    UPDATE stream_partitions p
+       SET next_offset = p.next_offset + cardinality($5::uuid[]),
+           last_appended_at = greatest(clock_timestamp(), p.last_appended_at)
+      FROM streams s
+     WHERE s.name = $1 AND s.type = 'persistent'
+       AND p.stream_id = s.stream_id AND p.partition = $2
+       AND ($3::bigint IS NULL OR p.next_offset = $3)
+       AND (NOT $4::boolean OR p.next_offset > 0)
+ RETURNING p.stream_id, p.next_offset - cardinality($5::uuid[]) AS first_offset, p.last_appended_at
+), inserted AS (
+    INSERT INTO events (stream_id, partition, event_offset, event_id, event_type, schema_version,
+                        content_type, data, metadata, correlation_id, created_at)
+    SELECT reserved.stream_id, $2, reserved.first_offset + batch.ordinal - 1, batch.event_id,
+           batch.event_type, batch.schema_version, batch.content_type, batch.data, batch.metadata,
+           $11, reserved.last_appended_at
+      FROM reserved,
+           unnest($5::uuid[], $6::text[], $7::integer[], $8::text[], $9::bytea[], $10::jsonb[])
+               WITH ORDINALITY AS batch(event_id, event_type, schema_version, content_type, data, metadata, ordinal)
+    RETURNING 1
+)
+SELECT first_offset, (SELECT count(*) FROM inserted) AS inserted FROM reserved;
+
+-- name: partition_head
+SELECT s.type, p.next_offset
+  FROM streams s
+  LEFT JOIN stream_partitions p ON p.stream_id = s.stream_id AND p.partition = $2
+ WHERE s.name = $1;
+
+-- name: existing_event_offsets
+SELECT e.event_id, e.partition, e.event_offset
+  FROM events e
+ WHERE e.stream_id = (SELECT stream_id FROM streams WHERE name = $1)
+   AND e.event_id = ANY($2::uuid[]);
+
+-- name: read_forwards
+SELECT e.event_offset, e.event_id, e.event_type, e.schema_version, e.content_type, e.data, e.metadata,
+       e.correlation_id, e.created_at, e.transaction_id::text AS transaction_id, e.sequence
+  FROM events e
+ WHERE e.stream_id = (SELECT stream_id FROM streams WHERE name = $1)
+   AND e.partition = $2 AND e.event_offset >= $3
+ ORDER BY e.event_offset
+ LIMIT $4;
+
+-- name: read_backwards
+SELECT e.event_offset, e.event_id, e.event_type, e.schema_version, e.content_type, e.data, e.metadata,
+       e.correlation_id, e.created_at, e.transaction_id::text AS transaction_id, e.sequence
+  FROM events e
+ WHERE e.stream_id = (SELECT stream_id FROM streams WHERE name = $1)
+   AND e.partition = $2 AND e.event_offset <= $3
+ ORDER BY e.event_offset DESC
+ LIMIT $4;
+
+-- name: offset_at_time
+-- Timestamps never decrease within a partition (see append_events), so time order is offset order.
+SELECT coalesce(
+    (SELECT e.event_offset
+       FROM events e
+      WHERE e.stream_id = s.stream_id AND e.partition = $2 AND e.created_at >= $3
+      ORDER BY e.created_at, e.event_offset
+      LIMIT 1),
+    p.next_offset) AS event_offset
+  FROM streams s
+  JOIN stream_partitions p ON p.stream_id = s.stream_id AND p.partition = $2
+ WHERE s.name = $1;
+
+-- name: read_all_forwards
+-- The global log: only transactions older than every running one are read, so none is skipped.
+SELECT s.name AS stream_name, e.partition, e.event_offset, e.event_id, e.event_type, e.schema_version,
+       e.content_type, e.data, e.metadata, e.correlation_id, e.created_at,
+       e.transaction_id::text AS transaction_id, e.sequence
+  FROM events e
+  JOIN streams s ON s.stream_id = e.stream_id
+ WHERE (e.transaction_id, e.sequence) > ($1::text::xid8, $2::bigint)
+   AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ ORDER BY e.transaction_id, e.sequence
+ LIMIT $3;
+
+-- name: enqueue_messages
+-- $1 queue name, $2..$8 the batch as arrays, $9 correlation id, $10 delay. Returns no row when the
+-- queue is missing; one row with a NULL message_id when every message was deduplicated.
+WITH queue AS (
+    SELECT stream_id FROM streams WHERE name = $1 AND type = 'ephemeral'
+), inserted AS (
+    INSERT INTO queue_messages (stream_id, event_type, schema_version, content_type, data, metadata,
+                                dedupe_key, correlation_id, enqueued_at, visible_at)
+    SELECT queue.stream_id, batch.event_type, batch.schema_version, batch.content_type, batch.data,
+           batch.metadata, batch.dedupe_key, $8, clock_timestamp(), clock_timestamp() + $9::interval
+      FROM queue,
+           unnest($2::text[], $3::integer[], $4::text[], $5::bytea[], $6::jsonb[], $7::text[])
+               WITH ORDINALITY AS batch(event_type, schema_version, content_type, data, metadata, dedupe_key, ordinal)
+     ORDER BY batch.ordinal
+    ON CONFLICT (stream_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
+    RETURNING message_id, dedupe_key
+)
+SELECT queue.stream_id, inserted.message_id, inserted.dedupe_key
+  FROM queue LEFT JOIN inserted ON true
+ ORDER BY inserted.message_id;
+
+-- name: pending_dedupe_keys
+SELECT message_id, dedupe_key
+  FROM queue_messages
+ WHERE stream_id = $1 AND dedupe_key = ANY($2::text[]);
+
+-- name: dequeue_messages
+-- Leases up to $2 visible messages for $3. Messages that used up their attempts are moved to
+-- dead_letters instead (their last lease ran out, which is recorded as a failure).
+WITH queue AS (
+    SELECT stream_id, max_attempts FROM streams WHERE name = $1 AND type = 'ephemeral'
+), candidates AS (
+    SELECT m.message_id
+      FROM queue_messages m, queue
+     WHERE m.stream_id = queue.stream_id AND m.visible_at <= clock_timestamp()
+     ORDER BY m.visible_at, m.message_id
+     LIMIT $2
+       FOR UPDATE OF m SKIP LOCKED
+), delivered AS (
+    UPDATE queue_messages m
+       SET attempts = m.attempts + 1,
+           visible_at = clock_timestamp() + $3::interval,
+           first_delivered_at = coalesce(m.first_delivered_at, clock_timestamp()),
+           last_delivered_at = clock_timestamp(),
+           failures = CASE WHEN m.attempts > m.last_failed_attempt
+                           THEN m.failures || jsonb_build_array(jsonb_build_object(
+                                'attempt', m.attempts, 'at', m.visible_at, 'reason', 'visibility timeout expired'))
+                           ELSE m.failures END,
+           last_failed_attempt = m.attempts
+      FROM candidates c, queue
+     WHERE m.message_id = c.message_id AND m.attempts < queue.max_attempts
+ RETURNING m.message_id, m.event_type, m.schema_version, m.content_type, m.data, m.metadata,
+           m.correlation_id, m.enqueued_at, m.attempts, m.visible_at, m.dedupe_key
+), exhausted AS (
+    DELETE FROM queue_messages m
+     USING candidates c, queue
+     WHERE m.message_id = c.message_id AND m.attempts >= queue.max_attempts
+ RETURNING m.*
+), buried AS (
+    INSERT INTO dead_letters (stream_id, message_id, event_type, schema_version, content_type, data,
+                              metadata, correlation_id, enqueued_at, attempts, first_delivered_at,
+                              last_delivered_at, failures)
+    SELECT stream_id, message_id, event_type, schema_version, content_type, data, metadata,
+           correlation_id, enqueued_at, attempts, first_delivered_at, last_delivered_at,
+           CASE WHEN attempts > last_failed_attempt
+                THEN failures || jsonb_build_array(jsonb_build_object(
+                     'attempt', attempts, 'at', visible_at, 'reason', 'visibility timeout expired'))
+                ELSE failures END
+      FROM exhausted
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM buried) AS dead_lettered, delivered.*
+  FROM queue LEFT JOIN delivered ON true
+ ORDER BY delivered.visible_at, delivered.message_id;
+
+-- name: acknowledge_messages
+DELETE FROM queue_messages m
+ USING unnest($2::bigint[], $3::integer[]) AS receipt(message_id, attempt)
+ WHERE m.stream_id = (SELECT stream_id FROM streams WHERE name = $1)
+   AND m.message_id = receipt.message_id AND m.attempts = receipt.attempt
+RETURNING m.message_id;
+
+-- name: nack_message
+-- Gives the message back after $4, recording $5; on its last attempt it is dead-lettered instead.
+WITH queue AS (
+    SELECT stream_id, max_attempts FROM streams WHERE name = $1
+), target AS (
+    SELECT m.message_id
+      FROM queue_messages m, queue
+     WHERE m.stream_id = queue.stream_id AND m.message_id = $2 AND m.attempts = $3
+       FOR UPDATE OF m
+), retried AS (
+    UPDATE queue_messages m
+       SET visible_at = clock_timestamp() + $4::interval,
+           failures = m.failures || jsonb_build_array(jsonb_build_object(
+                      'attempt', m.attempts, 'at', clock_timestamp(), 'reason', $5::text)),
+           last_failed_attempt = m.attempts
+      FROM target, queue
+     WHERE m.message_id = target.message_id AND m.attempts < queue.max_attempts
+ RETURNING m.message_id
+), exhausted AS (
+    DELETE FROM queue_messages m
+     USING target, queue
+     WHERE m.message_id = target.message_id AND m.attempts >= queue.max_attempts
+ RETURNING m.*
+), buried AS (
+    INSERT INTO dead_letters (stream_id, message_id, event_type, schema_version, content_type, data,
+                              metadata, correlation_id, enqueued_at, attempts, first_delivered_at,
+                              last_delivered_at, failures)
+    SELECT stream_id, message_id, event_type, schema_version, content_type, data, metadata,
+           correlation_id, enqueued_at, attempts, first_delivered_at, last_delivered_at,
+           failures || jsonb_build_array(jsonb_build_object(
+               'attempt', attempts, 'at', clock_timestamp(), 'reason', $5::text))
+      FROM exhausted
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM retried) + (SELECT count(*) FROM buried) AS changed;
+
+-- name: extend_lease
+UPDATE queue_messages m
+   SET visible_at = greatest(m.visible_at, clock_timestamp()) + $4::interval
+ WHERE m.stream_id = (SELECT stream_id FROM streams WHERE name = $1)
+   AND m.message_id = $2 AND m.attempts = $3
+RETURNING m.message_id;
+
+-- name: list_dead_letters
+SELECT d.dead_letter_id, d.message_id, d.event_type, d.schema_version, d.content_type, d.data,
+       d.metadata, d.correlation_id, d.enqueued_at, d.attempts, d.first_delivered_at,
+       d.last_delivered_at, d.failures, d.dead_lettered_at
+  FROM dead_letters d
+ WHERE d.stream_id = (SELECT stream_id FROM streams WHERE name = $1)
+ ORDER BY d.dead_letter_id
+ LIMIT $2;
+
+-- name: notify_appended
+SELECT pg_notify($1, $2);

@@ -1,0 +1,492 @@
+"""The PostgreSQL backend: streams, the global log and queues on asyncpg, one statement per operation.
+
+How it stays correct under concurrency (docs/design.md explains each choice):
+- an append reserves offsets by updating its partition's counter row in the same statement that
+  inserts the events, so writers to one partition serialize and offsets are dense and visible in order;
+- the global log is read below the oldest running transaction (see read_all_forwards);
+- every queue operation after dequeue is conditional on the receipt's delivery attempt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pydantic_core
+
+from sluice.backends.postgres import migrations
+from sluice.backends.postgres.notifications import NotificationChannel
+from sluice.backends.postgres.queries import query
+from sluice.errors import (
+    ConcurrencyError,
+    ConnectionLostError,
+    DuplicateEventIdError,
+    StreamAlreadyExistsError,
+    StreamNotFoundError,
+    StreamTypeError,
+)
+from sluice.event_types import EventTypeRegistry
+from sluice.events import AppendResult, Direction, ExpectedOffset, GlobalPosition, RecordedEvent
+from sluice.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueMessage, Receipt
+from sluice.options import StoreOptions
+from sluice.payloads import decode_payload
+from sluice.store import AppendRequest, EventStore, PreparedEvent
+from sluice.streams import PartitionInfo, StreamConfig, StreamInfo, StreamType
+
+PARTITION_COUNT_TTL_SECONDS = 5.0
+"""How long append trusts a cached partition count before looking it up again."""
+
+
+@contextlib.contextmanager
+def _translate_connection_errors(operation: str) -> Iterator[None]:
+    try:
+        yield
+    except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError) as error:
+        raise ConnectionLostError(f"the database connection failed during {operation}: {error}") from error
+    except asyncpg.AdminShutdownError as error:
+        raise ConnectionLostError(f"the database connection was terminated during {operation}") from error
+
+
+def _expectation(expected: int | ExpectedOffset) -> tuple[int | None, bool, str]:
+    """(expected next offset or None, require a non-empty partition, description)."""
+    if expected is ExpectedOffset.ANY:
+        return None, False, "any position"
+    if expected is ExpectedOffset.NO_STREAM:
+        return 0, False, "no events yet"
+    if expected is ExpectedOffset.STREAM_EXISTS:
+        return None, True, "at least one event"
+    assert isinstance(expected, int)
+    return expected + 1, False, f"last offset {expected}"
+
+
+class PostgresEventStore(EventStore):
+    """EventStore on PostgreSQL. Open it with ``await sluice.connect("postgresql://...")``."""
+
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        options: StoreOptions,
+        registry: EventTypeRegistry | None,
+        notifications: NotificationChannel | None,
+    ) -> None:
+        super().__init__(options, registry)
+        self._pool = pool
+        self._notifications = notifications
+        self._partition_counts: dict[str, tuple[int, float]] = {}
+
+    @classmethod
+    async def open(
+        cls, dsn: str, options: StoreOptions, registry: EventTypeRegistry | None = None
+    ) -> PostgresEventStore:
+        """Connect, check (or apply) the schema, and start listening for appends."""
+        schema = options.schema_name
+        with _translate_connection_errors("connect"):
+            connection = await asyncpg.connect(dsn)
+        try:
+            if options.migrate:
+                await migrations.migrate(connection, schema)
+            else:
+                await migrations.check_schema(connection, schema)
+        finally:
+            await connection.close()
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=options.pool_min_size,
+            max_size=options.pool_max_size,
+            server_settings={"search_path": schema, "application_name": "sluice"},
+            init=_init_connection,
+        )
+        store = cls(pool=pool, options=options, registry=registry, notifications=None)
+        channel = NotificationChannel(
+            dsn=dsn,
+            channel=f"sluice_{schema}",
+            on_appended=store._signals.fire,
+            on_reconnected=store._signals.fire_everything,
+        )
+        await channel.start()
+        store._notifications = channel
+        return store
+
+    @property
+    def notifications(self) -> NotificationChannel | None:
+        """The LISTEN/NOTIFY connection (exposed for health checks and tests)."""
+        return self._notifications
+
+    async def _close(self) -> None:
+        if self._notifications is not None:
+            await self._notifications.stop()
+        await self._pool.close()
+
+    # ----------------------------------------------------------------- streams
+
+    async def _create_stream(self, config: StreamConfig) -> StreamInfo:
+        with _translate_connection_errors("create_stream"):
+            created = await self._pool.fetchval(
+                query("create_stream"), config.name, config.type.value, config.partitions, config.max_attempts
+            )
+            info = await self._describe_stream(config.name)
+        if info is None:  # deleted again between the two statements
+            raise StreamNotFoundError(config.name)
+        if created is None and (info.type != config.type or info.partitions != config.partitions):
+            raise StreamAlreadyExistsError(config.name, f"it is {info.type.value} with {info.partitions} partition(s)")
+        self._partition_counts[config.name] = (info.partitions, time.monotonic())
+        return info
+
+    async def _describe_stream(self, name: str) -> StreamInfo | None:
+        with _translate_connection_errors("get_stream"):
+            rows = await self._pool.fetch(query("describe_streams"), name)
+        streams = _stream_infos(rows)
+        return streams[0] if streams else None
+
+    async def _list_streams(self) -> list[StreamInfo]:
+        with _translate_connection_errors("list_streams"):
+            rows = await self._pool.fetch(query("describe_streams"), None)
+        return _stream_infos(rows)
+
+    async def _delete_stream(self, name: str) -> bool:
+        with _translate_connection_errors("delete_stream"):
+            async with self._pool.acquire() as connection, connection.transaction():
+                stream_id = await connection.fetchval(query("lock_stream_for_delete"), name)
+                if stream_id is None:
+                    return False
+                await connection.execute(query("delete_stream_data"), stream_id)
+        self._partition_counts.pop(name, None)
+        return True
+
+    # ----------------------------------------------------------------- appends
+
+    async def _append(self, request: AppendRequest) -> AppendResult:
+        name = request.stream_name
+        events = request.events
+        expected_next, require_existing, expectation = _expectation(request.expected_offset)
+        arguments = _event_arrays(events)
+        for _ in range(3):
+            partitions = await self._partition_count(name, create_if_missing=True)
+            partition = self._route(request, partitions)
+            with _translate_connection_errors(
+                "append (the batch was stored whole or not at all; retrying with the same event ids is safe)"
+            ):
+                try:
+                    row = await self._pool.fetchrow(
+                        query("append_events"),
+                        name,
+                        partition,
+                        expected_next,
+                        require_existing,
+                        *arguments,
+                        request.correlation_id,
+                    )
+                except asyncpg.UniqueViolationError as error:
+                    if error.constraint_name != "events_event_id":
+                        raise
+                    deduplicated = await self._deduplicate(name, events)
+                    if deduplicated is None:
+                        continue
+                    return deduplicated
+                if row is not None:
+                    first = int(row["first_offset"])
+                    if self._notifications is not None:
+                        self._notifications.appended(name)
+                    return AppendResult(
+                        stream_name=name,
+                        partitions=(partition,) * len(events),
+                        offsets=tuple(range(first, first + len(events))),
+                    )
+                head = await self._pool.fetchrow(query("partition_head"), name, partition)
+            if head is None:
+                self._partition_counts.pop(name, None)
+                if not self.options.auto_create_streams:
+                    raise StreamNotFoundError(name)
+                continue
+            if head["type"] != StreamType.PERSISTENT.value:
+                raise StreamTypeError(f"{name!r} is a queue (an ephemeral stream): use enqueue, not append")
+            if head["next_offset"] is None:  # our partition count was stale
+                self._partition_counts.pop(name, None)
+                continue
+            if expected_next is not None or require_existing:
+                raise ConcurrencyError(
+                    stream_name=name, partition=partition, expected=expectation, head=int(head["next_offset"])
+                )
+        raise ConcurrencyError(stream_name=name, partition=0, expected="a stable stream", head=0)
+
+    async def _partition_count(self, name: str, *, create_if_missing: bool) -> int:
+        cached = self._partition_counts.get(name)
+        if cached is not None and time.monotonic() - cached[1] < PARTITION_COUNT_TTL_SECONDS:
+            return cached[0]
+        info = await self._describe_stream(name)
+        if info is None:
+            if not (create_if_missing and self.options.auto_create_streams):
+                raise StreamNotFoundError(name)
+            info = await self._create_stream(StreamConfig(name=name))
+        if info.type is not StreamType.PERSISTENT:
+            raise StreamTypeError(f"{name!r} is a queue (an ephemeral stream): use enqueue, not append")
+        self._partition_counts[name] = (info.partitions, time.monotonic())
+        return info.partitions
+
+    async def _deduplicate(self, name: str, events: tuple[PreparedEvent, ...]) -> AppendResult | None:
+        """After a duplicate event id: the original offsets if every id is stored, None to retry."""
+        ids = [event.event_id for event in events]
+        rows = await self._pool.fetch(query("existing_event_offsets"), name, ids)
+        if not rows:
+            return None  # the conflicting append rolled back; try again
+        if len(rows) != len(ids):
+            raise DuplicateEventIdError(
+                f"{len(rows)} of the {len(ids)} event ids in this batch are already in stream {name!r}: "
+                "a retried batch must hold the same events as the original"
+            )
+        found = {row["event_id"]: (int(row["partition"]), int(row["event_offset"])) for row in rows}
+        return AppendResult(
+            stream_name=name,
+            partitions=tuple(found[event_id][0] for event_id in ids),
+            offsets=tuple(found[event_id][1] for event_id in ids),
+            deduplicated=True,
+        )
+
+    # ----------------------------------------------------------------- reads
+
+    async def _read_page(
+        self, stream_name: str, partition: int, start: int, direction: Direction, count: int
+    ) -> list[RecordedEvent]:
+        name = "read_forwards" if direction is Direction.FORWARDS else "read_backwards"
+        with _translate_connection_errors("read"):
+            rows = await self._pool.fetch(query(name), stream_name, partition, start, count)
+        return [_recorded_event(row, stream_name, partition) for row in rows]
+
+    async def _offset_at_time(self, stream_name: str, partition: int, at: datetime) -> int:
+        with _translate_connection_errors("read"):
+            offset = await self._pool.fetchval(query("offset_at_time"), stream_name, partition, at)
+        if offset is None:
+            raise StreamNotFoundError(stream_name)
+        return int(offset)
+
+    async def _read_all_page(self, after: GlobalPosition | None, count: int) -> list[RecordedEvent]:
+        position = after or GlobalPosition(0, 0)
+        with _translate_connection_errors("read_all"):
+            rows = await self._pool.fetch(
+                query("read_all_forwards"), str(position.transaction), position.sequence, count
+            )
+        return [_recorded_event(row, row["stream_name"], int(row["partition"])) for row in rows]
+
+    # ----------------------------------------------------------------- queues
+
+    async def _enqueue(
+        self,
+        queue_name: str,
+        messages: tuple[PreparedEvent, ...],
+        dedupe_keys: list[str | None],
+        delay: timedelta,
+        correlation_id: str | None,
+    ) -> list[EnqueueResult]:
+        arrays = _event_arrays(messages)[1:]  # queues keep no event ids
+        for _ in range(3):
+            with _translate_connection_errors("enqueue"):
+                rows = await self._pool.fetch(
+                    query("enqueue_messages"), queue_name, *arrays, dedupe_keys, correlation_id, delay
+                )
+            if rows:
+                return await self._enqueue_results(queue_name, rows, dedupe_keys)
+            await self._ensure_queue(queue_name)
+        raise StreamNotFoundError(queue_name)
+
+    async def _ensure_queue(self, queue_name: str) -> None:
+        info = await self._describe_stream(queue_name)
+        if info is None:
+            if not self.options.auto_create_streams:
+                raise StreamNotFoundError(queue_name)
+            await self._create_stream(StreamConfig(name=queue_name, type=StreamType.EPHEMERAL))
+        elif info.type is not StreamType.EPHEMERAL:
+            raise StreamTypeError(f"{queue_name!r} is a persistent stream: use append, not enqueue")
+
+    async def _enqueue_results(
+        self, queue_name: str, rows: list[asyncpg.Record], dedupe_keys: list[str | None]
+    ) -> list[EnqueueResult]:
+        inserted = [row for row in rows if row["message_id"] is not None]
+        inserted_by_key = {row["dedupe_key"]: int(row["message_id"]) for row in inserted if row["dedupe_key"]}
+        unkeyed = iter(int(row["message_id"]) for row in inserted if row["dedupe_key"] is None)
+        results: list[EnqueueResult | None] = []
+        claimed: set[str] = set()
+        missing: list[str] = []
+        for key in dedupe_keys:
+            if key is None:
+                results.append(EnqueueResult(queue_name, next(unkeyed)))
+            elif key in inserted_by_key and key not in claimed:
+                claimed.add(key)
+                results.append(EnqueueResult(queue_name, inserted_by_key[key]))
+            else:
+                missing.append(key)
+                results.append(None)
+        if missing:
+            found = await self._pool.fetch(query("pending_dedupe_keys"), rows[0]["stream_id"], missing)
+            existing = {row["dedupe_key"]: int(row["message_id"]) for row in found}
+            existing.update(inserted_by_key)
+            results = [
+                result or EnqueueResult(queue_name, existing[key], deduplicated=True)
+                for result, key in zip(results, dedupe_keys, strict=True)
+            ]
+        return [result for result in results if result is not None]
+
+    async def _dequeue(self, queue_name: str, max_messages: int, visibility_timeout: timedelta) -> list[QueueMessage]:
+        while True:
+            with _translate_connection_errors("dequeue"):
+                rows = await self._pool.fetch(query("dequeue_messages"), queue_name, max_messages, visibility_timeout)
+            if not rows:
+                await self._ensure_queue_exists(queue_name)
+                return []
+            messages = [_queue_message(row, queue_name) for row in rows if row["message_id"] is not None]
+            if messages or rows[0]["dead_lettered"] == 0:
+                return messages
+            # Everything we picked was dead-lettered; there may be deliverable messages behind them.
+
+    async def _ensure_queue_exists(self, queue_name: str) -> None:
+        info = await self._describe_stream(queue_name)
+        if info is None:
+            raise StreamNotFoundError(queue_name)
+        if info.type is not StreamType.EPHEMERAL:
+            raise StreamTypeError(f"{queue_name!r} is a persistent stream: read it, do not dequeue from it")
+
+    async def _acknowledge(self, queue_name: str, receipts: list[Receipt]) -> list[Receipt]:
+        with _translate_connection_errors("acknowledge"):
+            rows = await self._pool.fetch(
+                query("acknowledge_messages"),
+                queue_name,
+                [receipt.message_id for receipt in receipts],
+                [receipt.attempt for receipt in receipts],
+            )
+        done = {int(row["message_id"]) for row in rows}
+        return [receipt for receipt in receipts if receipt.message_id not in done]
+
+    async def _nack(self, queue_name: str, receipt: Receipt, delay: timedelta, reason: str) -> bool:
+        with _translate_connection_errors("nack"):
+            changed = await self._pool.fetchval(
+                query("nack_message"), queue_name, receipt.message_id, receipt.attempt, delay, reason
+            )
+        if changed and delay <= timedelta(0):
+            self._signals.fire(queue_name)
+        return bool(changed)
+
+    async def _extend(self, queue_name: str, receipt: Receipt, by: timedelta) -> bool:
+        with _translate_connection_errors("extend"):
+            message_id = await self._pool.fetchval(
+                query("extend_lease"), queue_name, receipt.message_id, receipt.attempt, by
+            )
+        return message_id is not None
+
+    async def _dead_letters(self, queue_name: str, limit: int) -> list[DeadLetter]:
+        with _translate_connection_errors("dead_letters"):
+            rows = await self._pool.fetch(query("list_dead_letters"), queue_name, limit)
+        if not rows:
+            await self._ensure_queue_exists(queue_name)
+        return [_dead_letter(row, queue_name) for row in rows]
+
+    # ----------------------------------------------------------------- used by tests and tools
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy[asyncpg.Record]]:
+        """A pooled connection with search_path set to Sluice's schema."""
+        async with self._pool.acquire() as connection:
+            yield connection
+
+
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    await connection.set_type_codec(
+        "jsonb", schema="pg_catalog", encoder=_jsonb_passthrough, decoder=pydantic_core.from_json
+    )
+
+
+def _jsonb_passthrough(value: Any) -> str:
+    return value if isinstance(value, str) else pydantic_core.to_json(value).decode()
+
+
+def _event_arrays(events: tuple[PreparedEvent, ...]) -> tuple[list[Any], ...]:
+    return (
+        [event.event_id for event in events],
+        [event.event_type for event in events],
+        [event.schema_version for event in events],
+        [event.content_type for event in events],
+        [event.payload for event in events],
+        [event.metadata_json for event in events],
+    )
+
+
+def _stream_infos(rows: list[asyncpg.Record]) -> list[StreamInfo]:
+    streams: list[StreamInfo] = []
+    partitions: list[PartitionInfo] = []
+    for index, row in enumerate(rows):
+        partitions.append(
+            PartitionInfo(partition=row["partition"], head=row["next_offset"], last_appended_at=row["last_appended_at"])
+        )
+        if index + 1 == len(rows) or rows[index + 1]["stream_id"] != row["stream_id"]:
+            streams.append(
+                StreamInfo(
+                    name=row["name"],
+                    type=StreamType(row["type"]),
+                    partitions=row["partitions"],
+                    max_attempts=row["max_attempts"],
+                    created_at=row["created_at"],
+                    partition_heads=tuple(partitions),
+                )
+            )
+            partitions = []
+    return streams
+
+
+def _recorded_event(row: asyncpg.Record, stream_name: str, partition: int) -> RecordedEvent:
+    return RecordedEvent(
+        stream_name=stream_name,
+        partition=partition,
+        offset=row["event_offset"],
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        schema_version=row["schema_version"],
+        data=decode_payload(row["data"], row["content_type"]),
+        metadata=row["metadata"],
+        correlation_id=row["correlation_id"],
+        timestamp=row["created_at"],
+        global_position=GlobalPosition(int(row["transaction_id"]), row["sequence"]),
+        content_type=row["content_type"],
+    )
+
+
+def _queue_message(row: asyncpg.Record, queue_name: str) -> QueueMessage:
+    return QueueMessage(
+        queue_name=queue_name,
+        message_id=row["message_id"],
+        event_type=row["event_type"],
+        data=decode_payload(row["data"], row["content_type"]),
+        metadata=row["metadata"],
+        correlation_id=row["correlation_id"],
+        enqueued_at=row["enqueued_at"],
+        attempt=row["attempts"],
+        visible_at=row["visible_at"],
+        dedupe_key=row["dedupe_key"],
+    )
+
+
+def _dead_letter(row: asyncpg.Record, queue_name: str) -> DeadLetter:
+    return DeadLetter(
+        queue_name=queue_name,
+        dead_letter_id=row["dead_letter_id"],
+        message_id=row["message_id"],
+        event_type=row["event_type"],
+        data=decode_payload(row["data"], row["content_type"]),
+        metadata=row["metadata"],
+        correlation_id=row["correlation_id"],
+        enqueued_at=row["enqueued_at"],
+        attempts=row["attempts"],
+        first_delivered_at=row["first_delivered_at"],
+        last_delivered_at=row["last_delivered_at"],
+        failures=tuple(
+            DeliveryFailure(
+                attempt=int(failure["attempt"]),
+                at=datetime.fromisoformat(failure["at"]),
+                reason=str(failure["reason"]),
+            )
+            for failure in row["failures"]
+        ),
+        dead_lettered_at=row["dead_lettered_at"],
+    )

@@ -1,0 +1,32 @@
+"""``connect(url)``: the one way to open a store; the URL scheme picks the backend."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from sluice.errors import InvalidArgumentError
+from sluice.event_types import EventTypeRegistry
+from sluice.options import StoreOptions
+from sluice.store import EventStore
+
+POSTGRES_SCHEMES = frozenset({"postgres", "postgresql"})
+
+
+async def connect(url: str, *, registry: EventTypeRegistry | None = None, **options: Any) -> EventStore:
+    """Open a store: ``memory://`` for the in-memory backend, ``postgresql://...`` for PostgreSQL.
+
+    ``options`` are the fields of StoreOptions (schema_name, max_payload_bytes, poll_interval,
+    auto_create_streams, migrate, ...). Use the store with ``async with`` or call ``close()``.
+    """
+    store_options = StoreOptions(**options)
+    scheme = urlsplit(url).scheme
+    if scheme == "memory":
+        from sluice.backends.memory import MemoryEventStore  # noqa: PLC0415  (import only the backend used)
+
+        return MemoryEventStore(store_options, registry)
+    if scheme in POSTGRES_SCHEMES:
+        from sluice.backends.postgres.store import PostgresEventStore  # noqa: PLC0415
+
+        return await PostgresEventStore.open(url, store_options, registry)
+    raise InvalidArgumentError(f"unsupported store URL {url!r}: use memory:// or postgresql://")

@@ -1,0 +1,232 @@
+"""A throwaway PostgreSQL server for development, tests, benchmarks and the local demo.
+
+It runs ``initdb`` into a temporary folder and starts ``postgres`` on a free loopback port (and a
+unix socket in the same folder), then stops it by PID and deletes the folder. As root, PostgreSQL
+refuses to run, so the server runs as the ``postgres`` system user that Debian's package creates.
+The binaries come from ``SLUICE_PG_BINDIR``, ``pg_config --bindir``, ``/usr/lib/postgresql/*/bin``
+or ``PATH``; ``apt-get install postgresql`` provides them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from sluice.errors import SluiceError
+
+SERVER_USER = "postgres"
+"""The system account the server runs as when this process is root."""
+
+
+class EmbeddedPostgresError(SluiceError):
+    """The throwaway server could not be found, initialised or started."""
+
+    code = "embedded_postgres"
+
+
+def find_postgres_bindir() -> Path:
+    """The folder holding initdb and postgres, or EmbeddedPostgresError saying how to get them."""
+    candidates: list[str] = []
+    if explicit := os.environ.get("SLUICE_PG_BINDIR"):
+        candidates.append(explicit)
+    if pg_config := shutil.which("pg_config"):
+        with contextlib.suppress(OSError, subprocess.CalledProcessError):
+            candidates.append(
+                subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
+            )
+    candidates.extend(sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True))
+    if initdb := shutil.which("initdb"):
+        candidates.append(str(Path(initdb).resolve().parent))
+    for candidate in candidates:
+        folder = Path(candidate)
+        if (folder / "initdb").is_file() and (folder / "postgres").is_file():
+            return folder
+    raise EmbeddedPostgresError(
+        "no PostgreSQL server binaries found (initdb and postgres): install them with "
+        "`apt-get install postgresql`, or set SLUICE_PG_BINDIR"
+    )
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    digits = Path(path).parent.name
+    return tuple(int(part) for part in digits.split(".") if part.isdigit())
+
+
+def free_loopback_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """Server configuration. ``durable`` keeps fsync and synchronous_commit on (benchmarks);
+    tests turn it off for speed, which changes nothing they observe."""
+
+    durable: bool = False
+    max_connections: int = 300
+    shared_buffers: str = "128MB"
+    database_user: str = "sluice"
+
+
+class EmbeddedPostgres:
+    """Start with ``with EmbeddedPostgres() as server: server.dsn()``; everything is removed on exit."""
+
+    def __init__(self, settings: ServerSettings | None = None, *, base_dir: Path | None = None) -> None:
+        self.settings = settings or ServerSettings()
+        self._base_dir = base_dir
+        self.bindir = find_postgres_bindir()
+        self.port = 0
+        self.work_dir: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._run_as: str | None = SERVER_USER if os.geteuid() == 0 else None
+
+    @property
+    def data_dir(self) -> Path:
+        assert self.work_dir is not None, "the server is not started"
+        return self.work_dir / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        assert self.work_dir is not None, "the server is not started"
+        return self.work_dir
+
+    @property
+    def log_path(self) -> Path:
+        assert self.work_dir is not None, "the server is not started"
+        return self.work_dir / "postgres.log"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def dsn(self, database: str = "postgres") -> str:
+        """A libpq/asyncpg URL for ``database`` on this server over loopback TCP."""
+        return f"postgresql://{self.settings.database_user}@127.0.0.1:{self.port}/{database}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        """initdb, then start the server and wait until it accepts connections."""
+        self.work_dir = Path(tempfile.mkdtemp(prefix="sluice-pg-", dir=self._base_dir))
+        self._give_to_server_user(self.work_dir)
+        self._run(
+            [
+                str(self.bindir / "initdb"),
+                "--pgdata",
+                str(self.data_dir),
+                "--username",
+                self.settings.database_user,
+                "--auth",
+                "trust",
+                "--encoding",
+                "UTF8",
+                "--locale",
+                "C",
+                "--no-sync",
+            ]
+        )
+        durable = "on" if self.settings.durable else "off"
+        self.port = free_loopback_port()
+        command = [
+            str(self.bindir / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.socket_dir),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"max_connections={self.settings.max_connections}",
+            "-c",
+            f"shared_buffers={self.settings.shared_buffers}",
+            "-c",
+            f"fsync={durable}",
+            "-c",
+            f"synchronous_commit={durable}",
+            "-c",
+            f"full_page_writes={durable}",
+            "-c",
+            "log_min_messages=warning",
+        ]
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, user=self._run_as, start_new_session=True
+            )
+        self._wait_until_ready(timeout)
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        pg_isready = self.bindir / "pg_isready"
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise EmbeddedPostgresError(f"postgres exited with {self._process.returncode}:\n{self.log_tail()}")
+            ready = subprocess.run([str(pg_isready), "-h", "127.0.0.1", "-p", str(self.port), "-q"], check=False)
+            if ready.returncode == 0:
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise EmbeddedPostgresError(f"postgres did not accept connections within {timeout} s")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Fast shutdown by PID (SIGINT), SIGKILL if it lingers, then delete the folder. Idempotent."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self.work_dir is not None:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+            self.work_dir = None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def _give_to_server_user(self, path: Path) -> None:
+        if self._run_as is None:
+            return
+        try:
+            account = pwd.getpwnam(self._run_as)
+        except KeyError as error:
+            raise EmbeddedPostgresError(
+                f"running as root, PostgreSQL needs the {self._run_as!r} system user; "
+                "`apt-get install postgresql` creates it"
+            ) from error
+        os.chown(path, account.pw_uid, account.pw_gid)
+
+    def _run(self, command: list[str]) -> None:
+        result = subprocess.run(command, capture_output=True, text=True, check=False, user=self._run_as)
+        if result.returncode != 0:
+            raise EmbeddedPostgresError(f"{Path(command[0]).name} failed:\n{result.stdout}\n{result.stderr}")
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,45 @@
+"""Settings a store is opened with; ``connect(url, **options)`` builds one of these."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from pydantic import ConfigDict, Field, field_validator
+
+from sluice.names import validate_schema_name
+from sluice.validation import SluiceModel
+
+ONE_MEBIBYTE = 1024 * 1024
+
+
+class StoreOptions(SluiceModel):
+    """Behaviour shared by every backend. Unknown options are an error, not silently ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_name: str = "sluice"
+    """PostgreSQL schema that holds every Sluice table (ignored by the memory backend)."""
+    max_payload_bytes: Annotated[int, Field(ge=1, le=256 * ONE_MEBIBYTE)] = ONE_MEBIBYTE
+    poll_interval: timedelta = timedelta(milliseconds=500)
+    """How often subscriptions poll when no notification arrives. Notifications are only a
+    wake-up: a lost one delays delivery by at most this long, it never loses an event."""
+    auto_create_streams: bool = True
+    """Create a single-partition stream on first append, and a queue on first enqueue."""
+    read_page_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    pool_min_size: Annotated[int, Field(ge=0, le=1000)] = 1
+    pool_max_size: Annotated[int, Field(ge=1, le=1000)] = 10
+    migrate: bool = False
+    """Apply pending migrations on connect (otherwise connect fails if the schema is behind)."""
+
+    @field_validator("schema_name")
+    @classmethod
+    def _schema_name_is_valid(cls, value: str) -> str:
+        return validate_schema_name(value)
+
+    @field_validator("poll_interval")
+    @classmethod
+    def _poll_interval_is_positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("poll_interval must be positive")
+        return value

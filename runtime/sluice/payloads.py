@@ -1,0 +1,48 @@
+"""Encoding of event and message payloads to bytes for storage, and back.
+
+JSON is written with pydantic-core (fast, and handles datetimes, UUIDs and decimals); ``bytes``
+payloads are stored as they are and marked with a binary content type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydantic_core
+
+from sluice.errors import InvalidArgumentError, PayloadTooLargeError
+from sluice.events import BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE
+
+
+def encode_payload(data: Any, *, event_type: str, limit: int) -> tuple[bytes, str]:
+    """Return (payload bytes, content type), raising PayloadTooLargeError over ``limit`` bytes."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        encoded, content_type = bytes(data), BINARY_CONTENT_TYPE
+    else:
+        try:
+            encoded = pydantic_core.to_json(data)
+        except pydantic_core.PydanticSerializationError as error:
+            raise InvalidArgumentError(
+                f"data of event type {event_type!r} is not JSON-serializable: {error}"
+            ) from error
+        content_type = JSON_CONTENT_TYPE
+    if len(encoded) > limit:
+        raise PayloadTooLargeError(size=len(encoded), limit=limit, event_type=event_type)
+    return encoded, content_type
+
+
+def decode_payload(payload: bytes, content_type: str) -> Any:
+    """Inverse of encode_payload."""
+    if content_type == JSON_CONTENT_TYPE:
+        return pydantic_core.from_json(payload)
+    return payload
+
+
+def encode_metadata(metadata: Any) -> str:
+    """Metadata is a JSON object stored as jsonb; return its JSON text."""
+    if not isinstance(metadata, dict):
+        metadata = dict(metadata)
+    try:
+        return pydantic_core.to_json(metadata).decode()
+    except pydantic_core.PydanticSerializationError as error:
+        raise InvalidArgumentError(f"metadata is not JSON-serializable: {error}") from error

@@ -1,0 +1,502 @@
+"""The EventStore contract: the public API every backend offers, with the validation they share.
+
+Public methods check their arguments and convert events here, once; backends implement the
+underscore methods, which receive only valid, prepared input. The behavioural contract suite in
+``tests/contract`` runs unchanged against every backend.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+
+from sluice.errors import (
+    InvalidArgumentError,
+    StaleReceiptError,
+    StoreClosedError,
+    StreamNotFoundError,
+    StreamTypeError,
+)
+from sluice.event_types import EventTypeRegistry, default_registry
+from sluice.events import AppendResult, Direction, ExpectedOffset, GlobalPosition, RecordedEvent
+from sluice.messages import DeadLetter, EnqueueResult, QueueMessage, Receipt
+from sluice.names import validate_stream_name
+from sluice.options import StoreOptions
+from sluice.partitioning import PartitionSpreader, partition_for_key
+from sluice.payloads import encode_metadata, encode_payload
+from sluice.signals import ALL_STREAMS, AppendSignals
+from sluice.streams import StreamConfig, StreamInfo, StreamType
+
+DEFAULT_VISIBILITY_TIMEOUT = timedelta(seconds=30)
+MAX_BATCH_EVENTS = 10_000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PreparedEvent:
+    """An event validated and encoded, ready for a backend to store."""
+
+    event_id: uuid.UUID
+    event_type: str
+    schema_version: int
+    payload: bytes
+    content_type: str
+    metadata_json: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AppendRequest:
+    """A validated append: where it goes and what it must find there."""
+
+    stream_name: str
+    events: tuple[PreparedEvent, ...]
+    expected_offset: int | ExpectedOffset
+    correlation_id: str | None
+    partition_key: str | None
+    partition: int | None
+
+
+class EventStore(abc.ABC):
+    """Persistent streams (append-only logs) and ephemeral streams (queues)."""
+
+    def __init__(self, options: StoreOptions, registry: EventTypeRegistry | None = None) -> None:
+        self.options = options
+        self.registry = registry or default_registry
+        self._signals = AppendSignals()
+        self._spreader = PartitionSpreader()
+        self._closed = False
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def close(self) -> None:
+        """Release connections and stop background tasks. Safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            self._signals.fire_everything()
+            await self._close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # ----------------------------------------------------------------- streams
+
+    async def create_stream(self, config: StreamConfig) -> StreamInfo:
+        """Create a stream or queue. Creating one that exists with the same type is a no-op;
+        a different type raises StreamAlreadyExistsError."""
+        self._check_open()
+        return await self._create_stream(config)
+
+    async def get_stream(self, name: str) -> StreamInfo:
+        """Describe a stream, with its partitions' heads. Raises StreamNotFoundError."""
+        self._check_open()
+        info = await self._describe_stream(validate_stream_name(name))
+        if info is None:
+            raise StreamNotFoundError(name)
+        return info
+
+    async def list_streams(self) -> list[StreamInfo]:
+        """Every stream and queue, ordered by name."""
+        self._check_open()
+        return await self._list_streams()
+
+    async def delete_stream(self, name: str) -> None:
+        """Delete a stream or queue and all its data. Raises StreamNotFoundError."""
+        self._check_open()
+        if not await self._delete_stream(validate_stream_name(name)):
+            raise StreamNotFoundError(name)
+
+    # ----------------------------------------------------------------- persistent streams
+
+    async def append(
+        self,
+        stream_name: str,
+        events: Sequence[object] | object,
+        *,
+        expected_offset: int | ExpectedOffset | None = None,
+        correlation_id: str | None = None,
+        partition_key: str | None = None,
+        partition: int | None = None,
+    ) -> AppendResult:
+        """Append events atomically (all or none) and return the offsets assigned.
+
+        ``expected_offset`` is the offset of the last event the caller has seen (or an
+        ExpectedOffset); a mismatch raises ConcurrencyError. Events whose ids the stream already
+        holds are not stored again: the original offsets are returned.
+        """
+        self._check_open()
+        batch = list(events) if isinstance(events, list | tuple) else [events]
+        if not batch:
+            raise InvalidArgumentError("append needs at least one event")
+        if len(batch) > MAX_BATCH_EVENTS:
+            raise InvalidArgumentError(f"append takes at most {MAX_BATCH_EVENTS} events per call")
+        if isinstance(expected_offset, int) and not isinstance(expected_offset, bool) and expected_offset < 0:
+            raise InvalidArgumentError(
+                f"expected_offset must be the offset of the last event seen (>= 0), got {expected_offset}; "
+                "use ExpectedOffset.NO_STREAM for an empty stream"
+            )
+        if partition is not None and partition < 0:
+            raise InvalidArgumentError(f"partition must be >= 0, got {partition}")
+        prepared = tuple(self._prepare(event) for event in batch)
+        if len({event.event_id for event in prepared}) != len(prepared):
+            raise InvalidArgumentError("a batch holds the same event id twice")
+        request = AppendRequest(
+            stream_name=validate_stream_name(stream_name),
+            events=prepared,
+            expected_offset=ExpectedOffset.ANY if expected_offset is None else expected_offset,
+            correlation_id=correlation_id,
+            partition_key=partition_key,
+            partition=partition,
+        )
+        result = await self._append(request)
+        self._signals.fire(stream_name)
+        return result
+
+    async def read_stream(
+        self,
+        stream_name: str,
+        *,
+        from_offset: int | None = None,
+        from_time: datetime | None = None,
+        direction: Direction = Direction.FORWARDS,
+        limit: int | None = None,
+        partition: int = 0,
+    ) -> AsyncIterator[RecordedEvent]:
+        """Read one partition in offset order. Forwards starts at offset 0 by default, backwards at
+        the last event. ``from_time`` starts at the first event stored at or after that time."""
+        self._check_open()
+        validate_stream_name(stream_name)
+        self._check_offset(from_offset, "from_offset")
+        self._check_partition(partition)
+        if limit is not None and limit <= 0:
+            raise InvalidArgumentError(f"limit must be positive, got {limit}")
+        info = await self.get_stream(stream_name)
+        self._check_partition_exists(info, partition)
+        head = info.partition_heads[partition].head
+        position: int
+        if from_time is not None:
+            position = await self._offset_at_time(stream_name, partition, from_time)
+            if direction is Direction.BACKWARDS:
+                position -= 1
+        elif from_offset is not None:
+            position = from_offset
+        else:
+            position = 0 if direction is Direction.FORWARDS else head - 1
+        remaining = limit
+        page_size = self.options.read_page_size
+        while position >= 0 and (remaining is None or remaining > 0):
+            count = page_size if remaining is None else min(page_size, remaining)
+            page = await self._read_page(stream_name, partition, position, direction, count)
+            for event in page:
+                yield event
+            if remaining is not None:
+                remaining -= len(page)
+            if len(page) < count:
+                return
+            position = page[-1].offset + (1 if direction is Direction.FORWARDS else -1)
+
+    async def subscribe(
+        self, stream_name: str, *, from_offset: int = 0, partition: int = 0
+    ) -> AsyncIterator[RecordedEvent]:
+        """Catch up from ``from_offset``, then deliver new events as they are appended, forever.
+
+        Notifications only wake the subscription; it also polls every ``poll_interval``, so a lost
+        notification delays an event but never loses it.
+        """
+        self._check_open()
+        self._check_offset(from_offset, "from_offset")
+        self._check_partition(partition)
+        info = await self.get_stream(stream_name)
+        self._check_partition_exists(info, partition)
+        position = from_offset
+        page_size = self.options.read_page_size
+        wait_seconds = self.options.poll_interval.total_seconds()
+        while not self._closed:
+            ticket = self._signals.ticket(stream_name)
+            page = await self._read_page(stream_name, partition, position, Direction.FORWARDS, page_size)
+            for event in page:
+                yield event
+                position = event.offset + 1
+            if len(page) < page_size:
+                await self._signals.wait(ticket, wait_seconds)
+
+    async def read_all(
+        self, *, after: GlobalPosition | None = None, limit: int | None = None
+    ) -> AsyncIterator[RecordedEvent]:
+        """Read the log of all streams in commit order, never skipping an event that committed
+        late (see docs/global-log.md). Stops at the current end."""
+        self._check_open()
+        if limit is not None and limit <= 0:
+            raise InvalidArgumentError(f"limit must be positive, got {limit}")
+        remaining = limit
+        page_size = self.options.read_page_size
+        while remaining is None or remaining > 0:
+            count = page_size if remaining is None else min(page_size, remaining)
+            page = await self._read_all_page(after, count)
+            for event in page:
+                yield event
+            if remaining is not None:
+                remaining -= len(page)
+            if len(page) < count:
+                return
+            after = page[-1].global_position
+
+    async def subscribe_all(self, *, after: GlobalPosition | None = None) -> AsyncIterator[RecordedEvent]:
+        """read_all, then live: every event of every persistent stream, in commit order."""
+        self._check_open()
+        page_size = self.options.read_page_size
+        wait_seconds = self.options.poll_interval.total_seconds()
+        while not self._closed:
+            ticket = self._signals.ticket(ALL_STREAMS)
+            page = await self._read_all_page(after, page_size)
+            for event in page:
+                yield event
+                after = event.global_position
+            if len(page) < page_size:
+                await self._signals.wait(ticket, wait_seconds)
+
+    # ----------------------------------------------------------------- queues
+
+    async def enqueue(
+        self,
+        queue_name: str,
+        message: object,
+        *,
+        delay: timedelta | None = None,
+        dedupe_key: str | None = None,
+        correlation_id: str | None = None,
+    ) -> EnqueueResult:
+        """Put one message on a queue. ``delay`` postpones its first delivery; a ``dedupe_key``
+        already held by a pending message makes this a no-op that returns that message's id."""
+        if dedupe_key is not None and not (0 < len(dedupe_key) <= 500):
+            raise InvalidArgumentError("dedupe_key must be 1 to 500 characters")
+        results = await self.enqueue_many(
+            queue_name, [message], delay=delay, correlation_id=correlation_id, dedupe_keys=[dedupe_key]
+        )
+        return results[0]
+
+    async def enqueue_many(
+        self,
+        queue_name: str,
+        messages: Sequence[object],
+        *,
+        delay: timedelta | None = None,
+        correlation_id: str | None = None,
+        dedupe_keys: Sequence[str | None] | None = None,
+    ) -> list[EnqueueResult]:
+        """Put several messages on a queue in one transaction."""
+        self._check_open()
+        validate_stream_name(queue_name)
+        if not messages:
+            raise InvalidArgumentError("enqueue_many needs at least one message")
+        if len(messages) > MAX_BATCH_EVENTS:
+            raise InvalidArgumentError(f"enqueue_many takes at most {MAX_BATCH_EVENTS} messages per call")
+        if delay is not None and delay < timedelta(0):
+            raise InvalidArgumentError(f"delay must not be negative, got {delay}")
+        keys: list[str | None] = list(dedupe_keys) if dedupe_keys is not None else [None] * len(messages)
+        if len(keys) != len(messages):
+            raise InvalidArgumentError("dedupe_keys must have one entry per message")
+        prepared = tuple(self._prepare(message) for message in messages)
+        results = await self._enqueue(queue_name, prepared, keys, delay or timedelta(0), correlation_id)
+        self._signals.fire(queue_name)
+        return results
+
+    async def dequeue(
+        self, queue_name: str, *, visibility_timeout: timedelta = DEFAULT_VISIBILITY_TIMEOUT
+    ) -> QueueMessage | None:
+        """Lease the next visible message for ``visibility_timeout``; None when there is none."""
+        messages = await self.dequeue_many(queue_name, max_messages=1, visibility_timeout=visibility_timeout)
+        return messages[0] if messages else None
+
+    async def dequeue_many(
+        self,
+        queue_name: str,
+        *,
+        max_messages: int = 10,
+        visibility_timeout: timedelta = DEFAULT_VISIBILITY_TIMEOUT,
+    ) -> list[QueueMessage]:
+        """Lease up to ``max_messages`` visible messages. Messages that have used up their
+        attempts move to the dead-letter queue instead of being delivered."""
+        self._check_open()
+        validate_stream_name(queue_name)
+        if not 0 < max_messages <= 1000:
+            raise InvalidArgumentError(f"max_messages must be 1 to 1000, got {max_messages}")
+        self._check_duration(visibility_timeout, "visibility_timeout")
+        return await self._dequeue(queue_name, max_messages, visibility_timeout)
+
+    async def acknowledge(self, queue_name: str, receipt: Receipt) -> None:
+        """Finish a message. Raises StaleReceiptError (and changes nothing) if the receipt is stale."""
+        stale = await self.acknowledge_many(queue_name, [receipt])
+        if stale:
+            raise StaleReceiptError(queue_name, receipt)
+
+    async def acknowledge_many(self, queue_name: str, receipts: Sequence[Receipt]) -> list[Receipt]:
+        """Finish several messages in one round trip; returns the receipts that were stale
+        (those changed nothing; the others were acknowledged)."""
+        self._check_open()
+        validate_stream_name(queue_name)
+        if not receipts:
+            return []
+        return await self._acknowledge(queue_name, list(receipts))
+
+    async def nack(
+        self,
+        queue_name: str,
+        receipt: Receipt,
+        *,
+        delay: timedelta | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Give a message back for redelivery after ``delay`` (default: at once), recording
+        ``reason`` in its history. On its last attempt it moves to the dead-letter queue."""
+        self._check_open()
+        validate_stream_name(queue_name)
+        if delay is not None and delay < timedelta(0):
+            raise InvalidArgumentError(f"delay must not be negative, got {delay}")
+        if not await self._nack(queue_name, receipt, delay or timedelta(0), reason or "nacked"):
+            raise StaleReceiptError(queue_name, receipt)
+
+    async def extend(self, queue_name: str, receipt: Receipt, *, by: timedelta) -> None:
+        """Lengthen a lease by ``by`` (from its current end, or from now if it has run out)."""
+        self._check_open()
+        validate_stream_name(queue_name)
+        self._check_duration(by, "by")
+        if not await self._extend(queue_name, receipt, by):
+            raise StaleReceiptError(queue_name, receipt)
+
+    async def dead_letters(self, queue_name: str, *, limit: int = 100) -> list[DeadLetter]:
+        """The queue's dead letters, oldest first."""
+        self._check_open()
+        validate_stream_name(queue_name)
+        if limit <= 0:
+            raise InvalidArgumentError(f"limit must be positive, got {limit}")
+        return await self._dead_letters(queue_name, limit)
+
+    # ----------------------------------------------------------------- shared helpers
+
+    def _prepare(self, event: object) -> PreparedEvent:
+        data = self.registry.to_event_data(event)
+        if not isinstance(data.event_type, str) or not 0 < len(data.event_type) <= 200:
+            raise InvalidArgumentError(f"event_type must be 1 to 200 characters, got {data.event_type!r}")
+        payload, content_type = encode_payload(
+            data.data, event_type=data.event_type, limit=self.options.max_payload_bytes
+        )
+        metadata: Mapping[str, Any] = data.metadata
+        return PreparedEvent(
+            event_id=data.event_id,
+            event_type=data.event_type,
+            schema_version=data.schema_version,
+            payload=payload,
+            content_type=content_type,
+            metadata_json=encode_metadata(metadata),
+        )
+
+    def _route(self, request: AppendRequest, partitions: int) -> int:
+        """The partition an append goes to: explicit, by key, or spread round-robin."""
+        if request.partition is not None:
+            if request.partition >= partitions:
+                raise InvalidArgumentError(
+                    f"stream {request.stream_name!r} has {partitions} partition(s); "
+                    f"partition {request.partition} does not exist"
+                )
+            return request.partition
+        if request.partition_key is not None:
+            return partition_for_key(request.partition_key, partitions)
+        return self._spreader.next_partition(partitions)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError("this store was closed")
+
+    @staticmethod
+    def _check_offset(offset: int | None, name: str) -> None:
+        if offset is not None and offset < 0:
+            raise InvalidArgumentError(f"{name} must be >= 0, got {offset}")
+
+    @staticmethod
+    def _check_partition(partition: int) -> None:
+        if partition < 0:
+            raise InvalidArgumentError(f"partition must be >= 0, got {partition}")
+
+    @staticmethod
+    def _check_partition_exists(info: StreamInfo, partition: int) -> None:
+        if info.type is not StreamType.PERSISTENT:
+            raise StreamTypeError(f"{info.name!r} is a queue (an ephemeral stream): dequeue from it, do not read it")
+        if partition >= info.partitions:
+            raise InvalidArgumentError(
+                f"stream {info.name!r} has {info.partitions} partition(s); partition {partition} does not exist"
+            )
+
+    @staticmethod
+    def _check_duration(duration: timedelta, name: str) -> None:
+        if not isinstance(duration, timedelta) or duration <= timedelta(0):
+            raise InvalidArgumentError(f"{name} must be a positive timedelta, got {duration!r}")
+
+    # ----------------------------------------------------------------- backend interface
+
+    @abc.abstractmethod
+    async def _close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def _create_stream(self, config: StreamConfig) -> StreamInfo: ...
+
+    @abc.abstractmethod
+    async def _describe_stream(self, name: str) -> StreamInfo | None: ...
+
+    @abc.abstractmethod
+    async def _list_streams(self) -> list[StreamInfo]: ...
+
+    @abc.abstractmethod
+    async def _delete_stream(self, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def _append(self, request: AppendRequest) -> AppendResult: ...
+
+    @abc.abstractmethod
+    async def _read_page(
+        self, stream_name: str, partition: int, start: int, direction: Direction, count: int
+    ) -> list[RecordedEvent]: ...
+
+    @abc.abstractmethod
+    async def _offset_at_time(self, stream_name: str, partition: int, at: datetime) -> int: ...
+
+    @abc.abstractmethod
+    async def _read_all_page(self, after: GlobalPosition | None, count: int) -> list[RecordedEvent]: ...
+
+    @abc.abstractmethod
+    async def _enqueue(
+        self,
+        queue_name: str,
+        messages: tuple[PreparedEvent, ...],
+        dedupe_keys: list[str | None],
+        delay: timedelta,
+        correlation_id: str | None,
+    ) -> list[EnqueueResult]: ...
+
+    @abc.abstractmethod
+    async def _dequeue(
+        self, queue_name: str, max_messages: int, visibility_timeout: timedelta
+    ) -> list[QueueMessage]: ...
+
+    @abc.abstractmethod
+    async def _acknowledge(self, queue_name: str, receipts: list[Receipt]) -> list[Receipt]: ...
+
+    @abc.abstractmethod
+    async def _nack(self, queue_name: str, receipt: Receipt, delay: timedelta, reason: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def _extend(self, queue_name: str, receipt: Receipt, by: timedelta) -> bool: ...
+
+    @abc.abstractmethod
+    async def _dead_letters(self, queue_name: str, limit: int) -> list[DeadLetter]: ...

@@ -1,0 +1,102 @@
+"""Shared fixtures: one throwaway PostgreSQL server per test run, a migrated template database,
+and a fresh database per test cloned from it (``CREATE DATABASE ... TEMPLATE``, milliseconds).
+
+``SLUICE_TEST_DSN=postgresql://user@host:port/db`` points the suite at an existing server instead
+(the user must be allowed to create databases).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from sluice.backends.postgres import migrations
+from sluice.embedded_postgres import EmbeddedPostgres
+
+TEMPLATE_DATABASE = "sluice_test_template"
+SCHEMA = "sluice"
+_database_numbers = itertools.count(1)
+
+
+def with_database(dsn: str, database: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_dsn() -> Iterator[str]:
+    """A DSN to the server's maintenance database, on the embedded server unless SLUICE_TEST_DSN is set."""
+    external = os.environ.get("SLUICE_TEST_DSN")
+    if external:
+        yield external
+        return
+    with EmbeddedPostgres() as server:
+        yield server.dsn()
+
+
+@pytest.fixture(scope="session")
+def embedded_server_bindir() -> str:
+    from sluice.embedded_postgres import find_postgres_bindir
+
+    return str(find_postgres_bindir())
+
+
+async def _create_template(admin_dsn: str) -> None:
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {TEMPLATE_DATABASE} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {TEMPLATE_DATABASE}")
+    finally:
+        await admin.close()
+    template = await asyncpg.connect(with_database(admin_dsn, TEMPLATE_DATABASE))
+    try:
+        await migrations.migrate(template, SCHEMA)
+    finally:
+        await template.close()
+
+
+@pytest.fixture(scope="session")
+def template_database(postgres_admin_dsn: str) -> str:
+    """The name of a database with Sluice's schema installed, to clone per test."""
+    asyncio.run(_create_template(postgres_admin_dsn))
+    return TEMPLATE_DATABASE
+
+
+@pytest.fixture
+async def fresh_database(postgres_admin_dsn: str) -> AsyncIterator[str]:
+    """A DSN to a new, empty database (no Sluice schema), dropped after the test."""
+    name = f"sluice_test_{os.getpid()}_{next(_database_numbers)}"
+    admin = await asyncpg.connect(postgres_admin_dsn)
+    try:
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
+    yield with_database(postgres_admin_dsn, name)
+    admin = await asyncpg.connect(postgres_admin_dsn)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def postgres_dsn(postgres_admin_dsn: str, template_database: str) -> AsyncIterator[str]:
+    """A DSN to a new database with Sluice's schema, cloned from the template, dropped after the test."""
+    name = f"sluice_test_{os.getpid()}_{next(_database_numbers)}"
+    admin = await asyncpg.connect(postgres_admin_dsn)
+    try:
+        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {template_database}")
+    finally:
+        await admin.close()
+    yield with_database(postgres_admin_dsn, name)
+    admin = await asyncpg.connect(postgres_admin_dsn)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
