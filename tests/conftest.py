@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 from sluice.backends.postgres import migrations
-from sluice.embedded_postgres import EmbeddedPostgres
+from sluice.embedded_postgres import EmbeddedPostgres, find_postgres_bindir
 
 TEMPLATE_DATABASE = "sluice_test_template"
 SCHEMA = "sluice"
@@ -42,8 +42,6 @@ def postgres_admin_dsn() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def embedded_server_bindir() -> str:
-    from sluice.embedded_postgres import find_postgres_bindir
-
     return str(find_postgres_bindir())
 
 

@@ -98,7 +98,8 @@ async def test_expected_offset_gives_optimistic_concurrency(store: EventStore) -
     with pytest.raises(ConcurrencyError, match="expected no events yet, but its last offset is 0"):
         await store.append("account-1", EventData("Opened", {}), expected_offset=ExpectedOffset.NO_STREAM)
     await store.append("account-1", EventData("Deposited", {}), expected_offset=0)
-    with pytest.raises(ConcurrencyError, match=r"expected last offset 0, but its last offset is 1 \(head 2\)") as caught:
+    conflict = r"expected last offset 0, but its last offset is 1 \(head 2\)"
+    with pytest.raises(ConcurrencyError, match=conflict) as caught:
         await store.append("account-1", EventData("Deposited", {}), expected_offset=0)
     assert caught.value.head == 2
     await store.append("account-1", EventData("Deposited", {}), expected_offset=ExpectedOffset.STREAM_EXISTS)
@@ -140,7 +141,7 @@ async def test_read_options(store: EventStore) -> None:
     await store.append("s", EventData("E", {"n": 10}))
     late = (await read(store, "s", from_offset=10))[0]
     assert [e.offset for e in await read(store, "s", from_time=late.timestamp)] == [10]
-    assert [e.offset for e in await read(store, "s", from_time=events[0].timestamp)][0] == 0
+    assert (await read(store, "s", from_time=events[0].timestamp))[0].offset == 0
     future = late.timestamp + timedelta(hours=1)
     assert await read(store, "s", from_time=future) == []
 
@@ -224,8 +225,8 @@ async def test_bad_input_gets_typed_errors_and_stores_nothing(store: EventStore)
         await store.append("s", [EventData("Small", {}), EventData("Big", "x" * 1011)])
     with pytest.raises(InvalidArgumentError, match="at least one event"):
         await store.append("s", [])
+    event = EventData("A", {})
     with pytest.raises(InvalidArgumentError, match="same event id twice"):
-        event = EventData("A", {})
         await store.append("s", [event, event])
     with pytest.raises(InvalidArgumentError, match="cannot append 'int'"):
         await store.append("s", 42)

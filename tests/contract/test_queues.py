@@ -146,9 +146,7 @@ async def test_delay_and_dedupe(store: EventStore) -> None:
     repeat = await store.enqueue("jobs", message(3), dedupe_key="welcome:42")
     assert repeat.deduplicated
     assert repeat.message_id == first.message_id
-    many = await store.enqueue_many(
-        "jobs", [message(4), message(5), message(6)], dedupe_keys=["welcome:42", "k", "k"]
-    )
+    many = await store.enqueue_many("jobs", [message(4), message(5), message(6)], dedupe_keys=["welcome:42", "k", "k"])
     assert [(r.deduplicated, r.message_id == first.message_id) for r in many] == [
         (True, True),
         (False, False),

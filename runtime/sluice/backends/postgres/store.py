@@ -172,7 +172,7 @@ class PostgresEventStore(EventStore):
                 "append (the batch was stored whole or not at all; retrying with the same event ids is safe)"
             ):
                 try:
-                    row = await self._pool.fetchrow(
+                    first_offset = await self._pool.fetchval(
                         query("append_events"),
                         name,
                         partition,
@@ -188,8 +188,8 @@ class PostgresEventStore(EventStore):
                     if deduplicated is None:
                         continue
                     return deduplicated
-                if row is not None:
-                    first = int(row["first_offset"])
+                if first_offset is not None:
+                    first = int(first_offset)
                     if self._notifications is not None:
                         self._notifications.appended(name)
                     return AppendResult(

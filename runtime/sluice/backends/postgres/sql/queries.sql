@@ -37,31 +37,8 @@ WITH deleted_events AS (
 DELETE FROM streams WHERE stream_id = $1;
 
 -- name: append_events
--- $1 stream name, $2 partition, $3 expected next offset or NULL, $4 require a non-empty partition,
--- $5..$10 the batch as arrays, $11 correlation id. Returns no row when the stream or partition is
--- missing or the expectation fails; the caller then asks why.
-WITH reserved AS (
-    UPDATE stream_partitions p
-       SET next_offset = p.next_offset + cardinality($5::uuid[]),
-           last_appended_at = greatest(clock_timestamp(), p.last_appended_at)
-      FROM streams s
-     WHERE s.name = $1 AND s.type = 'persistent'
-       AND p.stream_id = s.stream_id AND p.partition = $2
-       AND ($3::bigint IS NULL OR p.next_offset = $3)
-       AND (NOT $4::boolean OR p.next_offset > 0)
- RETURNING p.stream_id, p.next_offset - cardinality($5::uuid[]) AS first_offset, p.last_appended_at
-), inserted AS (
-    INSERT INTO events (stream_id, partition, event_offset, event_id, event_type, schema_version,
-                        content_type, data, metadata, correlation_id, created_at)
-    SELECT reserved.stream_id, $2, reserved.first_offset + batch.ordinal - 1, batch.event_id,
-           batch.event_type, batch.schema_version, batch.content_type, batch.data, batch.metadata,
-           $11, reserved.last_appended_at
-      FROM reserved,
-           unnest($5::uuid[], $6::text[], $7::integer[], $8::text[], $9::bytea[], $10::jsonb[])
-               WITH ORDINALITY AS batch(event_id, event_type, schema_version, content_type, data, metadata, ordinal)
-    RETURNING 1
-)
-SELECT first_offset, (SELECT count(*) FROM inserted) AS inserted FROM reserved;
+-- See the append_events function in the schema: one round trip, the lock taken before any write.
+SELECT append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS first_offset;
 
 -- name: partition_head
 SELECT s.type, p.next_offset

@@ -1,0 +1,114 @@
+"""The migration chain, schema.sql, the advisory lock and the schema check at connect."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+import sluice
+from sluice import MigrationError
+from sluice.backends.postgres import migrations
+from sluice.backends.postgres.queries import parse_named_queries, queries
+from tests.conftest import with_database
+
+
+def schema_dump(bindir: str, dsn: str, schema: str) -> str:
+    result = subprocess.run(
+        [str(Path(bindir) / "pg_dump"), "--schema-only", "--no-owner", "--schema", schema, dsn],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # pg_dump marks its output with random \\restrict keys; comments and those differ between runs.
+    lines = [line for line in result.stdout.splitlines() if not line.startswith(("--", "\\restrict", "\\unrestrict"))]
+    return "\n".join(line for line in lines if line.strip())
+
+
+async def test_migration_chain_builds_the_same_database_as_schema_sql(
+    fresh_database: str, postgres_admin_dsn: str, embedded_server_bindir: str
+) -> None:
+    connection = await asyncpg.connect(fresh_database)
+    try:
+        chain = await migrations.migrate(connection, "by_chain", use_schema_file=False)
+        fresh = await migrations.migrate(connection, "by_schema_file")
+    finally:
+        await connection.close()
+    assert [m.version for m in chain.versions_to_record] == [m.version for m in migrations.available_migrations()]
+    assert fresh.versions_to_record == chain.versions_to_record
+    by_chain = schema_dump(embedded_server_bindir, fresh_database, "by_chain").replace("by_chain", "SCHEMA")
+    by_file = schema_dump(embedded_server_bindir, fresh_database, "by_schema_file").replace("by_schema_file", "SCHEMA")
+    assert "CREATE TABLE SCHEMA.events" in by_chain
+    assert by_chain == by_file
+
+
+async def test_migrate_is_idempotent_and_records_versions(fresh_database: str) -> None:
+    connection = await asyncpg.connect(fresh_database)
+    try:
+        first = await migrations.migrate(connection, "sluice")
+        second = await migrations.migrate(connection, "sluice")
+        versions = await connection.fetch("SELECT version, name FROM sluice.schema_migrations ORDER BY version")
+    finally:
+        await connection.close()
+    assert not first.up_to_date
+    assert second.up_to_date
+    assert [(row["version"], row["name"]) for row in versions] == [
+        (m.version, m.name) for m in migrations.available_migrations()
+    ]
+
+
+async def test_concurrent_migrations_apply_once(fresh_database: str) -> None:
+    connections = [await asyncpg.connect(fresh_database) for _ in range(4)]
+    try:
+        plans = await asyncio.gather(*(migrations.migrate(c, "sluice") for c in connections))
+    finally:
+        for connection in connections:
+            await connection.close()
+    assert sum(1 for plan in plans if not plan.up_to_date) == 1
+
+
+async def test_connect_refuses_an_unmigrated_database_unless_asked_to_migrate(fresh_database: str) -> None:
+    with pytest.raises(MigrationError, match="Run `sluice migrate`"):
+        await sluice.connect(fresh_database)
+    store = await sluice.connect(fresh_database, migrate=True)
+    await store.append("s", sluice.EventData("E", {}))
+    await store.close()
+    async with await sluice.connect(fresh_database, schema_name="sluice") as again:
+        assert (await again.get_stream("s")).head == 1
+
+
+async def test_a_custom_schema_name_keeps_everything_inside_it(fresh_database: str) -> None:
+    async with await sluice.connect(fresh_database, schema_name="tenant_a", migrate=True) as store:
+        await store.append("s", sluice.EventData("E", {}))
+    connection = await asyncpg.connect(fresh_database)
+    try:
+        schemas = await connection.fetch(
+            "SELECT DISTINCT table_schema FROM information_schema.tables WHERE table_name = 'events'"
+        )
+    finally:
+        await connection.close()
+    assert [row["table_schema"] for row in schemas] == ["tenant_a"]
+
+
+def test_dry_run_plan_prints_sql_without_touching_anything() -> None:
+    plan = migrations.plan_migration("sluice", 0, use_schema_file=False)
+    script = plan.script()
+    assert script.startswith('CREATE SCHEMA IF NOT EXISTS "sluice";')
+    assert "CREATE TABLE events" in script
+    with pytest.raises(sluice.InvalidNameError):
+        migrations.plan_migration('bad"; DROP TABLE x; --', 0)
+    with pytest.raises(MigrationError, match="newer than this Sluice"):
+        migrations.plan_migration("sluice", 999)
+
+
+def test_named_queries_all_parse() -> None:
+    assert "append_events" in queries()
+    with pytest.raises(ValueError, match="defined twice"):
+        parse_named_queries("-- name: a\nSELECT 1;\n-- name: a\nSELECT 2;")
+
+
+async def test_with_database_helper_keeps_credentials() -> None:
+    assert with_database("postgresql://u@h:1/a", "b") == "postgresql://u@h:1/b"
