@@ -67,10 +67,17 @@ class EventTypeRegistry:
         return decorate
 
     def name_and_version(self, event_class: type) -> tuple[str, int]:
-        """The event type name and current schema version to store for instances of ``event_class``."""
+        """The event type name and current schema version to store for instances of ``event_class``.
+
+        A class appended without being registered is registered here at version 1 under its own
+        name (unless another class holds that name), so that ``decode`` works in the same process.
+        """
         type_name = self._names_by_class.get(event_class)
         if type_name is None:
-            return event_class.__name__, 1
+            type_name = event_class.__name__
+            if type_name not in self._by_name:
+                self.register(type_name)(event_class)
+            return type_name, 1
         return type_name, self._by_name[type_name].version
 
     def to_event_data(self, event: object) -> EventData:
