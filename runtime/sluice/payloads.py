@@ -13,10 +13,12 @@ import pydantic_core
 from sluice.errors import InvalidArgumentError, PayloadTooLargeError
 from sluice.events import BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE
 
+_JSON_CONTAINER_TYPES = (dict, list)
+
 
 def encode_payload(data: Any, *, event_type: str, limit: int) -> tuple[bytes, str]:
     """Return (payload bytes, content type), raising PayloadTooLargeError over ``limit`` bytes."""
-    if isinstance(data, bytes | bytearray | memoryview):
+    if type(data) not in _JSON_CONTAINER_TYPES and isinstance(data, bytes | bytearray | memoryview):
         encoded, content_type = bytes(data), BINARY_CONTENT_TYPE
     else:
         try:

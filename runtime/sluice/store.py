@@ -23,7 +23,7 @@ from sluice.errors import (
     StreamTypeError,
 )
 from sluice.event_types import EventTypeRegistry, default_registry
-from sluice.events import AppendResult, Direction, ExpectedOffset, GlobalPosition, RecordedEvent
+from sluice.events import AppendResult, Direction, EventData, ExpectedOffset, GlobalPosition, RecordedEvent
 from sluice.messages import DeadLetter, EnqueueResult, QueueMessage, Receipt
 from sluice.names import validate_stream_name
 from sluice.options import StoreOptions
@@ -386,7 +386,7 @@ class EventStore(abc.ABC):
     # ----------------------------------------------------------------- shared helpers
 
     def _prepare(self, event: object) -> PreparedEvent:
-        data = self.registry.to_event_data(event)
+        data = event if type(event) is EventData else self.registry.to_event_data(event)
         if not isinstance(data.event_type, str) or not 0 < len(data.event_type) <= 200:
             raise InvalidArgumentError(f"event_type must be 1 to 200 characters, got {data.event_type!r}")
         payload, content_type = encode_payload(
@@ -399,7 +399,7 @@ class EventStore(abc.ABC):
             schema_version=data.schema_version,
             payload=payload,
             content_type=content_type,
-            metadata_json=encode_metadata(metadata),
+            metadata_json=encode_metadata(metadata) if metadata else "{}",
         )
 
     def _route(self, request: AppendRequest, partitions: int) -> int:

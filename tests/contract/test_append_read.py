@@ -254,3 +254,20 @@ async def test_streams_and_queues_do_not_mix(store: EventStore) -> None:
         await read(store, "jobs")
     with pytest.raises(StreamTypeError):
         await store.dequeue("log")
+
+
+async def test_from_time_finds_the_first_event_at_or_after_each_batch(store: EventStore) -> None:
+    firsts = []
+    for batch in range(6):
+        result = await store.append("s", [EventData("E", {"batch": batch}) for _ in range(batch + 3)])
+        firsts.append(result.first_offset)
+        await asyncio.sleep(0.005)
+    events = await read(store, "s")
+    for first in firsts:
+        at = events[first].timestamp
+        assert (await read(store, "s", from_time=at, limit=1))[0].offset == first
+        just_after = at + timedelta(microseconds=1)
+        following = await read(store, "s", from_time=just_after, limit=1)
+        assert not following or following[0].offset > first
+    before_everything = events[0].timestamp - timedelta(days=1)
+    assert (await read(store, "s", from_time=before_everything, limit=1))[0].offset == 0

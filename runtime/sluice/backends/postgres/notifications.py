@@ -75,7 +75,10 @@ class NotificationChannel:
         self._pending_changed.set()
 
     async def _connect(self) -> None:
-        connection = await asyncpg.connect(self._dsn, **self._connect_kwargs)
+        # A notifying transaction gets a transaction id and so a commit record; waiting for its
+        # WAL flush would cost every append a second fsync. A hint may be lost in a crash anyway.
+        settings = {"synchronous_commit": "off", "application_name": "sluice-notifications"}
+        connection = await asyncpg.connect(self._dsn, server_settings=settings, **self._connect_kwargs)
         connection.add_termination_listener(self._terminated)
         await connection.add_listener(self._channel, self._received)
         self._connection = connection

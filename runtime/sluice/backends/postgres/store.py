@@ -436,19 +436,35 @@ def _stream_infos(rows: list[asyncpg.Record]) -> list[StreamInfo]:
 
 
 def _recorded_event(row: asyncpg.Record, stream_name: str, partition: int) -> RecordedEvent:
+    # Positional unpacking: reads build one of these per event, and it is several times faster
+    # than looking columns up by name. The column order is read_forwards' (and read_all's, which
+    # adds the stream name and partition in front).
+    (
+        offset,
+        event_id,
+        event_type,
+        schema_version,
+        content_type,
+        payload,
+        metadata,
+        correlation_id,
+        created_at,
+        transaction_id,
+        sequence,
+    ) = tuple(row)[-11:]
     return RecordedEvent(
-        stream_name=stream_name,
-        partition=partition,
-        offset=row["event_offset"],
-        event_id=row["event_id"],
-        event_type=row["event_type"],
-        schema_version=row["schema_version"],
-        data=decode_payload(row["data"], row["content_type"]),
-        metadata=row["metadata"],
-        correlation_id=row["correlation_id"],
-        timestamp=row["created_at"],
-        global_position=GlobalPosition(int(row["transaction_id"]), row["sequence"]),
-        content_type=row["content_type"],
+        stream_name,
+        partition,
+        offset,
+        event_id,
+        event_type,
+        schema_version,
+        decode_payload(payload, content_type),
+        metadata,
+        correlation_id,
+        created_at,
+        GlobalPosition(transaction_id, sequence),
+        content_type,
     )
 
 

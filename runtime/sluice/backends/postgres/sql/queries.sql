@@ -54,7 +54,7 @@ SELECT e.event_id, e.partition, e.event_offset
 
 -- name: read_forwards
 SELECT e.event_offset, e.event_id, e.event_type, e.schema_version, e.content_type, e.data, e.metadata,
-       e.correlation_id, e.created_at, e.transaction_id::text AS transaction_id, e.sequence
+       e.correlation_id, e.created_at, e.transaction_id::text::bigint AS transaction_id, e.sequence
   FROM events e
  WHERE e.stream_id = (SELECT stream_id FROM streams WHERE name = $1)
    AND e.partition = $2 AND e.event_offset >= $3
@@ -63,7 +63,7 @@ SELECT e.event_offset, e.event_id, e.event_type, e.schema_version, e.content_typ
 
 -- name: read_backwards
 SELECT e.event_offset, e.event_id, e.event_type, e.schema_version, e.content_type, e.data, e.metadata,
-       e.correlation_id, e.created_at, e.transaction_id::text AS transaction_id, e.sequence
+       e.correlation_id, e.created_at, e.transaction_id::text::bigint AS transaction_id, e.sequence
   FROM events e
  WHERE e.stream_id = (SELECT stream_id FROM streams WHERE name = $1)
    AND e.partition = $2 AND e.event_offset <= $3
@@ -71,23 +71,13 @@ SELECT e.event_offset, e.event_id, e.event_type, e.schema_version, e.content_typ
  LIMIT $4;
 
 -- name: offset_at_time
--- Timestamps never decrease within a partition (see append_events), so time order is offset order.
-SELECT coalesce(
-    (SELECT e.event_offset
-       FROM events e
-      WHERE e.stream_id = s.stream_id AND e.partition = $2 AND e.created_at >= $3
-      ORDER BY e.created_at, e.event_offset
-      LIMIT 1),
-    p.next_offset) AS event_offset
-  FROM streams s
-  JOIN stream_partitions p ON p.stream_id = s.stream_id AND p.partition = $2
- WHERE s.name = $1;
+SELECT offset_at_time($1, $2, $3) AS event_offset;
 
 -- name: read_all_forwards
 -- The global log: only transactions older than every running one are read, so none is skipped.
 SELECT s.name AS stream_name, e.partition, e.event_offset, e.event_id, e.event_type, e.schema_version,
        e.content_type, e.data, e.metadata, e.correlation_id, e.created_at,
-       e.transaction_id::text AS transaction_id, e.sequence
+       e.transaction_id::text::bigint AS transaction_id, e.sequence
   FROM events e
   JOIN streams s ON s.stream_id = e.stream_id
  WHERE (e.transaction_id, e.sequence) > ($1::text::xid8, $2::bigint)
@@ -124,15 +114,17 @@ SELECT message_id, dedupe_key
 -- name: dequeue_messages
 -- Leases up to $2 visible messages for $3. Messages that used up their attempts are moved to
 -- dead_letters instead (their last lease ran out, which is recorded as a failure).
-WITH queue AS (
+WITH queue AS MATERIALIZED (
     SELECT stream_id, max_attempts FROM streams WHERE name = $1 AND type = 'ephemeral'
 ), candidates AS (
+    -- A scalar subquery (not a join) so the planner walks queue_messages_ready in order and
+    -- stops after $2 rows instead of sorting the whole queue.
     SELECT m.message_id
-      FROM queue_messages m, queue
-     WHERE m.stream_id = queue.stream_id AND m.visible_at <= clock_timestamp()
+      FROM queue_messages m
+     WHERE m.stream_id = (SELECT stream_id FROM queue) AND m.visible_at <= clock_timestamp()
      ORDER BY m.visible_at, m.message_id
      LIMIT $2
-       FOR UPDATE OF m SKIP LOCKED
+       FOR UPDATE SKIP LOCKED
 ), delivered AS (
     UPDATE queue_messages m
        SET attempts = m.attempts + 1,

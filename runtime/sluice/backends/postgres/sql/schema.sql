@@ -41,7 +41,6 @@ CREATE TABLE events (
 );
 CREATE UNIQUE INDEX events_event_id ON events (stream_id, event_id);
 CREATE INDEX events_global_order ON events (transaction_id, sequence);
-CREATE INDEX events_by_time ON events (stream_id, partition, created_at);
 
 -- Appends a batch to one partition and returns its first offset, or NULL when the stream or
 -- partition is missing or the expectation fails (the caller then asks why).
@@ -94,6 +93,42 @@ BEGIN
 END
 $$;
 
+-- The first offset of a partition stored at or after p_at (the partition's head when none is).
+-- Timestamps never decrease within a partition (append_events takes the greatest of the clock and
+-- the last append time), so a binary search over the primary key finds it in O(log n) lookups,
+-- with no index on time that appends would have to maintain.
+CREATE FUNCTION offset_at_time(p_stream_name text, p_partition integer, p_at timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_stream_id bigint;
+    v_low bigint;
+    v_high bigint;
+    v_middle bigint;
+    v_created_at timestamptz;
+BEGIN
+    SELECT p.stream_id, p.next_offset INTO v_stream_id, v_high
+      FROM streams s JOIN stream_partitions p ON p.stream_id = s.stream_id AND p.partition = p_partition
+     WHERE s.name = p_stream_name;
+    IF v_stream_id IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT min(event_offset) INTO v_low FROM events WHERE stream_id = v_stream_id AND partition = p_partition;
+    v_low := coalesce(v_low, v_high);
+    WHILE v_low < v_high LOOP
+        v_middle := (v_low + v_high) / 2;
+        SELECT created_at INTO v_created_at
+          FROM events WHERE stream_id = v_stream_id AND partition = p_partition AND event_offset = v_middle;
+        IF v_created_at >= p_at THEN
+            v_high := v_middle;
+        ELSE
+            v_low := v_middle + 1;
+        END IF;
+    END LOOP;
+    RETURN v_low;
+END
+$$;
+
 CREATE TABLE queue_messages (
     message_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     stream_id bigint NOT NULL REFERENCES streams (stream_id) ON DELETE CASCADE,
@@ -116,6 +151,13 @@ CREATE TABLE queue_messages (
 CREATE INDEX queue_messages_ready ON queue_messages (stream_id, visible_at, message_id);
 CREATE UNIQUE INDEX queue_messages_dedupe ON queue_messages (stream_id, dedupe_key)
     WHERE dedupe_key IS NOT NULL;
+-- Queues churn: every delivery rewrites a row. Vacuum and analyze early, so dead rows do not pile
+-- up and the planner keeps walking queue_messages_ready in order instead of sorting the queue.
+ALTER TABLE queue_messages SET (
+    autovacuum_vacuum_scale_factor = 0.01,
+    autovacuum_analyze_scale_factor = 0.01,
+    autovacuum_vacuum_cost_delay = 0
+);
 
 CREATE TABLE dead_letters (
     dead_letter_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -1,0 +1,34 @@
+"""Runs every benchmark on one durable throwaway PostgreSQL (fsync and synchronous_commit on)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import time
+
+from bench import runtime_core
+from bench.harness import Databases, print_report
+from sluice.embedded_postgres import EmbeddedPostgres, ServerSettings
+
+SUITES = {"runtime-core": runtime_core.run}
+
+
+async def main(selected: list[str]) -> None:
+    with EmbeddedPostgres(ServerSettings(durable=True)) as server:
+        print(f"PostgreSQL at {server.dsn()} (fsync=on, synchronous_commit=on); {platform.processor() or 'cpu'}")
+        databases = Databases(server.dsn())
+        for name in selected:
+            started = time.perf_counter()
+            rows = await SUITES[name](databases)
+            print_report(f"== {name} (medians of 3 runs; {time.perf_counter() - started:.0f} s)", rows)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="./dev bench", description=__doc__)
+    parser.add_argument("suites", nargs="*", metavar="suite", help=f"any of {', '.join(SUITES)} (default: all)")
+    arguments = parser.parse_args()
+    unknown = set(arguments.suites) - set(SUITES)
+    if unknown:
+        parser.error(f"unknown suite(s): {', '.join(sorted(unknown))}")
+    asyncio.run(main(arguments.suites or list(SUITES)))

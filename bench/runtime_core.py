@@ -1,0 +1,388 @@
+"""Runtime core: appends, reads, queues and subscription latency, Sluice against plain asyncpg
+doing the same work on the same tables (issue: runtime core)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pydantic_core
+
+import sluice
+from bench.harness import REPETITIONS, Comparison, Databases, median_rate, percentile
+from sluice import EventData, EventStore
+
+EVENT_COLUMNS = [
+    "stream_id",
+    "partition",
+    "event_offset",
+    "event_id",
+    "event_type",
+    "schema_version",
+    "content_type",
+    "data",
+    "metadata",
+    "correlation_id",
+    "created_at",
+]
+RAW_INSERT_ONE = """
+INSERT INTO sluice.events (stream_id, partition, event_offset, event_id, event_type, schema_version,
+                           content_type, data, metadata, created_at)
+VALUES ($1, 0, $2, $3, 'OrderPlaced', 1, 'application/json', $4, '{}', clock_timestamp())"""
+RAW_INSERT_MANY = """
+INSERT INTO sluice.events (stream_id, partition, event_offset, event_id, event_type, schema_version,
+                           content_type, data, metadata, created_at)
+SELECT $1, 0, $2 + batch.ordinal - 1, batch.event_id, 'OrderPlaced', 1, 'application/json', batch.data, '{}',
+       clock_timestamp()
+  FROM unnest($3::uuid[], $4::bytea[]) WITH ORDINALITY AS batch(event_id, data, ordinal)"""
+RAW_READ_PAGE = """
+SELECT event_offset, event_id, event_type, schema_version, content_type, data, metadata, correlation_id,
+       created_at, transaction_id::text, sequence
+  FROM sluice.events WHERE stream_id = $1 AND partition = 0 AND event_offset >= $2
+ ORDER BY event_offset LIMIT $3"""
+RAW_READ_GLOBAL_PAGE = """
+SELECT e.event_offset, e.event_id, e.event_type, e.schema_version, e.content_type, e.data, e.metadata,
+       e.correlation_id, e.created_at, e.transaction_id::text, e.sequence, s.name
+  FROM sluice.events e JOIN sluice.streams s USING (stream_id)
+ WHERE (e.transaction_id, e.sequence) > ($1::text::xid8, $2) ORDER BY e.transaction_id, e.sequence LIMIT $3"""
+RAW_ENQUEUE = """
+INSERT INTO sluice.queue_messages (stream_id, event_type, content_type, data, enqueued_at, visible_at)
+SELECT $1, 'SendEmail', 'application/json', data, clock_timestamp(), clock_timestamp()
+  FROM unnest($2::bytea[]) AS data"""
+RAW_DEQUEUE = """
+UPDATE sluice.queue_messages m SET attempts = m.attempts + 1, visible_at = clock_timestamp() + interval '30 seconds'
+ WHERE m.message_id IN (SELECT message_id FROM sluice.queue_messages
+                         WHERE stream_id = $1 AND visible_at <= clock_timestamp()
+                         ORDER BY visible_at, message_id LIMIT $2 FOR UPDATE SKIP LOCKED)
+RETURNING m.message_id, m.attempts, m.data"""
+RAW_ACK = "DELETE FROM sluice.queue_messages WHERE message_id = ANY($1::bigint[])"
+
+
+def order(n: int) -> dict[str, Any]:
+    return {"order_id": f"o-{n}", "customer": f"c-{n % 97}", "total_cents": 1000 + n, "currency": "EUR"}
+
+
+def events(count: int, start: int = 0) -> list[EventData]:
+    return [EventData("OrderPlaced", order(n)) for n in range(start, start + count)]
+
+
+class RawWriter:
+    """Plain asyncpg writing the same rows: offsets kept in the client, no counter row, no checks."""
+
+    def __init__(self, connection: asyncpg.Connection, stream_id: int, offsets: itertools.count[int]) -> None:
+        self.connection = connection
+        self.stream_id = stream_id
+        self.offsets = offsets  # shared by writers of one stream
+
+    def reserve(self, count: int) -> int:
+        first = next(self.offsets)
+        for _ in range(count - 1):
+            next(self.offsets)
+        return first
+
+    async def insert_one(self, data: dict[str, Any]) -> None:
+        offset = self.reserve(1)
+        await self.connection.execute(RAW_INSERT_ONE, self.stream_id, offset, uuid.uuid4(), pydantic_core.to_json(data))
+
+    async def insert_many(self, rows: list[dict[str, Any]]) -> None:
+        offset = self.reserve(len(rows))
+        await self.connection.execute(
+            RAW_INSERT_MANY,
+            self.stream_id,
+            offset,
+            [uuid.uuid4() for _ in rows],
+            [pydantic_core.to_json(row) for row in rows],
+        )
+
+    async def copy_many(self, rows: list[dict[str, Any]]) -> None:
+        offset = self.reserve(len(rows))
+        now = datetime.now(UTC)
+        records = [
+            (self.stream_id, 0, offset + i, uuid.uuid4(), "OrderPlaced", 1, "application/json",
+             pydantic_core.to_json(row), "{}", None, now)
+            for i, row in enumerate(rows)
+        ]  # fmt: skip
+        await self.connection.copy_records_to_table(
+            "events", schema_name="sluice", records=records, columns=EVENT_COLUMNS
+        )
+
+
+async def stream_id(connection: asyncpg.Connection, name: str) -> int:
+    value = await connection.fetchval("SELECT stream_id FROM sluice.streams WHERE name = $1", name)
+    assert value is not None
+    return int(value)
+
+
+async def open_store(dsn: str, pool: int = 4) -> EventStore:
+    return await sluice.connect(dsn, pool_min_size=1, pool_max_size=pool)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AppendCase:
+    scenario: str
+    batch: int
+    writers: int
+    shared_stream: bool
+    total: int
+    raw_method: str
+    target: str = ""
+    minimum_ratio: float | None = None
+
+
+APPEND_CASES = [
+    AppendCase("append batch 1, 1 writer", 1, 1, False, 2000, "insert_one"),
+    AppendCase("append batch 1, 4 writers (4 streams)", 1, 4, False, 2000, "insert_one"),
+    AppendCase("append batch 1, 4 writers (1 stream)", 1, 4, True, 2000, "insert_one"),
+    AppendCase("append batch 100", 100, 1, False, 20_000, "insert_many", ">= 0.7x multi-row INSERT", 0.7),
+    AppendCase("append batch 1000", 1000, 1, False, 50_000, "copy_many", ">= 0.6x COPY", 0.6),
+]
+
+
+async def bench_append_case(databases: Databases, case: AppendCase) -> Comparison:
+    dsn = await databases.fresh()
+    store = await open_store(dsn, pool=case.writers)
+    rounds = itertools.count()
+    raw_connections = [await asyncpg.connect(dsn) for _ in range(case.writers)]
+    per_writer = case.total // case.writers
+
+    def stream_name(prefix: str, round_number: int, index: int) -> str:
+        return f"{prefix}-{round_number}-{0 if case.shared_stream else index}"
+
+    async def run_sluice() -> int:
+        round_number = next(rounds)
+
+        async def writer(index: int) -> None:
+            for start in range(0, per_writer, case.batch):
+                await store.append(stream_name("sluice", round_number, index), events(case.batch, start))
+
+        await asyncio.gather(*(writer(index) for index in range(case.writers)))
+        return case.total
+
+    async def run_raw() -> int:
+        round_number = next(rounds)
+        raw_writers = []
+        counters: dict[str, itertools.count[int]] = {}
+        for index, connection in enumerate(raw_connections):
+            name = stream_name("raw", round_number, index)
+            await store.create_stream(sluice.StreamConfig(name=name))
+            # Writers of one stream share a client-side offset counter (no database round trip).
+            offsets = counters.setdefault(name, itertools.count())
+            raw_writers.append(RawWriter(connection, await stream_id(connection, name), offsets))
+
+        async def writer(index: int) -> None:
+            method = getattr(raw_writers[index], case.raw_method)
+            for start in range(0, per_writer, case.batch):
+                if case.batch == 1:
+                    await method(order(start))
+                else:
+                    await method([order(n) for n in range(start, start + case.batch)])
+
+        await asyncio.gather(*(writer(index) for index in range(case.writers)))
+        return case.total
+
+    try:
+        sluice_rate = await median_rate(run_sluice)
+        raw_rate = await median_rate(run_raw)
+    finally:
+        for connection in raw_connections:
+            await connection.close()
+        await store.close()
+    met = None if case.minimum_ratio is None else sluice_rate / raw_rate >= case.minimum_ratio
+    return Comparison(case.scenario, sluice_rate, raw_rate, "events/s", case.target, met)
+
+
+async def bench_reads(databases: Databases, rows: list[Comparison]) -> None:
+    dsn = await databases.fresh()
+    store = await open_store(dsn)
+    total = 50_000
+    for start in range(0, total, 1000):
+        await store.append("orders", events(1000, start))
+    connection = await asyncpg.connect(dsn)
+    orders_id = await stream_id(connection, "orders")
+
+    async def run_sluice() -> int:
+        count = 0
+        async for event in store.read_stream("orders"):
+            count += event.data is not None
+        return count
+
+    async def run_raw() -> int:
+        count, offset = 0, 0
+        while True:
+            page = await connection.fetch(RAW_READ_PAGE, orders_id, offset, 1000)
+            for record in page:
+                count += pydantic_core.from_json(record["data"]) is not None
+            if len(page) < 1000:
+                return count
+            offset = page[-1]["event_offset"] + 1
+
+    sluice_rate = await median_rate(run_sluice)
+    raw_rate = await median_rate(run_raw)
+    rows.append(
+        Comparison("read_stream, pages of 1000", sluice_rate, raw_rate, "events/s", ">= 0.8x paged SELECT",
+                   sluice_rate / raw_rate >= 0.8)
+    )  # fmt: skip
+
+    async def run_global() -> int:
+        return sum([1 async for _ in store.read_all()])
+
+    async def run_raw_global() -> int:
+        count, after = 0, ("0", 0)
+        while True:
+            page = await connection.fetch(RAW_READ_GLOBAL_PAGE, *after, 1000)
+            for record in page:
+                count += pydantic_core.from_json(record["data"]) is not None
+            if len(page) < 1000:
+                return count
+            after = (page[-1]["transaction_id"], page[-1]["sequence"])
+
+    global_rate = await median_rate(run_global)
+    raw_global_rate = await median_rate(run_raw_global)
+    rows.append(
+        Comparison("read_all (global log, horizon-checked)", global_rate, raw_global_rate, "events/s",
+                   "cost vs unchecked")
+    )  # fmt: skip
+    await connection.close()
+    await store.close()
+
+
+async def bench_queues(databases: Databases, rows: list[Comparison]) -> None:
+    dsn = await databases.fresh()
+    store = await open_store(dsn, pool=4)
+    connection = await asyncpg.connect(dsn)
+    counter = itertools.count()
+    total = 10_000
+
+    async def run_sluice_enqueue() -> int:
+        queue = f"sluice-{next(counter)}"
+        for start in range(0, total, 100):
+            await store.enqueue_many(queue, events(100, start))
+        return total
+
+    async def run_raw_enqueue() -> int:
+        queue = f"raw-{next(counter)}"
+        await store.create_stream(sluice.StreamConfig(name=queue, type=sluice.StreamType.EPHEMERAL))
+        queue_id = await stream_id(connection, queue)
+        for start in range(0, total, 100):
+            await connection.execute(
+                RAW_ENQUEUE, queue_id, [pydantic_core.to_json(order(n)) for n in range(start, start + 100)]
+            )
+        return total
+
+    sluice_rate = await median_rate(run_sluice_enqueue)
+    raw_rate = await median_rate(run_raw_enqueue)
+    rows.append(Comparison("enqueue batch 100", sluice_rate, raw_rate, "messages/s"))
+
+    rows.append(await bench_dequeue_ack(store, dsn, workers=1))
+    rows.append(await bench_dequeue_ack(store, dsn, workers=4, target=">= 0.7x SKIP LOCKED", minimum_ratio=0.7))
+    await connection.close()
+    await store.close()
+
+
+async def bench_dequeue_ack(
+    store: EventStore, dsn: str, *, workers: int, target: str = "", minimum_ratio: float | None = None
+) -> Comparison:
+    """Drain a queue of 4,000 messages with ``workers`` concurrent workers, batches of 10; only
+    the draining is timed, not the filling."""
+    messages = 4000
+    rounds = itertools.count()
+    connections = [await asyncpg.connect(dsn) for _ in range(workers)]
+
+    async def fill(queue: str) -> int:
+        for start in range(0, messages, 500):
+            await store.enqueue_many(queue, events(500, start))
+        # Measure the steady state that autovacuum's analyze gives a busy queue, for both sides.
+        await connections[0].execute("ANALYZE sluice.queue_messages")
+        return await stream_id(connections[0], queue)
+
+    async def sluice_worker(queue: str) -> int:
+        done = 0
+        while batch := await store.dequeue_many(queue, max_messages=10):
+            await store.acknowledge_many(queue, [message.receipt for message in batch])
+            done += len(batch)
+        return done
+
+    async def raw_worker(connection: asyncpg.Connection, queue_id: int) -> int:
+        done = 0
+        while batch := await connection.fetch(RAW_DEQUEUE, queue_id, 10):
+            for record in batch:
+                pydantic_core.from_json(record["data"])
+            await connection.execute(RAW_ACK, [record["message_id"] for record in batch])
+            done += len(batch)
+        return done
+
+    async def timed(raw: bool) -> float:
+        queue = f"work-{'raw' if raw else 'sluice'}-{next(rounds)}"
+        queue_id = await fill(queue)
+        started = time.perf_counter()
+        if raw:
+            done = sum(await asyncio.gather(*(raw_worker(c, queue_id) for c in connections)))
+        else:
+            done = sum(await asyncio.gather(*(sluice_worker(queue) for _ in range(workers))))
+        assert done == messages
+        return done / (time.perf_counter() - started)
+
+    try:
+        sluice_rate = statistics.median([await timed(raw=False) for _ in range(REPETITIONS)])
+        raw_rate = statistics.median([await timed(raw=True) for _ in range(REPETITIONS)])
+    finally:
+        for connection in connections:
+            await connection.close()
+    met = None if minimum_ratio is None else sluice_rate / raw_rate >= minimum_ratio
+    scenario = f"dequeue+ack batch 10, {workers} worker(s)"
+    return Comparison(scenario, sluice_rate, raw_rate, "messages/s", target, met)
+
+
+async def bench_subscribe_latency(databases: Databases, rows: list[Comparison]) -> None:
+    """A writer appends one event every millisecond (1,000 events/s) from one store; a subscriber on
+    another store (so it is woken by NOTIFY, not in-process) records append-to-delivery latency."""
+    dsn = await databases.fresh()
+    writer = await open_store(dsn, pool=8)
+    reader = await open_store(dsn, pool=2)
+    await writer.create_stream(sluice.StreamConfig(name="ticks"))
+    total = 3000
+    sent: dict[int, float] = {}
+    latencies: list[float] = []
+
+    async def subscribe() -> None:
+        async for event in reader.subscribe("ticks"):
+            latencies.append((time.perf_counter() - sent[event.data["n"]]) * 1000)
+            if len(latencies) == total:
+                return
+
+    subscriber = asyncio.create_task(subscribe())
+    await asyncio.sleep(0.2)
+    start = time.perf_counter()
+    pending = set()
+    for n in range(total):
+        delay = start + n / 1000 - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        sent[n] = time.perf_counter()
+        task = asyncio.create_task(writer.append("ticks", EventData("Tick", {"n": n})))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    await asyncio.wait_for(subscriber, timeout=60)
+    achieved = total / (time.perf_counter() - start)
+    p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
+    rows.append(Comparison(f"subscribe latency p50 at {achieved:,.0f} events/s", p50, None, "ms", "<= 5 ms", p50 <= 5))
+    rows.append(
+        Comparison(f"subscribe latency p99 at {achieved:,.0f} events/s", p99, None, "ms", "<= 50 ms", p99 <= 50)
+    )
+    await writer.close()
+    await reader.close()
+
+
+async def run(databases: Databases) -> list[Comparison]:
+    rows = [await bench_append_case(databases, case) for case in APPEND_CASES]
+    await bench_reads(databases, rows)
+    await bench_queues(databases, rows)
+    await bench_subscribe_latency(databases, rows)
+    return rows
