@@ -21,7 +21,7 @@ async def main(selected: list[str]) -> None:
         for name in selected:
             started = time.perf_counter()
             rows = await SUITES[name](databases)
-            print_report(f"== {name} (medians of 3 runs; {time.perf_counter() - started:.0f} s)", rows)
+            print_report(f"== {name} (medians of 5 alternating runs; {time.perf_counter() - started:.0f} s)", rows)
 
 
 if __name__ == "__main__":

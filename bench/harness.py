@@ -14,7 +14,7 @@ import asyncpg
 
 from sluice.backends.postgres import migrations
 
-REPETITIONS = 3
+REPETITIONS = 5
 _database_numbers = itertools.count(1)
 
 
@@ -50,6 +50,9 @@ class Databases:
         admin = await asyncpg.connect(self.admin_dsn)
         try:
             await admin.execute(f"CREATE DATABASE {name}")
+            # Start each scenario without the previous one's dirty pages: a checkpoint it triggered
+            # would otherwise flush (and stall fsyncs) in the middle of this one.
+            await admin.execute("CHECKPOINT")
         finally:
             await admin.close()
         dsn = self.dsn(name)
@@ -69,6 +72,31 @@ async def median_rate(run: Callable[[], Awaitable[int]], repetitions: int = REPE
         done = await run()
         rates.append(done / (time.perf_counter() - started))
     return statistics.median(rates)
+
+
+async def compare_rates(
+    sluice: Callable[[], Awaitable[float]],
+    baseline: Callable[[], Awaitable[float]],
+    repetitions: int = REPETITIONS,
+) -> tuple[float, float]:
+    """Medians of Sluice's and the baseline's rates, measured alternately (Sluice, baseline,
+    Sluice, ...) so that drift in the machine (fsync latency, checkpoints) hits both alike."""
+    sluice_rates, baseline_rates = [], []
+    for _ in range(repetitions):
+        sluice_rates.append(await sluice())
+        baseline_rates.append(await baseline())
+    return statistics.median(sluice_rates), statistics.median(baseline_rates)
+
+
+def timed_rate(run: Callable[[], Awaitable[int]]) -> Callable[[], Awaitable[float]]:
+    """Wrap a run that returns the work it did into one that returns its rate per second."""
+
+    async def rate() -> float:
+        started = time.perf_counter()
+        done = await run()
+        return done / (time.perf_counter() - started)
+
+    return rate
 
 
 def percentile(values: list[float], fraction: float) -> float:

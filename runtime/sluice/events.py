@@ -7,7 +7,9 @@ import enum
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+import pydantic_core
 
 if TYPE_CHECKING:
     from sluice.event_types import EventTypeRegistry
@@ -52,28 +54,110 @@ class GlobalPosition:
         return cls(int(transaction), int(sequence))
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class RecordedEvent:
-    """An event as stored, with the offset and timestamp the server assigned."""
+_NOT_DECODED: Final = object()
 
-    stream_name: str
-    partition: int
-    offset: int
-    event_id: uuid.UUID
-    event_type: str
-    schema_version: int
-    data: Any
-    metadata: Mapping[str, Any]
-    correlation_id: str | None
-    timestamp: datetime
-    global_position: GlobalPosition
-    content_type: str = JSON_CONTENT_TYPE
+
+class EventRow(Protocol):
+    """The stored columns of an event, in this order: offset, event_id, event_type, schema_version,
+    content_type, payload, metadata (JSON text or a mapping), correlation_id, timestamp, transaction,
+        sequence. The PostgreSQL backend hands its database rows over as they are."""
+
+    def __getitem__(self, index: int, /) -> Any: ...
+
+
+class RecordedEvent:
+    """An event as stored, with the offset and timestamp the server assigned.
+
+    It wraps the stored row and decodes fields on access (``data`` and ``metadata`` once), because
+    reads and subscriptions build one per event: it costs one small object until it is used.
+    """
+
+    __slots__ = ("_data", "_metadata", "_row", "partition", "stream_name")
+
+    def __init__(self, row: EventRow, stream_name: str, partition: int) -> None:
+        self._row = row
+        self.stream_name = stream_name
+        self.partition = partition
+        self._data: Any = _NOT_DECODED
+        self._metadata: Any = _NOT_DECODED
+
+    @property
+    def offset(self) -> int:
+        return int(self._row[0])
+
+    @property
+    def event_id(self) -> uuid.UUID:
+        value: uuid.UUID = self._row[1]
+        return value
+
+    @property
+    def event_type(self) -> str:
+        return str(self._row[2])
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._row[3])
+
+    @property
+    def content_type(self) -> str:
+        return str(self._row[4])
+
+    @property
+    def payload(self) -> bytes:
+        """The stored bytes of the payload, undecoded."""
+        return bytes(self._row[5])
+
+    @property
+    def data(self) -> Any:
+        """The payload: JSON decoded, or ``bytes`` for binary events."""
+        if self._data is _NOT_DECODED:
+            row = self._row
+            self._data = pydantic_core.from_json(row[5]) if row[4] == JSON_CONTENT_TYPE else bytes(row[5])
+        return self._data
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        if self._metadata is _NOT_DECODED:
+            stored = self._row[6]
+            self._metadata = pydantic_core.from_json(stored) if isinstance(stored, str | bytes) else stored
+        metadata: Mapping[str, Any] = self._metadata
+        return metadata
+
+    @property
+    def correlation_id(self) -> str | None:
+        value: str | None = self._row[7]
+        return value
+
+    @property
+    def timestamp(self) -> datetime:
+        value: datetime = self._row[8]
+        return value
+
+    @property
+    def global_position(self) -> GlobalPosition:
+        """Where this event stands in the log of all streams."""
+        return GlobalPosition(int(self._row[9]), int(self._row[10]))
 
     def decode(self, registry: EventTypeRegistry | None = None) -> Any:
         """Rebuild the registered class instance for this event, upcasting old schema versions."""
         from sluice.event_types import default_registry  # noqa: PLC0415  (avoids an import cycle)
 
         return (registry or default_registry).decode(self.event_type, self.schema_version, self.data)
+
+    def _key(self) -> tuple[str, int, int, uuid.UUID]:
+        return (self.stream_name, self.partition, self.offset, self.event_id)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RecordedEvent) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"RecordedEvent(stream_name={self.stream_name!r}, partition={self.partition}, offset={self.offset}, "
+            f"event_type={self.event_type!r}, event_id={self.event_id}, timestamp={self.timestamp.isoformat()})"
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

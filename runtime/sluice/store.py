@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
+from sluice.batches import PreparedBatch, prepare_batch
 from sluice.errors import (
     InvalidArgumentError,
     StaleReceiptError,
@@ -23,12 +23,11 @@ from sluice.errors import (
     StreamTypeError,
 )
 from sluice.event_types import EventTypeRegistry, default_registry
-from sluice.events import AppendResult, Direction, EventData, ExpectedOffset, GlobalPosition, RecordedEvent
+from sluice.events import AppendResult, Direction, ExpectedOffset, GlobalPosition, RecordedEvent
 from sluice.messages import DeadLetter, EnqueueResult, QueueMessage, Receipt
 from sluice.names import validate_stream_name
 from sluice.options import StoreOptions
 from sluice.partitioning import PartitionSpreader, partition_for_key
-from sluice.payloads import encode_metadata, encode_payload
 from sluice.signals import ALL_STREAMS, AppendSignals
 from sluice.streams import StreamConfig, StreamInfo, StreamType
 
@@ -37,23 +36,11 @@ MAX_BATCH_EVENTS = 10_000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class PreparedEvent:
-    """An event validated and encoded, ready for a backend to store."""
-
-    event_id: uuid.UUID
-    event_type: str
-    schema_version: int
-    payload: bytes
-    content_type: str
-    metadata_json: str
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
 class AppendRequest:
     """A validated append: where it goes and what it must find there."""
 
     stream_name: str
-    events: tuple[PreparedEvent, ...]
+    events: PreparedBatch
     expected_offset: int | ExpectedOffset
     correlation_id: str | None
     partition_key: str | None
@@ -148,9 +135,7 @@ class EventStore(abc.ABC):
             )
         if partition is not None and partition < 0:
             raise InvalidArgumentError(f"partition must be >= 0, got {partition}")
-        prepared = tuple(self._prepare(event) for event in batch)
-        if len({event.event_id for event in prepared}) != len(prepared):
-            raise InvalidArgumentError("a batch holds the same event id twice")
+        prepared = prepare_batch(batch, self.registry, self.options.max_payload_bytes)
         request = AppendRequest(
             stream_name=validate_stream_name(stream_name),
             events=prepared,
@@ -307,7 +292,7 @@ class EventStore(abc.ABC):
         keys: list[str | None] = list(dedupe_keys) if dedupe_keys is not None else [None] * len(messages)
         if len(keys) != len(messages):
             raise InvalidArgumentError("dedupe_keys must have one entry per message")
-        prepared = tuple(self._prepare(message) for message in messages)
+        prepared = prepare_batch(messages, self.registry, self.options.max_payload_bytes)
         results = await self._enqueue(queue_name, prepared, keys, delay or timedelta(0), correlation_id)
         self._signals.fire(queue_name)
         return results
@@ -385,23 +370,6 @@ class EventStore(abc.ABC):
 
     # ----------------------------------------------------------------- shared helpers
 
-    def _prepare(self, event: object) -> PreparedEvent:
-        data = event if type(event) is EventData else self.registry.to_event_data(event)
-        if not isinstance(data.event_type, str) or not 0 < len(data.event_type) <= 200:
-            raise InvalidArgumentError(f"event_type must be 1 to 200 characters, got {data.event_type!r}")
-        payload, content_type = encode_payload(
-            data.data, event_type=data.event_type, limit=self.options.max_payload_bytes
-        )
-        metadata: Mapping[str, Any] = data.metadata
-        return PreparedEvent(
-            event_id=data.event_id,
-            event_type=data.event_type,
-            schema_version=data.schema_version,
-            payload=payload,
-            content_type=content_type,
-            metadata_json=encode_metadata(metadata) if metadata else "{}",
-        )
-
     def _route(self, request: AppendRequest, partitions: int) -> int:
         """The partition an append goes to: explicit, by key, or spread round-robin."""
         if request.partition is not None:
@@ -478,7 +446,7 @@ class EventStore(abc.ABC):
     async def _enqueue(
         self,
         queue_name: str,
-        messages: tuple[PreparedEvent, ...],
+        messages: PreparedBatch,
         dedupe_keys: list[str | None],
         delay: timedelta,
         correlation_id: str | None,

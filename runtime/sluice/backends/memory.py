@@ -14,6 +14,7 @@ import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from sluice.batches import PreparedBatch, PreparedEvent
 from sluice.errors import (
     ConcurrencyError,
     DuplicateEventIdError,
@@ -26,7 +27,7 @@ from sluice.events import AppendResult, Direction, ExpectedOffset, GlobalPositio
 from sluice.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueMessage, Receipt
 from sluice.options import StoreOptions
 from sluice.payloads import decode_payload
-from sluice.store import AppendRequest, EventStore, PreparedEvent
+from sluice.store import AppendRequest, EventStore
 from sluice.streams import PartitionInfo, StreamConfig, StreamInfo, StreamType
 
 
@@ -163,7 +164,7 @@ class MemoryEventStore(EventStore):
 
     async def _append(self, request: AppendRequest) -> AppendResult:
         stream = self._stream(request.stream_name, StreamType.PERSISTENT, create=True)
-        known = [stream.event_ids.get(event.event_id) for event in request.events]
+        known = [stream.event_ids.get(event_id) for event_id in request.events.event_ids]
         if all(known):
             return AppendResult(
                 stream_name=request.stream_name,
@@ -186,7 +187,7 @@ class MemoryEventStore(EventStore):
         partition.last_appended_at = timestamp
         transaction = next(self._transactions)
         offsets = []
-        for event in request.events:
+        for event in request.events.events():
             offset = len(partition.events)
             position = GlobalPosition(transaction, next(self._sequence))
             partition.events.append(_StoredEvent(offset, event, request.correlation_id, timestamp, position))
@@ -220,20 +221,20 @@ class MemoryEventStore(EventStore):
 
     def _recorded(self, stream: _Stream, partition: int, stored: _StoredEvent) -> RecordedEvent:
         prepared = stored.prepared
-        return RecordedEvent(
-            stream_name=stream.config.name,
-            partition=partition,
-            offset=stored.offset,
-            event_id=prepared.event_id,
-            event_type=prepared.event_type,
-            schema_version=prepared.schema_version,
-            data=decode_payload(prepared.payload, prepared.content_type),
-            metadata=decode_payload(prepared.metadata_json.encode(), "application/json"),
-            correlation_id=stored.correlation_id,
-            timestamp=stored.timestamp,
-            global_position=stored.global_position,
-            content_type=prepared.content_type,
+        row = (
+            stored.offset,
+            prepared.event_id,
+            prepared.event_type,
+            prepared.schema_version,
+            prepared.content_type,
+            prepared.payload,
+            prepared.metadata_json,
+            stored.correlation_id,
+            stored.timestamp,
+            stored.global_position.transaction,
+            stored.global_position.sequence,
         )
+        return RecordedEvent(row, stream.config.name, partition)
 
     async def _read_page(
         self, stream_name: str, partition: int, start: int, direction: Direction, count: int
@@ -267,7 +268,7 @@ class MemoryEventStore(EventStore):
     async def _enqueue(
         self,
         queue_name: str,
-        messages: tuple[PreparedEvent, ...],
+        messages: PreparedBatch,
         dedupe_keys: list[str | None],
         delay: timedelta,
         correlation_id: str | None,
@@ -278,7 +279,7 @@ class MemoryEventStore(EventStore):
         }
         results = []
         now = _now()
-        for prepared, key in zip(messages, dedupe_keys, strict=True):
+        for prepared, key in zip(messages.events(), dedupe_keys, strict=True):
             if key is not None and key in pending_by_key:
                 results.append(EnqueueResult(queue_name, pending_by_key[key], deduplicated=True))
                 continue

@@ -1,13 +1,22 @@
 -- Named queries of the PostgreSQL backend. Each starts with "-- name: <name>"; the loader in
 -- queries.py reads them once. Every value is a bound parameter; search_path selects the schema.
+-- Sluice's connections run with plan_cache_mode = force_generic_plan (no planning per call), so
+-- every query here is written to have a good generic plan: keyed lookups, no "$1 IS NULL OR"
+-- filters, scalar subqueries rather than joins where an index order must be used.
 
--- name: describe_streams
--- $1: a stream name, or NULL for every stream.
+-- name: describe_stream
 SELECT s.stream_id, s.name, s.type, s.partitions, s.max_attempts, s.created_at,
        p.partition, p.next_offset, p.last_appended_at
   FROM streams s
   JOIN stream_partitions p ON p.stream_id = s.stream_id
- WHERE $1::text IS NULL OR s.name = $1
+ WHERE s.name = $1
+ ORDER BY p.partition;
+
+-- name: list_streams
+SELECT s.stream_id, s.name, s.type, s.partitions, s.max_attempts, s.created_at,
+       p.partition, p.next_offset, p.last_appended_at
+  FROM streams s
+  JOIN stream_partitions p ON p.stream_id = s.stream_id
  ORDER BY s.name, p.partition;
 
 -- name: create_stream
@@ -75,9 +84,10 @@ SELECT offset_at_time($1, $2, $3) AS event_offset;
 
 -- name: read_all_forwards
 -- The global log: only transactions older than every running one are read, so none is skipped.
-SELECT s.name AS stream_name, e.partition, e.event_offset, e.event_id, e.event_type, e.schema_version,
-       e.content_type, e.data, e.metadata, e.correlation_id, e.created_at,
-       e.transaction_id::text::bigint AS transaction_id, e.sequence
+-- Columns: read_forwards' then the stream name and partition.
+SELECT e.event_offset, e.event_id, e.event_type, e.schema_version, e.content_type, e.data, e.metadata,
+       e.correlation_id, e.created_at, e.transaction_id::text::bigint AS transaction_id, e.sequence,
+       s.name AS stream_name, e.partition
   FROM events e
   JOIN streams s ON s.stream_id = e.stream_id
  WHERE (e.transaction_id, e.sequence) > ($1::text::xid8, $2::bigint)
@@ -117,14 +127,19 @@ SELECT message_id, dedupe_key
 WITH queue AS MATERIALIZED (
     SELECT stream_id, max_attempts FROM streams WHERE name = $1 AND type = 'ephemeral'
 ), candidates AS (
-    -- A scalar subquery (not a join) so the planner walks queue_messages_ready in order and
-    -- stops after $2 rows instead of sorting the whole queue.
-    SELECT m.message_id
-      FROM queue_messages m
-     WHERE m.stream_id = (SELECT stream_id FROM queue) AND m.visible_at <= clock_timestamp()
-     ORDER BY m.visible_at, m.message_id
+    -- Walk queue_messages_ready in order and stop after $2 rows, never sorting the queue: the
+    -- stream id is a scalar subquery (not a join), and the inner LIMIT is a constant so that a
+    -- cached generic plan still sees a small limit (rows are locked lazily, only $2 of them).
+    -- The statements below find the candidates by "= ANY (ARRAY(...))", which always probes the
+    -- primary key, whatever the planner guesses about how many there are.
+    SELECT ready.message_id
+      FROM (SELECT m.message_id
+              FROM queue_messages m
+             WHERE m.stream_id = (SELECT stream_id FROM queue) AND m.visible_at <= clock_timestamp()
+             ORDER BY m.visible_at, m.message_id
+             LIMIT 1000
+               FOR UPDATE SKIP LOCKED) AS ready
      LIMIT $2
-       FOR UPDATE SKIP LOCKED
 ), delivered AS (
     UPDATE queue_messages m
        SET attempts = m.attempts + 1,
@@ -136,14 +151,14 @@ WITH queue AS MATERIALIZED (
                                 'attempt', m.attempts, 'at', m.visible_at, 'reason', 'visibility timeout expired'))
                            ELSE m.failures END,
            last_failed_attempt = m.attempts
-      FROM candidates c, queue
-     WHERE m.message_id = c.message_id AND m.attempts < queue.max_attempts
+      FROM queue
+     WHERE m.message_id = ANY (ARRAY(SELECT message_id FROM candidates)) AND m.attempts < queue.max_attempts
  RETURNING m.message_id, m.event_type, m.schema_version, m.content_type, m.data, m.metadata,
            m.correlation_id, m.enqueued_at, m.attempts, m.visible_at, m.dedupe_key
 ), exhausted AS (
     DELETE FROM queue_messages m
-     USING candidates c, queue
-     WHERE m.message_id = c.message_id AND m.attempts >= queue.max_attempts
+     USING queue
+     WHERE m.message_id = ANY (ARRAY(SELECT message_id FROM candidates)) AND m.attempts >= queue.max_attempts
  RETURNING m.*
 ), buried AS (
     INSERT INTO dead_letters (stream_id, message_id, event_type, schema_version, content_type, data,
