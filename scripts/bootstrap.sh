@@ -28,6 +28,6 @@ ensure_postgres() {
 
 bootstrap() {
   ensure_uv
-  .cache/tools/bin/uv sync --frozen --quiet
+  .cache/tools/bin/uv sync --frozen --all-extras --quiet
   ensure_postgres
 }

@@ -63,8 +63,8 @@ mkdir -p "${key_directory}"
 # One build at a time per version key; a second caller waits, then finds the
 # binaries and takes the warm path.
 exec 9> "${key_directory}/build.lock"
-if command -v flock > /dev/null 2>&1; then
-    echo "control-plane build: waiting for the build lock ${key_directory}/build.lock" >&2
+if command -v flock > /dev/null 2>&1 && ! flock --nonblock 9; then
+    echo "control-plane build: another build holds ${key_directory}/build.lock; waiting for it" >&2
     flock 9
 fi
 if all_binaries_present; then

@@ -9,7 +9,8 @@ which builds them from Go modules; no container runtime is involved. ``LocalCont
 2. starts etcd, kube-apiserver and kube-controller-manager on free ports bound to 127.0.0.1 only, each
    logging to a file in the work directory;
 3. writes a kubeconfig with absolute paths and waits until the API server's ``/readyz`` and the controller
-   manager's ``/healthz`` answer.
+   manager's ``/healthz`` answer and (by default) the ``default`` ServiceAccount exists, which shows that the
+   controllers are running.
 
 There is no kubelet and no scheduler: objects are stored, validated, authorised with RBAC, garbage
 collected and reconciled by the built-in controllers (Deployment to ReplicaSet to Pod, namespace deletion,
@@ -64,6 +65,7 @@ DEFAULT_SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 LOG_TAIL_LINE_COUNT = 40
 POLL_INTERVAL_SECONDS = 0.2
+REQUEST_TIMEOUT_SECONDS = 2.0
 CERTIFICATE_VALIDITY = datetime.timedelta(days=365)
 # Linux prctl option that delivers a signal to a process when its parent exits.
 PARENT_DEATH_SIGNAL_OPTION = 1
@@ -172,9 +174,7 @@ def generate_control_plane_certificates(
     """
     directory.mkdir(parents=True, exist_ok=True)
     certificate_authority_key = ec.generate_private_key(ec.SECP256R1())
-    certificate_authority_name = x509.Name(
-        [x509.NameAttribute(NameOID.COMMON_NAME, "sluice-local-control-plane-ca")]
-    )
+    certificate_authority_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sluice-local-control-plane-ca")])
     certificate_authority_certificate = (
         _certificate_builder(
             certificate_authority_name, certificate_authority_name, certificate_authority_key.public_key()
@@ -236,9 +236,7 @@ def generate_control_plane_certificates(
     def key_path(name: str) -> Path:
         return directory / f"{name}.key"
 
-    certificate_path("ca").write_bytes(
-        certificate_authority_certificate.public_bytes(serialization.Encoding.PEM)
-    )
+    certificate_path("ca").write_bytes(certificate_authority_certificate.public_bytes(serialization.Encoding.PEM))
     _write_private_file(key_path("ca"), _private_key_pem(certificate_authority_key))
     for name, (subject, alternative_names) in leaf_subjects.items():
         certificate, private_key = _leaf_certificate(
@@ -336,14 +334,14 @@ class ManagedProcess:
         with self.log_path.open("ab") as log_file:
             log_file.write(f"# started: {' '.join(self.command)}\n".encode())
             log_file.flush()
-            # The command is built by LocalControlPlane from a fixed binary path and generated flags.
-            self._process = subprocess.Popen(  # noqa: S603
+            self._process = subprocess.Popen(
                 self.command,
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 # Own session: a Ctrl-C in the terminal reaches the test process, which then stops these.
                 start_new_session=True,
+                # Only one prctl call runs between fork and exec (resolved beforehand in the parent).
                 preexec_fn=pre_exec_hook,  # noqa: PLW1509
                 close_fds=True,
             )
@@ -397,6 +395,8 @@ class LocalControlPlane:
         stop_grace_period_seconds: float = DEFAULT_STOP_GRACE_PERIOD_SECONDS,
         service_cluster_ip_range: str = DEFAULT_SERVICE_CLUSTER_IP_RANGE,
         terminate_with_parent: bool = True,
+        wait_for_default_service_account: bool = True,
+        controllers: Sequence[str] = ("*",),
     ) -> None:
         """Prepare (but do not start) a control plane.
 
@@ -404,6 +404,15 @@ class LocalControlPlane:
         calling ``stop()``. Linux ties that signal to the starting *thread*: keep it True when the
         control plane is started from the main thread (as test fixtures are), and set it to False when
         starting from a short-lived thread.
+
+        ``wait_for_default_service_account`` makes ``start()`` also wait until the controller manager has
+        created ``default/default``: its controllers are then running, and Pods (which the ServiceAccount
+        admission plugin rejects until their namespace's ServiceAccount exists) can be created.
+
+        ``controllers`` is kube-controller-manager's ``--controllers`` list. The default ``*`` runs every
+        on-by-default controller (deployment, replicaset, garbage collector, namespace, service account and
+        token, horizontal pod autoscaler, job, statefulset, ...); a shorter list such as
+        ``("deployment-controller", "replicaset-controller", ...)`` starts a little faster.
         """
         self.bin_directory = Path(bin_directory).absolute()
         self.work_directory = Path(work_directory).absolute()
@@ -411,6 +420,8 @@ class LocalControlPlane:
         self.stop_grace_period_seconds = stop_grace_period_seconds
         self.service_cluster_ip_range = ipaddress.IPv4Network(service_cluster_ip_range)
         self.terminate_with_parent = terminate_with_parent
+        self.wait_for_default_service_account = wait_for_default_service_account
+        self.controllers = tuple(controllers)
         self.certificate_directory = self.work_directory / "certificates"
         self.log_directory = self.work_directory / "logs"
         self.etcd_data_directory = self.work_directory / "etcd-data"
@@ -445,9 +456,7 @@ class LocalControlPlane:
     def process_ids(self) -> dict[str, int]:
         """Process id of each process that was started, by name."""
         return {
-            process.name: process_id
-            for process in self._processes
-            if (process_id := process.process_id) is not None
+            process.name: process_id for process in self._processes if (process_id := process.process_id) is not None
         }
 
     def log_path(self, process_name: str) -> Path:
@@ -545,9 +554,7 @@ class LocalControlPlane:
                 "--log-level=warn",
             ],
         )
-        self._wait_until(
-            etcd, deadline, lambda: self._answers_ok(f"{etcd_url}/health", context=None), "etcd /health"
-        )
+        self._wait_for_answer(etcd, deadline, f"{etcd_url}/health", None, "etcd /health")
 
         apiserver = self._launch(
             "kube-apiserver",
@@ -570,11 +577,8 @@ class LocalControlPlane:
             ],
         )
         apiserver_context = self._client_ssl_context()
-        self._wait_until(
-            apiserver,
-            deadline,
-            lambda: self._answers_ok(f"{self._server_url}/readyz", context=apiserver_context),
-            "kube-apiserver /readyz",
+        self._wait_for_answer(
+            apiserver, deadline, f"{self._server_url}/readyz", apiserver_context, "kube-apiserver /readyz"
         )
 
         controller_manager = self._launch(
@@ -583,6 +587,10 @@ class LocalControlPlane:
                 f"--kubeconfig={self._controller_manager_kubeconfig_path}",
                 f"--authentication-kubeconfig={self._controller_manager_kubeconfig_path}",
                 f"--authorization-kubeconfig={self._controller_manager_kubeconfig_path}",
+                # Trust --client-ca-file alone; otherwise it also reads the front-proxy (request header)
+                # CA from kube-system/extension-apiserver-authentication, which this cluster does not
+                # configure, and logs an error every few seconds.
+                "--authentication-skip-lookup=true",
                 "--leader-elect=false",
                 f"--bind-address={LOOPBACK_ADDRESS}",
                 f"--secure-port={controller_manager_port}",
@@ -595,19 +603,24 @@ class LocalControlPlane:
                 f"--cluster-signing-cert-file={certificates.certificate_authority_certificate}",
                 f"--cluster-signing-key-file={certificates.certificate_authority_key}",
                 "--use-service-account-credentials=true",
-                # Every controller that is on by default: deployment, replicaset, garbage collector,
-                # namespace, service account and token, horizontal pod autoscaler, and the rest.
-                "--controllers=*",
+                f"--controllers={','.join(self.controllers)}",
             ],
         )
-        self._wait_until(
+        self._wait_for_answer(
             controller_manager,
             deadline,
-            lambda: self._answers_ok(
-                f"https://{LOOPBACK_ADDRESS}:{controller_manager_port}/healthz", context=apiserver_context
-            ),
+            f"https://{LOOPBACK_ADDRESS}:{controller_manager_port}/healthz",
+            apiserver_context,
             "kube-controller-manager /healthz",
         )
+        if self.wait_for_default_service_account:
+            self._wait_for_answer(
+                controller_manager,
+                deadline,
+                f"{self._server_url}/api/v1/namespaces/default/serviceaccounts/default",
+                apiserver_context,
+                "the default ServiceAccount (created by the controller manager's serviceaccount controller)",
+            )
 
     def _launch(self, name: str, arguments: Sequence[str]) -> ManagedProcess:
         process = ManagedProcess(name, [str(self.bin_directory / name), *arguments], self.log_path(name))
@@ -618,27 +631,31 @@ class LocalControlPlane:
     def _client_ssl_context(self) -> ssl.SSLContext:
         certificates = self.certificates
         context = ssl.create_default_context(cafile=str(certificates.certificate_authority_certificate))
-        context.load_cert_chain(
-            str(certificates.administrator_certificate), str(certificates.administrator_key)
-        )
+        context.load_cert_chain(str(certificates.administrator_certificate), str(certificates.administrator_key))
         return context
 
     @staticmethod
-    def _answers_ok(url: str, *, context: ssl.SSLContext | None) -> bool:
+    def _answers_ok(url: str, *, context: ssl.SSLContext | None, timeout_seconds: float) -> bool:
         request = urllib.request.Request(url, method="GET")  # noqa: S310 - fixed http(s) loopback URLs
         try:
-            with urllib.request.urlopen(request, timeout=2.0, context=context) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=timeout_seconds, context=context) as response:  # noqa: S310
                 return int(response.status) == 200
         except (urllib.error.URLError, OSError, ssl.SSLError):
             return False
 
     @staticmethod
-    def _wait_until(
-        process: ManagedProcess, deadline: float, is_ready: Callable[[], bool], description: str
+    def _wait_for_answer(
+        process: ManagedProcess,
+        deadline: float,
+        url: str,
+        context: ssl.SSLContext | None,
+        description: str,
     ) -> None:
+        """Poll ``url`` until it answers 200, failing early if ``process`` exits."""
         while True:
             process.raise_if_exited()
-            if is_ready():
+            request_timeout = min(REQUEST_TIMEOUT_SECONDS, max(0.1, deadline - time.monotonic()))
+            if LocalControlPlane._answers_ok(url, context=context, timeout_seconds=request_timeout):
                 return
             if time.monotonic() > deadline:
                 process.raise_if_exited()
@@ -648,9 +665,7 @@ class LocalControlPlane:
                 )
             time.sleep(POLL_INTERVAL_SECONDS)
 
-    def _write_kubeconfig(
-        self, path: Path, *, user_name: str, client_certificate: Path, client_key: Path
-    ) -> None:
+    def _write_kubeconfig(self, path: Path, *, user_name: str, client_certificate: Path, client_key: Path) -> None:
         """Write a kubeconfig (JSON, which every YAML reader accepts) with absolute paths only."""
         kubeconfig = {
             "apiVersion": "v1",
@@ -690,8 +705,8 @@ def build_control_plane_binaries(build_script: Path, *, timeout_seconds: float |
 
     A cold build takes tens of minutes; its progress goes to this process's standard error.
     """
-    completed = subprocess.run(  # noqa: S603 - runs the repository's own build script
-        ["bash", str(build_script)],  # noqa: S607
+    completed = subprocess.run(
+        ["bash", str(build_script)],
         stdout=subprocess.PIPE,
         check=False,
         timeout=timeout_seconds,
