@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-import pydantic_core
+from pydantic_core import from_json as _from_json
 
 if TYPE_CHECKING:
     from sluice.event_types import EventTypeRegistry
@@ -54,9 +54,6 @@ class GlobalPosition:
         return cls(int(transaction), int(sequence))
 
 
-_NOT_DECODED: Final = object()
-
-
 class EventRow(Protocol):
     """The stored columns of an event, in this order: offset, event_id, event_type, schema_version,
     content_type, payload, metadata (JSON text or a mapping), correlation_id, timestamp, transaction,
@@ -78,8 +75,8 @@ class RecordedEvent:
         self._row = row
         self.stream_name = stream_name
         self.partition = partition
-        self._data: Any = _NOT_DECODED
-        self._metadata: Any = _NOT_DECODED
+        self._data: Any = None  # decoded on first access (a JSON null is simply decoded again)
+        self._metadata: Any = None
 
     @property
     def offset(self) -> int:
@@ -110,17 +107,18 @@ class RecordedEvent:
     @property
     def data(self) -> Any:
         """The payload: JSON decoded, or ``bytes`` for binary events."""
-        if self._data is _NOT_DECODED:
+        data = self._data
+        if data is None:
             row = self._row
-            self._data = pydantic_core.from_json(row[5]) if row[4] == JSON_CONTENT_TYPE else bytes(row[5])
-        return self._data
+            data = self._data = _from_json(row[5]) if row[4] == "application/json" else bytes(row[5])
+        return data
 
     @property
     def metadata(self) -> Mapping[str, Any]:
-        if self._metadata is _NOT_DECODED:
+        metadata: Mapping[str, Any] | None = self._metadata
+        if metadata is None:
             stored = self._row[6]
-            self._metadata = pydantic_core.from_json(stored) if isinstance(stored, str | bytes) else stored
-        metadata: Mapping[str, Any] = self._metadata
+            metadata = self._metadata = _from_json(stored) if isinstance(stored, str | bytes) else stored
         return metadata
 
     @property
