@@ -11,10 +11,17 @@ This module is the public facade; everything a user needs is importable from her
 """
 
 from sluice.connection import connect
+from sluice.consumers.member import ConsumedEvent, MemberStats
+from sluice.consumers.model import GroupDescription, GroupSummary, MemberDescription, PartitionLag
+from sluice.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy, StartFrom, StartPosition
+from sluice.consumers.reader import ConsumerGroupReader, GroupConsumption
 from sluice.errors import (
     ConcurrencyError,
     ConnectionLostError,
     DuplicateEventIdError,
+    FencedError,
+    GroupActiveError,
+    GroupNotFoundError,
     InvalidArgumentError,
     InvalidNameError,
     MigrationError,
@@ -39,6 +46,9 @@ __all__ = [
     "AppendResult",
     "ConcurrencyError",
     "ConnectionLostError",
+    "ConsumedEvent",
+    "ConsumerGroupOptions",
+    "ConsumerGroupReader",
     "DeadLetter",
     "DeliveryFailure",
     "Direction",
@@ -48,11 +58,21 @@ __all__ = [
     "EventStore",
     "EventTypeRegistry",
     "ExpectedOffset",
+    "FencedError",
     "GlobalPosition",
+    "GroupActiveError",
+    "GroupConsumption",
+    "GroupDescription",
+    "GroupNotFoundError",
+    "GroupSummary",
     "InvalidArgumentError",
     "InvalidNameError",
+    "MemberDescription",
+    "MemberStats",
     "MigrationError",
+    "OffsetCommitStrategy",
     "PartitionInfo",
+    "PartitionLag",
     "PayloadTooLargeError",
     "QueueMessage",
     "Receipt",
@@ -60,6 +80,8 @@ __all__ = [
     "SchemaVersionError",
     "SluiceError",
     "StaleReceiptError",
+    "StartFrom",
+    "StartPosition",
     "StoreClosedError",
     "StoreOptions",
     "StreamAlreadyExistsError",

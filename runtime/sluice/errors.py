@@ -131,3 +131,33 @@ class MigrationError(SluiceError):
     """The database schema is missing, newer than this code, or a migration failed."""
 
     code = "migration_error"
+
+
+class FencedError(SluiceError):
+    """A consumer-group member committed (or acted) for a partition it no longer owns: the group
+    rebalanced, its session expired, or an operator reset the offsets. Nothing was committed for
+    those partitions; the member stops delivering them and rejoins."""
+
+    code = "fenced"
+
+    def __init__(self, message: str, partitions: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        self.partitions = partitions
+
+
+class GroupNotFoundError(SluiceError, LookupError):
+    """The consumer group does not exist (it is created when its first member joins)."""
+
+    code = "group_not_found"
+
+    def __init__(self, stream_name: str, group_id: str) -> None:
+        super().__init__(f"consumer group {group_id!r} of stream {stream_name!r} does not exist")
+        self.stream_name = stream_name
+        self.group_id = group_id
+
+
+class GroupActiveError(SluiceError):
+    """An offset reset or a delete was refused because the group has active members (use force=True
+    to do it anyway; the members are then fenced)."""
+
+    code = "group_active"

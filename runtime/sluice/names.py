@@ -42,3 +42,17 @@ def quote_identifier(name: str) -> str:
     """Quote an already validated identifier for SQL."""
     validate_schema_name(name)
     return '"' + name + '"'
+
+
+GROUP_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
+"""Consumer group and consumer ids: the same rules as stream names."""
+
+
+def validate_group_id(value: object, what: str = "group id") -> str:
+    """Return ``value`` if it is a valid group or consumer id, else raise InvalidNameError."""
+    if not isinstance(value, str) or GROUP_NAME_PATTERN.fullmatch(value) is None:
+        raise InvalidNameError(
+            f"invalid {what} {value!r}: use 1-200 characters from letters, digits, '.', '_', ':' "
+            "and '-', starting with a letter or digit"
+        )
+    return value

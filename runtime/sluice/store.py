@@ -15,6 +15,8 @@ from types import TracebackType
 from typing import Self
 
 from sluice.batches import PreparedBatch, prepare_batch
+from sluice.consumers.backend import ConsumerGroupBackend
+from sluice.consumers.reader import ConsumerGroupReader
 from sluice.errors import (
     InvalidArgumentError,
     StaleReceiptError,
@@ -33,6 +35,7 @@ from sluice.streams import StreamConfig, StreamInfo, StreamType
 
 DEFAULT_VISIBILITY_TIMEOUT = timedelta(seconds=30)
 MAX_BATCH_EVENTS = 10_000
+MAX_PARTITIONS = 1024
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -47,7 +50,7 @@ class AppendRequest:
     partition: int | None
 
 
-class EventStore(abc.ABC):
+class EventStore(ConsumerGroupBackend):
     """Persistent streams (append-only logs) and ephemeral streams (queues)."""
 
     def __init__(self, options: StoreOptions, registry: EventTypeRegistry | None = None) -> None:
@@ -103,6 +106,25 @@ class EventStore(abc.ABC):
         self._check_open()
         if not await self._delete_stream(validate_stream_name(name)):
             raise StreamNotFoundError(name)
+
+    async def set_partitions(self, name: str, partitions: int) -> StreamInfo:
+        """Increase a persistent stream's partition count (never decrease it: keys would move and
+        per-key order would break). Consumer groups pick the new partitions up at their next rebalance."""
+        self._check_open()
+        info = await self.get_stream(name)
+        if info.type is not StreamType.PERSISTENT:
+            raise StreamTypeError(f"{name!r} is a queue: only persistent streams have partitions")
+        if not isinstance(partitions, int) or not info.partitions <= partitions <= MAX_PARTITIONS:
+            raise InvalidArgumentError(
+                f"stream {name!r} has {info.partitions} partition(s); partitions can only grow, "
+                f"up to {MAX_PARTITIONS} (got {partitions})"
+            )
+        return await self._set_partitions(name, partitions)
+
+    def consumer_groups(self) -> ConsumerGroupReader:
+        """Consume as a member of a consumer group, commit offsets, and administer groups."""
+        self._check_open()
+        return ConsumerGroupReader(self)
 
     # ----------------------------------------------------------------- persistent streams
 
@@ -427,6 +449,9 @@ class EventStore(abc.ABC):
 
     @abc.abstractmethod
     async def _delete_stream(self, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def _set_partitions(self, name: str, partitions: int) -> StreamInfo: ...
 
     @abc.abstractmethod
     async def _append(self, request: AppendRequest) -> AppendResult: ...

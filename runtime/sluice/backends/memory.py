@@ -12,9 +12,13 @@ import bisect
 import dataclasses
 import itertools
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
+from sluice.backends.memory_groups import MemoryConsumerGroups
 from sluice.batches import PreparedBatch, PreparedEvent
+from sluice.consumers.model import Assignment, GroupDescription, GroupSummary, Heartbeat, PartitionCommit
+from sluice.consumers.options import StartPosition
 from sluice.errors import (
     ConcurrencyError,
     DuplicateEventIdError,
@@ -72,6 +76,8 @@ class _Message:
 
 @dataclasses.dataclass(slots=True)
 class _Stream:
+    serial: int
+    """Unique per created stream, so that a stream deleted and created again starts afresh."""
     config: StreamConfig
     created_at: datetime
     partitions: list[_Partition]
@@ -112,6 +118,8 @@ class MemoryEventStore(EventStore):
         self._sequence = itertools.count(1)
         self._message_ids = itertools.count(1)
         self._dead_letter_ids = itertools.count(1)
+        self._serials = itertools.count(1)
+        self._groups = MemoryConsumerGroups(self)
 
     async def _close(self) -> None:
         return None
@@ -130,7 +138,7 @@ class MemoryEventStore(EventStore):
                     f"it is {existing.config.type.value} with {existing.config.partitions} partition(s)",
                 )
             return existing
-        stream = _Stream(config, _now(), [_Partition() for _ in range(config.partitions)])
+        stream = _Stream(next(self._serials), config, _now(), [_Partition() for _ in range(config.partitions)])
         self._streams[config.name] = stream
         return stream
 
@@ -159,6 +167,43 @@ class MemoryEventStore(EventStore):
                 raise StreamTypeError(f"{name!r} is a queue (an ephemeral stream): use enqueue, not append")
             raise StreamTypeError(f"{name!r} is a persistent stream: use append and read, not queue operations")
         return stream
+
+    async def _set_partitions(self, name: str, partitions: int) -> StreamInfo:
+        stream = self._stream(name, StreamType.PERSISTENT, create=False)
+        stream.partitions.extend(_Partition() for _ in range(partitions - len(stream.partitions)))
+        stream.config = stream.config.model_copy(update={"partitions": partitions})
+        return stream.info()
+
+    # ----------------------------------------------------------------- consumer groups
+
+    async def _group_heartbeat(
+        self, stream_name: str, group_id: str, heartbeat: Heartbeat, start: StartPosition
+    ) -> Assignment:
+        return await self._groups.heartbeat(stream_name, group_id, heartbeat, start)
+
+    async def _group_commit(
+        self, stream_name: str, group_id: str, consumer_id: str, commits: Sequence[PartitionCommit]
+    ) -> None:
+        self._groups.commit(stream_name, group_id, consumer_id, commits)
+
+    async def _group_fetch(
+        self, stream_name: str, positions: Mapping[int, int], per_partition: int
+    ) -> list[RecordedEvent]:
+        return await self._groups.fetch(stream_name, positions, per_partition)
+
+    async def _group_describe(self, stream_name: str, group_id: str) -> GroupDescription | None:
+        return self._groups.describe(stream_name, group_id)
+
+    async def _group_list(self) -> list[GroupSummary]:
+        return self._groups.list()
+
+    async def _group_reset(
+        self, stream_name: str, group_id: str, target: StartPosition, force: bool
+    ) -> GroupDescription:
+        return await self._groups.reset(stream_name, group_id, target, force)
+
+    async def _group_delete(self, stream_name: str, group_id: str, force: bool) -> bool:
+        return self._groups.delete(stream_name, group_id, force)
 
     # ----------------------------------------------------------------- appends
 

@@ -1,4 +1,4 @@
-"""Loads the named queries in ``sql/queries.sql`` once, so SQL lives in .sql files, not in Python.
+"""Loads the named queries in ``sql/*.sql`` once, so SQL lives in .sql files, not in Python.
 
 A plain reader of ``-- name:`` blocks. aiosql does the same job but wraps each query in its own
 calling convention; Sluice needs asyncpg's own API (prepared statements, ``fetch``/``fetchrow``
@@ -30,10 +30,13 @@ def read_sql_file(relative_path: str) -> str:
     return importlib.resources.files(__package__).joinpath("sql", relative_path).read_text("utf-8")
 
 
+QUERY_FILES = ("queries.sql", "consumer_groups.sql")
+
+
 @functools.cache
 def queries() -> dict[str, str]:
-    """Every named query of the PostgreSQL backend."""
-    return parse_named_queries(read_sql_file("queries.sql"))
+    """Every named query of the PostgreSQL backend (names are unique across the files)."""
+    return parse_named_queries("\n".join(read_sql_file(name) for name in QUERY_FILES))
 
 
 def query(name: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,9 +19,12 @@ import asyncpg
 import pydantic_core
 
 from sluice.backends.postgres import migrations
+from sluice.backends.postgres.groups import PostgresConsumerGroups
 from sluice.backends.postgres.notifications import NotificationChannel
 from sluice.backends.postgres.queries import query
 from sluice.batches import PreparedBatch
+from sluice.consumers.model import Assignment, GroupDescription, GroupSummary, Heartbeat, PartitionCommit
+from sluice.consumers.options import StartPosition
 from sluice.errors import (
     ConcurrencyError,
     ConnectionLostError,
@@ -79,6 +82,7 @@ class PostgresEventStore(EventStore):
         self._pool = pool
         self._notifications = notifications
         self._partition_counts: dict[str, tuple[int, float]] = {}
+        self._groups = PostgresConsumerGroups(pool, self._announce)
 
     @classmethod
     async def open(
@@ -118,6 +122,12 @@ class PostgresEventStore(EventStore):
         await channel.start()
         store._notifications = channel
         return store
+
+    def _announce(self, key: str) -> None:
+        """Wake readers of ``key`` here and, through NOTIFY, in every other process."""
+        self._signals.fire(key)
+        if self._notifications is not None:
+            self._notifications.appended(key)
 
     @property
     def notifications(self) -> NotificationChannel | None:
@@ -164,6 +174,53 @@ class PostgresEventStore(EventStore):
                 await connection.execute(query("delete_stream_data"), stream_id)
         self._partition_counts.pop(name, None)
         return True
+
+    async def _set_partitions(self, name: str, partitions: int) -> StreamInfo:
+        with _translate_connection_errors("set_partitions"):
+            await self._pool.execute(query("increase_partitions"), name, partitions)
+        self._partition_counts.pop(name, None)
+        info = await self._describe_stream(name)
+        if info is None:
+            raise StreamNotFoundError(name)
+        return info
+
+    # ----------------------------------------------------------------- consumer groups
+
+    async def _group_heartbeat(
+        self, stream_name: str, group_id: str, heartbeat: Heartbeat, start: StartPosition
+    ) -> Assignment:
+        with _translate_connection_errors("a consumer group heartbeat"):
+            return await self._groups.heartbeat(stream_name, group_id, heartbeat, start)
+
+    async def _group_commit(
+        self, stream_name: str, group_id: str, consumer_id: str, commits: Sequence[PartitionCommit]
+    ) -> None:
+        with _translate_connection_errors("a consumer group commit"):
+            await self._groups.commit(stream_name, group_id, consumer_id, commits)
+
+    async def _group_fetch(
+        self, stream_name: str, positions: Mapping[int, int], per_partition: int
+    ) -> list[RecordedEvent]:
+        with _translate_connection_errors("a consumer group fetch"):
+            return await self._groups.fetch(stream_name, positions, per_partition)
+
+    async def _group_describe(self, stream_name: str, group_id: str) -> GroupDescription | None:
+        with _translate_connection_errors("describe group"):
+            return await self._groups.describe(stream_name, group_id)
+
+    async def _group_list(self) -> list[GroupSummary]:
+        with _translate_connection_errors("list groups"):
+            return await self._groups.list()
+
+    async def _group_reset(
+        self, stream_name: str, group_id: str, target: StartPosition, force: bool
+    ) -> GroupDescription:
+        with _translate_connection_errors("reset group offsets"):
+            return await self._groups.reset(stream_name, group_id, target, force)
+
+    async def _group_delete(self, stream_name: str, group_id: str, force: bool) -> bool:
+        with _translate_connection_errors("delete group"):
+            return await self._groups.delete(stream_name, group_id, force)
 
     # ----------------------------------------------------------------- appends
 

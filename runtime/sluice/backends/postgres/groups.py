@@ -1,0 +1,283 @@
+"""Consumer groups on PostgreSQL.
+
+A heartbeat is one transaction under the group row's lock: read members and partitions, compute
+the rebalance plan (``sluice.consumers.rebalance``, shared with the memory backend), write what
+changed, and notify the other members when ownership moved. Commits are single conditional
+UPDATEs: a partition's offset only moves while (owner, epoch) match, so a member that lost the
+partition, even one whose connection and advisory locks silently vanished, cannot commit for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeAlias
+
+import asyncpg
+
+from sluice.backends.postgres.queries import query
+from sluice.consumers.backend import group_signal_key, start_offsets
+from sluice.consumers.model import (
+    Assignment,
+    GroupDescription,
+    GroupSummary,
+    Heartbeat,
+    MemberDescription,
+    MemberState,
+    PartitionCommit,
+    PartitionLag,
+    PartitionState,
+)
+from sluice.consumers.options import StartPosition
+from sluice.consumers.rebalance import plan_heartbeat
+from sluice.errors import (
+    FencedError,
+    GroupActiveError,
+    GroupNotFoundError,
+    InvalidArgumentError,
+    StreamNotFoundError,
+)
+from sluice.events import RecordedEvent
+
+if TYPE_CHECKING:
+    Connection: TypeAlias = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
+
+
+class PostgresConsumerGroups:
+    """The consumer-group half of PostgresEventStore."""
+
+    def __init__(self, pool: asyncpg.Pool, notify: Callable[[str], None]) -> None:
+        self._pool = pool
+        self._notify = notify
+        """Wake members in this process and, through NOTIFY, in every other."""
+
+    async def _lock(self, connection: Connection, stream_name: str, group_id: str) -> asyncpg.Record | None:
+        record: asyncpg.Record | None = await connection.fetchrow(query("lock_group"), stream_name, group_id)
+        return record
+
+    async def _ensure_partitions(
+        self, connection: Connection, group: asyncpg.Record, stream_name: str, start: StartPosition
+    ) -> list[PartitionState]:
+        rows = await connection.fetch(query("group_partitions"), group["group_key"])
+        states = [PartitionState(row["partition"], row["committed_offset"], row["owner"], row["epoch"]) for row in rows]
+        if len(states) >= group["partitions"]:
+            return states
+        known = {state.partition for state in states}
+        bounds = [
+            (row["partition"], row["first_offset"], row["head"])
+            for row in await connection.fetch(query("partition_bounds"), group["stream_id"])
+            if row["partition"] not in known
+        ]
+
+        async def at_time(partition: int) -> int:
+            return int(
+                await connection.fetchval(query("offset_at_time_by_id"), group["stream_id"], partition, start.time)
+            )
+
+        offsets = await start_offsets(start, bounds, at_time)
+        await connection.execute(
+            query("add_group_partitions"), group["group_key"], list(offsets), list(offsets.values())
+        )
+        states.extend(PartitionState(partition, offset, None, 0) for partition, offset in offsets.items())
+        return sorted(states, key=lambda state: state.partition)
+
+    async def heartbeat(
+        self, stream_name: str, group_id: str, heartbeat: Heartbeat, start: StartPosition
+    ) -> Assignment:
+        async with self._pool.acquire() as connection, connection.transaction():
+            group = await self._lock(connection, stream_name, group_id)
+            if group is None:
+                await connection.execute(query("create_group"), stream_name, group_id)
+                group = await self._lock(connection, stream_name, group_id)
+                if group is None:
+                    raise StreamNotFoundError(stream_name)
+            partitions = await self._ensure_partitions(connection, group, stream_name, start)
+            members = [_member(row) for row in await connection.fetch(query("group_members"), group["group_key"])]
+            plan = plan_heartbeat(
+                now=group["now"],
+                generation=group["generation"],
+                members=members,
+                partitions=partitions,
+                heartbeat=heartbeat,
+            )
+            group_key = group["group_key"]
+            if plan.removed_members:
+                await connection.execute(query("remove_group_members"), group_key, list(plan.removed_members))
+            if plan.caller is not None:
+                caller = plan.caller
+                await connection.execute(
+                    query("upsert_group_member"),
+                    group_key,
+                    caller.consumer_id,
+                    caller.instance_id,
+                    caller.joined_at,
+                    caller.last_heartbeat_at,
+                    caller.last_poll_at,
+                    caller.session_timeout,
+                    caller.max_poll_interval,
+                )
+            before = {state.partition: state for state in partitions}
+            changed = [state for state in plan.partitions if before[state.partition] != state]
+            if changed:
+                await connection.execute(
+                    query("update_group_partitions"),
+                    group_key,
+                    [state.partition for state in changed],
+                    [state.owner for state in changed],
+                    [state.epoch for state in changed],
+                )
+            if plan.assignment.generation != group["generation"]:
+                await connection.execute(query("set_group_generation"), group_key, plan.assignment.generation)
+        if plan.changed:
+            self._notify(group_signal_key(stream_name, group_id))
+        return plan.assignment
+
+    async def commit(
+        self, stream_name: str, group_id: str, consumer_id: str, commits: Sequence[PartitionCommit]
+    ) -> None:
+        committed = await self._pool.fetch(
+            query("commit_group_offsets"),
+            stream_name,
+            group_id,
+            consumer_id,
+            [commit.partition for commit in commits],
+            [commit.epoch for commit in commits],
+            [commit.offset for commit in commits],
+        )
+        done = {row["partition"] for row in committed}
+        failed = [commit for commit in commits if commit.partition not in done]
+        if not failed:
+            return
+        owners = {
+            row["partition"]: row
+            for row in await self._pool.fetch(query("group_partition_owners"), stream_name, group_id)
+        }
+        beyond_head = [
+            commit
+            for commit in failed
+            if commit.partition in owners and commit.offset > owners[commit.partition]["head"]
+        ]
+        if beyond_head:
+            commit = beyond_head[0]
+            raise InvalidArgumentError(
+                f"cannot commit offset {commit.offset} for partition {commit.partition} of {stream_name!r}: "
+                f"the head is {owners[commit.partition]['head']}; that commit was not applied"
+            )
+        fenced = tuple(commit.partition for commit in failed)
+        raise FencedError(
+            f"consumer {consumer_id!r} no longer owns partition(s) {list(fenced)} of group {group_id!r} "
+            "(the group rebalanced or was reset); those offsets were not committed",
+            fenced,
+        )
+
+    async def fetch(self, stream_name: str, positions: Mapping[int, int], per_partition: int) -> list[RecordedEvent]:
+        rows = await self._pool.fetch(
+            query("fetch_partitions"), stream_name, list(positions), list(positions.values()), per_partition
+        )
+        return [RecordedEvent(row, stream_name, row[11]) for row in rows]
+
+    async def describe(self, stream_name: str, group_id: str) -> GroupDescription | None:
+        async with self._pool.acquire() as connection:
+            group = await connection.fetchrow(query("describe_group"), stream_name, group_id)
+            if group is None:
+                return None
+            partition_rows = await connection.fetch(query("describe_group_partitions"), stream_name, group_id)
+            member_rows = await connection.fetch(query("group_members"), group["group_key"])
+        partitions = tuple(
+            PartitionLag(
+                partition=row["partition"],
+                committed_offset=row["committed_offset"],
+                head=row["head"],
+                owner=row["owner"],
+                epoch=row["epoch"],
+                oldest_unconsumed_at=row["oldest_unconsumed_at"],
+                observed_at=row["observed_at"],
+            )
+            for row in partition_rows
+        )
+        now: datetime = group["now"]
+        members = tuple(
+            MemberDescription(
+                consumer_id=member.consumer_id,
+                joined_at=member.joined_at,
+                last_heartbeat_at=member.last_heartbeat_at,
+                partitions=tuple(p.partition for p in partitions if p.owner == member.consumer_id),
+                active=not member.expired(now),
+            )
+            for member in map(_member, member_rows)
+        )
+        return GroupDescription(
+            stream_name=stream_name,
+            group_id=group_id,
+            generation=group["generation"],
+            created_at=group["created_at"],
+            members=members,
+            partitions=partitions,
+        )
+
+    async def list(self) -> list[GroupSummary]:
+        rows = await self._pool.fetch(query("list_groups"))
+        return [
+            GroupSummary(row["stream_name"], row["group_id"], row["members"], int(row["lag_events"])) for row in rows
+        ]
+
+    async def reset(self, stream_name: str, group_id: str, target: StartPosition, force: bool) -> GroupDescription:
+        async with self._pool.acquire() as connection, connection.transaction():
+            group = await self._lock(connection, stream_name, group_id)
+            if group is None:
+                raise GroupNotFoundError(stream_name, group_id)
+            await _refuse_if_active(connection, group, stream_name, group_id, force=force, action="reset its offsets")
+            await self._ensure_partitions(connection, group, stream_name, StartPosition())
+            bounds = [
+                (row["partition"], row["first_offset"], row["head"])
+                for row in await connection.fetch(query("partition_bounds"), group["stream_id"])
+            ]
+
+            async def at_time(partition: int) -> int:
+                return int(
+                    await connection.fetchval(query("offset_at_time_by_id"), group["stream_id"], partition, target.time)
+                )
+
+            offsets = await start_offsets(target, bounds, at_time)
+            await connection.execute(
+                query("reset_group_offsets"), group["group_key"], list(offsets), list(offsets.values())
+            )
+            await connection.execute(query("set_group_generation"), group["group_key"], group["generation"] + 1)
+        self._notify(group_signal_key(stream_name, group_id))
+        description = await self.describe(stream_name, group_id)
+        assert description is not None
+        return description
+
+    async def delete(self, stream_name: str, group_id: str, force: bool) -> bool:
+        async with self._pool.acquire() as connection, connection.transaction():
+            group = await self._lock(connection, stream_name, group_id)
+            if group is None:
+                return False
+            await _refuse_if_active(connection, group, stream_name, group_id, force=force, action="delete it")
+            await connection.execute(query("delete_group"), group["group_key"])
+        self._notify(group_signal_key(stream_name, group_id))
+        return True
+
+
+def _member(row: asyncpg.Record) -> MemberState:
+    return MemberState(
+        consumer_id=row["consumer_id"],
+        instance_id=row["instance_id"],
+        joined_at=row["joined_at"],
+        last_heartbeat_at=row["last_heartbeat_at"],
+        last_poll_at=row["last_poll_at"],
+        session_timeout=row["session_timeout"],
+        max_poll_interval=row["max_poll_interval"],
+    )
+
+
+async def _refuse_if_active(
+    connection: Connection, group: asyncpg.Record, stream_name: str, group_id: str, *, force: bool, action: str
+) -> None:
+    members = [_member(row) for row in await connection.fetch(query("group_members"), group["group_key"])]
+    active = sorted(member.consumer_id for member in members if not member.expired(group["now"]))
+    if active and not force:
+        raise GroupActiveError(
+            f"consumer group {group_id!r} of {stream_name!r} has active members {active}: stop them, "
+            f"or pass force=True to {action} anyway (the members are then fenced)"
+        )

@@ -1,0 +1,152 @@
+-- Named queries for consumer groups (see queries.sql for the conventions). The heartbeat runs in
+-- one transaction: lock_group, then the reads, then the writes the rebalance plan asks for.
+
+-- name: create_group
+INSERT INTO consumer_groups (stream_id, name)
+SELECT stream_id, $2 FROM streams WHERE name = $1 AND type = 'persistent'
+ON CONFLICT (stream_id, name) DO NOTHING;
+
+-- name: lock_group
+-- Serializes heartbeats, resets and deletes of one group (heartbeats are seconds apart).
+SELECT g.group_key, g.generation, g.created_at, s.stream_id, s.partitions, clock_timestamp() AS now
+  FROM consumer_groups g
+  JOIN streams s ON s.stream_id = g.stream_id
+ WHERE s.name = $1 AND g.name = $2
+   FOR UPDATE OF g;
+
+-- name: group_members
+SELECT consumer_id, instance_id, joined_at, last_heartbeat_at, last_poll_at, session_timeout, max_poll_interval
+  FROM consumer_group_members
+ WHERE group_key = $1
+ ORDER BY consumer_id;
+
+-- name: group_partitions
+SELECT partition, committed_offset, owner, epoch
+  FROM consumer_group_partitions
+ WHERE group_key = $1
+ ORDER BY partition;
+
+-- name: partition_bounds
+-- Per partition of a stream: the first stored offset and the head.
+SELECT p.partition,
+       coalesce((SELECT min(e.event_offset) FROM events e
+                  WHERE e.stream_id = p.stream_id AND e.partition = p.partition), p.next_offset) AS first_offset,
+       p.next_offset AS head
+  FROM stream_partitions p
+ WHERE p.stream_id = $1
+ ORDER BY p.partition;
+
+-- name: offset_at_time_by_id
+SELECT offset_at_time(s.name, $2, $3) FROM streams s WHERE s.stream_id = $1;
+
+-- name: add_group_partitions
+INSERT INTO consumer_group_partitions (group_key, partition, committed_offset)
+SELECT $1, partition, committed_offset FROM unnest($2::integer[], $3::bigint[]) AS new(partition, committed_offset)
+ON CONFLICT (group_key, partition) DO NOTHING;
+
+-- name: remove_group_members
+DELETE FROM consumer_group_members WHERE group_key = $1 AND consumer_id = ANY($2::text[]);
+
+-- name: upsert_group_member
+INSERT INTO consumer_group_members (group_key, consumer_id, instance_id, joined_at, last_heartbeat_at, last_poll_at,
+                                    session_timeout, max_poll_interval)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (group_key, consumer_id) DO UPDATE
+   SET instance_id = EXCLUDED.instance_id,
+       last_heartbeat_at = EXCLUDED.last_heartbeat_at,
+       last_poll_at = EXCLUDED.last_poll_at,
+       session_timeout = EXCLUDED.session_timeout,
+       max_poll_interval = EXCLUDED.max_poll_interval;
+
+-- name: update_group_partitions
+UPDATE consumer_group_partitions gp
+   SET owner = changed.owner, epoch = changed.epoch
+  FROM unnest($2::integer[], $3::text[], $4::bigint[]) AS changed(partition, owner, epoch)
+ WHERE gp.group_key = $1 AND gp.partition = changed.partition;
+
+-- name: set_group_generation
+UPDATE consumer_groups SET generation = $2 WHERE group_key = $1;
+
+-- name: commit_group_offsets
+-- Applies each commit only while (owner, epoch) still match and the offset is within the head.
+-- Returns the partitions committed; the caller diagnoses the rest.
+UPDATE consumer_group_partitions gp
+   SET committed_offset = wanted.offset_value, committed_at = clock_timestamp()
+  FROM unnest($4::integer[], $5::bigint[], $6::bigint[]) AS wanted(partition, epoch, offset_value),
+       stream_partitions sp
+ WHERE gp.group_key = (SELECT g.group_key FROM consumer_groups g
+                        WHERE g.stream_id = (SELECT stream_id FROM streams WHERE name = $1) AND g.name = $2)
+   AND gp.partition = wanted.partition AND gp.owner = $3 AND gp.epoch = wanted.epoch
+   AND sp.stream_id = (SELECT stream_id FROM streams WHERE name = $1) AND sp.partition = wanted.partition
+   AND wanted.offset_value <= sp.next_offset
+RETURNING gp.partition;
+
+-- name: group_partition_owners
+SELECT gp.partition, gp.owner, gp.epoch, sp.next_offset AS head
+  FROM consumer_group_partitions gp
+  JOIN consumer_groups g ON g.group_key = gp.group_key
+  JOIN stream_partitions sp ON sp.stream_id = g.stream_id AND sp.partition = gp.partition
+ WHERE g.stream_id = (SELECT stream_id FROM streams WHERE name = $1) AND g.name = $2;
+
+-- name: fetch_partitions
+-- The next events of each wanted partition from its position, at most $4 per partition.
+-- Columns: read_forwards' row layout, then the partition.
+SELECT e.event_offset, e.event_id, e.event_type, e.schema_version, e.content_type, e.data, e.metadata,
+       e.correlation_id, e.created_at, e.transaction_id::text::bigint AS transaction_id, e.sequence,
+       wanted.partition
+  FROM unnest($2::integer[], $3::bigint[]) AS wanted(partition, from_offset)
+ CROSS JOIN LATERAL (
+       SELECT * FROM events e
+        WHERE e.stream_id = (SELECT stream_id FROM streams WHERE name = $1)
+          AND e.partition = wanted.partition AND e.event_offset >= wanted.from_offset
+        ORDER BY e.event_offset
+        LIMIT $4) AS e
+ ORDER BY wanted.partition, e.event_offset;
+
+-- name: describe_group_partitions
+-- Lag in O(partitions): head minus committed, and the timestamp of the first uncommitted event
+-- (one primary-key lookup per partition), never a count of rows.
+SELECT gp.partition, gp.committed_offset, sp.next_offset AS head, gp.owner, gp.epoch,
+       (SELECT e.created_at FROM events e
+         WHERE e.stream_id = g.stream_id AND e.partition = gp.partition
+           AND e.event_offset = gp.committed_offset) AS oldest_unconsumed_at,
+       clock_timestamp() AS observed_at
+  FROM consumer_groups g
+  JOIN consumer_group_partitions gp ON gp.group_key = g.group_key
+  JOIN stream_partitions sp ON sp.stream_id = g.stream_id AND sp.partition = gp.partition
+ WHERE g.stream_id = (SELECT stream_id FROM streams WHERE name = $1) AND g.name = $2
+ ORDER BY gp.partition;
+
+-- name: describe_group
+SELECT g.group_key, g.generation, g.created_at, clock_timestamp() AS now
+  FROM consumer_groups g
+ WHERE g.stream_id = (SELECT stream_id FROM streams WHERE name = $1) AND g.name = $2;
+
+-- name: list_groups
+SELECT s.name AS stream_name, g.name AS group_id,
+       (SELECT count(*) FROM consumer_group_members m WHERE m.group_key = g.group_key) AS members,
+       (SELECT coalesce(sum(greatest(sp.next_offset - gp.committed_offset, 0)), 0)
+          FROM consumer_group_partitions gp
+          JOIN stream_partitions sp ON sp.stream_id = g.stream_id AND sp.partition = gp.partition
+         WHERE gp.group_key = g.group_key) AS lag_events
+  FROM consumer_groups g
+  JOIN streams s ON s.stream_id = g.stream_id
+ ORDER BY s.name, g.name;
+
+-- name: reset_group_offsets
+-- Moves every partition's committed offset and bumps every epoch, fencing current members.
+UPDATE consumer_group_partitions gp
+   SET committed_offset = target.committed_offset, epoch = gp.epoch + 1, committed_at = clock_timestamp()
+  FROM unnest($2::integer[], $3::bigint[]) AS target(partition, committed_offset)
+ WHERE gp.group_key = $1 AND gp.partition = target.partition;
+
+-- name: delete_group
+DELETE FROM consumer_groups WHERE group_key = $1;
+
+-- name: increase_partitions
+WITH updated AS (
+    UPDATE streams SET partitions = $2 WHERE name = $1 AND partitions <= $2 RETURNING stream_id, partitions
+)
+INSERT INTO stream_partitions (stream_id, partition)
+SELECT updated.stream_id, generate_series(0, updated.partitions - 1) FROM updated
+ON CONFLICT (stream_id, partition) DO NOTHING;

@@ -1,0 +1,1 @@
+"""Consumer groups: many workers share a stream's partitions, with fenced commits and lag."""

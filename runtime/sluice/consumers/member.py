@@ -1,0 +1,274 @@
+"""One member of a consumer group: joins, heartbeats, fetches its partitions, delivers events and
+commits offsets according to its strategy. Backend-agnostic: it talks to ConsumerGroupBackend.
+
+Delivery is at least once. An event counts as processed when the consumer asks for the next one;
+only processed events are committed. A member that loses a partition (rebalance, expired session,
+forced reset) stops delivering it at once, and its commits for it are refused (FencedError).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import math
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sluice.consumers.backend import group_signal_key
+from sluice.consumers.model import Assignment, Heartbeat, OwnedPartition, PartitionCommit
+from sluice.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy
+from sluice.errors import ConnectionLostError, FencedError, InvalidArgumentError
+from sluice.events import EventRow, RecordedEvent
+
+if TYPE_CHECKING:
+    from sluice.store import EventStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(slots=True)
+class MemberStats:
+    """Counters of one member, for tests, metrics and the curious."""
+
+    delivered: int = 0
+    commits: int = 0
+    committed_events: int = 0
+    rebalances: int = 0
+    fenced: int = 0
+
+
+class ConsumedEvent(RecordedEvent):
+    """A RecordedEvent delivered by a consumer group, which can commit itself (MANUAL strategy)."""
+
+    __slots__ = ("_epoch", "_member")
+
+    def __init__(self, row: EventRow, stream_name: str, partition: int, member: GroupMember, epoch: int) -> None:
+        super().__init__(row, stream_name, partition)
+        self._member = member
+        self._epoch = epoch
+
+    async def commit(self) -> None:
+        """Commit this event's partition up to and including this event. Raises FencedError if the
+        member no longer owns the partition."""
+        await self._member.commit_offsets({self.partition: self.offset + 1})
+
+
+class GroupMember:
+    """Runs one member's loop; ``events()`` is the async iterator ``reader.consume`` returns."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        stream_name: str,
+        group_id: str,
+        consumer_id: str,
+        options: ConsumerGroupOptions,
+    ) -> None:
+        self.store = store
+        self.stream_name = stream_name
+        self.group_id = group_id
+        self.consumer_id = consumer_id
+        self.options = options
+        self.instance_id = uuid.uuid4().hex
+        self.stats = MemberStats()
+        self._owned: dict[int, OwnedPartition] = {}
+        self._positions: dict[int, int] = {}
+        self._processed: dict[int, int] = {}
+        self._generation: int | None = None
+        self._expelled = False
+        self._last_poll = time.monotonic()
+        self._heartbeat_lock = asyncio.Lock()
+        self._group_key = group_signal_key(stream_name, group_id)
+
+    # ----------------------------------------------------------------- membership
+
+    @property
+    def partitions(self) -> tuple[int, ...]:
+        """The partitions this member owns now."""
+        return tuple(sorted(self._owned))
+
+    async def heartbeat(self, *, leaving: bool = False) -> Assignment:
+        """Tell the group this member is alive (or leaving) and adopt the assignment it answers."""
+        async with self._heartbeat_lock:
+            heartbeat = Heartbeat(
+                consumer_id=self.consumer_id,
+                instance_id=self.instance_id,
+                session_timeout=self.options.session_timeout,
+                max_poll_interval=self.options.max_poll_interval,
+                since_last_poll=timedelta(seconds=time.monotonic() - self._last_poll),
+                leaving=leaving,
+            )
+            assignment = await self.store._group_heartbeat(
+                self.stream_name, self.group_id, heartbeat, self.options.start_position
+            )
+            self._adopt(assignment)
+            return assignment
+
+    def _adopt(self, assignment: Assignment) -> None:
+        new = {owned.partition: owned for owned in assignment.partitions}
+        for partition, owned in self._owned.items():
+            if partition not in new or new[partition].epoch != owned.epoch:
+                self._positions.pop(partition, None)
+                self._processed.pop(partition, None)
+        for partition, owned in new.items():
+            current = self._owned.get(partition)
+            if current is None or current.epoch != owned.epoch:
+                self._positions[partition] = owned.committed_offset
+                self._processed.pop(partition, None)
+        if self._generation is not None and assignment.generation != self._generation:
+            self.stats.rebalances += 1
+        self._owned = new
+        self._generation = assignment.generation
+        self._expelled = assignment.expelled
+        if assignment.expelled:
+            logger.warning(
+                "consumer %s of group %s was stuck longer than max_poll_interval and lost its partitions",
+                self.consumer_id,
+                self.group_id,
+            )
+
+    async def _keep_alive(self) -> None:
+        interval = self.options.effective_heartbeat_interval.total_seconds()
+        signals = self.store._signals
+        while True:
+            ticket = signals.ticket(self._group_key)
+            await signals.wait(ticket, interval)
+            try:
+                await self.heartbeat()
+            except ConnectionLostError as error:
+                logger.warning("heartbeat of %s failed, retrying: %s", self.consumer_id, error)
+
+    # ----------------------------------------------------------------- commits
+
+    async def commit_offsets(self, offsets: dict[int, int]) -> None:
+        """Commit ``{partition: next offset to read}``; FencedError for partitions not owned."""
+        not_owned = tuple(sorted(partition for partition in offsets if partition not in self._owned))
+        if not_owned:
+            raise FencedError(
+                f"consumer {self.consumer_id!r} does not own partition(s) {list(not_owned)} of group "
+                f"{self.group_id!r}; nothing was committed",
+                not_owned,
+            )
+        commits = [
+            PartitionCommit(partition, self._owned[partition].epoch, offset) for partition, offset in offsets.items()
+        ]
+        try:
+            await self.store._group_commit(self.stream_name, self.group_id, self.consumer_id, commits)
+        except FencedError as error:
+            self.stats.fenced += 1
+            for partition in error.partitions:
+                self._owned.pop(partition, None)
+                self._positions.pop(partition, None)
+                self._processed.pop(partition, None)
+            self.store._signals.fire(self._group_key)  # rejoin now, not at the next heartbeat
+            raise
+        self.stats.commits += 1
+        for partition, offset in offsets.items():
+            if self._processed.get(partition, -1) <= offset:
+                self._processed.pop(partition, None)
+            self.stats.committed_events += 1 if offset else 0
+
+    async def commit_processed(self) -> None:
+        """Commit everything processed and not yet committed (the automatic strategies)."""
+        pending = {partition: offset for partition, offset in self._processed.items() if partition in self._owned}
+        if not pending:
+            return
+        try:
+            await self.commit_offsets(pending)
+        except FencedError as error:
+            logger.info(
+                "commit of %s fenced for partitions %s; they will be redelivered", self.consumer_id, error.partitions
+            )
+
+    # ----------------------------------------------------------------- delivery
+
+    async def events(self) -> AsyncIterator[ConsumedEvent]:
+        """Join, then deliver events until the consumer stops; commit and leave on the way out."""
+        await self.heartbeat()
+        keep_alive = asyncio.create_task(self._keep_alive(), name=f"sluice-heartbeat-{self.consumer_id}")
+        try:
+            async for event in self._deliver():
+                yield event
+        finally:
+            keep_alive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keep_alive
+            await self._leave()
+
+    async def _leave(self) -> None:
+        try:
+            if self.options.commit_strategy is not OffsetCommitStrategy.MANUAL:
+                await self.commit_processed()
+            await self.heartbeat(leaving=True)
+        except ConnectionLostError as error:
+            logger.warning("consumer %s could not leave cleanly (its session will expire): %s", self.consumer_id, error)
+
+    async def _deliver(self) -> AsyncIterator[ConsumedEvent]:
+        strategy = self.options.commit_strategy
+        batch_size = self.options.batch_size
+        commit_interval = self.options.commit_interval.total_seconds()
+        wait_seconds = self.store.options.poll_interval.total_seconds()
+        signals = self.store._signals
+        last_commit = time.monotonic()
+        while True:
+            if self._expelled:
+                self._last_poll = time.monotonic()
+                await self.heartbeat()
+            stream_ticket = signals.ticket(self.stream_name)
+            group_ticket = signals.ticket(self._group_key)
+            self._last_poll = time.monotonic()
+            if strategy is OffsetCommitStrategy.PERIODIC and time.monotonic() - last_commit >= commit_interval:
+                await self.commit_processed()
+                last_commit = time.monotonic()
+            if not self._positions:
+                await _wait_either(stream_ticket, group_ticket, wait_seconds)
+                continue
+            epochs = {partition: self._owned[partition].epoch for partition in self._positions}
+            per_partition = max(1, math.ceil(batch_size / len(self._positions)))
+            batch = await self.store._group_fetch(self.stream_name, dict(self._positions), per_partition)
+            if not batch:
+                await _wait_either(stream_ticket, group_ticket, wait_seconds)
+                continue
+            for event in batch:
+                partition = event.partition
+                owned = self._owned.get(partition)
+                if (
+                    owned is None
+                    or owned.epoch != epochs.get(partition)
+                    or self._positions.get(partition) != event.offset
+                ):
+                    continue  # revoked, reset or moved while this batch was in flight
+                self.stats.delivered += 1
+                yield ConsumedEvent(event._row, self.stream_name, partition, self, owned.epoch)
+                if self._owned.get(partition) is not owned:
+                    continue
+                self._positions[partition] = event.offset + 1
+                self._processed[partition] = event.offset + 1
+                if strategy is OffsetCommitStrategy.AFTER_EACH:
+                    await self.commit_processed()
+                elif strategy is OffsetCommitStrategy.PERIODIC and time.monotonic() - last_commit >= commit_interval:
+                    await self.commit_processed()
+                    last_commit = time.monotonic()
+            if strategy is OffsetCommitStrategy.AFTER_BATCH:
+                await self.commit_processed()
+
+
+async def _wait_either(first: asyncio.Event, second: asyncio.Event, seconds: float) -> None:
+    """Wait for either wake-up (new events, or a rebalance) or the poll interval."""
+    waiters = [asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+def check_batch_size(batch_size: int) -> None:
+    if batch_size <= 0:
+        raise InvalidArgumentError(f"batch_size must be positive, got {batch_size}")

@@ -1,0 +1,135 @@
+"""What the storage of consumer groups holds and returns: members, partitions, assignments, lag."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MemberState:
+    """A member as the group stores it."""
+
+    consumer_id: str
+    instance_id: str
+    joined_at: datetime
+    last_heartbeat_at: datetime
+    last_poll_at: datetime
+    session_timeout: timedelta
+    max_poll_interval: timedelta
+
+    def expired(self, now: datetime) -> bool:
+        """Silent past its session timeout, or stuck (not polling) past its max poll interval."""
+        return now - self.last_heartbeat_at > self.session_timeout or now - self.last_poll_at > self.max_poll_interval
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PartitionState:
+    """A partition as the group stores it: its committed offset (the next to read), its owner and
+    the epoch of that ownership. Every change of owner bumps the epoch, which fences commits."""
+
+    partition: int
+    committed_offset: int
+    owner: str | None
+    epoch: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """A member saying it is alive (or leaving)."""
+
+    consumer_id: str
+    instance_id: str
+    session_timeout: timedelta
+    max_poll_interval: timedelta
+    since_last_poll: timedelta
+    leaving: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OwnedPartition:
+    partition: int
+    epoch: int
+    committed_offset: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Assignment:
+    """What a heartbeat answers: the partitions this member owns now, with their epochs."""
+
+    generation: int
+    partitions: tuple[OwnedPartition, ...]
+    expelled: bool = False
+    """The member was stuck past its max poll interval and lost everything; it rejoins on its next poll."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PartitionCommit:
+    partition: int
+    epoch: int
+    offset: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PartitionLag:
+    """One partition of a group: the committed offset, the head, and how far behind it is."""
+
+    partition: int
+    committed_offset: int
+    head: int
+    owner: str | None
+    epoch: int
+    oldest_unconsumed_at: datetime | None
+    observed_at: datetime
+
+    @property
+    def lag_events(self) -> int:
+        return max(self.head - self.committed_offset, 0)
+
+    @property
+    def lag_seconds(self) -> float:
+        """Age of the oldest event not yet committed; 0 when caught up."""
+        if self.oldest_unconsumed_at is None or self.lag_events == 0:
+            return 0.0
+        return max((self.observed_at - self.oldest_unconsumed_at).total_seconds(), 0.0)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MemberDescription:
+    consumer_id: str
+    joined_at: datetime
+    last_heartbeat_at: datetime
+    partitions: tuple[int, ...]
+    active: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GroupDescription:
+    """A group with its members, assignments, committed offsets and lag per partition."""
+
+    stream_name: str
+    group_id: str
+    generation: int
+    created_at: datetime
+    members: tuple[MemberDescription, ...]
+    partitions: tuple[PartitionLag, ...]
+
+    @property
+    def lag_events(self) -> int:
+        return sum(partition.lag_events for partition in self.partitions)
+
+    @property
+    def lag_seconds(self) -> float:
+        return max((partition.lag_seconds for partition in self.partitions), default=0.0)
+
+    @property
+    def active_members(self) -> tuple[MemberDescription, ...]:
+        return tuple(member for member in self.members if member.active)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GroupSummary:
+    stream_name: str
+    group_id: str
+    members: int
+    lag_events: int

@@ -1,0 +1,143 @@
+"""``store.consumer_groups()``: consume as a group member, commit, and administer groups.
+
+reader = store.consumer_groups()
+async for event in reader.consume("orders", group_id="email", consumer_id="worker-1",
+                                  options=ConsumerGroupOptions(batch_size=100)):
+    await send_email(event)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+from sluice.consumers.member import ConsumedEvent, GroupMember, MemberStats
+from sluice.consumers.model import GroupDescription, GroupSummary
+from sluice.consumers.options import ConsumerGroupOptions, StartPosition
+from sluice.errors import FencedError, GroupNotFoundError, StreamNotFoundError, StreamTypeError
+from sluice.names import validate_group_id, validate_stream_name
+from sluice.streams import StreamType
+
+if TYPE_CHECKING:
+    from sluice.store import EventStore
+
+
+class GroupConsumption:
+    """What ``consume`` returns: an async iterator of events that is also an async context manager
+    (``async with reader.consume(...) as events:`` leaves the group deterministically on exit)."""
+
+    def __init__(self, member: GroupMember) -> None:
+        self.member = member
+        self._events = self._run()
+
+    async def _run(self) -> AsyncIterator[ConsumedEvent]:
+        store = self.member.store
+        info = await store.get_stream(self.member.stream_name)
+        if info.type is not StreamType.PERSISTENT:
+            raise StreamTypeError(f"{info.name!r} is a queue: consumer groups read persistent streams")
+        async for event in self.member.events():
+            yield event
+
+    @property
+    def stats(self) -> MemberStats:
+        return self.member.stats
+
+    @property
+    def partitions(self) -> tuple[int, ...]:
+        """The partitions this member owns right now."""
+        return self.member.partitions
+
+    def __aiter__(self) -> AsyncIterator[ConsumedEvent]:
+        return self._events
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop consuming: commit what was processed (automatic strategies) and leave the group."""
+        with contextlib.suppress(RuntimeError):  # already running its own close
+            await self._events.aclose()  # type: ignore[attr-defined]
+
+
+class ConsumerGroupReader:
+    """Consumer groups over one store."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+        self._members: dict[tuple[str, str, str], GroupMember] = {}
+
+    def consume(
+        self,
+        stream_name: str,
+        *,
+        group_id: str,
+        consumer_id: str,
+        options: ConsumerGroupOptions | None = None,
+    ) -> GroupConsumption:
+        """Join ``group_id`` as ``consumer_id`` and iterate over the events of the partitions this
+        member owns. A stable ``consumer_id`` across a quick restart keeps its partitions."""
+        validate_stream_name(stream_name)
+        validate_group_id(group_id)
+        validate_group_id(consumer_id, "consumer id")
+        member = GroupMember(
+            self._store,
+            stream_name=stream_name,
+            group_id=group_id,
+            consumer_id=consumer_id,
+            options=options or ConsumerGroupOptions(),
+        )
+        self._members[(stream_name, group_id, consumer_id)] = member
+        return GroupConsumption(member)
+
+    async def commit(self, stream_name: str, *, group_id: str, consumer_id: str, offsets: Mapping[int, int]) -> None:
+        """Commit ``{partition: next offset to read}`` for a member consuming in this process."""
+        member = self._members.get((stream_name, group_id, consumer_id))
+        if member is None:
+            raise FencedError(
+                f"consumer {consumer_id!r} is not consuming group {group_id!r} of {stream_name!r} here",
+                tuple(offsets),
+            )
+        await member.commit_offsets(dict(offsets))
+
+    async def list_groups(self) -> list[GroupSummary]:
+        return await self._store._group_list()
+
+    async def describe(self, stream_name: str, group_id: str) -> GroupDescription:
+        """Members, assignments, committed offsets and lag per partition."""
+        validate_stream_name(stream_name)
+        validate_group_id(group_id)
+        description = await self._store._group_describe(stream_name, group_id)
+        if description is None:
+            await self._store.get_stream(stream_name)  # StreamNotFoundError first, if that is the problem
+            raise GroupNotFoundError(stream_name, group_id)
+        return description
+
+    async def lag(self, stream_name: str, group_id: str) -> GroupDescription:
+        """The same as describe: ``.lag_events``, ``.lag_seconds`` and ``.partitions`` carry the lag."""
+        return await self.describe(stream_name, group_id)
+
+    async def reset_offsets(
+        self, stream_name: str, group_id: str, *, to: StartPosition, force: bool = False
+    ) -> GroupDescription:
+        """Move the group's committed offsets (earliest, latest, an offset or a time). Refused while
+        members are active unless ``force``; forced, the members are fenced and resume from there."""
+        validate_stream_name(stream_name)
+        validate_group_id(group_id)
+        return await self._store._group_reset(stream_name, group_id, to, force)
+
+    async def delete(self, stream_name: str, group_id: str, *, force: bool = False) -> None:
+        """Delete a group and its offsets (refused while members are active unless ``force``)."""
+        validate_stream_name(stream_name)
+        validate_group_id(group_id)
+        if not await self._store._group_delete(stream_name, group_id, force):
+            raise GroupNotFoundError(stream_name, group_id)
+
+
+__all__ = ["ConsumerGroupReader", "GroupConsumption", "StreamNotFoundError"]

@@ -1,0 +1,87 @@
+"""The rebalance a heartbeat causes, as a pure function of the group's stored state.
+
+Whichever member heartbeats (under the group's lock) computes the same plan: expire members that
+are silent past their session timeout or stuck past their max poll interval, add or refresh the
+caller, spread the partitions evenly and stickily over the remaining members, and bump the epoch
+of every partition whose owner changes, or whose owner came back as a new instance (a restarted
+process with the same consumer id keeps its partitions, and the old process is fenced).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+
+from sluice.consumers.assignment import assign_partitions
+from sluice.consumers.model import Assignment, Heartbeat, MemberState, OwnedPartition, PartitionState
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RebalancePlan:
+    removed_members: tuple[str, ...]
+    caller: MemberState | None
+    """The caller's member row to upsert (None when it leaves or is expelled)."""
+    partitions: tuple[PartitionState, ...]
+    """Every partition with its new owner and epoch."""
+    changed: bool
+    """Ownership or membership changed: bump the generation and wake the other members."""
+    assignment: Assignment
+
+
+def plan_heartbeat(
+    *,
+    now: datetime,
+    generation: int,
+    members: Sequence[MemberState],
+    partitions: Sequence[PartitionState],
+    heartbeat: Heartbeat,
+) -> RebalancePlan:
+    stuck = heartbeat.since_last_poll > heartbeat.max_poll_interval
+    previous = {member.consumer_id: member for member in members}
+    removed = [
+        member.consumer_id for member in members if member.consumer_id != heartbeat.consumer_id and member.expired(now)
+    ]
+    caller: MemberState | None = None
+    if not (heartbeat.leaving or stuck):
+        earlier = previous.get(heartbeat.consumer_id)
+        caller = MemberState(
+            consumer_id=heartbeat.consumer_id,
+            instance_id=heartbeat.instance_id,
+            joined_at=earlier.joined_at if earlier else now,
+            last_heartbeat_at=now,
+            last_poll_at=now - heartbeat.since_last_poll,
+            session_timeout=heartbeat.session_timeout,
+            max_poll_interval=heartbeat.max_poll_interval,
+        )
+    elif heartbeat.consumer_id in previous:
+        removed.append(heartbeat.consumer_id)
+    remaining = [member.consumer_id for member in members if member.consumer_id not in removed]
+    if caller is not None and caller.consumer_id not in remaining:
+        remaining.append(caller.consumer_id)
+    new_owners = assign_partitions(len(partitions), remaining, {state.partition: state.owner for state in partitions})
+    restarted = (
+        caller is not None
+        and heartbeat.consumer_id in previous
+        and previous[heartbeat.consumer_id].instance_id != heartbeat.instance_id
+    )
+    planned = []
+    changed = bool(removed) or (caller is not None and heartbeat.consumer_id not in previous)
+    for state in partitions:
+        owner = new_owners[state.partition]
+        fence = owner != state.owner or (restarted and owner == heartbeat.consumer_id)
+        changed = changed or owner != state.owner
+        planned.append(dataclasses.replace(state, owner=owner, epoch=state.epoch + 1 if fence else state.epoch))
+    new_generation = generation + 1 if changed else generation
+    owned = tuple(
+        OwnedPartition(state.partition, state.epoch, state.committed_offset)
+        for state in planned
+        if caller is not None and state.owner == caller.consumer_id
+    )
+    return RebalancePlan(
+        removed_members=tuple(removed),
+        caller=caller,
+        partitions=tuple(planned),
+        changed=changed,
+        assignment=Assignment(generation=new_generation, partitions=owned, expelled=stuck and not heartbeat.leaving),
+    )

@@ -1,0 +1,68 @@
+"""Fixtures of the operator's tests: one real control plane (etcd, kube-apiserver, kube-controller-manager)
+for the whole session, shared by every test marked ``kubernetes``, with Sluice's CRDs installed from crds/.
+
+The binaries come from scripts/control-plane/build.sh (instant once built; a cold build takes about 15
+minutes, so CI runs the script before pytest). Each test module works in its own namespace.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from kubernetes.config import new_client_from_config
+
+from sluice_operator.local.control_plane import LocalControlPlane, build_control_plane_binaries
+from sluice_operator.models import CUSTOM_RESOURCES
+from tests.operator.cluster import KubernetesCluster, wait_until
+from tests.operator.manifests import CRDS_DIRECTORY, REPOSITORY_ROOT
+
+BUILD_SCRIPT = REPOSITORY_ROOT / "scripts" / "control-plane" / "build.sh"
+ESTABLISHED_TIMEOUT_SECONDS = 30
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Until pyproject.toml registers it (harmless to register twice).
+    config.addinivalue_line(
+        "markers", "kubernetes: needs the local Kubernetes control plane (etcd, kube-apiserver, controller manager)"
+    )
+
+
+@pytest.fixture(scope="session")
+def kubernetes_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubernetesCluster]:
+    """A local control plane for the session, with a kubeconfig and an API client; stopped at the end."""
+    bin_directory = build_control_plane_binaries(BUILD_SCRIPT)
+    with LocalControlPlane(bin_directory, tmp_path_factory.mktemp("control-plane")) as control_plane:
+        api_client = new_client_from_config(config_file=str(control_plane.kubeconfig_path))
+        try:
+            yield KubernetesCluster(
+                kubeconfig_path=control_plane.kubeconfig_path, bin_directory=bin_directory, api_client=api_client
+            )
+        finally:
+            api_client.close()
+
+
+@pytest.fixture(scope="session")
+def sluice_crds(kubernetes_cluster: KubernetesCluster) -> list[str]:
+    """Install crds/ as users do (server-side apply) and wait until every CRD is Established; their names."""
+    kubernetes_cluster.kubectl("apply", "--server-side", "--field-manager=sluice-tests", "-f", str(CRDS_DIRECTORY))
+    names = [resource.definition.name for resource in CUSTOM_RESOURCES]
+    for name in names:
+        wait_until(
+            lambda name=name: kubernetes_cluster.custom_resource_definition_conditions(name),
+            lambda conditions: conditions.get("Established") == "True",
+            timeout_seconds=ESTABLISHED_TIMEOUT_SECONDS,
+            interval=0.2,
+        )
+    return names
+
+
+@pytest.fixture(scope="module")
+def namespace(kubernetes_cluster: KubernetesCluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A namespace of the test module's own, deleted (in the background) after it."""
+    module_name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "-")
+    name = f"{module_name[:40]}-{uuid.uuid4().hex[:6]}"
+    kubernetes_cluster.create_namespace(name)
+    yield name
+    kubernetes_cluster.delete_namespace(name)
