@@ -15,7 +15,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -83,6 +83,8 @@ class GroupMember:
         self._generation: int | None = None
         self._expelled = False
         self._last_poll = time.monotonic()
+        self._in_flight: int | None = None
+        """The partition of the event the consumer is processing right now (not handed over mid-event)."""
         self._heartbeat_lock = asyncio.Lock()
         self._group_key = group_signal_key(stream_name, group_id)
 
@@ -94,31 +96,51 @@ class GroupMember:
         return tuple(sorted(self._owned))
 
     async def heartbeat(self, *, leaving: bool = False) -> Assignment:
-        """Tell the group this member is alive (or leaving) and adopt the assignment it answers."""
+        """Tell the group this member is alive (or leaving) and adopt the assignment it answers.
+        Partitions the group asks to hand over are committed and released right away."""
         async with self._heartbeat_lock:
-            heartbeat = Heartbeat(
-                consumer_id=self.consumer_id,
-                instance_id=self.instance_id,
-                session_timeout=self.options.session_timeout,
-                max_poll_interval=self.options.max_poll_interval,
-                since_last_poll=timedelta(seconds=time.monotonic() - self._last_poll),
-                leaving=leaving,
-            )
-            assignment = await self.store._group_heartbeat(
-                self.stream_name, self.group_id, heartbeat, self.options.start_position
-            )
-            self._adopt(assignment)
+            assignment = await self._send_heartbeat(leaving=leaving, released=())
+            for _ in range(3):
+                releasing = self._adopt(assignment)
+                if not releasing or leaving:
+                    break
+                pending = {
+                    partition: self._processed[partition] for partition in releasing if partition in self._processed
+                }
+                if pending:
+                    with contextlib.suppress(FencedError):
+                        await self.commit_offsets(pending)
+                assignment = await self._send_heartbeat(leaving=False, released=tuple(releasing))
             return assignment
 
-    def _adopt(self, assignment: Assignment) -> None:
+    async def _send_heartbeat(self, *, leaving: bool, released: tuple[int, ...]) -> Assignment:
+        heartbeat = Heartbeat(
+            consumer_id=self.consumer_id,
+            instance_id=self.instance_id,
+            session_timeout=self.options.session_timeout,
+            max_poll_interval=self.options.max_poll_interval,
+            since_last_poll=timedelta(seconds=time.monotonic() - self._last_poll),
+            leaving=leaving,
+            released=released,
+        )
+        return await self.store._group_heartbeat(
+            self.stream_name, self.group_id, heartbeat, self.options.start_position
+        )
+
+    def _adopt(self, assignment: Assignment) -> list[int]:
+        """Take the assignment; return the partitions to hand over (already no longer delivered)."""
         new = {owned.partition: owned for owned in assignment.partitions}
         for partition, owned in self._owned.items():
             if partition not in new or new[partition].epoch != owned.epoch:
                 self._positions.pop(partition, None)
                 self._processed.pop(partition, None)
+        releasing = []
         for partition, owned in new.items():
-            current = self._owned.get(partition)
-            if current is None or current.epoch != owned.epoch:
+            if owned.releasing:
+                self._positions.pop(partition, None)
+                if partition != self._in_flight:  # else released once that event is processed
+                    releasing.append(partition)
+            elif partition not in self._positions or self._owned.get(partition, owned).epoch != owned.epoch:
                 self._positions[partition] = owned.committed_offset
                 self._processed.pop(partition, None)
         if self._generation is not None and assignment.generation != self._generation:
@@ -132,6 +154,7 @@ class GroupMember:
                 self.consumer_id,
                 self.group_id,
             )
+        return releasing
 
     async def _keep_alive(self) -> None:
         interval = self.options.effective_heartbeat_interval.total_seconds()
@@ -188,13 +211,14 @@ class GroupMember:
 
     # ----------------------------------------------------------------- delivery
 
-    async def events(self) -> AsyncIterator[ConsumedEvent]:
+    async def events(self) -> AsyncGenerator[ConsumedEvent, None]:
         """Join, then deliver events until the consumer stops; commit and leave on the way out."""
         await self.heartbeat()
         keep_alive = asyncio.create_task(self._keep_alive(), name=f"sluice-heartbeat-{self.consumer_id}")
         try:
-            async for event in self._deliver():
-                yield event
+            async with contextlib.aclosing(self._deliver()) as delivered:
+                async for event in delivered:
+                    yield event
         finally:
             keep_alive.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -209,7 +233,29 @@ class GroupMember:
         except ConnectionLostError as error:
             logger.warning("consumer %s could not leave cleanly (its session will expire): %s", self.consumer_id, error)
 
-    async def _deliver(self) -> AsyncIterator[ConsumedEvent]:
+    async def _processed_event(self, partition: int, epoch: int, offset: int, last_commit: float) -> bool:
+        """Record an event the consumer has finished; commit if the strategy says so now.
+        Returns whether a periodic commit happened."""
+        current = self._owned.get(partition)
+        if current is None or current.epoch != epoch:
+            return False  # lost while the consumer processed it: the new owner redelivers it
+        self._processed[partition] = offset + 1
+        if partition in self._positions:
+            self._positions[partition] = offset + 1
+        if current.releasing:
+            self.store._signals.fire(self._group_key)  # hand it over now that the event is done
+        strategy = self.options.commit_strategy
+        if strategy is OffsetCommitStrategy.AFTER_EACH:
+            await self.commit_processed()
+        elif (
+            strategy is OffsetCommitStrategy.PERIODIC
+            and time.monotonic() - last_commit >= self.options.commit_interval.total_seconds()
+        ):
+            await self.commit_processed()
+            return True
+        return False
+
+    async def _deliver(self) -> AsyncGenerator[ConsumedEvent, None]:
         strategy = self.options.commit_strategy
         batch_size = self.options.batch_size
         commit_interval = self.options.commit_interval.total_seconds()
@@ -245,15 +291,12 @@ class GroupMember:
                 ):
                     continue  # revoked, reset or moved while this batch was in flight
                 self.stats.delivered += 1
-                yield ConsumedEvent(event._row, self.stream_name, partition, self, owned.epoch)
-                if self._owned.get(partition) is not owned:
-                    continue
-                self._positions[partition] = event.offset + 1
-                self._processed[partition] = event.offset + 1
-                if strategy is OffsetCommitStrategy.AFTER_EACH:
-                    await self.commit_processed()
-                elif strategy is OffsetCommitStrategy.PERIODIC and time.monotonic() - last_commit >= commit_interval:
-                    await self.commit_processed()
+                self._in_flight = partition
+                try:
+                    yield ConsumedEvent(event._row, self.stream_name, partition, self, owned.epoch)
+                finally:
+                    self._in_flight = None
+                if await self._processed_event(partition, owned.epoch, event.offset, last_commit):
                     last_commit = time.monotonic()
             if strategy is OffsetCommitStrategy.AFTER_BATCH:
                 await self.commit_processed()

@@ -32,6 +32,9 @@ class PartitionState:
     committed_offset: int
     owner: str | None
     epoch: int
+    pending_owner: str | None = None
+    """Set while a live owner is asked to hand the partition over: it stops delivering, commits
+    what it processed, and releases it; only then do owner and epoch change."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -44,6 +47,8 @@ class Heartbeat:
     max_poll_interval: timedelta
     since_last_poll: timedelta
     leaving: bool = False
+    released: tuple[int, ...] = ()
+    """Partitions this member was asked to hand over and has committed and stopped delivering."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -51,6 +56,8 @@ class OwnedPartition:
     partition: int
     epoch: int
     committed_offset: int
+    releasing: bool = False
+    """The group wants this partition elsewhere: stop delivering it, commit it and release it."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ async for event in reader.consume("orders", group_id="email", consumer_id="worke
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
@@ -32,13 +32,15 @@ class GroupConsumption:
         self.member = member
         self._events = self._run()
 
-    async def _run(self) -> AsyncIterator[ConsumedEvent]:
+    async def _run(self) -> AsyncGenerator[ConsumedEvent, None]:
         store = self.member.store
         info = await store.get_stream(self.member.stream_name)
         if info.type is not StreamType.PERSISTENT:
             raise StreamTypeError(f"{info.name!r} is a queue: consumer groups read persistent streams")
-        async for event in self.member.events():
-            yield event
+        # Closing this generator must close the member's, so that it commits and leaves now.
+        async with contextlib.aclosing(self.member.events()) as events:
+            async for event in events:
+                yield event
 
     @property
     def stats(self) -> MemberStats:
@@ -63,7 +65,7 @@ class GroupConsumption:
     async def aclose(self) -> None:
         """Stop consuming: commit what was processed (automatic strategies) and leave the group."""
         with contextlib.suppress(RuntimeError):  # already running its own close
-            await self._events.aclose()  # type: ignore[attr-defined]
+            await self._events.aclose()
 
 
 class ConsumerGroupReader:

@@ -5,6 +5,11 @@ are silent past their session timeout or stuck past their max poll interval, add
 caller, spread the partitions evenly and stickily over the remaining members, and bump the epoch
 of every partition whose owner changes, or whose owner came back as a new instance (a restarted
 process with the same consumer id keeps its partitions, and the old process is fenced).
+
+Handoffs are cooperative: a partition owned by a live member is first marked with its next owner;
+the owner stops delivering it, commits what it processed and releases it in its next heartbeat,
+and only then do owner and epoch change. So a clean rebalance redelivers nothing that was
+processed. A partition whose owner is gone (left, expired, stuck) moves at once.
 """
 
 from __future__ import annotations
@@ -59,7 +64,17 @@ def plan_heartbeat(
     remaining = [member.consumer_id for member in members if member.consumer_id not in removed]
     if caller is not None and caller.consumer_id not in remaining:
         remaining.append(caller.consumer_id)
-    new_owners = assign_partitions(len(partitions), remaining, {state.partition: state.owner for state in partitions})
+    alive = set(remaining)
+    # Stickiness counts a pending handoff as done, so the plan does not change its mind.
+    current = {
+        state.partition: state.pending_owner
+        if state.pending_owner in alive
+        else state.owner
+        if state.owner in alive
+        else None
+        for state in partitions
+    }
+    targets = assign_partitions(len(partitions), remaining, current)
     restarted = (
         caller is not None
         and heartbeat.consumer_id in previous
@@ -68,13 +83,26 @@ def plan_heartbeat(
     planned = []
     changed = bool(removed) or (caller is not None and heartbeat.consumer_id not in previous)
     for state in partitions:
-        owner = new_owners[state.partition]
-        fence = owner != state.owner or (restarted and owner == heartbeat.consumer_id)
-        changed = changed or owner != state.owner
-        planned.append(dataclasses.replace(state, owner=owner, epoch=state.epoch + 1 if fence else state.epoch))
+        target = targets[state.partition]
+        released = state.owner == heartbeat.consumer_id and state.partition in heartbeat.released
+        if state.owner == target:
+            new = dataclasses.replace(state, pending_owner=None)
+        elif state.owner not in alive or released:
+            new = dataclasses.replace(state, owner=target, epoch=state.epoch + 1, pending_owner=None)
+        else:  # a live owner hands over cooperatively, after committing what it processed
+            new = dataclasses.replace(state, pending_owner=target)
+        if restarted and new.owner == heartbeat.consumer_id and new.epoch == state.epoch:
+            new = dataclasses.replace(new, epoch=new.epoch + 1)  # fence the previous process
+        changed = changed or new.owner != state.owner or new.pending_owner != state.pending_owner
+        planned.append(new)
     new_generation = generation + 1 if changed else generation
     owned = tuple(
-        OwnedPartition(state.partition, state.epoch, state.committed_offset)
+        OwnedPartition(
+            state.partition,
+            state.epoch,
+            state.committed_offset,
+            releasing=state.pending_owner is not None,
+        )
         for state in planned
         if caller is not None and state.owner == caller.consumer_id
     )

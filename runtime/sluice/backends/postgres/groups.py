@@ -59,7 +59,10 @@ class PostgresConsumerGroups:
         self, connection: Connection, group: asyncpg.Record, stream_name: str, start: StartPosition
     ) -> list[PartitionState]:
         rows = await connection.fetch(query("group_partitions"), group["group_key"])
-        states = [PartitionState(row["partition"], row["committed_offset"], row["owner"], row["epoch"]) for row in rows]
+        states = [
+            PartitionState(row["partition"], row["committed_offset"], row["owner"], row["epoch"], row["pending_owner"])
+            for row in rows
+        ]
         if len(states) >= group["partitions"]:
             return states
         known = {state.partition for state in states}
@@ -125,6 +128,7 @@ class PostgresConsumerGroups:
                     [state.partition for state in changed],
                     [state.owner for state in changed],
                     [state.epoch for state in changed],
+                    [state.pending_owner for state in changed],
                 )
             if plan.assignment.generation != group["generation"]:
                 await connection.execute(query("set_group_generation"), group_key, plan.assignment.generation)

@@ -21,7 +21,7 @@ SELECT consumer_id, instance_id, joined_at, last_heartbeat_at, last_poll_at, ses
  ORDER BY consumer_id;
 
 -- name: group_partitions
-SELECT partition, committed_offset, owner, epoch
+SELECT partition, committed_offset, owner, epoch, pending_owner
   FROM consumer_group_partitions
  WHERE group_key = $1
  ORDER BY partition;
@@ -60,8 +60,8 @@ ON CONFLICT (group_key, consumer_id) DO UPDATE
 
 -- name: update_group_partitions
 UPDATE consumer_group_partitions gp
-   SET owner = changed.owner, epoch = changed.epoch
-  FROM unnest($2::integer[], $3::text[], $4::bigint[]) AS changed(partition, owner, epoch)
+   SET owner = changed.owner, epoch = changed.epoch, pending_owner = changed.pending_owner
+  FROM unnest($2::integer[], $3::text[], $4::bigint[], $5::text[]) AS changed(partition, owner, epoch, pending_owner)
  WHERE gp.group_key = $1 AND gp.partition = changed.partition;
 
 -- name: set_group_generation

@@ -210,6 +210,8 @@ CREATE TABLE consumer_group_partitions (
     committed_offset bigint NOT NULL CHECK (committed_offset >= 0),
     owner text,
     epoch bigint NOT NULL DEFAULT 0,
+    -- The member a live owner is asked to hand this partition to (cooperative rebalancing).
+    pending_owner text,
     committed_at timestamptz,
     PRIMARY KEY (group_key, partition)
 );
