@@ -85,6 +85,8 @@ class GroupMember:
         self._last_poll = time.monotonic()
         self._in_flight: int | None = None
         """The partition of the event the consumer is processing right now (not handed over mid-event)."""
+        self._in_flight_event: tuple[int, int, int] | None = None
+        """(partition, epoch, offset) of that event."""
         self._heartbeat_lock = asyncio.Lock()
         self._group_key = group_signal_key(stream_name, group_id)
 
@@ -233,6 +235,16 @@ class GroupMember:
         except ConnectionLostError as error:
             logger.warning("consumer %s could not leave cleanly (its session will expire): %s", self.consumer_id, error)
 
+    def confirm_in_flight(self) -> None:
+        """The consumer finished the event it holds and is stopping cleanly: count it as processed,
+        so the commit on the way out includes it."""
+        if self._in_flight_event is None:
+            return
+        partition, epoch, offset = self._in_flight_event
+        current = self._owned.get(partition)
+        if current is not None and current.epoch == epoch:
+            self._processed[partition] = offset + 1
+
     async def _processed_event(self, partition: int, epoch: int, offset: int, last_commit: float) -> bool:
         """Record an event the consumer has finished; commit if the strategy says so now.
         Returns whether a periodic commit happened."""
@@ -292,10 +304,12 @@ class GroupMember:
                     continue  # revoked, reset or moved while this batch was in flight
                 self.stats.delivered += 1
                 self._in_flight = partition
+                self._in_flight_event = (partition, owned.epoch, event.offset)
                 try:
                     yield ConsumedEvent(event._row, self.stream_name, partition, self, owned.epoch)
                 finally:
                     self._in_flight = None
+                    self._in_flight_event = None
                 if await self._processed_event(partition, owned.epoch, event.offset, last_commit):
                     last_commit = time.monotonic()
             if strategy is OffsetCommitStrategy.AFTER_BATCH:

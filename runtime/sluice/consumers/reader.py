@@ -60,10 +60,16 @@ class GroupConsumption:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        await self.aclose()
+        await self.aclose(processed=exc_type is None)
 
-    async def aclose(self) -> None:
-        """Stop consuming: commit what was processed (automatic strategies) and leave the group."""
+    async def aclose(self, *, processed: bool = True) -> None:
+        """Stop consuming: commit what was processed (automatic strategies) and leave the group.
+
+        A clean stop (``processed=True``, what ``async with`` passes when its block ends without an
+        exception) counts the event the consumer holds as processed; after an exception it is not,
+        and it will be delivered again (at least once)."""
+        if processed:
+            self.member.confirm_in_flight()
         with contextlib.suppress(RuntimeError):  # already running its own close
             await self._events.aclose()
 

@@ -1,0 +1,175 @@
+"""Consumer groups under real process faults: SIGTERM (clean leave), SIGKILL mid-batch (crash) and
+SIGSTOP past the session timeout (a paused member that comes back), against a real PostgreSQL.
+Workers are separate OS processes (tests/postgres/group_worker.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+import sluice
+from sluice import EventData, EventStore, GroupDescription, StreamConfig
+
+SESSION_TIMEOUT = 2.0  # the workers' (tests/postgres/group_worker.py)
+REPOSITORY = Path(__file__).parents[2]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def store(postgres_dsn: str) -> AsyncIterator[EventStore]:
+    connection = await asyncpg.connect(postgres_dsn)
+    await connection.execute(
+        "CREATE TABLE public.processed (consumer_id text, partition int, event_offset bigint,"
+        " at timestamptz DEFAULT clock_timestamp());"
+        "CREATE TABLE public.worker_stats (consumer_id text, delivered int, commits int, fenced int)"
+    )
+    await connection.close()
+    async with await sluice.connect(postgres_dsn) as opened:
+        yield opened
+
+
+@pytest.fixture
+def workers(postgres_dsn: str) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
+    started: dict[str, subprocess.Popen[bytes]] = {}
+    yield started
+    for process in started.values():
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def start_worker(
+    started: dict[str, subprocess.Popen[bytes]],
+    dsn: str,
+    consumer_id: str,
+    *,
+    delay: float = 0.01,
+    manual: bool = False,
+) -> None:
+    started[consumer_id] = subprocess.Popen(
+        [sys.executable, "-m", "tests.postgres.group_worker", dsn, "orders", "g", consumer_id, "--delay", str(delay)]
+        + (["--manual"] if manual else []),
+        cwd=REPOSITORY,
+        env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
+    )
+
+
+async def wait_for_assignment(store: EventStore, expected: dict[str, int], seconds: float) -> GroupDescription:
+    """Until the active members own exactly ``expected`` partition counts (with no handoff pending)."""
+    reader = store.consumer_groups()
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        try:
+            description = await reader.describe("orders", "g")
+            owned = {member.consumer_id: len(member.partitions) for member in description.members}
+            if owned == expected and all(p.owner is not None for p in description.partitions):
+                return description
+        except sluice.GroupNotFoundError:
+            owned = {}
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"assignment {owned} did not become {expected} within {seconds} s")
+        await asyncio.sleep(0.05)
+
+
+async def processed_counts(dsn: str) -> Counter[tuple[int, int]]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = await connection.fetch("SELECT partition, event_offset FROM public.processed")
+    finally:
+        await connection.close()
+    return Counter((row["partition"], row["event_offset"]) for row in rows)
+
+
+async def test_sigterm_rebalances_and_sigkill_redelivers_only_uncommitted_events(
+    store: EventStore, postgres_dsn: str, workers: dict[str, subprocess.Popen[bytes]]
+) -> None:
+    await store.create_stream(StreamConfig(name="orders", partitions=8))
+    per_partition = 150
+    for partition in range(8):
+        await store.append("orders", [EventData("E", {"n": n}) for n in range(per_partition)], partition=partition)
+    for name in ("w1", "w2", "w3", "w4"):
+        start_worker(workers, postgres_dsn, name, delay=0.02)
+    await wait_for_assignment(store, {"w1": 2, "w2": 2, "w3": 2, "w4": 2}, seconds=15)
+
+    for name in ("w3", "w4"):
+        workers[name].send_signal(signal.SIGTERM)
+    started = asyncio.get_running_loop().time()
+    await wait_for_assignment(store, {"w1": 4, "w2": 4}, seconds=2 * SESSION_TIMEOUT)
+    rebalance_seconds = asyncio.get_running_loop().time() - started
+    assert workers["w3"].wait(10) == 0
+    assert workers["w4"].wait(10) == 0
+
+    await asyncio.sleep(0.3)  # w2 is in the middle of a batch (20 ms per event, 10 per batch)
+    workers["w2"].kill()
+    workers["w2"].wait()
+    killed_at = {
+        p.partition: (p.owner, p.committed_offset)
+        for p in (await store.consumer_groups().describe("orders", "g")).partitions
+    }
+    await wait_for_assignment(store, {"w1": 8}, seconds=4 * SESSION_TIMEOUT)
+
+    async def everything_processed() -> bool:
+        return len(await processed_counts(postgres_dsn)) == 8 * per_partition
+
+    for _ in range(600):
+        if await everything_processed():
+            break
+        await asyncio.sleep(0.1)
+    counts = await processed_counts(postgres_dsn)
+    assert len(counts) == 8 * per_partition, "every event processed at least once"
+    duplicates = {key for key, count in counts.items() if count > 1}
+    for partition, offset in duplicates:
+        owner, committed = killed_at[partition]
+        assert owner == "w2", f"duplicate {partition}:{offset} in a partition the killed worker did not own"
+        assert offset >= committed, f"event {partition}:{offset} was committed before the kill but processed twice"
+    assert duplicates, "the SIGKILL landed mid-batch, so some uncommitted events were redelivered"
+    assert rebalance_seconds < 2 * SESSION_TIMEOUT
+
+
+async def test_a_paused_member_cannot_commit_after_its_session_expired(
+    store: EventStore, postgres_dsn: str, workers: dict[str, subprocess.Popen[bytes]]
+) -> None:
+    await store.create_stream(StreamConfig(name="orders", partitions=2))
+    for partition in range(2):
+        await store.append("orders", [EventData("E", {"n": n}) for n in range(200)], partition=partition)
+    start_worker(workers, postgres_dsn, "paused", delay=0.05, manual=True)  # commits each event itself
+    start_worker(workers, postgres_dsn, "steady", delay=0.05)
+    description = await wait_for_assignment(store, {"paused": 1, "steady": 1}, seconds=15)
+    paused_partition = next(p.partition for p in description.partitions if p.owner == "paused")
+    await asyncio.sleep(0.2)  # mid-batch
+    workers["paused"].send_signal(signal.SIGSTOP)
+    await wait_for_assignment(store, {"steady": 2}, seconds=3 * SESSION_TIMEOUT)
+    taken_over = {
+        p.partition: p.committed_offset for p in (await store.consumer_groups().describe("orders", "g")).partitions
+    }
+    await asyncio.sleep(1.5)  # the new owner works on the taken-over partition meanwhile
+    workers["paused"].send_signal(signal.SIGCONT)
+    await asyncio.sleep(1.5)  # it finishes its batch, tries to commit, is fenced, and rejoins
+    for name in ("paused", "steady"):
+        workers[name].send_signal(signal.SIGTERM)
+        assert workers[name].wait(15) == 0
+    connection = await asyncpg.connect(postgres_dsn)
+    try:
+        stats = {row["consumer_id"]: row for row in await connection.fetch("SELECT * FROM public.worker_stats")}
+        steady_took = await connection.fetchval(
+            "SELECT count(*) FROM public.processed"
+            " WHERE consumer_id = 'steady' AND partition = $1 AND event_offset >= $2",
+            paused_partition,
+            taken_over[paused_partition],
+        )
+    finally:
+        await connection.close()
+    # It held an event when it was stopped; committing it after it resumed was refused (by the
+    # database, or by the member itself if its heartbeat told it first).
+    assert stats["paused"]["fenced"] >= 1, "the resumed member's commit was refused"
+    assert steady_took > 0, "the new owner processed the paused member's events"
