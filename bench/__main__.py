@@ -7,11 +7,11 @@ import asyncio
 import platform
 import time
 
-from bench import runtime_core
+from bench import consumer_groups, runtime_core
 from bench.harness import Databases, print_report
 from sluice.embedded_postgres import EmbeddedPostgres, ServerSettings
 
-SUITES = {"runtime-core": runtime_core.run}
+SUITES = {"runtime-core": runtime_core.run, "consumer-groups": consumer_groups.run}
 
 
 async def main(selected: list[str]) -> None:
@@ -21,7 +21,7 @@ async def main(selected: list[str]) -> None:
         for name in selected:
             started = time.perf_counter()
             rows = await SUITES[name](databases)
-            print_report(f"== {name} (medians of 5 alternating runs; {time.perf_counter() - started:.0f} s)", rows)
+            print_report(f"== {name} (medians of alternating runs; {time.perf_counter() - started:.0f} s)", rows)
 
 
 if __name__ == "__main__":

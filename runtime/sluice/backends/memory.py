@@ -12,7 +12,7 @@ import bisect
 import dataclasses
 import itertools
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from sluice.backends.memory_groups import MemoryConsumerGroups
@@ -185,11 +185,6 @@ class MemoryEventStore(EventStore):
         self, stream_name: str, group_id: str, consumer_id: str, commits: Sequence[PartitionCommit]
     ) -> None:
         self._groups.commit(stream_name, group_id, consumer_id, commits)
-
-    async def _group_fetch(
-        self, stream_name: str, positions: Mapping[int, int], per_partition: int
-    ) -> list[RecordedEvent]:
-        return await self._groups.fetch(stream_name, positions, per_partition)
 
     async def _group_describe(self, stream_name: str, group_id: str) -> GroupDescription | None:
         return self._groups.describe(stream_name, group_id)

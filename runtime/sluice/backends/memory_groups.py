@@ -4,7 +4,7 @@ applied to dictionaries. Each operation runs without awaiting, so it is atomic o
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -23,7 +23,6 @@ from sluice.consumers.model import (
 from sluice.consumers.options import StartPosition
 from sluice.consumers.rebalance import plan_heartbeat
 from sluice.errors import FencedError, GroupActiveError, GroupNotFoundError, InvalidArgumentError, StreamNotFoundError
-from sluice.events import Direction, RecordedEvent
 from sluice.streams import StreamType
 
 if TYPE_CHECKING:
@@ -142,16 +141,6 @@ class MemoryConsumerGroups:
                 "(the group rebalanced or was reset); those offsets were not committed",
                 fenced,
             )
-
-    async def fetch(self, stream_name: str, positions: Mapping[int, int], per_partition: int) -> list[RecordedEvent]:
-        events: list[RecordedEvent] = []
-        for partition in sorted(positions):
-            events.extend(
-                await self._store._read_page(
-                    stream_name, partition, positions[partition], Direction.FORWARDS, per_partition
-                )
-            )
-        return events
 
     def describe(self, stream_name: str, group_id: str) -> GroupDescription | None:
         found = self._group(stream_name, group_id)

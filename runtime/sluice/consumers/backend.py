@@ -7,11 +7,10 @@ atomically); the member loop and the admin API in ``reader.py`` are written once
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from sluice.consumers.model import Assignment, GroupDescription, GroupSummary, Heartbeat, PartitionCommit
 from sluice.consumers.options import StartFrom, StartPosition
-from sluice.events import RecordedEvent
 
 
 def group_signal_key(stream_name: str, group_id: str) -> str:
@@ -54,12 +53,6 @@ class ConsumerGroupBackend(abc.ABC):
     ) -> None:
         """Commit offsets conditional on ownership and epoch. Raises InvalidArgumentError for an
         offset beyond the head (nothing committed) and FencedError for partitions not owned."""
-
-    @abc.abstractmethod
-    async def _group_fetch(
-        self, stream_name: str, positions: Mapping[int, int], per_partition: int
-    ) -> list[RecordedEvent]:
-        """The next events of each partition from its position, partition by partition."""
 
     @abc.abstractmethod
     async def _group_describe(self, stream_name: str, group_id: str) -> GroupDescription | None: ...

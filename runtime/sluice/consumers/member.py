@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import math
 import time
 import uuid
 from collections.abc import AsyncGenerator
@@ -23,7 +22,7 @@ from sluice.consumers.backend import group_signal_key
 from sluice.consumers.model import Assignment, Heartbeat, OwnedPartition, PartitionCommit
 from sluice.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy
 from sluice.errors import ConnectionLostError, FencedError, InvalidArgumentError
-from sluice.events import EventRow, RecordedEvent
+from sluice.events import Direction, EventRow, RecordedEvent
 
 if TYPE_CHECKING:
     from sluice.store import EventStore
@@ -55,7 +54,7 @@ class ConsumedEvent(RecordedEvent):
     async def commit(self) -> None:
         """Commit this event's partition up to and including this event. Raises FencedError if the
         member no longer owns the partition."""
-        await self._member.commit_offsets({self.partition: self.offset + 1})
+        await self._member.commit_offsets({self.partition: self.offset + 1}, epochs={self.partition: self._epoch})
 
 
 class GroupMember:
@@ -88,6 +87,8 @@ class GroupMember:
         self._in_flight_event: tuple[int, int, int] | None = None
         """(partition, epoch, offset) of that event."""
         self._heartbeat_lock = asyncio.Lock()
+        self._pending_commit: asyncio.Task[None] | None = None
+        self._next_partition = 0
         self._group_key = group_signal_key(stream_name, group_id)
 
     # ----------------------------------------------------------------- membership
@@ -171,9 +172,20 @@ class GroupMember:
 
     # ----------------------------------------------------------------- commits
 
-    async def commit_offsets(self, offsets: dict[int, int]) -> None:
-        """Commit ``{partition: next offset to read}``; FencedError for partitions not owned."""
-        not_owned = tuple(sorted(partition for partition in offsets if partition not in self._owned))
+    async def commit_offsets(self, offsets: dict[int, int], *, epochs: dict[int, int] | None = None) -> None:
+        """Commit ``{partition: next offset to read}``; FencedError for partitions not owned, or
+        (with ``epochs``, the ownership an event was delivered under) owned under another epoch."""
+        not_owned = tuple(
+            sorted(
+                partition
+                for partition in offsets
+                if partition not in self._owned
+                or (
+                    epochs is not None
+                    and epochs.get(partition, self._owned[partition].epoch) != self._owned[partition].epoch
+                )
+            )
+        )
         if not_owned:
             raise FencedError(
                 f"consumer {self.consumer_id!r} does not own partition(s) {list(not_owned)} of group "
@@ -181,7 +193,8 @@ class GroupMember:
                 not_owned,
             )
         commits = [
-            PartitionCommit(partition, self._owned[partition].epoch, offset) for partition, offset in offsets.items()
+            PartitionCommit(partition, (epochs or {}).get(partition, self._owned[partition].epoch), offset)
+            for partition, offset in offsets.items()
         ]
         try:
             await self.store._group_commit(self.stream_name, self.group_id, self.consumer_id, commits)
@@ -198,6 +211,11 @@ class GroupMember:
             if self._processed.get(partition, -1) <= offset:
                 self._processed.pop(partition, None)
             self.stats.committed_events += 1 if offset else 0
+
+    async def _finish_commit(self) -> None:
+        pending, self._pending_commit = self._pending_commit, None
+        if pending is not None:
+            await pending
 
     async def commit_processed(self) -> None:
         """Commit everything processed and not yet committed (the automatic strategies)."""
@@ -229,6 +247,7 @@ class GroupMember:
 
     async def _leave(self) -> None:
         try:
+            await self._finish_commit()
             if self.options.commit_strategy is not OffsetCommitStrategy.MANUAL:
                 await self.commit_processed()
             await self.heartbeat(leaving=True)
@@ -267,6 +286,23 @@ class GroupMember:
             return True
         return False
 
+    async def _fetch_next(self, batch_size: int) -> tuple[int, int, list[RecordedEvent]] | None:
+        """The next batch: (partition, its epoch when fetched, up to ``batch_size`` of its events),
+        taking partitions in turn, one simple indexed read per batch; None when all are caught up."""
+        owned = sorted(self._positions)
+        start = owned.index(self._next_partition) if self._next_partition in owned else 0
+        for step in range(len(owned)):
+            partition = owned[(start + step) % len(owned)]
+            position = self._positions.get(partition)
+            ownership = self._owned.get(partition)
+            if position is None or ownership is None:
+                continue
+            batch = await self.store._read_page(self.stream_name, partition, position, Direction.FORWARDS, batch_size)
+            if batch:
+                self._next_partition = owned[(start + step + 1) % len(owned)]
+                return partition, ownership.epoch, batch
+        return None
+
     async def _deliver(self) -> AsyncGenerator[ConsumedEvent, None]:
         strategy = self.options.commit_strategy
         batch_size = self.options.batch_size
@@ -284,36 +320,32 @@ class GroupMember:
             if strategy is OffsetCommitStrategy.PERIODIC and time.monotonic() - last_commit >= commit_interval:
                 await self.commit_processed()
                 last_commit = time.monotonic()
-            if not self._positions:
+            fetched = await self._fetch_next(batch_size) if self._positions else None
+            if fetched is None:
                 await _wait_either(stream_ticket, group_ticket, wait_seconds)
                 continue
-            epochs = {partition: self._owned[partition].epoch for partition in self._positions}
-            per_partition = max(1, math.ceil(batch_size / len(self._positions)))
-            batch = await self.store._group_fetch(self.stream_name, dict(self._positions), per_partition)
-            if not batch:
-                await _wait_either(stream_ticket, group_ticket, wait_seconds)
-                continue
+            partition, epoch, batch = fetched
+            stream_name = self.stream_name
             for event in batch:
-                partition = event.partition
+                offset = event.offset
                 owned = self._owned.get(partition)
-                if (
-                    owned is None
-                    or owned.epoch != epochs.get(partition)
-                    or self._positions.get(partition) != event.offset
-                ):
-                    continue  # revoked, reset or moved while this batch was in flight
+                if owned is None or owned.epoch != epoch or self._positions.get(partition) != offset:
+                    break  # revoked, reset or moved while this batch was in flight
                 self.stats.delivered += 1
                 self._in_flight = partition
-                self._in_flight_event = (partition, owned.epoch, event.offset)
+                self._in_flight_event = (partition, epoch, offset)
                 try:
-                    yield ConsumedEvent(event._row, self.stream_name, partition, self, owned.epoch)
+                    yield ConsumedEvent(event._row, stream_name, partition, self, epoch)
                 finally:
                     self._in_flight = None
                     self._in_flight_event = None
-                if await self._processed_event(partition, owned.epoch, event.offset, last_commit):
+                if await self._processed_event(partition, epoch, offset, last_commit):
                     last_commit = time.monotonic()
             if strategy is OffsetCommitStrategy.AFTER_BATCH:
-                await self.commit_processed()
+                # The commit's round trip (and fsync) overlaps the next fetch; it is awaited
+                # before the next commit and before leaving, so commits stay in order.
+                await self._finish_commit()
+                self._pending_commit = asyncio.create_task(self.commit_processed())
 
 
 async def _wait_either(first: asyncio.Event, second: asyncio.Event, seconds: float) -> None:

@@ -70,8 +70,13 @@ class GroupConsumption:
         and it will be delivered again (at least once)."""
         if processed:
             self.member.confirm_in_flight()
-        with contextlib.suppress(RuntimeError):  # already running its own close
+        try:
             await self._events.aclose()
+        except RuntimeError as error:
+            raise RuntimeError(
+                "this consumption is being iterated by another task; cancel that task to stop it "
+                "(it then commits what was processed and leaves the group)"
+            ) from error
 
 
 class ConsumerGroupReader:

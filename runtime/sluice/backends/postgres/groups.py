@@ -9,7 +9,7 @@ partition, even one whose connection and advisory locks silently vanished, canno
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -37,7 +37,6 @@ from sluice.errors import (
     InvalidArgumentError,
     StreamNotFoundError,
 )
-from sluice.events import RecordedEvent
 
 if TYPE_CHECKING:
     Connection: TypeAlias = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
@@ -173,12 +172,6 @@ class PostgresConsumerGroups:
             "(the group rebalanced or was reset); those offsets were not committed",
             fenced,
         )
-
-    async def fetch(self, stream_name: str, positions: Mapping[int, int], per_partition: int) -> list[RecordedEvent]:
-        rows = await self._pool.fetch(
-            query("fetch_partitions"), stream_name, list(positions), list(positions.values()), per_partition
-        )
-        return [RecordedEvent(row, stream_name, row[11]) for row in rows]
 
     async def describe(self, stream_name: str, group_id: str) -> GroupDescription | None:
         async with self._pool.acquire() as connection:

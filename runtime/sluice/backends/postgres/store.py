@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -197,12 +197,6 @@ class PostgresEventStore(EventStore):
     ) -> None:
         with _translate_connection_errors("a consumer group commit"):
             await self._groups.commit(stream_name, group_id, consumer_id, commits)
-
-    async def _group_fetch(
-        self, stream_name: str, positions: Mapping[int, int], per_partition: int
-    ) -> list[RecordedEvent]:
-        with _translate_connection_errors("a consumer group fetch"):
-            return await self._groups.fetch(stream_name, positions, per_partition)
 
     async def _group_describe(self, stream_name: str, group_id: str) -> GroupDescription | None:
         with _translate_connection_errors("describe group"):

@@ -88,21 +88,6 @@ SELECT gp.partition, gp.owner, gp.epoch, sp.next_offset AS head
   JOIN stream_partitions sp ON sp.stream_id = g.stream_id AND sp.partition = gp.partition
  WHERE g.stream_id = (SELECT stream_id FROM streams WHERE name = $1) AND g.name = $2;
 
--- name: fetch_partitions
--- The next events of each wanted partition from its position, at most $4 per partition.
--- Columns: read_forwards' row layout, then the partition.
-SELECT e.event_offset, e.event_id, e.event_type, e.schema_version, e.content_type, e.data, e.metadata,
-       e.correlation_id, e.created_at, e.transaction_id::text::bigint AS transaction_id, e.sequence,
-       wanted.partition
-  FROM unnest($2::integer[], $3::bigint[]) AS wanted(partition, from_offset)
- CROSS JOIN LATERAL (
-       SELECT * FROM events e
-        WHERE e.stream_id = (SELECT stream_id FROM streams WHERE name = $1)
-          AND e.partition = wanted.partition AND e.event_offset >= wanted.from_offset
-        ORDER BY e.event_offset
-        LIMIT $4) AS e
- ORDER BY wanted.partition, e.event_offset;
-
 -- name: describe_group_partitions
 -- Lag in O(partitions): head minus committed, and the timestamp of the first uncommitted event
 -- (one primary-key lookup per partition), never a count of rows.

@@ -1,0 +1,200 @@
+"""Consumer groups: consume throughput against raw paged reads plus one commit per batch, time to
+rebalance after a clean leave, and the lag query with 1,000 groups present (issue: consumer groups)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import statistics
+import time
+from datetime import timedelta
+
+import asyncpg
+
+import sluice
+from bench.harness import Comparison, Databases, compare_rates, percentile
+from bench.runtime_core import RAW_READ_PAGE, events, stream_id
+from sluice import ConsumerGroupOptions, EventStore, OffsetCommitStrategy, StreamConfig
+
+PARTITIONS = 8
+PER_PARTITION = 2500
+BATCH = 100
+OPTIONS = ConsumerGroupOptions(
+    commit_strategy=OffsetCommitStrategy.AFTER_BATCH,
+    batch_size=BATCH,
+    session_timeout=timedelta(seconds=3),
+    heartbeat_interval=timedelta(seconds=1),
+)
+RAW_READ_PARTITION_PAGE = RAW_READ_PAGE.replace("partition = 0", "partition = $4")
+RAW_COMMIT = """
+UPDATE sluice.consumer_group_partitions SET committed_offset = $3, committed_at = clock_timestamp()
+ WHERE group_key = $1 AND partition = $2"""
+
+
+async def fill(store: EventStore, name: str) -> None:
+    await store.create_stream(StreamConfig(name=name, partitions=PARTITIONS))
+    for partition in range(PARTITIONS):
+        for start in range(0, PER_PARTITION, 500):
+            await store.append(name, events(500, start), partition=partition)
+
+
+async def consume_all(store: EventStore, stream: str, group: str, members: int) -> float:
+    """Events per second for ``members`` members of a new group draining the stream."""
+    reader = store.consumer_groups()
+    total = PARTITIONS * PER_PARTITION
+    done = 0
+    finished = asyncio.Event()
+
+    async def member(index: int) -> None:
+        nonlocal done
+        async with reader.consume(stream, group_id=group, consumer_id=f"m{index}", options=OPTIONS) as consumption:
+            async for event in consumption:
+                done += event.data is not None
+                if done >= total:
+                    finished.set()
+                if finished.is_set():
+                    break
+
+    started = time.perf_counter()
+    tasks = [asyncio.create_task(member(index)) for index in range(members)]
+    await asyncio.wait_for(finished.wait(), timeout=300)
+    elapsed = time.perf_counter() - started
+    for task in tasks:  # the others wait for events that will not come: stop them (they leave)
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return total / elapsed
+
+
+async def raw_consume_all(dsn: str, stream: str, group_key: int, members: int) -> float:
+    """Plain asyncpg doing the same work: each worker pages through its share of partitions in
+    pages of 100 and commits each page with one UPDATE."""
+    connections = [await asyncpg.connect(dsn) for _ in range(members)]
+    stream_key = await stream_id(connections[0], stream)
+
+    async def worker(connection: asyncpg.Connection, partitions: list[int]) -> int:
+        count = 0
+        for partition in partitions:
+            offset = 0
+            while True:
+                page = await connection.fetch(
+                    RAW_READ_PAGE.replace("partition = 0", "partition = $4"), stream_key, offset, BATCH, partition
+                )
+                for record in page:
+                    count += record["data"] is not None
+                if not page:
+                    break
+                offset = page[-1]["event_offset"] + 1
+                await connection.execute(RAW_COMMIT, group_key, partition, offset)
+        return count
+
+    started = time.perf_counter()
+    shares = [list(range(index, PARTITIONS, members)) for index in range(members)]
+    total = sum(await asyncio.gather(*(worker(c, share) for c, share in zip(connections, shares, strict=True))))
+    elapsed = time.perf_counter() - started
+    for connection in connections:
+        await connection.close()
+    assert total == PARTITIONS * PER_PARTITION
+    return total / elapsed
+
+
+async def bench_throughput(databases: Databases, rows: list[Comparison]) -> None:
+    dsn = await databases.fresh()
+    store = await sluice.connect(dsn, pool_min_size=6, pool_max_size=6)
+    await fill(store, "orders")
+    admin = await asyncpg.connect(dsn)
+    await admin.execute("ANALYZE")
+    # The raw side commits into a real group's partition rows, like Sluice does.
+    reader = store.consumer_groups()
+    async with reader.consume("orders", group_id="raw", consumer_id="setup", options=OPTIONS):
+        pass
+    group_key = await admin.fetchval("SELECT group_key FROM sluice.consumer_groups WHERE name = 'raw'")
+    rounds = itertools.count()
+    for members, target, minimum in ((1, "", None), (4, ">= 0.7x raw", 0.7)):
+        sluice_rate, raw_rate = await compare_rates(
+            lambda members=members: consume_all(store, "orders", f"g{next(rounds)}", members),
+            lambda members=members: raw_consume_all(dsn, "orders", group_key, members),
+            repetitions=3,
+        )
+        met = None if minimum is None else sluice_rate / raw_rate >= minimum
+        rows.append(
+            Comparison(
+                f"consume, {members} member(s), 8 partitions, batch 100", sluice_rate, raw_rate, "events/s", target, met
+            )
+        )
+    await admin.close()
+    await store.close()
+
+
+async def bench_rebalance(databases: Databases, rows: list[Comparison]) -> None:
+    """Two members own 4 partitions each; one leaves cleanly; time until the other owns all 8."""
+    dsn = await databases.fresh()
+    store = await sluice.connect(dsn)
+    await store.create_stream(StreamConfig(name="orders", partitions=PARTITIONS))
+    reader = store.consumer_groups()
+    timings = []
+    for attempt in range(5):
+        group = f"rebalance-{attempt}"
+        stay = reader.consume("orders", group_id=group, consumer_id="stay", options=OPTIONS)
+        leave = reader.consume("orders", group_id=group, consumer_id="leave", options=OPTIONS)
+        tasks = [asyncio.create_task(_drain(stay)), asyncio.create_task(_drain(leave))]
+        async with asyncio.timeout(30):
+            while len(stay.partitions) != 4 or len(leave.partitions) != 4:  # noqa: ASYNC110 (polls another task's state)
+                await asyncio.sleep(0.01)
+        started = time.perf_counter()
+        tasks[1].cancel()  # stops the consuming task: it leaves the group cleanly
+        async with asyncio.timeout(30):
+            while len(stay.partitions) != PARTITIONS:  # noqa: ASYNC110 (polls another task's state)
+                await asyncio.sleep(0.001)
+        timings.append(time.perf_counter() - started)
+        tasks[0].cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    median = statistics.median(timings) * 1000
+    rows.append(
+        Comparison("rebalance after a clean leave (median of 5)", median, None, "ms", "<= 1000 ms", median <= 1000)
+    )
+    await store.close()
+
+
+async def _drain(consumption: sluice.GroupConsumption) -> None:
+    async for _ in consumption:
+        pass
+
+
+async def bench_lag_query(databases: Databases, rows: list[Comparison]) -> None:
+    """Lag of one group (8 partitions) with 1,000 groups on 100 streams in the database."""
+    dsn = await databases.fresh()
+    store = await sluice.connect(dsn)
+    connection = await asyncpg.connect(dsn)
+    for n in range(100):
+        await store.create_stream(StreamConfig(name=f"s{n}", partitions=PARTITIONS))
+        await store.append(f"s{n}", events(20))
+    await connection.execute(
+        """
+        INSERT INTO sluice.consumer_groups (stream_id, name)
+        SELECT s.stream_id, 'group-' || g FROM sluice.streams s, generate_series(1, 10) AS g;
+        INSERT INTO sluice.consumer_group_partitions (group_key, partition, committed_offset)
+        SELECT g.group_key, p, 0 FROM sluice.consumer_groups g, generate_series(0, 7) AS p;
+        ANALYZE;
+        """
+    )
+    assert await connection.fetchval("SELECT count(*) FROM sluice.consumer_groups") == 1000
+    reader = store.consumer_groups()
+    timings = []
+    for attempt in range(200):
+        started = time.perf_counter()
+        described = await reader.lag(f"s{attempt % 100}", "group-5")
+        timings.append((time.perf_counter() - started) * 1000)
+        assert described.lag_events == 20
+    p50 = percentile(timings, 0.5)
+    rows.append(Comparison("lag of one group, 1,000 groups present (p50)", p50, None, "ms", "<= 5 ms", p50 <= 5))
+    rows.append(Comparison("lag of one group, 1,000 groups present (p99)", percentile(timings, 0.99), None, "ms"))
+    await connection.close()
+    await store.close()
+
+
+async def run(databases: Databases) -> list[Comparison]:
+    rows: list[Comparison] = []
+    await bench_throughput(databases, rows)
+    await bench_rebalance(databases, rows)
+    await bench_lag_query(databases, rows)
+    return rows
