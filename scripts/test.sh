@@ -9,5 +9,7 @@ echo "== ruff"
 .venv/bin/ruff format --check .
 echo "== mypy --strict"
 .venv/bin/mypy
+echo "== generated files are current"
+.venv/bin/python -m sluice_operator.crd_generation --check
 echo "== pytest"
 .venv/bin/pytest "$@"

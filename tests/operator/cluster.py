@@ -26,6 +26,7 @@ from kubernetes.client import (
     V2HorizontalPodAutoscalerCondition,
 )
 from kubernetes.client.exceptions import ApiException
+from kubernetes.config import new_client_from_config
 
 from sluice_operator.models import CUSTOM_RESOURCES, GROUP, VERSION
 
@@ -59,6 +60,12 @@ def wait_until(read: Callable[[], T], done: Callable[[T], bool], *, timeout_seco
         time.sleep(interval)
 
 
+def api_client_for(kubeconfig_path: Path) -> ApiClient:
+    """An API client for a kubeconfig (the one call into the client's untyped configuration loader)."""
+    api_client: ApiClient = new_client_from_config(config_file=str(kubeconfig_path))  # type: ignore[no-untyped-call]
+    return api_client
+
+
 @dataclass(frozen=True)
 class KubernetesCluster:
     """One running local control plane: its kubeconfig, the folder of its binaries and an API client."""
@@ -66,6 +73,10 @@ class KubernetesCluster:
     kubeconfig_path: Path
     bin_directory: Path
     api_client: ApiClient
+
+    def close(self) -> None:
+        """Close the API client's connection pool."""
+        self.api_client.close()  # type: ignore[no-untyped-call]
 
     def kubectl(
         self, *arguments: str, namespace: str | None = None, stdin: str | None = None, check: bool = True
@@ -101,6 +112,13 @@ class KubernetesCluster:
         definition = ApiextensionsV1Api(self.api_client).read_custom_resource_definition(name)
         conditions = definition.status.conditions if definition.status is not None else None
         return {condition.type: condition.status for condition in conditions or []}
+
+    def custom_resource_definition_generation(self, name: str) -> int:
+        definition = ApiextensionsV1Api(self.api_client).read_custom_resource_definition(name)
+        generation = definition.metadata.generation if definition.metadata is not None else None
+        if generation is None:
+            raise AssertionError(f"{name} has no metadata.generation")
+        return generation
 
     # Sluice objects ----------------------------------------------------------------------------------------
 

@@ -11,22 +11,14 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from kubernetes.config import new_client_from_config
 
 from sluice_operator.local.control_plane import LocalControlPlane, build_control_plane_binaries
 from sluice_operator.models import CUSTOM_RESOURCES
-from tests.operator.cluster import KubernetesCluster, wait_until
+from tests.operator.cluster import KubernetesCluster, api_client_for, wait_until
 from tests.operator.manifests import CRDS_DIRECTORY, REPOSITORY_ROOT
 
 BUILD_SCRIPT = REPOSITORY_ROOT / "scripts" / "control-plane" / "build.sh"
 ESTABLISHED_TIMEOUT_SECONDS = 30
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # Until pyproject.toml registers it (harmless to register twice).
-    config.addinivalue_line(
-        "markers", "kubernetes: needs the local Kubernetes control plane (etcd, kube-apiserver, controller manager)"
-    )
 
 
 @pytest.fixture(scope="session")
@@ -34,13 +26,15 @@ def kubernetes_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kub
     """A local control plane for the session, with a kubeconfig and an API client; stopped at the end."""
     bin_directory = build_control_plane_binaries(BUILD_SCRIPT)
     with LocalControlPlane(bin_directory, tmp_path_factory.mktemp("control-plane")) as control_plane:
-        api_client = new_client_from_config(config_file=str(control_plane.kubeconfig_path))
+        cluster = KubernetesCluster(
+            kubeconfig_path=control_plane.kubeconfig_path,
+            bin_directory=bin_directory,
+            api_client=api_client_for(control_plane.kubeconfig_path),
+        )
         try:
-            yield KubernetesCluster(
-                kubeconfig_path=control_plane.kubeconfig_path, bin_directory=bin_directory, api_client=api_client
-            )
+            yield cluster
         finally:
-            api_client.close()
+            cluster.close()
 
 
 @pytest.fixture(scope="session")
@@ -48,13 +42,14 @@ def sluice_crds(kubernetes_cluster: KubernetesCluster) -> list[str]:
     """Install crds/ as users do (server-side apply) and wait until every CRD is Established; their names."""
     kubernetes_cluster.kubectl("apply", "--server-side", "--field-manager=sluice-tests", "-f", str(CRDS_DIRECTORY))
     names = [resource.definition.name for resource in CUSTOM_RESOURCES]
-    for name in names:
-        wait_until(
-            lambda name=name: kubernetes_cluster.custom_resource_definition_conditions(name),
-            lambda conditions: conditions.get("Established") == "True",
-            timeout_seconds=ESTABLISHED_TIMEOUT_SECONDS,
-            interval=0.2,
+
+    def all_established() -> bool:
+        return all(
+            kubernetes_cluster.custom_resource_definition_conditions(name).get("Established") == "True"
+            for name in names
         )
+
+    wait_until(all_established, bool, timeout_seconds=ESTABLISHED_TIMEOUT_SECONDS, interval=0.2)
     return names
 
 
