@@ -17,7 +17,7 @@ from bench.runtime_core import RAW_READ_PAGE, events, stream_id
 from sluice import ConsumerGroupOptions, EventStore, OffsetCommitStrategy, StreamConfig
 
 PARTITIONS = 8
-PER_PARTITION = 2500
+PER_PARTITION = 5000
 BATCH = 100
 OPTIONS = ConsumerGroupOptions(
     commit_strategy=OffsetCommitStrategy.AFTER_BATCH,
@@ -39,15 +39,19 @@ async def fill(store: EventStore, name: str) -> None:
 
 
 async def consume_all(store: EventStore, stream: str, group: str, members: int) -> float:
-    """Events per second for ``members`` members of a new group draining the stream."""
+    """Events per second for ``members`` members of a new group draining the stream, measured from
+    the moment the group has settled (every member owns its share) to the last event."""
     reader = store.consumer_groups()
     total = PARTITIONS * PER_PARTITION
     done = 0
     finished = asyncio.Event()
+    consumptions = [
+        reader.consume(stream, group_id=group, consumer_id=f"m{index}", options=OPTIONS) for index in range(members)
+    ]
 
-    async def member(index: int) -> None:
+    async def member(consumption: sluice.GroupConsumption) -> None:
         nonlocal done
-        async with reader.consume(stream, group_id=group, consumer_id=f"m{index}", options=OPTIONS) as consumption:
+        async with consumption:
             async for event in consumption:
                 done += event.data is not None
                 if done >= total:
@@ -55,14 +59,18 @@ async def consume_all(store: EventStore, stream: str, group: str, members: int) 
                 if finished.is_set():
                     break
 
-    started = time.perf_counter()
-    tasks = [asyncio.create_task(member(index)) for index in range(members)]
+    tasks = [asyncio.create_task(member(consumption)) for consumption in consumptions]
+    share = PARTITIONS // members
+    async with asyncio.timeout(60):
+        while any(len(consumption.partitions) != share for consumption in consumptions):  # noqa: ASYNC110
+            await asyncio.sleep(0.001)
+    started, done_at_start = time.perf_counter(), done
     await asyncio.wait_for(finished.wait(), timeout=300)
     elapsed = time.perf_counter() - started
     for task in tasks:  # the others wait for events that will not come: stop them (they leave)
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return total / elapsed
+    return (total - done_at_start) / elapsed
 
 
 async def raw_consume_all(dsn: str, stream: str, group_key: int, members: int) -> float:
@@ -99,7 +107,7 @@ async def raw_consume_all(dsn: str, stream: str, group_key: int, members: int) -
 
 async def bench_throughput(databases: Databases, rows: list[Comparison]) -> None:
     dsn = await databases.fresh()
-    store = await sluice.connect(dsn, pool_min_size=6, pool_max_size=6)
+    store = await sluice.connect(dsn, pool_min_size=10, pool_max_size=10)  # two per member, and heartbeats
     await fill(store, "orders")
     admin = await asyncpg.connect(dsn)
     await admin.execute("ANALYZE")

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING
 from sluice.consumers.backend import group_signal_key
 from sluice.consumers.model import Assignment, Heartbeat, OwnedPartition, PartitionCommit
 from sluice.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy
-from sluice.errors import ConnectionLostError, FencedError, InvalidArgumentError
+from sluice.errors import ConnectionLostError, FencedError, InvalidArgumentError, StreamTypeError
 from sluice.events import Direction, EventRow, RecordedEvent
+from sluice.streams import StreamType
 
 if TYPE_CHECKING:
     from sluice.store import EventStore
@@ -47,7 +48,12 @@ class ConsumedEvent(RecordedEvent):
     __slots__ = ("_epoch", "_member")
 
     def __init__(self, row: EventRow, stream_name: str, partition: int, member: GroupMember, epoch: int) -> None:
-        super().__init__(row, stream_name, partition)
+        # The parent's fields are set here directly: one of these is built per delivered event.
+        self._row = row
+        self.stream_name = stream_name
+        self.partition = partition
+        self._data = None
+        self._metadata = None
         self._member = member
         self._epoch = epoch
 
@@ -233,12 +239,24 @@ class GroupMember:
 
     async def events(self) -> AsyncGenerator[ConsumedEvent, None]:
         """Join, then deliver events until the consumer stops; commit and leave on the way out."""
+        info = await self.store.get_stream(self.stream_name)
+        if info.type is not StreamType.PERSISTENT:
+            raise StreamTypeError(f"{info.name!r} is a queue: consumer groups read persistent streams")
         await self.heartbeat()
         keep_alive = asyncio.create_task(self._keep_alive(), name=f"sluice-heartbeat-{self.consumer_id}")
         try:
-            async with contextlib.aclosing(self._deliver()) as delivered:
-                async for event in delivered:
+            # Delegating by hand (not "async for ... yield") would add a generator layer per event;
+            # _deliver is driven directly and closed with this generator.
+            delivered = self._deliver()
+            try:
+                while True:
+                    try:
+                        event = await delivered.__anext__()
+                    except StopAsyncIteration:
+                        return
                     yield event
+            finally:
+                await delivered.aclose()
         finally:
             keep_alive.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -264,17 +282,8 @@ class GroupMember:
         if current is not None and current.epoch == epoch:
             self._processed[partition] = offset + 1
 
-    async def _processed_event(self, partition: int, epoch: int, offset: int, last_commit: float) -> bool:
-        """Record an event the consumer has finished; commit if the strategy says so now.
-        Returns whether a periodic commit happened."""
-        current = self._owned.get(partition)
-        if current is None or current.epoch != epoch:
-            return False  # lost while the consumer processed it: the new owner redelivers it
-        self._processed[partition] = offset + 1
-        if partition in self._positions:
-            self._positions[partition] = offset + 1
-        if current.releasing:
-            self.store._signals.fire(self._group_key)  # hand it over now that the event is done
+    async def _commit_if_due(self, last_commit: float) -> bool:
+        """After an event: commit now if the strategy says so. Returns whether a periodic commit happened."""
         strategy = self.options.commit_strategy
         if strategy is OffsetCommitStrategy.AFTER_EACH:
             await self.commit_processed()
@@ -305,6 +314,7 @@ class GroupMember:
 
     async def _deliver(self) -> AsyncGenerator[ConsumedEvent, None]:
         strategy = self.options.commit_strategy
+        commits_each = strategy in (OffsetCommitStrategy.AFTER_EACH, OffsetCommitStrategy.PERIODIC)
         batch_size = self.options.batch_size
         commit_interval = self.options.commit_interval.total_seconds()
         wait_seconds = self.store.options.poll_interval.total_seconds()
@@ -339,7 +349,16 @@ class GroupMember:
                 finally:
                     self._in_flight = None
                     self._in_flight_event = None
-                if await self._processed_event(partition, epoch, offset, last_commit):
+                # Processed: the fast path inline (no coroutine per event); commits when due.
+                current = self._owned.get(partition)
+                if current is None or current.epoch != epoch:
+                    break  # lost while the consumer processed it: the new owner redelivers it
+                self._processed[partition] = offset + 1
+                if current.releasing:
+                    self.store._signals.fire(self._group_key)  # hand it over now that the event is done
+                    break
+                self._positions[partition] = offset + 1
+                if commits_each and await self._commit_if_due(last_commit):
                     last_commit = time.monotonic()
             if strategy is OffsetCommitStrategy.AFTER_BATCH:
                 # The commit's round trip (and fsync) overlaps the next fetch; it is awaited

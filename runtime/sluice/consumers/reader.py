@@ -8,17 +8,15 @@ async for event in reader.consume("orders", group_id="email", consumer_id="worke
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from sluice.consumers.member import ConsumedEvent, GroupMember, MemberStats
 from sluice.consumers.model import GroupDescription, GroupSummary
 from sluice.consumers.options import ConsumerGroupOptions, StartPosition
-from sluice.errors import FencedError, GroupNotFoundError, StreamNotFoundError, StreamTypeError
+from sluice.errors import FencedError, GroupNotFoundError, StreamNotFoundError
 from sluice.names import validate_group_id, validate_stream_name
-from sluice.streams import StreamType
 
 if TYPE_CHECKING:
     from sluice.store import EventStore
@@ -30,17 +28,7 @@ class GroupConsumption:
 
     def __init__(self, member: GroupMember) -> None:
         self.member = member
-        self._events = self._run()
-
-    async def _run(self) -> AsyncGenerator[ConsumedEvent, None]:
-        store = self.member.store
-        info = await store.get_stream(self.member.stream_name)
-        if info.type is not StreamType.PERSISTENT:
-            raise StreamTypeError(f"{info.name!r} is a queue: consumer groups read persistent streams")
-        # Closing this generator must close the member's, so that it commits and leaves now.
-        async with contextlib.aclosing(self.member.events()) as events:
-            async for event in events:
-                yield event
+        self._events = member.events()
 
     @property
     def stats(self) -> MemberStats:
