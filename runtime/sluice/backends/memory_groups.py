@@ -69,16 +69,20 @@ class MemoryConsumerGroups:
             for number, partition in enumerate(stream.partitions)
         ]
 
-    async def _ensure_partitions(self, stream: _Stream, group: _Group, start: StartPosition) -> None:
-        missing = [bound for bound in self._bounds(stream) if bound[0] not in group.partitions]
-        if not missing:
-            return
+    async def _offsets_for(self, stream: _Stream, position: StartPosition, *, skip: set[int]) -> dict[int, int]:
+        """The committed offset ``position`` means for each partition of the stream not in ``skip``."""
 
         async def at_time(partition: int) -> int:
-            assert start.time is not None
-            return await self._store._offset_at_time(stream.config.name, partition, start.time)
+            assert position.time is not None
+            return await self._store._offset_at_time(stream.config.name, partition, position.time)
 
-        offsets = await start_offsets(start, missing, at_time)
+        bounds = [bound for bound in self._bounds(stream) if bound[0] not in skip]
+        return await start_offsets(position, bounds, at_time)
+
+    async def _ensure_partitions(self, stream: _Stream, group: _Group, start: StartPosition) -> None:
+        if len(group.partitions) >= len(stream.partitions):
+            return
+        offsets = await self._offsets_for(stream, start, skip=set(group.partitions))
         for partition, offset in offsets.items():
             group.partitions[partition] = PartitionState(partition, offset, None, 0)
 
@@ -208,12 +212,7 @@ class MemoryConsumerGroups:
             raise GroupNotFoundError(stream_name, group_id)
         stream, group = found
         self._refuse_if_active(group, stream_name, group_id, force, "reset its offsets")
-
-        async def at_time(partition: int) -> int:
-            assert target.time is not None
-            return await self._store._offset_at_time(stream_name, partition, target.time)
-
-        offsets = await start_offsets(target, self._bounds(stream), at_time)
+        offsets = await self._offsets_for(stream, target, skip=set())
         for partition, offset in offsets.items():
             state = group.partitions.get(partition) or PartitionState(partition, offset, None, 0)
             group.partitions[partition] = dataclasses.replace(state, committed_offset=offset, epoch=state.epoch + 1)

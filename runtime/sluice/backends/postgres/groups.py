@@ -65,18 +65,7 @@ class PostgresConsumerGroups:
         if len(states) >= group["partitions"]:
             return states
         known = {state.partition for state in states}
-        bounds = [
-            (row["partition"], row["first_offset"], row["head"])
-            for row in await connection.fetch(query("partition_bounds"), group["stream_id"])
-            if row["partition"] not in known
-        ]
-
-        async def at_time(partition: int) -> int:
-            return int(
-                await connection.fetchval(query("offset_at_time_by_id"), group["stream_id"], partition, start.time)
-            )
-
-        offsets = await start_offsets(start, bounds, at_time)
+        offsets = await _offsets_for(connection, group["stream_id"], start, skip=known)
         await connection.execute(
             query("add_group_partitions"), group["group_key"], list(offsets), list(offsets.values())
         )
@@ -225,17 +214,7 @@ class PostgresConsumerGroups:
                 raise GroupNotFoundError(stream_name, group_id)
             await _refuse_if_active(connection, group, stream_name, group_id, force=force, action="reset its offsets")
             await self._ensure_partitions(connection, group, stream_name, StartPosition())
-            bounds = [
-                (row["partition"], row["first_offset"], row["head"])
-                for row in await connection.fetch(query("partition_bounds"), group["stream_id"])
-            ]
-
-            async def at_time(partition: int) -> int:
-                return int(
-                    await connection.fetchval(query("offset_at_time_by_id"), group["stream_id"], partition, target.time)
-                )
-
-            offsets = await start_offsets(target, bounds, at_time)
+            offsets = await _offsets_for(connection, group["stream_id"], target, skip=set())
             await connection.execute(
                 query("reset_group_offsets"), group["group_key"], list(offsets), list(offsets.values())
             )
@@ -254,6 +233,22 @@ class PostgresConsumerGroups:
             await connection.execute(query("delete_group"), group["group_key"])
         self._notify(group_signal_key(stream_name, group_id))
         return True
+
+
+async def _offsets_for(
+    connection: Connection, stream_id: int, position: StartPosition, *, skip: set[int]
+) -> dict[int, int]:
+    """The committed offset ``position`` means for each partition of the stream not in ``skip``."""
+    bounds = [
+        (row["partition"], row["first_offset"], row["head"])
+        for row in await connection.fetch(query("partition_bounds"), stream_id)
+        if row["partition"] not in skip
+    ]
+
+    async def at_time(partition: int) -> int:
+        return int(await connection.fetchval(query("offset_at_time_by_id"), stream_id, partition, position.time))
+
+    return await start_offsets(position, bounds, at_time)
 
 
 def _member(row: asyncpg.Record) -> MemberState:
