@@ -14,8 +14,8 @@ import pytest
 
 from sluice_operator.local.control_plane import LocalControlPlane, build_control_plane_binaries
 from sluice_operator.models import CUSTOM_RESOURCES
-from tests.operator.cluster import KubernetesCluster, api_client_for, wait_until
-from tests.operator.manifests import CRDS_DIRECTORY, REPOSITORY_ROOT
+from tests.custom_resources.cluster import KubernetesCluster, api_client_for, wait_until
+from tests.custom_resources.manifests import CRDS_DIRECTORY, REPOSITORY_ROOT
 
 BUILD_SCRIPT = REPOSITORY_ROOT / "scripts" / "control-plane" / "build.sh"
 ESTABLISHED_TIMEOUT_SECONDS = 30

@@ -19,15 +19,15 @@ from sluice_operator.models.event_streams import EventStreamStatus, PartitionHea
 from sluice_operator.models.projections import ProjectionStatus, RebuildStatus
 from sluice_operator.models.replays import ReplayStatus
 from sluice_operator.models.retention_policies import RetentionPolicyStatus
-from tests.operator.cluster import KubernetesCluster, parse_table, rejection_message, wait_until
-from tests.operator.manifests import (
+from tests.custom_resources.cluster import KubernetesCluster, parse_table, rejection_message, wait_until
+from tests.custom_resources.manifests import (
     CRDS_DIRECTORY,
     EXAMPLES_DIRECTORY,
     SLUICE_EXAMPLE_FILES,
     load_example,
     minimal_manifest,
 )
-from tests.operator.specimens import INVALID_SPECS, InvalidSpec
+from tests.custom_resources.specimens import INVALID_SPECS, InvalidSpec
 
 pytestmark = pytest.mark.kubernetes
 

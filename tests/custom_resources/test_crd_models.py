@@ -25,8 +25,8 @@ from sluice_operator.crd_generation import (
 )
 from sluice_operator.models import CUSTOM_RESOURCES, ConsumerGroup, CustomResource, EventStream
 from sluice_operator.models.common import SluiceSchemaModel, parse_byte_quantity, parse_duration
-from tests.operator.manifests import CRDS_DIRECTORY, SLUICE_EXAMPLE_FILES, load_documents, load_example
-from tests.operator.specimens import INVALID_SPECS, InvalidSpec
+from tests.custom_resources.manifests import CRDS_DIRECTORY, SLUICE_EXAMPLE_FILES, load_documents, load_example
+from tests.custom_resources.specimens import INVALID_SPECS, InvalidSpec
 
 RESOURCES_BY_KIND = {resource.definition.kind: resource for resource in CUSTOM_RESOURCES}
 KINDS = list(RESOURCES_BY_KIND)

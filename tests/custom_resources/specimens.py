@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.operator.manifests import minimal_manifest
+from tests.custom_resources.manifests import minimal_manifest
 
 
 @dataclass(frozen=True)
