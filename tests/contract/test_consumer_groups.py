@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -327,8 +326,3 @@ async def test_bad_input_is_refused(store: EventStore) -> None:
         await reader.commit("orders", group_id="g", consumer_id="other", offsets={0: 1})
     assert (await reader.describe("orders", "g")).partitions[0].committed_offset == 0
     await consumption.aclose()
-
-
-async def _drain(consumption: GroupConsumption) -> AsyncIterator[ConsumedEvent]:
-    async for event in consumption:
-        yield event

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from sluice.consumers.backend import group_signal_key
 from sluice.consumers.model import Assignment, Heartbeat, OwnedPartition, PartitionCommit
 from sluice.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy
-from sluice.errors import ConnectionLostError, FencedError, InvalidArgumentError, StreamTypeError
+from sluice.errors import ConnectionLostError, FencedError, StreamTypeError
 from sluice.events import Direction, EventRow, RecordedEvent
 from sluice.streams import StreamType
 
@@ -375,8 +375,3 @@ async def _wait_either(first: asyncio.Event, second: asyncio.Event, seconds: flo
     finally:
         for waiter in waiters:
             waiter.cancel()
-
-
-def check_batch_size(batch_size: int) -> None:
-    if batch_size <= 0:
-        raise InvalidArgumentError(f"batch_size must be positive, got {batch_size}")
