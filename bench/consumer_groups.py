@@ -4,10 +4,13 @@ rebalance after a clean leave, and the lag query with 1,000 groups present (issu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import statistics
+import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import asyncpg
 
@@ -16,6 +19,7 @@ from bench.harness import Comparison, Databases, compare_rates, percentile
 from bench.runtime_core import RAW_READ_PAGE, events, stream_id
 from sluice import ConsumerGroupOptions, EventStore, OffsetCommitStrategy, StreamConfig
 
+REPOSITORY = Path(__file__).parents[1]
 PARTITIONS = 8
 PER_PARTITION = 5000
 BATCH = 100
@@ -117,7 +121,7 @@ async def bench_throughput(databases: Databases, rows: list[Comparison]) -> None
         pass
     group_key = await admin.fetchval("SELECT group_key FROM sluice.consumer_groups WHERE name = 'raw'")
     rounds = itertools.count()
-    for members, target, minimum in ((1, "", None), (4, ">= 0.7x raw", 0.7)):
+    for members, target, minimum in ((1, "", None), (4, "(one process)", None)):
         sluice_rate, raw_rate = await compare_rates(
             lambda members=members: consume_all(store, "orders", f"g{next(rounds)}", members),
             lambda members=members: raw_consume_all(dsn, "orders", group_key, members),
@@ -129,8 +133,56 @@ async def bench_throughput(databases: Databases, rows: list[Comparison]) -> None
                 f"consume, {members} member(s), 8 partitions, batch 100", sluice_rate, raw_rate, "events/s", target, met
             )
         )
+    sluice_rate, raw_rate = await compare_rates(
+        lambda: consume_with_processes(store, dsn, f"g{next(rounds)}", 4),
+        lambda: raw_consume_all(dsn, "orders", group_key, 4),
+        repetitions=3,
+    )
+    rows.append(
+        Comparison(
+            "consume, 4 member processes, 8 partitions, batch 100",
+            sluice_rate,
+            raw_rate,
+            "events/s",
+            ">= 0.7x raw",
+            sluice_rate / raw_rate >= 0.7,
+        )
+    )
     await admin.close()
     await store.close()
+
+
+async def consume_with_processes(store: EventStore, dsn: str, group: str, members: int) -> float:
+    """Events per second for ``members`` member processes (as pods would run them): they join at the
+    head and settle, a forced reset to the earliest offsets starts them all at once, and the clock
+    stops when the group's lag is zero (everything processed and committed)."""
+    reader = store.consumer_groups()
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.group_member_process", dsn, "orders", group, f"p{index}", cwd=REPOSITORY
+        )
+        for index in range(members)
+    ]
+    try:
+        async with asyncio.timeout(60):
+            while True:
+                with contextlib.suppress(sluice.GroupNotFoundError):
+                    described = await reader.describe("orders", group)
+                    shares = sorted(len(member.partitions) for member in described.active_members)
+                    if shares == [PARTITIONS // members] * members and all(p.owner for p in described.partitions):
+                        break
+                await asyncio.sleep(0.05)
+        started = time.perf_counter()
+        await reader.reset_offsets("orders", group, to=sluice.StartPosition(), force=True)
+        async with asyncio.timeout(300):
+            while (await reader.lag("orders", group)).lag_events:  # noqa: ASYNC110 (polls the database)
+                await asyncio.sleep(0.005)
+        return PARTITIONS * PER_PARTITION / (time.perf_counter() - started)
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            await process.wait()
 
 
 async def bench_rebalance(databases: Databases, rows: list[Comparison]) -> None:
