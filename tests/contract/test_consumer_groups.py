@@ -326,3 +326,23 @@ async def test_bad_input_is_refused(store: EventStore) -> None:
         await reader.commit("orders", group_id="g", consumer_id="other", offsets={0: 1})
     assert (await reader.describe("orders", "g")).partitions[0].committed_offset == 0
     await consumption.aclose()
+
+
+async def test_a_member_stuck_past_max_poll_interval_loses_its_partitions_and_rejoins(store: EventStore) -> None:
+    await fill(store, "orders", 20, partitions=2)
+    reader = store.consumer_groups()
+    stuck = reader.consume(
+        "orders", group_id="g", consumer_id="stuck", options=options(max_poll_interval=timedelta(milliseconds=400))
+    )
+    await take(stuck, 1)  # it holds this event and does not ask for more
+    healthy = reader.consume("orders", group_id="g", consumer_id="healthy", options=FAST)
+    collected = asyncio.create_task(take(healthy, 19, seconds=15))
+    # The stuck member's own heartbeat reports it has not polled for too long: it is expelled and
+    # the healthy member takes every partition, although the stuck one keeps heartbeating.
+    await eventually(lambda: _true(healthy.partitions == (0, 1)), seconds=10)
+    assert stuck.partitions == ()
+    await collected
+    await healthy.aclose()
+    await stuck.aclose()
+    described = await reader.describe("orders", "g")
+    assert described.lag_events <= 1  # the stuck member's event may be delivered twice, never lost

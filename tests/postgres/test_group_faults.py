@@ -173,3 +173,37 @@ async def test_a_paused_member_cannot_commit_after_its_session_expired(
     # database, or by the member itself if its heartbeat told it first).
     assert stats["paused"]["fenced"] >= 1, "the resumed member's commit was refused"
     assert steady_took > 0, "the new owner processed the paused member's events"
+
+
+async def test_a_quick_restart_with_the_same_consumer_id_keeps_the_assignment(
+    store: EventStore, postgres_dsn: str, workers: dict[str, subprocess.Popen[bytes]]
+) -> None:
+    await store.create_stream(StreamConfig(name="orders", partitions=4))
+    for partition in range(4):
+        await store.append("orders", [EventData("E", {"n": n}) for n in range(300)], partition=partition)
+    start_worker(workers, postgres_dsn, "a", delay=0.02)
+    start_worker(workers, postgres_dsn, "b", delay=0.02)
+    before = await wait_for_assignment(store, {"a": 2, "b": 2}, seconds=15)
+    workers["a"].kill()  # a crash ...
+    workers["a"].wait()
+    start_worker(workers, postgres_dsn, "a", delay=0.02)  # ... and a restart well within the session
+
+    reader = store.consumer_groups()
+    for _ in range(200):
+        after = await reader.describe("orders", "g")
+        restarted = [p for p in after.partitions if p.owner == "a"]
+        if restarted and all(
+            p.epoch > next(q.epoch for q in before.partitions if q.partition == p.partition) for p in restarted
+        ):
+            break
+        await asyncio.sleep(0.05)
+    owners_before = {p.partition: p.owner for p in before.partitions}
+    owners_after = {p.partition: p.owner for p in after.partitions}
+    assert owners_after == owners_before, "no partition moved: static membership"
+    assert after.generation == before.generation, "no rebalance"
+    epochs_before = {p.partition: p.epoch for p in before.partitions}
+    for partition in after.partitions:
+        if partition.owner == "a":  # the new process got new epochs: the old one, were it alive, is fenced
+            assert partition.epoch == epochs_before[partition.partition] + 1
+        else:
+            assert partition.epoch == epochs_before[partition.partition]
