@@ -98,3 +98,19 @@ async def postgres_dsn(postgres_admin_dsn: str, template_database: str) -> Async
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     finally:
         await admin.close()
+
+
+@pytest.fixture(autouse=True)
+async def no_leftover_tasks() -> AsyncIterator[None]:
+    """Fail a test that leaves asyncio tasks running (a subscription, heartbeat or notification
+    task that outlives its store is a leak in production too)."""
+    before = asyncio.all_tasks()
+    yield
+    for _ in range(20):  # give cancelled tasks a moment to finish
+        leftover = {task for task in asyncio.all_tasks() - before if not task.done()}
+        leftover.discard(asyncio.current_task())  # type: ignore[arg-type]
+        if not leftover:
+            return
+        await asyncio.sleep(0.05)
+    names = sorted(task.get_name() + ": " + repr(task.get_coro()) for task in leftover)
+    pytest.fail("tasks left running: " + "; ".join(names))
