@@ -8,13 +8,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sluice.consumers.backend import group_signal_key, start_offsets
+from sluice.consumers.backend import describe_members, group_signal_key, refuse_if_active, start_offsets
 from sluice.consumers.model import (
     Assignment,
     GroupDescription,
     GroupSummary,
     Heartbeat,
-    MemberDescription,
     MemberState,
     PartitionCommit,
     PartitionLag,
@@ -22,7 +21,7 @@ from sluice.consumers.model import (
 )
 from sluice.consumers.options import StartPosition
 from sluice.consumers.rebalance import plan_heartbeat
-from sluice.errors import FencedError, GroupActiveError, GroupNotFoundError, InvalidArgumentError, StreamNotFoundError
+from sluice.errors import FencedError, GroupNotFoundError, InvalidArgumentError, StreamNotFoundError
 from sluice.streams import StreamType
 
 if TYPE_CHECKING:
@@ -173,16 +172,7 @@ class MemoryConsumerGroups:
                     observed_at=now,
                 )
             )
-        members = tuple(
-            MemberDescription(
-                consumer_id=member.consumer_id,
-                joined_at=member.joined_at,
-                last_heartbeat_at=member.last_heartbeat_at,
-                partitions=tuple(p.partition for p in partitions if p.owner == member.consumer_id),
-                active=not member.expired(now),
-            )
-            for member in sorted(group.members.values(), key=lambda member: member.consumer_id)
-        )
+        members = describe_members(group.members.values(), partitions, now)
         return GroupDescription(
             stream_name=stream_name,
             group_id=group_id,
@@ -211,7 +201,14 @@ class MemoryConsumerGroups:
         if found is None:
             raise GroupNotFoundError(stream_name, group_id)
         stream, group = found
-        self._refuse_if_active(group, stream_name, group_id, force, "reset its offsets")
+        refuse_if_active(
+            group.members.values(),
+            _now(),
+            stream_name=stream_name,
+            group_id=group_id,
+            force=force,
+            action="reset its offsets",
+        )
         offsets = await self._offsets_for(stream, target, skip=set())
         for partition, offset in offsets.items():
             state = group.partitions.get(partition) or PartitionState(partition, offset, None, 0)
@@ -227,17 +224,9 @@ class MemoryConsumerGroups:
         if found is None:
             return False
         stream, group = found
-        self._refuse_if_active(group, stream_name, group_id, force, "delete it")
+        refuse_if_active(
+            group.members.values(), _now(), stream_name=stream_name, group_id=group_id, force=force, action="delete it"
+        )
         del self._groups[self._key(stream, group_id)]
         self._store._signals.fire(group_signal_key(stream_name, group_id))
         return True
-
-    @staticmethod
-    def _refuse_if_active(group: _Group, stream_name: str, group_id: str, force: bool, action: str) -> None:
-        now = _now()
-        active = sorted(member.consumer_id for member in group.members.values() if not member.expired(now))
-        if active and not force:
-            raise GroupActiveError(
-                f"consumer group {group_id!r} of {stream_name!r} has active members {active}: stop them, "
-                f"or pass force=True to {action} anyway (the members are then fenced)"
-            )

@@ -7,10 +7,49 @@ atomically); the member loop and the admin API in ``reader.py`` are written once
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
 
-from sluice.consumers.model import Assignment, GroupDescription, GroupSummary, Heartbeat, PartitionCommit
+from sluice.consumers.model import (
+    Assignment,
+    GroupDescription,
+    GroupSummary,
+    Heartbeat,
+    MemberDescription,
+    MemberState,
+    PartitionCommit,
+    PartitionLag,
+)
 from sluice.consumers.options import StartFrom, StartPosition
+from sluice.errors import GroupActiveError
+
+
+def describe_members(
+    members: Iterable[MemberState], partitions: Sequence[PartitionLag], now: datetime
+) -> tuple[MemberDescription, ...]:
+    """Members as ``describe`` shows them: with the partitions they own, ordered by consumer id."""
+    return tuple(
+        MemberDescription(
+            consumer_id=member.consumer_id,
+            joined_at=member.joined_at,
+            last_heartbeat_at=member.last_heartbeat_at,
+            partitions=tuple(p.partition for p in partitions if p.owner == member.consumer_id),
+            active=not member.expired(now),
+        )
+        for member in sorted(members, key=lambda member: member.consumer_id)
+    )
+
+
+def refuse_if_active(
+    members: Iterable[MemberState], now: datetime, *, stream_name: str, group_id: str, force: bool, action: str
+) -> None:
+    """GroupActiveError unless the group has no active member or ``force`` is given."""
+    active = sorted(member.consumer_id for member in members if not member.expired(now))
+    if active and not force:
+        raise GroupActiveError(
+            f"consumer group {group_id!r} of {stream_name!r} has active members {active}: stop them, "
+            f"or pass force=True to {action} anyway (the members are then fenced)"
+        )
 
 
 def group_signal_key(stream_name: str, group_id: str) -> str:

@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING, TypeAlias
 import asyncpg
 
 from sluice.backends.postgres.queries import query
-from sluice.consumers.backend import group_signal_key, start_offsets
+from sluice.consumers.backend import describe_members, group_signal_key, refuse_if_active, start_offsets
 from sluice.consumers.model import (
     Assignment,
     GroupDescription,
     GroupSummary,
     Heartbeat,
-    MemberDescription,
     MemberState,
     PartitionCommit,
     PartitionLag,
@@ -32,7 +31,6 @@ from sluice.consumers.options import StartPosition
 from sluice.consumers.rebalance import plan_heartbeat
 from sluice.errors import (
     FencedError,
-    GroupActiveError,
     GroupNotFoundError,
     InvalidArgumentError,
     StreamNotFoundError,
@@ -182,16 +180,7 @@ class PostgresConsumerGroups:
             for row in partition_rows
         )
         now: datetime = group["now"]
-        members = tuple(
-            MemberDescription(
-                consumer_id=member.consumer_id,
-                joined_at=member.joined_at,
-                last_heartbeat_at=member.last_heartbeat_at,
-                partitions=tuple(p.partition for p in partitions if p.owner == member.consumer_id),
-                active=not member.expired(now),
-            )
-            for member in map(_member, member_rows)
-        )
+        members = describe_members(map(_member, member_rows), partitions, now)
         return GroupDescription(
             stream_name=stream_name,
             group_id=group_id,
@@ -267,9 +256,4 @@ async def _refuse_if_active(
     connection: Connection, group: asyncpg.Record, stream_name: str, group_id: str, *, force: bool, action: str
 ) -> None:
     members = [_member(row) for row in await connection.fetch(query("group_members"), group["group_key"])]
-    active = sorted(member.consumer_id for member in members if not member.expired(group["now"]))
-    if active and not force:
-        raise GroupActiveError(
-            f"consumer group {group_id!r} of {stream_name!r} has active members {active}: stop them, "
-            f"or pass force=True to {action} anyway (the members are then fenced)"
-        )
+    refuse_if_active(members, group["now"], stream_name=stream_name, group_id=group_id, force=force, action=action)
