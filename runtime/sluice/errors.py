@@ -161,3 +161,21 @@ class GroupActiveError(SluiceError):
     to do it anyway; the members are then fenced)."""
 
     code = "group_active"
+
+
+class UnauthenticatedError(SluiceError):
+    """A request to the gRPC or REST API carried no credentials, or credentials that are not valid."""
+
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(SluiceError, PermissionError):
+    """The caller is authenticated but not allowed to do this (to this stream)."""
+
+    code = "permission_denied"
+
+    def __init__(self, *, principal: str, action: str, resource: str) -> None:
+        super().__init__(f"{principal!r} may not {action} {resource!r}")
+        self.principal = principal
+        self.action = action
+        self.resource = resource
