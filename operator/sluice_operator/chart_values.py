@@ -1,0 +1,108 @@
+"""The Helm chart's values as pydantic models: the single source of ``charts/sluice/values.schema.json``.
+
+Helm validates ``values.yaml`` and every ``--set`` against that schema on install, upgrade, lint and template,
+so a misspelt key or a wrong type fails before anything reaches the cluster.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+KubernetesName = Annotated[str, Field(pattern=r"^$|^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)]
+
+
+class StrictValues(BaseModel):
+    """Unknown keys are errors: a typo in values must not be silently ignored. Keys are camelCase, as in Helm."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+class ImageValues(StrictValues):
+    repository: str = "ghcr.io/sluice-dev/sluice"
+    tag: str = Field(default="", description="Defaults to the chart's appVersion.")
+    pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+
+
+class DatabaseValues(StrictValues):
+    secret_name: KubernetesName = Field(default="", description="Secret with the default database's PostgreSQL URL.")
+    secret_key: str = "uri"  # noqa: S105  (the name of a key in the Secret, not a secret)
+    schema_: Annotated[str, Field(alias="schema", pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = "sluice"
+
+
+class CrdValues(StrictValues):
+    install: bool = True
+    keep: bool = Field(default=True, description="Keep the CRDs (and all Sluice resources) on uninstall.")
+
+
+class OperatorValues(StrictValues):
+    watch_namespaces: list[KubernetesName] = Field(default_factory=list)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    health_port: Port = 8081
+    metrics_port: Port = 8080
+    watch_inactivity_timeout_seconds: Annotated[int, Field(ge=10)] = 300
+    resources: dict[str, Any] = Field(
+        default_factory=lambda: {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
+    )
+    pod_annotations: dict[str, str] = Field(default_factory=dict)
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    affinity: dict[str, Any] = Field(default_factory=dict)
+
+
+class ServiceAccountValues(StrictValues):
+    create: bool = True
+    name: KubernetesName = ""
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class RbacValues(StrictValues):
+    create: bool = True
+
+
+class ServiceValues(StrictValues):
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
+
+
+class DisruptionBudgetValues(StrictValues):
+    enabled: bool = True
+    min_available: Annotated[int, Field(ge=0)] | str = 1
+
+
+class GatewayValues(StrictValues):
+    enabled: bool = False
+    replicas: Annotated[int, Field(ge=0)] = 2
+    grpc_port: Port = 50051
+    http_port: Port = 8080
+    api_tokens_secret_name: KubernetesName = ""
+    tls_secret_name: KubernetesName = ""
+    termination_grace_period_seconds: Annotated[int, Field(ge=0)] = 30
+    service: ServiceValues = Field(default_factory=ServiceValues)
+    pod_disruption_budget: DisruptionBudgetValues = Field(default_factory=DisruptionBudgetValues)
+    resources: dict[str, Any] = Field(
+        default_factory=lambda: {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
+    )
+
+
+class ServiceMonitorValues(StrictValues):
+    enabled: bool = False
+    interval: Annotated[str, Field(pattern=r"^[0-9]+(ms|s|m|h)$")] = "30s"
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class ChartValues(StrictValues):
+    """Everything ``values.yaml`` may set."""
+
+    image: ImageValues = Field(default_factory=ImageValues)
+    image_pull_secrets: list[dict[str, str]] = Field(default_factory=list)
+    fullname_override: str = ""
+    database: DatabaseValues = Field(default_factory=DatabaseValues)
+    crds: CrdValues = Field(default_factory=CrdValues)
+    operator: OperatorValues = Field(default_factory=OperatorValues)
+    service_account: ServiceAccountValues = Field(default_factory=ServiceAccountValues)
+    rbac: RbacValues = Field(default_factory=RbacValues)
+    gateway: GatewayValues = Field(default_factory=GatewayValues)
+    service_monitor: ServiceMonitorValues = Field(default_factory=ServiceMonitorValues)
