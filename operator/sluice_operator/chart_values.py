@@ -40,10 +40,11 @@ class CrdValues(StrictValues):
 
 class OperatorValues(StrictValues):
     watch_namespaces: list[KubernetesName] = Field(default_factory=list)
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info"] = "info"
     health_port: Port = 8081
     metrics_port: Port = 8080
     watch_inactivity_timeout_seconds: Annotated[int, Field(ge=10)] = 300
+    resync_seconds: Annotated[int, Field(ge=1)] = 15
     resources: dict[str, Any] = Field(
         default_factory=lambda: {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
     )
