@@ -3,6 +3,11 @@
 Appends and enqueues hand a PreparedBatch to the backend: PostgreSQL sends its arrays as they are
 (one ``unnest`` per column), the memory backend walks it event by event. Building the arrays in one
 pass, with a fast path for the common cases, keeps Sluice's own cost per event small.
+
+Correlation ids: a batch takes the one given explicitly, or else the one of the current
+``correlation_context``; events whose metadata has no ``correlation_id`` key get it in their metadata,
+so that it travels with each event (and ``PreparedBatch.correlation_id`` is what the append stores
+in its correlation column).
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ import pydantic_core
 from sluice.errors import InvalidArgumentError, PayloadTooLargeError
 from sluice.event_types import EventTypeRegistry
 from sluice.events import JSON_CONTENT_TYPE, EventData
+from sluice.observability.correlation import current_correlation_id
 from sluice.payloads import encode_metadata, encode_payload
 
 MAX_EVENT_TYPE_LENGTH = 200
+CORRELATION_METADATA_KEY = "correlation_id"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -43,6 +50,8 @@ class PreparedBatch:
     content_types: list[str] = dataclasses.field(default_factory=list)
     payloads: list[bytes] = dataclasses.field(default_factory=list)
     metadata: list[str] = dataclasses.field(default_factory=list)
+    correlation_id: str | None = None
+    """The batch's correlation id: the one given to ``prepare_batch``, else the current context's."""
 
     def __len__(self) -> int:
         return len(self.event_ids)
@@ -61,9 +70,22 @@ class PreparedBatch:
             yield PreparedEvent(*columns)
 
 
-def prepare_batch(events: Iterable[object], registry: EventTypeRegistry, payload_limit: int) -> PreparedBatch:
-    """Validate and encode ``events``; raises before anything is stored if any one is invalid."""
-    batch = PreparedBatch()
+def prepare_batch(
+    events: Iterable[object],
+    registry: EventTypeRegistry,
+    payload_limit: int,
+    *,
+    correlation_id: str | None = None,
+) -> PreparedBatch:
+    """Validate and encode ``events``; raises before anything is stored if any one is invalid.
+
+    ``correlation_id`` defaults to the current ``correlation_context``'s; when there is one, each
+    event whose metadata does not carry a ``correlation_id`` gets it added."""
+    correlation = correlation_id if correlation_id is not None else current_correlation_id()
+    batch = PreparedBatch(correlation_id=correlation)
+    correlated_empty_metadata = (
+        "{}" if correlation is None else encode_metadata({CORRELATION_METADATA_KEY: correlation})
+    )
     for event in events:
         data = event if type(event) is EventData else registry.to_event_data(event)
         event_type = data.event_type
@@ -86,7 +108,17 @@ def prepare_batch(events: Iterable[object], registry: EventTypeRegistry, payload
         batch.schema_versions.append(data.schema_version)
         batch.content_types.append(content_type)
         batch.payloads.append(payload)
-        batch.metadata.append(encode_metadata(data.metadata) if data.metadata else "{}")
+        batch.metadata.append(_metadata_json(data, correlation, correlated_empty_metadata))
     if len(set(batch.event_ids)) != len(batch.event_ids):
         raise InvalidArgumentError("a batch holds the same event id twice")
     return batch
+
+
+def _metadata_json(data: EventData, correlation: str | None, correlated_empty_metadata: str) -> str:
+    """The event's metadata as JSON text, with the batch's correlation id unless it carries its own."""
+    metadata = data.metadata
+    if not metadata:
+        return correlated_empty_metadata
+    if correlation is not None and CORRELATION_METADATA_KEY not in metadata:
+        return encode_metadata({**metadata, CORRELATION_METADATA_KEY: correlation})
+    return encode_metadata(metadata)

@@ -1,0 +1,96 @@
+"""Keeps the lag and active-member gauges current by describing every consumer group periodically.
+
+Prometheus collectors run synchronously inside a scrape, and describing a group needs the database,
+so a background task polls instead: ``refresh_once()`` lists the groups, describes each, sets the
+gauges and removes the gauges of groups that disappeared. A failed refresh (database down) is
+logged and retried at the next interval; the gauges keep their last values meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sluice.errors import GroupNotFoundError, InvalidArgumentError, SluiceError, StreamNotFoundError
+from sluice.observability.metrics import SluiceMetrics, default_metrics, forget_group, set_group_state
+
+if TYPE_CHECKING:
+    from sluice.store import EventStore
+
+DEFAULT_REFRESH_INTERVAL = timedelta(seconds=15)
+logger = logging.getLogger(__name__)
+
+
+class LagRefresher:
+    """``await refresher.start()`` ... ``await refresher.stop()``, or ``async with LagRefresher(store):``."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        interval: timedelta = DEFAULT_REFRESH_INTERVAL,
+        metrics: SluiceMetrics = default_metrics,
+    ) -> None:
+        if interval <= timedelta(0):
+            raise InvalidArgumentError(f"the lag refresh interval must be positive, got {interval}")
+        self._store = store
+        self._interval = interval
+        self._metrics = metrics
+        self._reported: set[tuple[str, str]] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    async def refresh_once(self) -> int:
+        """Describe every group and set its gauges; returns how many groups were reported."""
+        reader = self._store.consumer_groups()
+        seen: set[tuple[str, str]] = set()
+        for summary in await reader.list_groups():
+            try:
+                description = await reader.describe(summary.stream_name, summary.group_id)
+            except (GroupNotFoundError, StreamNotFoundError):
+                continue  # deleted between the list and the describe
+            key = (summary.stream_name, summary.group_id)
+            seen.add(key)
+            set_group_state(
+                summary.stream_name,
+                summary.group_id,
+                lag_events=description.lag_events,
+                lag_seconds=description.lag_seconds,
+                active_members=len(description.active_members),
+                metrics=self._metrics,
+            )
+        for stream_name, group_id in self._reported - seen:
+            forget_group(stream_name, group_id, metrics=self._metrics)
+        self._reported = seen
+        return len(seen)
+
+    async def start(self) -> None:
+        """Refresh now, then every interval in a background task."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="sluice-lag-refresher")
+
+    async def stop(self) -> None:
+        """Stop the background task (idempotent)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def __aenter__(self) -> LagRefresher:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def _run(self) -> None:
+        seconds = self._interval.total_seconds()
+        while True:
+            try:
+                await self.refresh_once()
+            except (SluiceError, OSError) as error:
+                logger.warning("consumer lag refresh failed: %s", error)
+            await asyncio.sleep(seconds)

@@ -1,0 +1,85 @@
+"""``create_app``: the REST management API as one FastAPI application over an EventStore.
+
+``sluice serve`` runs it with uvicorn; its lifespan keeps the consumer-lag gauges fresh. The app
+does not own the store: the caller opens it before and closes it after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from sluice.health.model import HealthSettings
+from sluice.observability.lag_refresher import DEFAULT_REFRESH_INTERVAL, LagRefresher
+from sluice.observability.metrics import SluiceMetrics, default_metrics
+from sluice.rest import group_routes, health_routes, stream_routes
+from sluice.rest.context import ServerContext
+from sluice.rest.correlation_middleware import CorrelationMiddleware
+from sluice.rest.problems import add_problem_schemas, install_problem_handlers
+from sluice.security import BearerTokens
+from sluice.store import EventStore
+
+API_TITLE = "Sluice management API"
+API_VERSION = "1.0.0"
+"""The version of the API contract (docs/openapi.json), changed only when the contract changes."""
+API_DESCRIPTION = (
+    "Manage Sluice event streams, queues and consumer groups. `/api` needs a bearer token when the server "
+    "has tokens configured; `/health/*` and `/metrics` are open. Errors are `application/problem+json` with "
+    "a stable `code`."
+)
+
+
+def create_app(
+    store: EventStore,
+    *,
+    tokens: BearerTokens | None = None,
+    health: HealthSettings | None = None,
+    metrics: SluiceMetrics | None = None,
+    lag_refresh_interval: timedelta | None = DEFAULT_REFRESH_INTERVAL,
+) -> FastAPI:
+    """The REST API over ``store``. ``tokens=None`` disables authentication (development only);
+    ``lag_refresh_interval=None`` leaves the lag gauges to someone else."""
+    used_metrics = metrics or default_metrics
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if lag_refresh_interval is None:
+            yield
+            return
+        async with LagRefresher(store, interval=lag_refresh_interval, metrics=used_metrics):
+            yield
+
+    app = FastAPI(
+        title=API_TITLE,
+        description=API_DESCRIPTION,
+        version=API_VERSION,
+        lifespan=lifespan,
+    )
+    app.state.sluice = ServerContext(
+        store=store, tokens=tokens, health=health or HealthSettings(), metrics=used_metrics
+    )
+    install_problem_handlers(app)
+    app.include_router(stream_routes.router)
+    app.include_router(group_routes.router)
+    app.include_router(health_routes.router)
+    app.add_middleware(CorrelationMiddleware)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_problem_schemas(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    description=app.description,
+                    routes=app.routes,
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,203 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``) with Sluice's stable error codes.
+
+Every error answer has ``type``, ``title``, ``status``, ``detail``, ``code`` (``SluiceError.code``, or
+``validation_error``, ``not_found``, ``method_not_allowed``, ``database_unavailable``) and ``instance``
+(the request path); validation errors add ``errors``, one entry per invalid field.
+"""
+
+from __future__ import annotations
+
+import http
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sluice.errors import (
+    ConcurrencyError,
+    ConnectionLostError,
+    DuplicateEventIdError,
+    FencedError,
+    GroupActiveError,
+    GroupNotFoundError,
+    InvalidArgumentError,
+    MigrationError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    SluiceError,
+    StaleReceiptError,
+    StoreClosedError,
+    StreamAlreadyExistsError,
+    StreamNotFoundError,
+    StreamTypeError,
+    UnauthenticatedError,
+)
+from sluice.health.checks import DATABASE_UNREACHABLE_ERRORS
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "urn:sluice:problem:"
+logger = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: tuple[tuple[type[SluiceError], int], ...] = (
+    (UnauthenticatedError, 401),
+    (PermissionDeniedError, 403),
+    (StreamNotFoundError, 404),
+    (GroupNotFoundError, 404),
+    (PayloadTooLargeError, 413),
+    (InvalidArgumentError, 400),
+    (StreamAlreadyExistsError, 409),
+    (StreamTypeError, 409),
+    (ConcurrencyError, 409),
+    (DuplicateEventIdError, 409),
+    (GroupActiveError, 409),
+    (FencedError, 409),
+    (StaleReceiptError, 409),
+    (ConnectionLostError, 503),
+    (StoreClosedError, 503),
+    (MigrationError, 503),
+)
+"""First match wins (subclasses before their bases); any other SluiceError is a 400."""
+
+
+class ValidationProblemEntry(BaseModel):
+    """One invalid field of a request."""
+
+    location: list[str | int]
+    message: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An error answer (RFC 9457), with Sluice's stable ``code``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "type": "urn:sluice:problem:stream_not_found",
+                "title": "Not Found",
+                "status": 404,
+                "detail": "stream 'orders' does not exist",
+                "code": "stream_not_found",
+                "instance": "/api/event-streams/orders",
+            }
+        }
+    )
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    instance: str
+    errors: list[ValidationProblemEntry] | None = None
+
+
+def status_for(error: SluiceError) -> int:
+    for error_class, status in STATUS_BY_ERROR:
+        if isinstance(error, error_class):
+            return status
+    return 400
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    detail: str,
+    errors: list[ValidationProblemEntry] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    problem = Problem(
+        type=PROBLEM_TYPE_PREFIX + code,
+        title=http.HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        code=code,
+        instance=request.url.path,
+        errors=errors,
+    )
+    return JSONResponse(
+        problem.model_dump(mode="json", exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_CONTENT_TYPE,
+        headers=headers,
+    )
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` entries of error answers an operation can give."""
+    return {
+        status: {
+            "description": http.HTTPStatus(status).phrase,
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
+
+
+async def _sluice_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, SluiceError)
+    status = status_for(error)
+    headers = {"WWW-Authenticate": 'Bearer realm="sluice"'} if status == 401 else None
+    if status >= 500:
+        logger.warning("request %s %s failed: %s", request.method, request.url.path, error)
+    return problem_response(request, status=status, code=error.code, detail=str(error), headers=headers)
+
+
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    entries = [
+        ValidationProblemEntry(
+            location=[part if isinstance(part, int) else str(part) for part in detail.get("loc", ())],
+            message=str(detail.get("msg", "invalid")),
+            type=str(detail.get("type", "invalid")),
+        )
+        for detail in error.errors()
+    ]
+    summary = "; ".join(".".join(str(part) for part in entry.location) + ": " + entry.message for entry in entries)
+    return problem_response(
+        request, status=422, code="validation_error", detail=summary or "invalid request", errors=entries
+    )
+
+
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    code = codes.get(error.status_code, http.HTTPStatus(error.status_code).phrase.lower().replace(" ", "_"))
+    return problem_response(
+        request, status=error.status_code, code=code, detail=str(error.detail), headers=dict(error.headers or {})
+    )
+
+
+async def _database_unreachable(request: Request, error: Exception) -> JSONResponse:
+    logger.warning("request %s %s: the database could not be reached: %s", request.method, request.url.path, error)
+    return problem_response(
+        request,
+        status=503,
+        code="database_unavailable",
+        detail=f"the database could not be reached: {error or type(error).__name__}",
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Answer every error the API knows about as problem+json."""
+    app.add_exception_handler(SluiceError, _sluice_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    for error_class in DATABASE_UNREACHABLE_ERRORS:
+        if issubclass(error_class, Exception) and not issubclass(error_class, SluiceError):
+            app.add_exception_handler(error_class, _database_unreachable)
+
+
+def add_problem_schemas(document: dict[str, Any]) -> dict[str, Any]:
+    """Put the Problem schema (referenced by every error answer) into an OpenAPI document's components."""
+    schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(schema.pop("$defs", {}))
+    schemas["Problem"] = schema
+    return document

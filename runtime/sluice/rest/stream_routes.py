@@ -1,0 +1,145 @@
+"""``/api/event-streams``: list, describe, create, reconfigure and delete streams; dead letters; stream health."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response, status
+
+from sluice.consumers.model import GroupDescription
+from sluice.errors import GroupNotFoundError
+from sluice.health.checks import check_stream_health
+from sluice.health.model import StreamHealth
+from sluice.rest.authentication import Principal
+from sluice.rest.context import ServerContext, server_context
+from sluice.rest.problems import problem_responses
+from sluice.rest.schemas import (
+    NAME_PATTERN,
+    CreateStreamRequest,
+    DeadLetterList,
+    StreamDetail,
+    StreamList,
+    StreamSummary,
+    UpdateStreamRequest,
+    dead_letter_model,
+    group_lag,
+    stream_summary,
+)
+from sluice.streams import StreamConfig
+
+logger = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/event-streams", tags=["event streams"])
+
+Context = Annotated[ServerContext, Depends(server_context)]
+StreamNamePath = Annotated[
+    str, Path(pattern=NAME_PATTERN, max_length=200, description="A stream or queue name.", examples=["orders"])
+]
+AUTH_ERRORS = (401, 403, 503)
+
+
+@router.get("", summary="List streams and queues", responses=problem_responses(*AUTH_ERRORS))
+async def list_streams(context: Context, _principal: Principal) -> StreamList:
+    return StreamList(streams=[stream_summary(info) for info in await context.store.list_streams()])
+
+
+@router.get(
+    "/{name}",
+    summary="Describe a stream: configuration, head offsets, size, consumer groups with lag",
+    responses=problem_responses(400, 404, 422, *AUTH_ERRORS),
+)
+async def describe_stream(name: StreamNamePath, context: Context, _principal: Principal) -> StreamDetail:
+    info = await context.store.get_stream(name)
+    groups = await _groups_of(context, name)
+    return StreamDetail(**stream_summary(info).model_dump(), consumer_groups=[group_lag(group) for group in groups])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a stream or queue (idempotent for an identical configuration)",
+    responses=problem_responses(400, 409, 422, *AUTH_ERRORS),
+)
+async def create_stream(request: CreateStreamRequest, context: Context, principal: Principal) -> StreamSummary:
+    config = StreamConfig(
+        name=request.name,
+        type=request.type,
+        partitions=request.partitions,
+        max_attempts=request.max_attempts,
+        delivery=request.delivery,
+    )
+    info = await context.store.create_stream(config)
+    logger.info("stream created", extra={"stream": info.name, "principal": principal})
+    return stream_summary(info)
+
+
+@router.patch(
+    "/{name}",
+    summary="Change a stream's configuration (today: increase its partitions)",
+    responses=problem_responses(400, 404, 409, 422, *AUTH_ERRORS),
+)
+async def update_stream(
+    name: StreamNamePath, request: UpdateStreamRequest, context: Context, principal: Principal
+) -> StreamSummary:
+    info = await context.store.get_stream(name)
+    if request.partitions != info.partitions:
+        info = await context.store.set_partitions(name, request.partitions)
+        logger.info(
+            "stream partitions changed",
+            extra={"stream": name, "partitions": request.partitions, "principal": principal},
+        )
+    return stream_summary(info)
+
+
+@router.delete(
+    "/{name}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a stream or queue and all its data",
+    responses=problem_responses(400, 404, 422, *AUTH_ERRORS),
+)
+async def delete_stream(name: StreamNamePath, context: Context, principal: Principal) -> Response:
+    await context.store.delete_stream(name)
+    logger.info("stream deleted", extra={"stream": name, "principal": principal})
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/{name}/dead-letters",
+    summary="List a queue's dead letters, oldest first",
+    responses=problem_responses(400, 404, 409, 422, *AUTH_ERRORS),
+)
+async def list_dead_letters(
+    name: StreamNamePath,
+    context: Context,
+    _principal: Principal,
+    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many dead letters.")] = 100,
+) -> DeadLetterList:
+    await context.store.get_stream(name)  # 404 for an unknown queue rather than an empty list
+    letters = await context.store.dead_letters(name, limit=limit)
+    return DeadLetterList(queue_name=name, dead_letters=[dead_letter_model(letter) for letter in letters])
+
+
+@router.get(
+    "/{name}/health",
+    summary="The stream's health: consumer lag, stale consumers, dead-letter growth, database reachability",
+    responses=problem_responses(400, 404, 422, 401, 403),
+)
+async def stream_health(name: StreamNamePath, context: Context, _principal: Principal) -> StreamHealth:
+    return await check_stream_health(
+        context.store,
+        name,
+        thresholds=context.health.thresholds_for(name),
+        probe_timeout=context.health.probe_timeout,
+    )
+
+
+async def _groups_of(context: ServerContext, stream_name: str) -> list[GroupDescription]:
+    reader = context.store.consumer_groups()
+    groups = []
+    for summary in await reader.list_groups():
+        if summary.stream_name == stream_name:
+            try:
+                groups.append(await reader.describe(stream_name, summary.group_id))
+            except GroupNotFoundError:
+                continue  # deleted since it was listed
+    return groups

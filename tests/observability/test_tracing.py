@@ -1,0 +1,69 @@
+"""OpenTelemetry spans for appends and deliveries, recorded with the SDK's in-memory exporter."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from sluice.observability.correlation import correlation_context
+from sluice.observability.tracing import (
+    APPEND_SPAN_NAME,
+    CORRELATION_ATTRIBUTE,
+    DELIVERY_SPAN_NAME,
+    append_span,
+    delivery_span,
+)
+
+
+@pytest.fixture
+def exporter_and_provider() -> tuple[InMemorySpanExporter, TracerProvider]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter, provider
+
+
+def test_append_and_delivery_spans_carry_the_correlation_id(
+    exporter_and_provider: tuple[InMemorySpanExporter, TracerProvider],
+) -> None:
+    exporter, provider = exporter_and_provider
+    with correlation_context("request-42"):
+        with append_span("orders", event_count=3, partition=1, tracer_provider=provider):
+            pass
+        with delivery_span("orders", group_id="email", partition=1, offset=7, tracer_provider=provider):
+            pass
+    with delivery_span("orders", correlation_id="explicit", tracer_provider=provider):
+        pass
+    append, delivery, explicit = exporter.get_finished_spans()
+    assert append.name == APPEND_SPAN_NAME
+    assert append.kind is trace.SpanKind.PRODUCER
+    assert append.attributes is not None
+    assert append.attributes[CORRELATION_ATTRIBUTE] == "request-42"
+    assert append.attributes["messaging.destination.name"] == "orders"
+    assert append.attributes["messaging.batch.message_count"] == 3
+    assert delivery.name == DELIVERY_SPAN_NAME
+    assert delivery.kind is trace.SpanKind.CONSUMER
+    assert delivery.attributes is not None
+    assert delivery.attributes["messaging.consumer.group.name"] == "email"
+    assert delivery.attributes["messaging.message.id"] == "7"
+    assert delivery.attributes[CORRELATION_ATTRIBUTE] == "request-42"
+    assert explicit.attributes is not None
+    assert explicit.attributes[CORRELATION_ATTRIBUTE] == "explicit"
+
+
+def test_an_exception_is_recorded_on_the_span(
+    exporter_and_provider: tuple[InMemorySpanExporter, TracerProvider],
+) -> None:
+    exporter, provider = exporter_and_provider
+    with pytest.raises(RuntimeError), append_span("orders", event_count=1, tracer_provider=provider):
+        raise RuntimeError("boom")
+    [span] = exporter.get_finished_spans()
+    assert span.status.status_code is trace.StatusCode.ERROR
+
+
+def test_without_an_sdk_spans_are_no_ops() -> None:
+    with append_span("orders", event_count=1, tracer_provider=trace.NoOpTracerProvider()) as span:
+        assert not span.is_recording()
