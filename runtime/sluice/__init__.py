@@ -40,7 +40,7 @@ from sluice.events import AppendResult, Direction, EventData, ExpectedOffset, Gl
 from sluice.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueMessage, Receipt
 from sluice.options import StoreOptions
 from sluice.store import EventStore
-from sluice.streams import PartitionInfo, StreamConfig, StreamInfo, StreamType
+from sluice.streams import DeliverySemantics, PartitionInfo, StreamConfig, StreamInfo, StreamType
 
 __all__ = [
     "AppendResult",
@@ -51,6 +51,7 @@ __all__ = [
     "ConsumerGroupReader",
     "DeadLetter",
     "DeliveryFailure",
+    "DeliverySemantics",
     "Direction",
     "DuplicateEventIdError",
     "EnqueueResult",

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import time
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
 
 from sluice.batches import PreparedBatch, prepare_batch
 from sluice.consumers.backend import ConsumerGroupBackend
+from sluice.consumers.model import PartitionCommit
 from sluice.consumers.reader import ConsumerGroupReader
 from sluice.errors import (
+    FencedError,
     InvalidArgumentError,
     StaleReceiptError,
     StoreClosedError,
@@ -25,9 +28,11 @@ from sluice.errors import (
     StreamTypeError,
 )
 from sluice.event_types import EventTypeRegistry, default_registry
-from sluice.events import AppendResult, Direction, ExpectedOffset, GlobalPosition, RecordedEvent
+from sluice.events import AppendResult, Direction, EventRow, ExpectedOffset, GlobalPosition, RecordedEvent
 from sluice.messages import DeadLetter, EnqueueResult, QueueMessage, Receipt
 from sluice.names import validate_stream_name
+from sluice.observability import metrics
+from sluice.observability.tracing import append_span
 from sluice.options import StoreOptions
 from sluice.partitioning import PartitionSpreader, partition_for_key
 from sluice.signals import ALL_STREAMS, AppendSignals
@@ -157,16 +162,19 @@ class EventStore(ConsumerGroupBackend):
             )
         if partition is not None and partition < 0:
             raise InvalidArgumentError(f"partition must be >= 0, got {partition}")
-        prepared = prepare_batch(batch, self.registry, self.options.max_payload_bytes)
+        prepared = prepare_batch(batch, self.registry, self.options.max_payload_bytes, correlation_id=correlation_id)
         request = AppendRequest(
             stream_name=validate_stream_name(stream_name),
             events=prepared,
             expected_offset=ExpectedOffset.ANY if expected_offset is None else expected_offset,
-            correlation_id=correlation_id,
+            correlation_id=prepared.correlation_id,
             partition_key=partition_key,
             partition=partition,
         )
-        result = await self._append(request)
+        started = time.perf_counter()
+        with append_span(stream_name, event_count=len(prepared), correlation_id=prepared.correlation_id):
+            result = await self._append(request)
+        metrics.record_appended(stream_name, 0 if result.deduplicated else len(prepared), time.perf_counter() - started)
         self._signals.fire(stream_name)
         return result
 
@@ -314,8 +322,9 @@ class EventStore(ConsumerGroupBackend):
         keys: list[str | None] = list(dedupe_keys) if dedupe_keys is not None else [None] * len(messages)
         if len(keys) != len(messages):
             raise InvalidArgumentError("dedupe_keys must have one entry per message")
-        prepared = prepare_batch(messages, self.registry, self.options.max_payload_bytes)
-        results = await self._enqueue(queue_name, prepared, keys, delay or timedelta(0), correlation_id)
+        prepared = prepare_batch(messages, self.registry, self.options.max_payload_bytes, correlation_id=correlation_id)
+        results = await self._enqueue(queue_name, prepared, keys, delay or timedelta(0), prepared.correlation_id)
+        metrics.record_enqueued(queue_name, sum(not result.deduplicated for result in results))
         self._signals.fire(queue_name)
         return results
 
@@ -340,7 +349,11 @@ class EventStore(ConsumerGroupBackend):
         if not 0 < max_messages <= 1000:
             raise InvalidArgumentError(f"max_messages must be 1 to 1000, got {max_messages}")
         self._check_duration(visibility_timeout, "visibility_timeout")
-        return await self._dequeue(queue_name, max_messages, visibility_timeout)
+        messages = await self._dequeue(queue_name, max_messages, visibility_timeout)
+        if messages:
+            waited = (datetime.now(UTC) - messages[0].enqueued_at).total_seconds()
+            metrics.record_dequeued(queue_name, len(messages), waited)
+        return messages
 
     async def acknowledge(self, queue_name: str, receipt: Receipt) -> None:
         """Finish a message. Raises StaleReceiptError (and changes nothing) if the receipt is stale."""
@@ -355,7 +368,9 @@ class EventStore(ConsumerGroupBackend):
         validate_stream_name(queue_name)
         if not receipts:
             return []
-        return await self._acknowledge(queue_name, list(receipts))
+        stale = await self._acknowledge(queue_name, list(receipts))
+        metrics.record_acknowledged(queue_name, len(receipts) - len(stale))
+        return stale
 
     async def nack(
         self,
@@ -373,6 +388,7 @@ class EventStore(ConsumerGroupBackend):
             raise InvalidArgumentError(f"delay must not be negative, got {delay}")
         if not await self._nack(queue_name, receipt, delay or timedelta(0), reason or "nacked"):
             raise StaleReceiptError(queue_name, receipt)
+        metrics.record_nacked(queue_name)
 
     async def extend(self, queue_name: str, receipt: Receipt, *, by: timedelta) -> None:
         """Lengthen a lease by ``by`` (from its current end, or from now if it has run out)."""
@@ -460,6 +476,33 @@ class EventStore(ConsumerGroupBackend):
     async def _read_page(
         self, stream_name: str, partition: int, start: int, direction: Direction, count: int
     ) -> list[RecordedEvent]: ...
+
+    async def _read_rows(self, stream_name: str, partition: int, start: int, count: int) -> Sequence[EventRow]:
+        """Up to ``count`` stored rows of a partition from ``start`` forwards, unwrapped: consumer
+        groups wrap each in their own event class, so building a RecordedEvent first is waste.
+        Backends override this with a direct read."""
+        return [event._row for event in await self._read_page(stream_name, partition, start, Direction.FORWARDS, count)]
+
+    async def _group_commit_and_read(
+        self,
+        stream_name: str,
+        group_id: str,
+        consumer_id: str,
+        commits: Sequence[PartitionCommit],
+        *,
+        partition: int,
+        start: int,
+        count: int,
+    ) -> tuple[tuple[int, ...], Sequence[EventRow]]:
+        """Commit (conditional on ownership, as ``_group_commit``) and read the next page of a
+        partition: (the partitions whose commit was fenced, the rows). Backends that can do both
+        in one round trip override this."""
+        fenced: tuple[int, ...] = ()
+        try:
+            await self._group_commit(stream_name, group_id, consumer_id, commits)
+        except FencedError as error:
+            fenced = error.partitions
+        return fenced, await self._read_rows(stream_name, partition, start, count)
 
     @abc.abstractmethod
     async def _offset_at_time(self, stream_name: str, partition: int, at: datetime) -> int: ...

@@ -19,6 +19,19 @@ class StreamType(enum.StrEnum):
     EPHEMERAL = "ephemeral"
 
 
+class DeliverySemantics(enum.StrEnum):
+    """How a persistent stream's consumer groups share its events.
+
+    BROADCAST: within a group each partition has one owner, which receives all its events in order.
+    QUEUE: the members of a group share every partition; each event goes to one member (at least
+    once across crashes), so work spreads over members even on a one-partition stream. Either way
+    every group receives every event: groups are independent.
+    """
+
+    BROADCAST = "broadcast"
+    QUEUE = "queue"
+
+
 DEFAULT_MAX_ATTEMPTS = 5
 
 
@@ -32,11 +45,26 @@ class StreamConfig(SluiceModel):
     partitions: Annotated[int, Field(ge=1, le=1024)] = 1
     max_attempts: Annotated[int, Field(ge=1, le=1000)] = DEFAULT_MAX_ATTEMPTS
     """Queues only: deliveries before a message moves to the dead-letter queue."""
+    delivery: DeliverySemantics = DeliverySemantics.BROADCAST
+    """Persistent streams: how consumer groups deliver its events (see DeliverySemantics)."""
 
     @field_validator("name")
     @classmethod
     def _name_is_valid(cls, value: str) -> str:
         return validate_stream_name(value)
+
+
+def same_shape(existing: StreamConfig, wanted: StreamConfig) -> bool:
+    """Whether creating ``wanted`` over ``existing`` is a no-op (type, partitions and delivery match)."""
+    return (existing.type, existing.partitions, existing.delivery) == (wanted.type, wanted.partitions, wanted.delivery)
+
+
+def shape_description(config: StreamConfig) -> str:
+    """How a stream that already exists is, for StreamAlreadyExistsError."""
+    text = f"it is {config.type.value} with {config.partitions} partition(s)"
+    if config.delivery is not DeliverySemantics.BROADCAST:
+        text += f" and {config.delivery.value} delivery"
+    return text
 
 
 class PartitionInfo(BaseModel):
@@ -59,12 +87,19 @@ class StreamInfo(BaseModel):
     partitions: int
     max_attempts: int
     created_at: datetime
+    delivery: DeliverySemantics = DeliverySemantics.BROADCAST
     partition_heads: tuple[PartitionInfo, ...] = ()
 
     @property
     def config(self) -> StreamConfig:
         """The configuration this stream was created with."""
-        return StreamConfig(name=self.name, type=self.type, partitions=self.partitions, max_attempts=self.max_attempts)
+        return StreamConfig(
+            name=self.name,
+            type=self.type,
+            partitions=self.partitions,
+            max_attempts=self.max_attempts,
+            delivery=self.delivery,
+        )
 
     @property
     def head(self) -> int:

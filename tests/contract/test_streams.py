@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sluice import (
+    DeliverySemantics,
     EventData,
     EventStore,
     InvalidNameError,
@@ -36,6 +37,24 @@ async def test_create_is_idempotent_but_refuses_a_different_type(store: EventSto
     assert again.created_at == first.created_at
     with pytest.raises(StreamAlreadyExistsError, match="persistent with 1 partition"):
         await store.create_stream(StreamConfig(name="orders", type=StreamType.EPHEMERAL))
+
+
+async def test_delivery_semantics_are_stored_and_a_different_one_is_refused(store: EventStore) -> None:
+    created = await store.create_stream(StreamConfig(name="jobs", delivery=DeliverySemantics.QUEUE))
+    assert created.delivery is DeliverySemantics.QUEUE
+    assert (await store.get_stream("jobs")).config.delivery is DeliverySemantics.QUEUE
+    assert (await store.create_stream(StreamConfig(name="orders"))).delivery is DeliverySemantics.BROADCAST
+    assert {info.name: info.delivery for info in await store.list_streams()} == {
+        "jobs": DeliverySemantics.QUEUE,
+        "orders": DeliverySemantics.BROADCAST,
+    }
+    assert (
+        await store.create_stream(StreamConfig(name="jobs", delivery=DeliverySemantics.QUEUE))
+    ).created_at == created.created_at
+    with pytest.raises(StreamAlreadyExistsError, match="queue delivery"):
+        await store.create_stream(StreamConfig(name="jobs"))
+    with pytest.raises(StreamAlreadyExistsError, match="persistent with 1 partition"):
+        await store.create_stream(StreamConfig(name="orders", delivery=DeliverySemantics.QUEUE))
 
 
 async def test_delete_removes_data_and_a_recreated_stream_starts_empty(store: EventStore) -> None:

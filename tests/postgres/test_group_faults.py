@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 import sluice
-from sluice import EventData, EventStore, GroupDescription, StreamConfig
+from sluice import DeliverySemantics, EventData, EventStore, GroupDescription, StreamConfig
 
 SESSION_TIMEOUT = 2.0  # the workers' (tests/postgres/group_worker.py)
 REPOSITORY = Path(__file__).parents[2]
@@ -207,3 +207,66 @@ async def test_a_quick_restart_with_the_same_consumer_id_keeps_the_assignment(
             assert partition.epoch == epochs_before[partition.partition] + 1
         else:
             assert partition.epoch == epochs_before[partition.partition]
+
+
+async def test_queue_delivery_redelivers_a_killed_members_claims_and_loses_nothing(
+    store: EventStore, postgres_dsn: str, workers: dict[str, subprocess.Popen[bytes]]
+) -> None:
+    # One partition shared by three members: QUEUE delivery spreads it; a SIGKILL mid-batch leaves
+    # claims that another member takes over once the dead member's session (and lease) ran out.
+    await store.create_stream(StreamConfig(name="orders", partitions=1, delivery=DeliverySemantics.QUEUE))
+    total = 600
+    await store.append("orders", [EventData("E", {"n": n}) for n in range(total)])
+    for name in ("q1", "q2", "q3"):
+        start_worker(workers, postgres_dsn, name, delay=0.01)
+    reader = store.consumer_groups()
+
+    async def processed_by(consumer_id: str) -> int:
+        connection = await asyncpg.connect(postgres_dsn)
+        try:
+            return int(
+                await connection.fetchval("SELECT count(*) FROM public.processed WHERE consumer_id = $1", consumer_id)
+            )
+        finally:
+            await connection.close()
+
+    for _ in range(300):
+        if all([await processed_by(name) > 20 for name in ("q1", "q2", "q3")]):
+            break
+        await asyncio.sleep(0.05)
+    workers["q2"].kill()  # mid-batch: 10 ms per event, 10 per claim
+    workers["q2"].wait()
+    killed_after = await processed_by("q2")
+    assert killed_after > 0
+
+    for _ in range(600):
+        if len(await processed_counts(postgres_dsn)) == total:
+            break
+        await asyncio.sleep(0.1)
+    counts = await processed_counts(postgres_dsn)
+    assert sorted(offset for _, offset in counts) == list(range(total)), "every event processed at least once"
+    duplicates = sorted(offset for (_, offset), count in counts.items() if count > 1)
+    assert duplicates, "the SIGKILL landed mid-claim, so some unacknowledged events were redelivered"
+    assert len(duplicates) <= 2 * 10, f"only the killed member's unacknowledged claims are redelivered: {duplicates}"
+    connection = await asyncpg.connect(postgres_dsn)
+    try:
+        redelivered_from_q2 = await connection.fetchval(
+            "SELECT count(*) FROM public.processed p WHERE p.consumer_id = 'q2' AND EXISTS"
+            " (SELECT 1 FROM public.processed o WHERE o.event_offset = p.event_offset AND o.consumer_id <> 'q2')"
+        )
+    finally:
+        await connection.close()
+    assert redelivered_from_q2 == len(duplicates), "every duplicate was first processed by the killed member"
+
+    async def fully_committed() -> bool:
+        described = await reader.describe("orders", "g")
+        return described.partitions[0].committed_offset == total
+
+    for _ in range(100):
+        if await fully_committed():
+            break
+        await asyncio.sleep(0.1)
+    described = await reader.describe("orders", "g")
+    assert described.partitions[0].committed_offset == total
+    assert described.lag_events == 0
+    assert sorted(member.consumer_id for member in described.active_members) == ["q1", "q3"]

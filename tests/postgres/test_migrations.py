@@ -112,3 +112,42 @@ def test_named_queries_all_parse() -> None:
 
 async def test_with_database_helper_keeps_credentials() -> None:
     assert with_database("postgresql://u@h:1/a", "b") == "postgresql://u@h:1/b"
+
+
+async def test_migration_3_keeps_existing_groups_and_streams_broadcast(fresh_database: str) -> None:
+    # A database at version 2, with a group that has committed: the upgrade must not lose its position.
+    connection = await asyncpg.connect(fresh_database)
+    try:
+        at_version_2 = [m for m in migrations.available_migrations() if m.version <= 2]
+        async with connection.transaction():
+            await connection.execute("CREATE SCHEMA sluice; SET LOCAL search_path TO sluice")
+            for migration in at_version_2:
+                await connection.execute(migration.sql)
+            await connection.execute(
+                "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT clock_timestamp())"
+            )
+            await connection.executemany(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                [(m.version, m.name) for m in at_version_2],
+            )
+            await connection.execute(
+                "INSERT INTO streams (name, type, partitions) VALUES ('orders', 'persistent', 2);"
+                "INSERT INTO stream_partitions (stream_id, partition, next_offset)"
+                " SELECT stream_id, p, 10 FROM streams, generate_series(0, 1) AS p;"
+                "INSERT INTO consumer_groups (stream_id, name) SELECT stream_id, 'g' FROM streams;"
+                "INSERT INTO consumer_group_partitions (group_key, partition, committed_offset)"
+                " SELECT group_key, p, 3 + p FROM consumer_groups, generate_series(0, 1) AS p"
+            )
+        plan = await migrations.migrate(connection, "sluice")
+        rows = await connection.fetch(
+            "SELECT partition, committed_offset, claimed_offset FROM sluice.consumer_group_partitions ORDER BY 1"
+        )
+    finally:
+        await connection.close()
+    assert [m.version for m in plan.versions_to_record] == [3]
+    assert [(row["committed_offset"], row["claimed_offset"]) for row in rows] == [(3, 3), (4, 4)]
+    async with await sluice.connect(fresh_database) as store:
+        assert (await store.get_stream("orders")).delivery is sluice.DeliverySemantics.BROADCAST
+        described = await store.consumer_groups().describe("orders", "g")
+        assert [p.committed_offset for p in described.partitions] == [3, 4]

@@ -17,7 +17,15 @@ from datetime import UTC, datetime, timedelta
 
 from sluice.backends.memory_groups import MemoryConsumerGroups
 from sluice.batches import PreparedBatch, PreparedEvent
-from sluice.consumers.model import Assignment, GroupDescription, GroupSummary, Heartbeat, PartitionCommit
+from sluice.consumers.model import (
+    Assignment,
+    Claim,
+    ClaimAcknowledgement,
+    GroupDescription,
+    GroupSummary,
+    Heartbeat,
+    PartitionCommit,
+)
 from sluice.consumers.options import StartPosition
 from sluice.errors import (
     ConcurrencyError,
@@ -27,12 +35,13 @@ from sluice.errors import (
     StreamTypeError,
 )
 from sluice.event_types import EventTypeRegistry
-from sluice.events import AppendResult, Direction, ExpectedOffset, GlobalPosition, RecordedEvent
+from sluice.events import AppendResult, Direction, EventRow, ExpectedOffset, GlobalPosition, RecordedEvent
 from sluice.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueMessage, Receipt
+from sluice.observability import metrics
 from sluice.options import StoreOptions
 from sluice.payloads import decode_payload
 from sluice.store import AppendRequest, EventStore
-from sluice.streams import PartitionInfo, StreamConfig, StreamInfo, StreamType
+from sluice.streams import PartitionInfo, StreamConfig, StreamInfo, StreamType, same_shape, shape_description
 
 
 def _now() -> datetime:
@@ -92,6 +101,7 @@ class _Stream:
             partitions=self.config.partitions,
             max_attempts=self.config.max_attempts,
             created_at=self.created_at,
+            delivery=self.config.delivery,
             partition_heads=tuple(
                 PartitionInfo(partition=index, head=len(partition.events), last_appended_at=partition.last_appended_at)
                 for index, partition in enumerate(self.partitions)
@@ -132,11 +142,8 @@ class MemoryEventStore(EventStore):
     def _create(self, config: StreamConfig) -> _Stream:
         existing = self._streams.get(config.name)
         if existing is not None:
-            if existing.config.type != config.type or existing.config.partitions != config.partitions:
-                raise StreamAlreadyExistsError(
-                    config.name,
-                    f"it is {existing.config.type.value} with {existing.config.partitions} partition(s)",
-                )
+            if not same_shape(existing.config, config):
+                raise StreamAlreadyExistsError(config.name, shape_description(existing.config))
             return existing
         stream = _Stream(next(self._serials), config, _now(), [_Partition() for _ in range(config.partitions)])
         self._streams[config.name] = stream
@@ -185,6 +192,32 @@ class MemoryEventStore(EventStore):
         self, stream_name: str, group_id: str, consumer_id: str, commits: Sequence[PartitionCommit]
     ) -> None:
         self._groups.commit(stream_name, group_id, consumer_id, commits)
+
+    async def _group_claim(
+        self,
+        stream_name: str,
+        group_id: str,
+        *,
+        consumer_id: str,
+        instance_id: str,
+        count: int,
+        lease: timedelta,
+        first_partition: int,
+    ) -> Claim | None:
+        return self._groups.claim(
+            stream_name,
+            group_id,
+            consumer_id=consumer_id,
+            instance_id=instance_id,
+            count=count,
+            lease=lease,
+            first_partition=first_partition,
+        )
+
+    async def _group_acknowledge(
+        self, stream_name: str, group_id: str, acknowledgements: Sequence[ClaimAcknowledgement]
+    ) -> list[ClaimAcknowledgement]:
+        return self._groups.acknowledge(stream_name, group_id, acknowledgements)
 
     async def _group_describe(self, stream_name: str, group_id: str) -> GroupDescription | None:
         return self._groups.describe(stream_name, group_id)
@@ -260,8 +293,12 @@ class MemoryEventStore(EventStore):
     # ----------------------------------------------------------------- reads
 
     def _recorded(self, stream: _Stream, partition: int, stored: _StoredEvent) -> RecordedEvent:
+        return RecordedEvent(self._row(stored), stream.config.name, partition)
+
+    @staticmethod
+    def _row(stored: _StoredEvent) -> EventRow:
         prepared = stored.prepared
-        row = (
+        return (
             stored.offset,
             prepared.event_id,
             prepared.event_type,
@@ -274,7 +311,12 @@ class MemoryEventStore(EventStore):
             stored.global_position.transaction,
             stored.global_position.sequence,
         )
-        return RecordedEvent(row, stream.config.name, partition)
+
+    async def _read_rows(self, stream_name: str, partition: int, start: int, count: int) -> Sequence[EventRow]:
+        stream = self._streams.get(stream_name)
+        if stream is None or stream.config.type is not StreamType.PERSISTENT:
+            return []
+        return [self._row(stored) for stored in stream.partitions[partition].events[start : start + count]]
 
     async def _read_page(
         self, stream_name: str, partition: int, start: int, direction: Direction, count: int
@@ -358,6 +400,7 @@ class MemoryEventStore(EventStore):
 
     def _bury(self, stream: _Stream, message: _Message) -> None:
         del stream.messages[message.message_id]
+        metrics.record_dead_lettered(stream.config.name, 1)
         prepared = message.prepared
         stream.dead_letters.append(
             DeadLetter(

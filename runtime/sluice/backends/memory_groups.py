@@ -4,13 +4,22 @@ applied to dictionaries. Each operation runs without awaiting, so it is atomic o
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sluice.consumers.backend import describe_members, group_signal_key, refuse_if_active, start_offsets
+from sluice.consumers.backend import (
+    describe_members,
+    group_signal_key,
+    refuse_if_active,
+    start_offsets,
+    with_partition_epochs,
+)
 from sluice.consumers.model import (
     Assignment,
+    Claim,
+    ClaimAcknowledgement,
     GroupDescription,
     GroupSummary,
     Heartbeat,
@@ -22,7 +31,7 @@ from sluice.consumers.model import (
 from sluice.consumers.options import StartPosition
 from sluice.consumers.rebalance import plan_heartbeat
 from sluice.errors import FencedError, GroupNotFoundError, InvalidArgumentError, StreamNotFoundError
-from sluice.streams import StreamType
+from sluice.streams import DeliverySemantics, StreamType
 
 if TYPE_CHECKING:
     from sluice.backends.memory import MemoryEventStore, _Stream
@@ -33,11 +42,33 @@ def _now() -> datetime:
 
 
 @dataclasses.dataclass(slots=True)
+class _StoredClaim:
+    """A QUEUE claim as PostgreSQL's consumer_group_claims holds it."""
+
+    claim_id: int
+    partition: int
+    from_offset: int
+    to_offset: int
+    owner: str
+    instance_id: str
+    expires_at: datetime
+    epoch: int = 0
+    attempt: int = 1
+    done: bool = False
+
+    def public(self) -> Claim:
+        return Claim(self.claim_id, self.attempt, self.partition, self.from_offset, self.to_offset, self.epoch)
+
+
+@dataclasses.dataclass(slots=True)
 class _Group:
     created_at: datetime
     generation: int = 0
     members: dict[str, MemberState] = dataclasses.field(default_factory=dict)
     partitions: dict[int, PartitionState] = dataclasses.field(default_factory=dict)
+    claimed: dict[int, int] = dataclasses.field(default_factory=dict)
+    """QUEUE groups: per partition, where the next fresh claim starts."""
+    claims: dict[int, _StoredClaim] = dataclasses.field(default_factory=dict)
 
 
 class MemoryConsumerGroups:
@@ -46,6 +77,7 @@ class MemoryConsumerGroups:
     def __init__(self, store: MemoryEventStore) -> None:
         self._store = store
         self._groups: dict[tuple[int, str], _Group] = {}
+        self._claim_ids = itertools.count(1)
 
     def _stream(self, stream_name: str) -> _Stream:
         stream = self._store._streams.get(stream_name)
@@ -84,6 +116,7 @@ class MemoryConsumerGroups:
         offsets = await self._offsets_for(stream, start, skip=set(group.partitions))
         for partition, offset in offsets.items():
             group.partitions[partition] = PartitionState(partition, offset, None, 0)
+            group.claimed[partition] = offset
 
     async def heartbeat(
         self, stream_name: str, group_id: str, heartbeat: Heartbeat, start: StartPosition
@@ -96,13 +129,18 @@ class MemoryConsumerGroups:
         if group is None:
             group = self._groups[key] = _Group(created_at=_now())
         await self._ensure_partitions(stream, group, start)
+        now = _now()
+        # QUEUE members own no partitions: they claim ranges (claim below); only membership is planned.
+        queue = stream.config.delivery is DeliverySemantics.QUEUE
         plan = plan_heartbeat(
-            now=_now(),
+            now=now,
             generation=group.generation,
             members=list(group.members.values()),
-            partitions=[group.partitions[number] for number in sorted(group.partitions)],
+            partitions=[] if queue else [group.partitions[number] for number in sorted(group.partitions)],
             heartbeat=heartbeat,
         )
+        if queue:
+            _renew_claims(group, heartbeat, plan.removed_members, caller_gone=plan.caller is None, now=now)
         for consumer_id in plan.removed_members:
             group.members.pop(consumer_id, None)
         if plan.caller is not None:
@@ -112,7 +150,82 @@ class MemoryConsumerGroups:
         group.generation = plan.assignment.generation
         if plan.changed:
             self._store._signals.fire(group_signal_key(stream_name, group_id))
+        if queue:
+            return with_partition_epochs(plan.assignment, group.partitions.values())
         return plan.assignment
+
+    def claim(
+        self,
+        stream_name: str,
+        group_id: str,
+        *,
+        consumer_id: str,
+        instance_id: str,
+        count: int,
+        lease: timedelta,
+        first_partition: int,
+    ) -> Claim | None:
+        found = self._group(stream_name, group_id)
+        if found is None:
+            return None
+        stream, group = found
+        now = _now()
+        expired = [claim for claim in group.claims.values() if not claim.done and claim.expires_at < now]
+        if expired:
+            taken = min(expired, key=lambda claim: claim.expires_at)
+            taken.owner, taken.instance_id, taken.expires_at = consumer_id, instance_id, now + lease
+            taken.attempt += 1
+            return taken.public()
+        partitions = len(stream.partitions)
+        for step in range(partitions):
+            partition = (first_partition + step) % partitions
+            claimed = group.claimed.get(partition)
+            head = len(stream.partitions[partition].events)
+            if claimed is None or claimed >= head:
+                continue
+            end = min(claimed + count, head)
+            group.claimed[partition] = end
+            claim = _StoredClaim(
+                next(self._claim_ids),
+                partition,
+                claimed,
+                end,
+                consumer_id,
+                instance_id,
+                now + lease,
+                epoch=group.partitions[partition].epoch,
+            )
+            group.claims[claim.claim_id] = claim
+            return claim.public()
+        return None
+
+    def acknowledge(
+        self, stream_name: str, group_id: str, acknowledgements: Sequence[ClaimAcknowledgement]
+    ) -> list[ClaimAcknowledgement]:
+        found = self._group(stream_name, group_id)
+        claims = found[1].claims if found is not None else {}
+        stale = []
+        touched = set()
+        for acknowledgement in acknowledgements:
+            claim = claims.get(acknowledgement.claim_id)
+            if claim is None or claim.attempt != acknowledgement.attempt:
+                stale.append(acknowledgement)
+                continue
+            if claim.done or acknowledgement.up_to <= claim.from_offset:
+                continue
+            if acknowledgement.up_to >= claim.to_offset:
+                claim.done = True
+            else:  # the processed part becomes a finished claim of its own
+                finished = dataclasses.replace(
+                    claim, claim_id=next(self._claim_ids), to_offset=acknowledgement.up_to, done=True
+                )
+                claims[finished.claim_id] = finished
+                claim.from_offset = acknowledgement.up_to
+            touched.add(claim.partition)
+        if found is not None:
+            for partition in touched:
+                _advance_committed(found[1], partition)
+        return stale
 
     def commit(self, stream_name: str, group_id: str, consumer_id: str, commits: Sequence[PartitionCommit]) -> None:
         found = self._group(stream_name, group_id)
@@ -213,6 +326,8 @@ class MemoryConsumerGroups:
         for partition, offset in offsets.items():
             state = group.partitions.get(partition) or PartitionState(partition, offset, None, 0)
             group.partitions[partition] = dataclasses.replace(state, committed_offset=offset, epoch=state.epoch + 1)
+            group.claimed[partition] = offset
+        group.claims.clear()
         group.generation += 1
         self._store._signals.fire(group_signal_key(stream_name, group_id))
         description = self.describe(stream_name, group_id)
@@ -230,3 +345,30 @@ class MemoryConsumerGroups:
         del self._groups[self._key(stream, group_id)]
         self._store._signals.fire(group_signal_key(stream_name, group_id))
         return True
+
+
+def _renew_claims(
+    group: _Group, heartbeat: Heartbeat, removed: Sequence[str], *, caller_gone: bool, now: datetime
+) -> None:
+    """Extend the caller's leases, or free them at once when it leaves or was expelled; free the
+    claims of removed members and of an earlier process with the caller's consumer id."""
+    for claim in group.claims.values():
+        if claim.done:
+            continue
+        if claim.owner in removed or (
+            claim.owner == heartbeat.consumer_id and claim.instance_id != heartbeat.instance_id
+        ):
+            claim.expires_at = datetime.min.replace(tzinfo=UTC)
+        elif claim.owner == heartbeat.consumer_id and not caller_gone:
+            claim.expires_at = now + heartbeat.session_timeout
+
+
+def _advance_committed(group: _Group, partition: int) -> None:
+    """Move the partition's committed offset over the contiguous finished claims at its front."""
+    state = group.partitions[partition]
+    committed = state.committed_offset
+    by_start = {claim.from_offset: claim for claim in group.claims.values() if claim.partition == partition}
+    while (claim := by_start.get(committed)) is not None and claim.done:
+        del group.claims[claim.claim_id]
+        committed = claim.to_offset
+    group.partitions[partition] = dataclasses.replace(state, committed_offset=committed)

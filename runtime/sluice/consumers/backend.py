@@ -7,11 +7,14 @@ atomically); the member loop and the admin API in ``reader.py`` are written once
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sluice.consumers.model import (
     Assignment,
+    Claim,
+    ClaimAcknowledgement,
     GroupDescription,
     GroupSummary,
     Heartbeat,
@@ -19,9 +22,10 @@ from sluice.consumers.model import (
     MemberState,
     PartitionCommit,
     PartitionLag,
+    PartitionState,
 )
 from sluice.consumers.options import StartFrom, StartPosition
-from sluice.errors import GroupActiveError
+from sluice.errors import FencedError, GroupActiveError
 
 
 def describe_members(
@@ -50,6 +54,24 @@ def refuse_if_active(
             f"consumer group {group_id!r} of {stream_name!r} has active members {active}: stop them, "
             f"or pass force=True to {action} anyway (the members are then fenced)"
         )
+
+
+def refuse_stale_claims(consumer_id: str, group_id: str, stale: Sequence[ClaimAcknowledgement]) -> None:
+    """FencedError for acknowledgements whose claim was taken over or dropped, if there are any."""
+    if stale:
+        partitions = tuple(sorted({acknowledgement.partition for acknowledgement in stale}))
+        raise FencedError(
+            f"consumer {consumer_id!r} no longer holds its claim(s) on partition(s) {list(partitions)} of group "
+            f"{group_id!r} (another member took them over, or the group was reset); they were not acknowledged",
+            partitions,
+        )
+
+
+def with_partition_epochs(assignment: Assignment, partitions: Iterable[PartitionState]) -> Assignment:
+    """A QUEUE member's assignment: no partitions owned, but every partition's epoch, so that the
+    member drops claims a forced reset invalidated."""
+    epochs = tuple(sorted((state.partition, state.epoch) for state in partitions))
+    return dataclasses.replace(assignment, partition_epochs=epochs)
 
 
 def group_signal_key(stream_name: str, group_id: str) -> str:
@@ -92,6 +114,30 @@ class ConsumerGroupBackend(abc.ABC):
     ) -> None:
         """Commit offsets conditional on ownership and epoch. Raises InvalidArgumentError for an
         offset beyond the head (nothing committed) and FencedError for partitions not owned."""
+
+    @abc.abstractmethod
+    async def _group_claim(
+        self,
+        stream_name: str,
+        group_id: str,
+        *,
+        consumer_id: str,
+        instance_id: str,
+        count: int,
+        lease: timedelta,
+        first_partition: int,
+    ) -> Claim | None:
+        """QUEUE delivery: lease the next events to this member — a claim whose lease ran out
+        first, else up to ``count`` unclaimed events of a partition (trying partitions in turn from
+        ``first_partition``). None when there is nothing to claim."""
+
+    @abc.abstractmethod
+    async def _group_acknowledge(
+        self, stream_name: str, group_id: str, acknowledgements: Sequence[ClaimAcknowledgement]
+    ) -> list[ClaimAcknowledgement]:
+        """QUEUE delivery: record processed events and advance committed offsets over the
+        contiguous finished claims. Applies what it can and returns the acknowledgements refused
+        because their claim was taken over by another member (or dropped by a reset)."""
 
     @abc.abstractmethod
     async def _group_describe(self, stream_name: str, group_id: str) -> GroupDescription | None: ...

@@ -4,6 +4,7 @@ commits offsets according to its strategy. Backend-agnostic: it talks to Consume
 Delivery is at least once. An event counts as processed when the consumer asks for the next one;
 only processed events are committed. A member that loses a partition (rebalance, expired session,
 forced reset) stops delivering it at once, and its commits for it are refused (FencedError).
+On a stream with QUEUE delivery semantics the member delivers claims instead (queue_delivery.py).
 """
 
 from __future__ import annotations
@@ -14,16 +15,19 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sluice.consumers.backend import group_signal_key
 from sluice.consumers.model import Assignment, Heartbeat, OwnedPartition, PartitionCommit
 from sluice.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy
-from sluice.errors import ConnectionLostError, FencedError, StreamTypeError
-from sluice.events import Direction, EventRow, RecordedEvent
-from sluice.streams import StreamType
+from sluice.consumers.queue_delivery import QueueDelivery
+from sluice.consumers.waiting import wait_either
+from sluice.errors import ConnectionLostError, FencedError, SluiceError, StreamTypeError
+from sluice.events import EventRow, RecordedEvent
+from sluice.observability.metrics import GroupRecorder, seconds_since
+from sluice.streams import DeliverySemantics, StreamType
 
 if TYPE_CHECKING:
     from sluice.store import EventStore
@@ -58,9 +62,10 @@ class ConsumedEvent(RecordedEvent):
         self._epoch = epoch
 
     async def commit(self) -> None:
-        """Commit this event's partition up to and including this event. Raises FencedError if the
-        member no longer owns the partition."""
-        await self._member.commit_offsets({self.partition: self.offset + 1}, epochs={self.partition: self._epoch})
+        """Commit this event's partition up to and including this event (QUEUE delivery: the
+        member's claim it was delivered under). Raises FencedError if the member no longer owns the
+        partition (holds the claim)."""
+        await self._member.commit_event(self.partition, self.offset, self._epoch)
 
 
 class GroupMember:
@@ -82,31 +87,59 @@ class GroupMember:
         self.options = options
         self.instance_id = uuid.uuid4().hex
         self.stats = MemberStats()
+        self.recorder = GroupRecorder(stream_name, group_id)
+        """Prometheus: events consumed, delivery latency and rebalances of this group."""
         self._owned: dict[int, OwnedPartition] = {}
         self._positions: dict[int, int] = {}
         self._processed: dict[int, int] = {}
         self._generation: int | None = None
         self._expelled = False
         self._last_poll = time.monotonic()
-        self._in_flight: int | None = None
-        """The partition of the event the consumer is processing right now (not handed over mid-event)."""
-        self._in_flight_event: tuple[int, int, int] | None = None
-        """(partition, epoch, offset) of that event."""
+        self.in_flight_batch: tuple[int, int] | None = None
+        """(partition, epoch or, for QUEUE delivery, claim id) of the batch being delivered."""
+        self.in_flight_offset = -1
+        """The offset of the event the consumer is processing right now, -1 when none (a partition
+        is not handed over mid-event)."""
+        self._ownership_changes = 0
+        """Bumped whenever ownership or positions change outside the delivery loop, which then
+        re-checks the batch it delivers (instead of checking ownership for every event)."""
+        self._prefetch: asyncio.Task[_Page | None] | None = None
+        self._prefetch_commits = False
+        """The read ahead also commits the batch before (AFTER_BATCH: one round trip per batch)."""
+        self._commit_due = False
+        """AFTER_BATCH: a batch was processed and its commit rides with the next read."""
+        self._queue: QueueDelivery | None = None
+        """Set when the stream has QUEUE delivery semantics."""
         self._heartbeat_lock = asyncio.Lock()
-        self._pending_commit: asyncio.Task[None] | None = None
         self._next_partition = 0
-        self._group_key = group_signal_key(stream_name, group_id)
+        self.group_signal = group_signal_key(stream_name, group_id)
 
     # ----------------------------------------------------------------- membership
 
     @property
     def partitions(self) -> tuple[int, ...]:
-        """The partitions this member owns now."""
+        """The partitions this member owns now (QUEUE delivery: holds claims in)."""
+        if self._queue is not None:
+            return self._queue.partitions
         return tuple(sorted(self._owned))
+
+    @property
+    def expelled(self) -> bool:
+        """The group expelled this member (stuck past max_poll_interval); it rejoins on its next poll."""
+        return self._expelled
+
+    def polled(self) -> None:
+        """The consumer asked for events now (max_poll_interval counts from here)."""
+        self._last_poll = time.monotonic()
+
+    def consumed_event(self, row: EventRow, partition: int, epoch: int) -> ConsumedEvent:
+        """An event to deliver, which commits through this member."""
+        return ConsumedEvent(row, self.stream_name, partition, self, epoch)
 
     async def heartbeat(self, *, leaving: bool = False) -> Assignment:
         """Tell the group this member is alive (or leaving) and adopt the assignment it answers.
-        Partitions the group asks to hand over are committed and released right away."""
+        Partitions the group asks to hand over are committed (automatic strategies) and released
+        right away."""
         async with self._heartbeat_lock:
             assignment = await self._send_heartbeat(leaving=leaving, released=())
             for _ in range(3):
@@ -116,7 +149,9 @@ class GroupMember:
                 pending = {
                     partition: self._processed[partition] for partition in releasing if partition in self._processed
                 }
-                if pending:
+                # MANUAL members commit only what the consumer commits: the rest is redelivered.
+                if pending and self.options.commit_strategy is not OffsetCommitStrategy.MANUAL:
+                    await self._settle_commits()  # an older commit in flight must not land after this one
                     with contextlib.suppress(FencedError):
                         await self.commit_offsets(pending)
                 assignment = await self._send_heartbeat(leaving=False, released=tuple(releasing))
@@ -136,9 +171,16 @@ class GroupMember:
             self.stream_name, self.group_id, heartbeat, self.options.start_position
         )
 
+    def _in_flight_partition(self) -> int | None:
+        batch = self.in_flight_batch
+        return batch[0] if batch is not None and self.in_flight_offset >= 0 else None
+
     def _adopt(self, assignment: Assignment) -> list[int]:
         """Take the assignment; return the partitions to hand over (already no longer delivered)."""
         new = {owned.partition: owned for owned in assignment.partitions}
+        if new != self._owned:
+            self._ownership_changes += 1
+        in_flight = self._in_flight_partition()
         for partition, owned in self._owned.items():
             if partition not in new or new[partition].epoch != owned.epoch:
                 self._positions.pop(partition, None)
@@ -147,16 +189,21 @@ class GroupMember:
         for partition, owned in new.items():
             if owned.releasing:
                 self._positions.pop(partition, None)
-                if partition != self._in_flight:  # else released once that event is processed
+                if partition != in_flight:  # else released once that event is processed
                     releasing.append(partition)
             elif partition not in self._positions or self._owned.get(partition, owned).epoch != owned.epoch:
                 self._positions[partition] = owned.committed_offset
                 self._processed.pop(partition, None)
         if self._generation is not None and assignment.generation != self._generation:
             self.stats.rebalances += 1
+            self.recorder.rebalanced()
         self._owned = new
         self._generation = assignment.generation
         self._expelled = assignment.expelled
+        if self._queue is not None:
+            self._queue.adopt_epochs(assignment.partition_epochs)
+            if assignment.expelled:
+                self._queue.drop_all()
         if assignment.expelled:
             logger.warning(
                 "consumer %s of group %s was stuck longer than max_poll_interval and lost its partitions",
@@ -169,7 +216,7 @@ class GroupMember:
         interval = self.options.effective_heartbeat_interval.total_seconds()
         signals = self.store._signals
         while True:
-            ticket = signals.ticket(self._group_key)
+            ticket = signals.ticket(self.group_signal)
             await signals.wait(ticket, interval)
             try:
                 await self.heartbeat()
@@ -178,9 +225,20 @@ class GroupMember:
 
     # ----------------------------------------------------------------- commits
 
+    async def commit_event(self, partition: int, offset: int, epoch: int) -> None:
+        """Commit up to and including one delivered event (``event.commit()``)."""
+        if self._queue is not None:
+            await self._queue.commit_event(epoch, offset)
+        else:
+            await self.commit_offsets({partition: offset + 1}, epochs={partition: epoch})
+
     async def commit_offsets(self, offsets: dict[int, int], *, epochs: dict[int, int] | None = None) -> None:
         """Commit ``{partition: next offset to read}``; FencedError for partitions not owned, or
-        (with ``epochs``, the ownership an event was delivered under) owned under another epoch."""
+        (with ``epochs``, the ownership an event was delivered under) owned under another epoch.
+        QUEUE delivery: acknowledges this member's claims in each partition below the offset."""
+        if self._queue is not None:
+            await self._queue.commit_offsets(offsets)
+            return
         not_owned = tuple(
             sorted(
                 partition
@@ -205,26 +263,44 @@ class GroupMember:
         try:
             await self.store._group_commit(self.stream_name, self.group_id, self.consumer_id, commits)
         except FencedError as error:
-            self.stats.fenced += 1
-            for partition in error.partitions:
-                self._owned.pop(partition, None)
-                self._positions.pop(partition, None)
-                self._processed.pop(partition, None)
-            self.store._signals.fire(self._group_key)  # rejoin now, not at the next heartbeat
+            self._lose(error.partitions)
             raise
+        self._record_commits(commits)
+
+    def _record_commits(self, commits: Sequence[PartitionCommit]) -> None:
+        """Commits that were applied: what they covered no longer waits to be committed."""
         self.stats.commits += 1
-        for partition, offset in offsets.items():
-            if self._processed.get(partition, -1) <= offset:
-                self._processed.pop(partition, None)
-            self.stats.committed_events += 1 if offset else 0
+        for commit in commits:
+            if self._processed.get(commit.partition, -1) <= commit.offset:
+                self._processed.pop(commit.partition, None)
+            self.stats.committed_events += 1 if commit.offset else 0
+
+    def _lose(self, partitions: Sequence[int]) -> None:
+        """Commits for ``partitions`` were fenced: this member no longer owns them; rejoin now."""
+        self.stats.fenced += 1
+        self._ownership_changes += 1
+        for partition in partitions:
+            self._owned.pop(partition, None)
+            self._positions.pop(partition, None)
+            self._processed.pop(partition, None)
+        self.store._signals.fire(self.group_signal)  # rejoin now, not at the next heartbeat
+
+    async def _settle_commits(self) -> None:
+        """Wait for a read ahead that carries a commit (its page stays for the delivery loop, and
+        its outcome is its own to report)."""
+        if self._prefetch is not None and self._prefetch_commits:
+            await asyncio.wait([self._prefetch])
 
     async def _finish_commit(self) -> None:
-        pending, self._pending_commit = self._pending_commit, None
-        if pending is not None:
-            await pending
+        """QUEUE delivery: wait for the acknowledgement sent in the background, if any."""
+        if self._queue is not None:
+            await self._queue.finish_pending()
 
     async def commit_processed(self) -> None:
         """Commit everything processed and not yet committed (the automatic strategies)."""
+        if self._queue is not None:
+            await self._queue.acknowledge_processed()
+            return
         pending = {partition: offset for partition, offset in self._processed.items() if partition in self._owned}
         if not pending:
             return
@@ -237,31 +313,94 @@ class GroupMember:
 
     # ----------------------------------------------------------------- delivery
 
-    async def events(self) -> AsyncGenerator[ConsumedEvent, None]:
-        """Join, then deliver events until the consumer stops; commit and leave on the way out."""
+    async def _join(self) -> asyncio.Task[None]:
+        """Check the stream, join the group, and start heartbeating (the task returned)."""
         info = await self.store.get_stream(self.stream_name)
         if info.type is not StreamType.PERSISTENT:
             raise StreamTypeError(f"{info.name!r} is a queue: consumer groups read persistent streams")
+        if info.delivery is DeliverySemantics.QUEUE:
+            self._queue = QueueDelivery(self)
         await self.heartbeat()
-        keep_alive = asyncio.create_task(self._keep_alive(), name=f"sluice-heartbeat-{self.consumer_id}")
+        return asyncio.create_task(self._keep_alive(), name=f"sluice-heartbeat-{self.consumer_id}")
+
+    async def events(self) -> AsyncGenerator[ConsumedEvent, None]:
+        """Join, then deliver events until the consumer stops; commit and leave on the way out.
+
+        The BROADCAST loop is written out here rather than in a generator this one would drive:
+        each generator layer costs every event a hand-off. Per batch: the page read ahead of time
+        is taken (and the one after it requested), its events are delivered, and the commit is
+        sent in the background. Per event: one object and one ownership-version check."""
+        keep_alive = await self._join()
         try:
-            # Delegating by hand (not "async for ... yield") would add a generator layer per event;
-            # _deliver is driven directly and closed with this generator.
-            delivered = self._deliver()
-            try:
-                while True:
-                    try:
-                        event = await delivered.__anext__()
-                    except StopAsyncIteration:
-                        return
-                    yield event
-            finally:
-                await delivered.aclose()
+            if self._queue is not None:
+                async with contextlib.aclosing(self._queue.deliver()) as delivered:
+                    async for event in delivered:
+                        yield event
+                return
+            strategy = self.options.commit_strategy
+            commits_each = strategy in (OffsetCommitStrategy.AFTER_EACH, OffsetCommitStrategy.PERIODIC)
+            stream_name = self.stream_name
+            stats = self.stats
+            processed = self._processed
+            positions = self._positions
+            last_commit = time.monotonic()
+            while True:
+                page, last_commit = await self._next_page(last_commit)
+                if page is None or not self._still_delivering(page.partition, page.epoch, page.start):
+                    continue  # nothing to deliver, or ownership moved while the page was read
+                partition = page.partition
+                epoch = page.epoch
+                offset = page.start
+                version = self._ownership_changes
+                self.in_flight_batch = (partition, epoch)
+                for row in page.rows:
+                    if self._ownership_changes != version:
+                        if not self._still_delivering(partition, epoch, offset):
+                            break  # revoked, reset or moved while this batch was in flight
+                        version = self._ownership_changes
+                    offset = row[0]
+                    stats.delivered += 1
+                    self.in_flight_offset = offset
+                    yield ConsumedEvent(row, stream_name, partition, self, epoch)
+                    self.in_flight_offset = -1
+                    # Processed: the fast path inline (no coroutine per event); commits when due.
+                    if self._ownership_changes != version:
+                        if not self._goes_on_after(partition, epoch, offset):
+                            break
+                        version = self._ownership_changes
+                    offset += 1
+                    processed[partition] = offset
+                    positions[partition] = offset
+                    if commits_each and await self._commit_if_due(last_commit):
+                        last_commit = time.monotonic()
+                self.in_flight_batch = None
+                if strategy is OffsetCommitStrategy.AFTER_BATCH:
+                    # The commit is sent with the next read ahead, in one statement, while the
+                    # consumer works through the next page; reads ahead run one at a time, so
+                    # commits stay in order, and leaving waits for the last one.
+                    self._commit_due = True
         finally:
-            keep_alive.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keep_alive
-            await self._leave()
+            await self._shutdown(keep_alive)
+
+    async def _shutdown(self, keep_alive: asyncio.Task[None]) -> None:
+        await self._stop_prefetch()
+        keep_alive.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keep_alive
+        await self._leave()
+
+    def _goes_on_after(self, partition: int, epoch: int, offset: int) -> bool:
+        """After the consumer processed the event at ``offset`` while ownership changed somewhere:
+        whether the batch goes on. A partition lost meanwhile is not committed (the new owner
+        redelivers the event); one being handed over counts the event and is released now."""
+        current = self._owned.get(partition)
+        if current is None or current.epoch != epoch:
+            return False
+        if current.releasing:
+            self._processed[partition] = offset + 1
+            self.store._signals.fire(self.group_signal)
+            return False
+        return True
 
     async def _leave(self) -> None:
         try:
@@ -275,9 +414,12 @@ class GroupMember:
     def confirm_in_flight(self) -> None:
         """The consumer finished the event it holds and is stopping cleanly: count it as processed,
         so the commit on the way out includes it."""
-        if self._in_flight_event is None:
+        if self.in_flight_batch is None or self.in_flight_offset < 0:
             return
-        partition, epoch, offset = self._in_flight_event
+        (partition, epoch), offset = self.in_flight_batch, self.in_flight_offset
+        if self._queue is not None:
+            self._queue.confirm(epoch, offset)
+            return
         current = self._owned.get(partition)
         if current is not None and current.epoch == epoch:
             self._processed[partition] = offset + 1
@@ -295,83 +437,132 @@ class GroupMember:
             return True
         return False
 
-    async def _fetch_next(self, batch_size: int) -> tuple[int, int, list[RecordedEvent]] | None:
-        """The next batch: (partition, its epoch when fetched, up to ``batch_size`` of its events),
-        taking partitions in turn, one simple indexed read per batch; None when all are caught up."""
+    def _still_delivering(self, partition: int, epoch: int, offset: int) -> bool:
+        """Whether the batch may go on at ``offset`` after ownership changed somewhere."""
+        owned = self._owned.get(partition)
+        return owned is not None and owned.epoch == epoch and self._positions.get(partition) == offset
+
+    async def _next_page(self, last_commit: float) -> tuple[_Page | None, float]:
+        """The next page to deliver (None after waiting for events or a rebalance), with the time
+        of the last periodic commit; requests the page after it ahead of time (AFTER_BATCH: with
+        the commit of the batch just processed)."""
+        if self._expelled:
+            self._last_poll = time.monotonic()
+            await self.heartbeat()
+        signals = self.store._signals
+        stream_ticket = signals.ticket(self.stream_name)
+        group_ticket = signals.ticket(self.group_signal)
+        self._last_poll = time.monotonic()
+        if (
+            self.options.commit_strategy is OffsetCommitStrategy.PERIODIC
+            and time.monotonic() - last_commit >= self.options.commit_interval.total_seconds()
+        ):
+            await self.commit_processed()
+            last_commit = time.monotonic()
+        page = await self._take_prefetched()
+        if page is None:
+            page = await self._fetch_next(commits=self._due_commits())
+        if page is None:
+            await wait_either(stream_ticket, group_ticket, self.store.options.poll_interval.total_seconds())
+            return None, last_commit
+        owned = sorted(self._positions)
+        if page.partition in owned:
+            self._next_partition = owned[(owned.index(page.partition) + 1) % len(owned)]
+        # Read the page after this one while the consumer works through this one.
+        commits = self._due_commits()
+        self._prefetch_commits = bool(commits)
+        self._prefetch = asyncio.create_task(
+            self._fetch_next(assume=(page.partition, page.start + len(page.rows)), commits=commits)
+        )
+        if page.rows:
+            self.recorder.consumed(len(page.rows), seconds_since(page.rows[0][8]))
+        return page, last_commit
+
+    def _due_commits(self) -> list[PartitionCommit]:
+        """AFTER_BATCH: the commits of the batch just processed, if not sent yet."""
+        if not self._commit_due:
+            return []
+        self._commit_due = False
+        owned = self._owned
+        return [
+            PartitionCommit(partition, owned[partition].epoch, offset)
+            for partition, offset in self._processed.items()
+            if partition in owned
+        ]
+
+    async def _take_prefetched(self) -> _Page | None:
+        """The page read ahead of time, if it is still what the loop wants next."""
+        task, self._prefetch = self._prefetch, None
+        self._prefetch_commits = False
+        if task is None:
+            return None
+        page = await task
+        if page is None or not self._still_delivering(page.partition, page.epoch, page.start):
+            return None  # an empty answer is not trusted either: the loop reads again before it waits
+        return page
+
+    async def _stop_prefetch(self) -> None:
+        """On the way out: a read ahead that carries a commit is awaited, any other cancelled."""
+        task, self._prefetch = self._prefetch, None
+        if task is not None:
+            if not self._prefetch_commits:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, SluiceError):
+                await task
+        self._prefetch_commits = False
+
+    async def _fetch_next(
+        self, *, assume: tuple[int, int] | None = None, commits: list[PartitionCommit] | None = None
+    ) -> _Page | None:
+        """The next page: up to ``batch_size`` events of the first owned partition, in turn from
+        the one after the last delivered, that has any; one simple indexed read per page. When
+        reading ahead, ``assume`` is (partition, position) of the page being delivered meanwhile.
+        ``commits`` go with the first read, in the same statement."""
         owned = sorted(self._positions)
         start = owned.index(self._next_partition) if self._next_partition in owned else 0
         for step in range(len(owned)):
             partition = owned[(start + step) % len(owned)]
-            position = self._positions.get(partition)
+            position = assume[1] if assume is not None and assume[0] == partition else self._positions.get(partition)
             ownership = self._owned.get(partition)
             if position is None or ownership is None:
                 continue
-            batch = await self.store._read_page(self.stream_name, partition, position, Direction.FORWARDS, batch_size)
-            if batch:
-                self._next_partition = owned[(start + step + 1) % len(owned)]
-                return partition, ownership.epoch, batch
+            if commits:
+                rows = await self._commit_and_read(commits, partition, position)
+                commits = None
+            else:
+                rows = await self.store._read_rows(self.stream_name, partition, position, self.options.batch_size)
+            if rows:
+                return _Page(partition, ownership.epoch, position, rows)
+        if commits:  # nothing to read from: commit on its own
+            await self.commit_processed()
         return None
 
-    async def _deliver(self) -> AsyncGenerator[ConsumedEvent, None]:
-        strategy = self.options.commit_strategy
-        commits_each = strategy in (OffsetCommitStrategy.AFTER_EACH, OffsetCommitStrategy.PERIODIC)
-        batch_size = self.options.batch_size
-        commit_interval = self.options.commit_interval.total_seconds()
-        wait_seconds = self.store.options.poll_interval.total_seconds()
-        signals = self.store._signals
-        last_commit = time.monotonic()
-        while True:
-            if self._expelled:
-                self._last_poll = time.monotonic()
-                await self.heartbeat()
-            stream_ticket = signals.ticket(self.stream_name)
-            group_ticket = signals.ticket(self._group_key)
-            self._last_poll = time.monotonic()
-            if strategy is OffsetCommitStrategy.PERIODIC and time.monotonic() - last_commit >= commit_interval:
-                await self.commit_processed()
-                last_commit = time.monotonic()
-            fetched = await self._fetch_next(batch_size) if self._positions else None
-            if fetched is None:
-                await _wait_either(stream_ticket, group_ticket, wait_seconds)
-                continue
-            partition, epoch, batch = fetched
-            stream_name = self.stream_name
-            for event in batch:
-                offset = event.offset
-                owned = self._owned.get(partition)
-                if owned is None or owned.epoch != epoch or self._positions.get(partition) != offset:
-                    break  # revoked, reset or moved while this batch was in flight
-                self.stats.delivered += 1
-                self._in_flight = partition
-                self._in_flight_event = (partition, epoch, offset)
-                try:
-                    yield ConsumedEvent(event._row, stream_name, partition, self, epoch)
-                finally:
-                    self._in_flight = None
-                    self._in_flight_event = None
-                # Processed: the fast path inline (no coroutine per event); commits when due.
-                current = self._owned.get(partition)
-                if current is None or current.epoch != epoch:
-                    break  # lost while the consumer processed it: the new owner redelivers it
-                self._processed[partition] = offset + 1
-                if current.releasing:
-                    self.store._signals.fire(self._group_key)  # hand it over now that the event is done
-                    break
-                self._positions[partition] = offset + 1
-                if commits_each and await self._commit_if_due(last_commit):
-                    last_commit = time.monotonic()
-            if strategy is OffsetCommitStrategy.AFTER_BATCH:
-                # The commit's round trip (and fsync) overlaps the next fetch; it is awaited
-                # before the next commit and before leaving, so commits stay in order.
-                await self._finish_commit()
-                self._pending_commit = asyncio.create_task(self.commit_processed())
+    async def _commit_and_read(
+        self, commits: list[PartitionCommit], partition: int, position: int
+    ) -> Sequence[EventRow]:
+        fenced, rows = await self.store._group_commit_and_read(
+            self.stream_name,
+            self.group_id,
+            self.consumer_id,
+            commits,
+            partition=partition,
+            start=position,
+            count=self.options.batch_size,
+        )
+        if fenced:
+            self._lose(fenced)
+            logger.info("commit of %s fenced for partitions %s; they will be redelivered", self.consumer_id, fenced)
+        applied = [commit for commit in commits if commit.partition not in fenced]
+        if applied:
+            self._record_commits(applied)
+        return rows
 
 
-async def _wait_either(first: asyncio.Event, second: asyncio.Event, seconds: float) -> None:
-    """Wait for either wake-up (new events, or a rebalance) or the poll interval."""
-    waiters = [asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Page:
+    """Events of one partition to deliver, as read under one ownership epoch."""
+
+    partition: int
+    epoch: int
+    start: int
+    rows: Sequence[EventRow]

@@ -68,6 +68,8 @@ class Assignment:
     partitions: tuple[OwnedPartition, ...]
     expelled: bool = False
     """The member was stuck past its max poll interval and lost everything; it rejoins on its next poll."""
+    partition_epochs: tuple[tuple[int, int], ...] = ()
+    """QUEUE delivery: (partition, epoch) of every partition; claims of an older epoch were dropped by a reset."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -75,6 +77,31 @@ class PartitionCommit:
     partition: int
     epoch: int
     offset: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Claim:
+    """QUEUE delivery: offsets ``from_offset`` to ``to_offset - 1`` of a partition, leased to one
+    member. ``attempt`` grows with every takeover; acknowledgements must name it (fencing)."""
+
+    claim_id: int
+    attempt: int
+    partition: int
+    from_offset: int
+    to_offset: int
+    epoch: int = 0
+    """The partition's epoch when claimed; a forced reset bumps it (and drops every claim)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClaimAcknowledgement:
+    """QUEUE delivery: the events of a claim before ``up_to`` are processed (all of them when
+    ``up_to`` is the claim's ``to_offset``)."""
+
+    claim_id: int
+    attempt: int
+    partition: int
+    up_to: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -9,16 +9,24 @@ partition, even one whose connection and advisory locks silently vanished, canno
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import TYPE_CHECKING, TypeAlias
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 import asyncpg
 
 from sluice.backends.postgres.queries import query
-from sluice.consumers.backend import describe_members, group_signal_key, refuse_if_active, start_offsets
+from sluice.consumers.backend import (
+    describe_members,
+    group_signal_key,
+    refuse_if_active,
+    start_offsets,
+    with_partition_epochs,
+)
 from sluice.consumers.model import (
     Assignment,
+    Claim,
+    ClaimAcknowledgement,
     GroupDescription,
     GroupSummary,
     Heartbeat,
@@ -35,6 +43,10 @@ from sluice.errors import (
     InvalidArgumentError,
     StreamNotFoundError,
 )
+from sluice.streams import DeliverySemantics
+
+T = TypeVar("T")
+DEADLOCK_RETRIES = 3
 
 if TYPE_CHECKING:
     Connection: TypeAlias = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
@@ -82,14 +94,18 @@ class PostgresConsumerGroups:
                     raise StreamNotFoundError(stream_name)
             partitions = await self._ensure_partitions(connection, group, stream_name, start)
             members = [_member(row) for row in await connection.fetch(query("group_members"), group["group_key"])]
+            # QUEUE members own no partitions: they claim ranges (claim below); only membership is planned.
+            queue = group["delivery"] == DeliverySemantics.QUEUE.value
             plan = plan_heartbeat(
                 now=group["now"],
                 generation=group["generation"],
                 members=members,
-                partitions=partitions,
+                partitions=[] if queue else partitions,
                 heartbeat=heartbeat,
             )
             group_key = group["group_key"]
+            if queue:
+                await self._renew_claims(connection, group_key, heartbeat, plan.removed_members, plan.caller is None)
             if plan.removed_members:
                 await connection.execute(query("remove_group_members"), group_key, list(plan.removed_members))
             if plan.caller is not None:
@@ -120,7 +136,70 @@ class PostgresConsumerGroups:
                 await connection.execute(query("set_group_generation"), group_key, plan.assignment.generation)
         if plan.changed:
             self._notify(group_signal_key(stream_name, group_id))
+        if queue:
+            return with_partition_epochs(plan.assignment, partitions)
         return plan.assignment
+
+    @staticmethod
+    async def _renew_claims(
+        connection: Connection, group_key: int, heartbeat: Heartbeat, removed: Sequence[str], caller_gone: bool
+    ) -> None:
+        """Extend the caller's leases, or free them at once when it leaves or was expelled; free the
+        claims of removed members and of an earlier process with the caller's consumer id."""
+        if not caller_gone:
+            await connection.execute(
+                query("extend_claim_leases"),
+                group_key,
+                heartbeat.consumer_id,
+                heartbeat.instance_id,
+                heartbeat.session_timeout,
+            )
+        await connection.execute(
+            query("expire_claims"), group_key, list(removed), heartbeat.consumer_id, heartbeat.instance_id
+        )
+
+    async def claim(
+        self,
+        stream_name: str,
+        group_id: str,
+        *,
+        consumer_id: str,
+        instance_id: str,
+        count: int,
+        lease: timedelta,
+        first_partition: int,
+    ) -> Claim | None:
+        row = await _retrying_deadlocks(
+            self._pool.fetchrow,
+            query("claim_group_events"),
+            stream_name,
+            group_id,
+            consumer_id,
+            instance_id,
+            count,
+            lease,
+            first_partition,
+        )
+        if row is None:
+            return None
+        return Claim(
+            row["claim_id"], row["attempt"], row["partition"], row["from_offset"], row["to_offset"], row["epoch"]
+        )
+
+    async def acknowledge(
+        self, stream_name: str, group_id: str, acknowledgements: Sequence[ClaimAcknowledgement]
+    ) -> list[ClaimAcknowledgement]:
+        rows = await _retrying_deadlocks(
+            self._pool.fetch,
+            query("acknowledge_group_claims"),
+            stream_name,
+            group_id,
+            [acknowledgement.claim_id for acknowledgement in acknowledgements],
+            [acknowledgement.attempt for acknowledgement in acknowledgements],
+            [acknowledgement.up_to for acknowledgement in acknowledgements],
+        )
+        acknowledged = {row["claim_id"] for row in rows}
+        return [item for item in acknowledgements if item.claim_id not in acknowledged]
 
     async def commit(
         self, stream_name: str, group_id: str, consumer_id: str, commits: Sequence[PartitionCommit]
@@ -207,6 +286,7 @@ class PostgresConsumerGroups:
             await connection.execute(
                 query("reset_group_offsets"), group["group_key"], list(offsets), list(offsets.values())
             )
+            await connection.execute(query("delete_group_claims"), group["group_key"])
             await connection.execute(query("set_group_generation"), group["group_key"], group["generation"] + 1)
         self._notify(group_signal_key(stream_name, group_id))
         description = await self.describe(stream_name, group_id)
@@ -238,6 +318,19 @@ async def _offsets_for(
         return int(await connection.fetchval(query("offset_at_time_by_id"), stream_id, partition, position.time))
 
     return await start_offsets(position, bounds, at_time)
+
+
+async def _retrying_deadlocks(operation: Callable[..., Awaitable[T]], *arguments: object) -> T:
+    """Run one statement again if PostgreSQL broke a deadlock by aborting it. Claims and
+    acknowledgements lock partition rows and claim rows in a fixed order, but a claim that finds a
+    partition drained by a concurrent claim moves on to the next while still holding the first, so
+    a rare cycle with an acknowledgement remains possible; the aborted statement changed nothing."""
+    for _ in range(DEADLOCK_RETRIES):
+        try:
+            return await operation(*arguments)
+        except asyncpg.DeadlockDetectedError:
+            continue
+    return await operation(*arguments)
 
 
 def _member(row: asyncpg.Record) -> MemberState:

@@ -23,7 +23,15 @@ from sluice.backends.postgres.groups import PostgresConsumerGroups
 from sluice.backends.postgres.notifications import NotificationChannel
 from sluice.backends.postgres.queries import query
 from sluice.batches import PreparedBatch
-from sluice.consumers.model import Assignment, GroupDescription, GroupSummary, Heartbeat, PartitionCommit
+from sluice.consumers.model import (
+    Assignment,
+    Claim,
+    ClaimAcknowledgement,
+    GroupDescription,
+    GroupSummary,
+    Heartbeat,
+    PartitionCommit,
+)
 from sluice.consumers.options import StartPosition
 from sluice.errors import (
     ConcurrencyError,
@@ -34,12 +42,21 @@ from sluice.errors import (
     StreamTypeError,
 )
 from sluice.event_types import EventTypeRegistry
-from sluice.events import AppendResult, Direction, ExpectedOffset, GlobalPosition, RecordedEvent
+from sluice.events import AppendResult, Direction, EventRow, ExpectedOffset, GlobalPosition, RecordedEvent
 from sluice.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueMessage, Receipt
+from sluice.observability import metrics
 from sluice.options import StoreOptions
 from sluice.payloads import decode_payload
 from sluice.store import AppendRequest, EventStore
-from sluice.streams import PartitionInfo, StreamConfig, StreamInfo, StreamType
+from sluice.streams import (
+    DeliverySemantics,
+    PartitionInfo,
+    StreamConfig,
+    StreamInfo,
+    StreamType,
+    same_shape,
+    shape_description,
+)
 
 PARTITION_COUNT_TTL_SECONDS = 5.0
 """How long append trusts a cached partition count before looking it up again."""
@@ -144,13 +161,18 @@ class PostgresEventStore(EventStore):
     async def _create_stream(self, config: StreamConfig) -> StreamInfo:
         with _translate_connection_errors("create_stream"):
             created = await self._pool.fetchval(
-                query("create_stream"), config.name, config.type.value, config.partitions, config.max_attempts
+                query("create_stream"),
+                config.name,
+                config.type.value,
+                config.partitions,
+                config.max_attempts,
+                config.delivery.value,
             )
             info = await self._describe_stream(config.name)
         if info is None:  # deleted again between the two statements
             raise StreamNotFoundError(config.name)
-        if created is None and (info.type != config.type or info.partitions != config.partitions):
-            raise StreamAlreadyExistsError(config.name, f"it is {info.type.value} with {info.partitions} partition(s)")
+        if created is None and not same_shape(info.config, config):
+            raise StreamAlreadyExistsError(config.name, shape_description(info.config))
         self._partition_counts[config.name] = (info.partitions, time.monotonic())
         return info
 
@@ -197,6 +219,34 @@ class PostgresEventStore(EventStore):
     ) -> None:
         with _translate_connection_errors("a consumer group commit"):
             await self._groups.commit(stream_name, group_id, consumer_id, commits)
+
+    async def _group_claim(
+        self,
+        stream_name: str,
+        group_id: str,
+        *,
+        consumer_id: str,
+        instance_id: str,
+        count: int,
+        lease: timedelta,
+        first_partition: int,
+    ) -> Claim | None:
+        with _translate_connection_errors("a consumer group claim"):
+            return await self._groups.claim(
+                stream_name,
+                group_id,
+                consumer_id=consumer_id,
+                instance_id=instance_id,
+                count=count,
+                lease=lease,
+                first_partition=first_partition,
+            )
+
+    async def _group_acknowledge(
+        self, stream_name: str, group_id: str, acknowledgements: Sequence[ClaimAcknowledgement]
+    ) -> list[ClaimAcknowledgement]:
+        with _translate_connection_errors("a consumer group acknowledgement"):
+            return await self._groups.acknowledge(stream_name, group_id, acknowledgements)
 
     async def _group_describe(self, stream_name: str, group_id: str) -> GroupDescription | None:
         with _translate_connection_errors("describe group"):
@@ -316,6 +366,42 @@ class PostgresEventStore(EventStore):
         # read_forwards' columns are RecordedEvent's row layout: the rows are wrapped as they are.
         return [RecordedEvent(row, stream_name, partition) for row in rows]
 
+    async def _read_rows(self, stream_name: str, partition: int, start: int, count: int) -> Sequence[EventRow]:
+        with _translate_connection_errors("read"):
+            rows: list[asyncpg.Record] = await self._pool.fetch(
+                query("read_forwards"), stream_name, partition, start, count
+            )
+        return rows  # read_forwards' columns are the event row layout
+
+    async def _group_commit_and_read(
+        self,
+        stream_name: str,
+        group_id: str,
+        consumer_id: str,
+        commits: Sequence[PartitionCommit],
+        *,
+        partition: int,
+        start: int,
+        count: int,
+    ) -> tuple[tuple[int, ...], Sequence[EventRow]]:
+        with _translate_connection_errors("a consumer group commit and read"):
+            rows: list[asyncpg.Record] = await self._pool.fetch(
+                query("commit_and_read_forwards"),
+                stream_name,
+                group_id,
+                consumer_id,
+                [commit.partition for commit in commits],
+                [commit.epoch for commit in commits],
+                [commit.offset for commit in commits],
+                partition,
+                start,
+                count,
+            )
+        committed = set(rows[0]["committed_partitions"])
+        fenced = tuple(commit.partition for commit in commits if commit.partition not in committed)
+        # The rows carry one more column after the event row layout; an empty page is one NULL row.
+        return fenced, rows if rows[0][0] is not None else []
+
     async def _offset_at_time(self, stream_name: str, partition: int, at: datetime) -> int:
         with _translate_connection_errors("read"):
             offset = await self._pool.fetchval(query("offset_at_time"), stream_name, partition, at)
@@ -398,6 +484,8 @@ class PostgresEventStore(EventStore):
                 await self._ensure_queue_exists(queue_name)
                 return []
             messages = [_queue_message(row, queue_name) for row in rows if row["message_id"] is not None]
+            if rows[0]["dead_lettered"]:
+                metrics.record_dead_lettered(queue_name, rows[0]["dead_lettered"])
             if messages or rows[0]["dead_lettered"] == 0:
                 return messages
             # Everything we picked was dead-lettered; there may be deliverable messages behind them.
@@ -422,9 +510,12 @@ class PostgresEventStore(EventStore):
 
     async def _nack(self, queue_name: str, receipt: Receipt, delay: timedelta, reason: str) -> bool:
         with _translate_connection_errors("nack"):
-            changed = await self._pool.fetchval(
+            outcome = await self._pool.fetchrow(
                 query("nack_message"), queue_name, receipt.message_id, receipt.attempt, delay, reason
             )
+        changed = outcome is not None and outcome["changed"] > 0
+        if outcome is not None and changed and outcome["buried"]:
+            metrics.record_dead_lettered(queue_name, outcome["buried"])
         if changed and delay <= timedelta(0):
             self._signals.fire(queue_name)
         return bool(changed)
@@ -484,6 +575,7 @@ def _stream_infos(rows: list[asyncpg.Record]) -> list[StreamInfo]:
                     partitions=row["partitions"],
                     max_attempts=row["max_attempts"],
                     created_at=row["created_at"],
+                    delivery=DeliverySemantics(row["delivery"]),
                     partition_heads=tuple(partitions),
                 )
             )

@@ -7,12 +7,14 @@ SELECT stream_id, $2 FROM streams WHERE name = $1 AND type = 'persistent'
 ON CONFLICT (stream_id, name) DO NOTHING;
 
 -- name: lock_group
--- Serializes heartbeats, resets and deletes of one group (heartbeats are seconds apart).
-SELECT g.group_key, g.generation, g.created_at, s.stream_id, s.partitions, clock_timestamp() AS now
+-- Serializes heartbeats, resets and deletes of one group (heartbeats are seconds apart). NO KEY
+-- UPDATE, not UPDATE: inserting a claim (which references the group) must not wait for a heartbeat
+-- that itself waits for that claimer's locks.
+SELECT g.group_key, g.generation, g.created_at, s.stream_id, s.partitions, s.delivery, clock_timestamp() AS now
   FROM consumer_groups g
   JOIN streams s ON s.stream_id = g.stream_id
  WHERE s.name = $1 AND g.name = $2
-   FOR UPDATE OF g;
+   FOR NO KEY UPDATE OF g;
 
 -- name: group_members
 SELECT consumer_id, instance_id, joined_at, last_heartbeat_at, last_poll_at, session_timeout, max_poll_interval
@@ -40,8 +42,8 @@ SELECT p.partition,
 SELECT offset_at_time(s.name, $2, $3) FROM streams s WHERE s.stream_id = $1;
 
 -- name: add_group_partitions
-INSERT INTO consumer_group_partitions (group_key, partition, committed_offset)
-SELECT $1, partition, committed_offset FROM unnest($2::integer[], $3::bigint[]) AS new(partition, committed_offset)
+INSERT INTO consumer_group_partitions (group_key, partition, committed_offset, claimed_offset)
+SELECT $1, partition, committed_offset, committed_offset FROM unnest($2::integer[], $3::bigint[]) AS new(partition, committed_offset)
 ON CONFLICT (group_key, partition) DO NOTHING;
 
 -- name: remove_group_members
@@ -80,6 +82,35 @@ UPDATE consumer_group_partitions gp
    AND sp.stream_id = (SELECT stream_id FROM streams WHERE name = $1) AND sp.partition = wanted.partition
    AND wanted.offset_value <= sp.next_offset
 RETURNING gp.partition;
+
+-- name: commit_and_read_forwards
+-- One round trip per batch for AFTER_BATCH members: commit_group_offsets ($1..$6) and read_forwards
+-- of partition $7 from offset $8, up to $9 events. Columns: read_forwards' (all NULL in the one row
+-- returned when the page is empty), then the partitions committed.
+WITH committed AS (
+    UPDATE consumer_group_partitions gp
+       SET committed_offset = wanted.offset_value, committed_at = clock_timestamp()
+      FROM unnest($4::integer[], $5::bigint[], $6::bigint[]) AS wanted(partition, epoch, offset_value),
+           stream_partitions sp
+     WHERE gp.group_key = (SELECT g.group_key FROM consumer_groups g
+                            WHERE g.stream_id = (SELECT stream_id FROM streams WHERE name = $1) AND g.name = $2)
+       AND gp.partition = wanted.partition AND gp.owner = $3 AND gp.epoch = wanted.epoch
+       AND sp.stream_id = (SELECT stream_id FROM streams WHERE name = $1) AND sp.partition = wanted.partition
+       AND wanted.offset_value <= sp.next_offset
+    RETURNING gp.partition
+), page AS (
+    SELECT e.event_offset, e.event_id, e.event_type, e.schema_version, e.content_type, e.data, e.metadata,
+           e.correlation_id, e.created_at, e.transaction_id::text::bigint AS transaction_id, e.sequence
+      FROM events e
+     WHERE e.stream_id = (SELECT stream_id FROM streams WHERE name = $1)
+       AND e.partition = $7 AND e.event_offset >= $8
+     ORDER BY e.event_offset
+     LIMIT $9
+)
+SELECT page.*, ARRAY(SELECT committed.partition FROM committed) AS committed_partitions
+  FROM (SELECT 1) AS one
+  LEFT JOIN page ON true
+ ORDER BY page.event_offset;
 
 -- name: group_partition_owners
 SELECT gp.partition, gp.owner, gp.epoch, sp.next_offset AS head
@@ -121,9 +152,43 @@ SELECT s.name AS stream_name, g.name AS group_id,
 -- name: reset_group_offsets
 -- Moves every partition's committed offset and bumps every epoch, fencing current members.
 UPDATE consumer_group_partitions gp
-   SET committed_offset = target.committed_offset, epoch = gp.epoch + 1, committed_at = clock_timestamp()
+   SET committed_offset = target.committed_offset, claimed_offset = target.committed_offset,
+       epoch = gp.epoch + 1, committed_at = clock_timestamp()
   FROM unnest($2::integer[], $3::bigint[]) AS target(partition, committed_offset)
  WHERE gp.group_key = $1 AND gp.partition = target.partition;
+
+-- name: delete_group_claims
+-- With a reset: the claims of a QUEUE group are dropped, so their holders' acknowledgements are refused.
+DELETE FROM consumer_group_claims WHERE group_key = $1;
+
+-- name: extend_claim_leases
+-- A QUEUE member's heartbeat: the claims this instance holds stay leased for another session timeout.
+-- Claim rows are locked in claim id order, as acknowledge_group_claims does (no deadlock).
+UPDATE consumer_group_claims c
+   SET expires_at = clock_timestamp() + $4::interval
+  FROM (SELECT claim_id FROM consumer_group_claims
+         WHERE group_key = $1 AND owner = $2 AND instance_id = $3 AND NOT done
+         ORDER BY claim_id
+           FOR UPDATE) AS held
+ WHERE c.claim_id = held.claim_id;
+
+-- name: expire_claims
+-- Claims of members that left, expired or got stuck ($2), and of an earlier process of the caller
+-- ($3 with another instance id than $4), can be taken over at once.
+UPDATE consumer_group_claims c
+   SET expires_at = '-infinity'
+  FROM (SELECT claim_id FROM consumer_group_claims
+         WHERE group_key = $1 AND NOT done
+           AND (owner = ANY($2::text[]) OR (owner = $3 AND instance_id <> $4))
+         ORDER BY claim_id
+           FOR UPDATE) AS freed
+ WHERE c.claim_id = freed.claim_id;
+
+-- name: claim_group_events
+SELECT claim_id, partition, from_offset, to_offset, attempt, epoch FROM claim_group_events($1, $2, $3, $4, $5, $6, $7);
+
+-- name: acknowledge_group_claims
+SELECT acknowledge_group_claims($1, $2, $3, $4, $5) AS claim_id;
 
 -- name: delete_group
 DELETE FROM consumer_groups WHERE group_key = $1;

@@ -5,7 +5,7 @@
 -- filters, scalar subqueries rather than joins where an index order must be used.
 
 -- name: describe_stream
-SELECT s.stream_id, s.name, s.type, s.partitions, s.max_attempts, s.created_at,
+SELECT s.stream_id, s.name, s.type, s.partitions, s.max_attempts, s.created_at, s.delivery,
        p.partition, p.next_offset, p.last_appended_at
   FROM streams s
   JOIN stream_partitions p ON p.stream_id = s.stream_id
@@ -13,7 +13,7 @@ SELECT s.stream_id, s.name, s.type, s.partitions, s.max_attempts, s.created_at,
  ORDER BY p.partition;
 
 -- name: list_streams
-SELECT s.stream_id, s.name, s.type, s.partitions, s.max_attempts, s.created_at,
+SELECT s.stream_id, s.name, s.type, s.partitions, s.max_attempts, s.created_at, s.delivery,
        p.partition, p.next_offset, p.last_appended_at
   FROM streams s
   JOIN stream_partitions p ON p.stream_id = s.stream_id
@@ -21,8 +21,8 @@ SELECT s.stream_id, s.name, s.type, s.partitions, s.max_attempts, s.created_at,
 
 -- name: create_stream
 WITH created AS (
-    INSERT INTO streams (name, type, partitions, max_attempts)
-    VALUES ($1, $2, $3, $4)
+    INSERT INTO streams (name, type, partitions, max_attempts, delivery)
+    VALUES ($1, $2, $3, $4, $5)
     ON CONFLICT (name) DO NOTHING
     RETURNING stream_id, partitions
 ), partition_rows AS (
@@ -218,7 +218,8 @@ WITH queue AS (
       FROM exhausted
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM retried) + (SELECT count(*) FROM buried) AS changed;
+SELECT (SELECT count(*) FROM retried) + (SELECT count(*) FROM buried) AS changed,
+       (SELECT count(*) FROM buried) AS buried;
 
 -- name: extend_lease
 UPDATE queue_messages m
