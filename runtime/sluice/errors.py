@@ -179,3 +179,33 @@ class PermissionDeniedError(SluiceError, PermissionError):
         self.principal = principal
         self.action = action
         self.resource = resource
+
+
+class HandlerSpecError(InvalidArgumentError):
+    """A ``--handler module:function`` spec is malformed, names a module that cannot be imported or
+    an attribute that does not exist, or names something that is not callable."""
+
+    code = "invalid_handler"
+
+
+class SinkDeliveryError(SluiceError):
+    """An HTTP sink did not accept an event: it answered with a non-2xx status, or the request failed
+    (connection refused, timeout, ...). ``status_code`` is None for transport failures."""
+
+    code = "sink_delivery_failed"
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class RemoteCallError(SluiceError, ConnectionError):
+    """A call to a Sluice server (``sluice.client``) failed for a reason that is not a Sluice error:
+    the server is unreachable or shutting down, the deadline passed, or the call was cancelled.
+    ``status`` names the gRPC status (``UNAVAILABLE``, ``DEADLINE_EXCEEDED``, ...)."""
+
+    code = "remote_call_failed"
+
+    def __init__(self, message: str, *, status: str) -> None:
+        super().__init__(message)
+        self.status = status

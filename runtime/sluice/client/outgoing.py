@@ -1,0 +1,39 @@
+"""Events and messages to send: pydantic models, dataclasses or EventData, encoded for the wire."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pydantic_core
+
+from sluice.errors import InvalidArgumentError
+from sluice.event_types import EventTypeRegistry
+from sluice.events import BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE
+from sluice.rpc.v1 import sluice_pb2
+
+
+def event_message(event: object, registry: EventTypeRegistry) -> sluice_pb2.EventToWrite:
+    """The wire form of one event (the server validates it again, as the library does)."""
+    data = registry.to_event_data(event)
+    content = data.data
+    if isinstance(content, bytes | bytearray | memoryview):
+        payload, content_type = bytes(content), BINARY_CONTENT_TYPE
+    else:
+        try:
+            payload, content_type = pydantic_core.to_json(content), JSON_CONTENT_TYPE
+        except pydantic_core.PydanticSerializationError as error:
+            raise InvalidArgumentError(f"data of event type {data.event_type!r} is not JSON-serializable") from error
+    metadata = pydantic_core.to_json(dict(data.metadata)).decode() if data.metadata else ""
+    return sluice_pb2.EventToWrite(
+        event_id=str(data.event_id),
+        event_type=data.event_type,
+        content_type=content_type,
+        data=payload,
+        metadata_json=metadata,
+        schema_version=data.schema_version,
+    )
+
+
+def event_messages(events: Sequence[object] | object, registry: EventTypeRegistry) -> list[sluice_pb2.EventToWrite]:
+    batch = list(events) if isinstance(events, list | tuple) else [events]
+    return [event_message(event, registry) for event in batch]

@@ -1,0 +1,134 @@
+"""Conversions between the protobuf messages of ``sluice.v1`` and Sluice's own types.
+
+Payloads travel as bytes with a content type: JSON payloads are parsed here (and re-encoded by the
+store, which validates them), binary ones pass through. Malformed input raises InvalidArgumentError.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pydantic_core
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from sluice.errors import InvalidArgumentError
+from sluice.events import BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE, Direction, EventData, ExpectedOffset, RecordedEvent
+from sluice.messages import QueueMessage
+from sluice.rpc.v1 import sluice_pb2
+
+SUPPORTED_CONTENT_TYPES = (JSON_CONTENT_TYPE, BINARY_CONTENT_TYPE)
+
+_EXPECTED_STATES = {
+    sluice_pb2.EXPECTED_STATE_ANY: ExpectedOffset.ANY,
+    sluice_pb2.EXPECTED_STATE_NO_STREAM: ExpectedOffset.NO_STREAM,
+    sluice_pb2.EXPECTED_STATE_STREAM_EXISTS: ExpectedOffset.STREAM_EXISTS,
+}
+
+
+def event_data_from_message(message: sluice_pb2.EventToWrite) -> EventData:
+    """An EventData from a wire event: id parsed, JSON payload and metadata decoded."""
+    content_type = message.content_type or JSON_CONTENT_TYPE
+    if content_type not in SUPPORTED_CONTENT_TYPES:
+        raise InvalidArgumentError(
+            f"content_type must be one of {', '.join(SUPPORTED_CONTENT_TYPES)}, got {content_type!r}"
+        )
+    data: Any = decode_json(message.data, "data") if content_type == JSON_CONTENT_TYPE else bytes(message.data)
+    metadata = decode_json(message.metadata_json.encode(), "metadata_json") if message.metadata_json else {}
+    if not isinstance(metadata, dict):
+        raise InvalidArgumentError("metadata_json must be a JSON object")
+    try:
+        event_id = uuid.UUID(message.event_id) if message.event_id else uuid.uuid4()
+    except ValueError as error:
+        raise InvalidArgumentError(f"event_id must be a UUID, got {message.event_id!r}") from error
+    return EventData(
+        event_type=message.event_type,
+        data=data,
+        metadata=metadata,
+        event_id=event_id,
+        schema_version=message.schema_version or 1,
+    )
+
+
+def decode_json(payload: bytes, field: str) -> Any:
+    """Parse JSON text from the wire, as InvalidArgumentError when it is not JSON."""
+    try:
+        return pydantic_core.from_json(payload)
+    except ValueError as error:
+        raise InvalidArgumentError(f"{field} is not valid JSON: {error}") from error
+
+
+def expected_offset_from_request(request: sluice_pb2.AppendRequest) -> int | ExpectedOffset:
+    """The append's optimistic-concurrency expectation."""
+    if request.WhichOneof("expected") == "expected_offset":
+        return request.expected_offset
+    return _EXPECTED_STATES[request.expected_state]
+
+
+def direction_from_message(direction: sluice_pb2.Direction.ValueType) -> Direction:
+    return Direction.BACKWARDS if direction == sluice_pb2.DIRECTION_BACKWARDS else Direction.FORWARDS
+
+
+def recorded_event_message(event: RecordedEvent) -> sluice_pb2.RecordedEvent:
+    """The wire form of a stored event; the payload is sent as stored, without decoding it."""
+    metadata = event.metadata
+    return sluice_pb2.RecordedEvent(
+        stream_name=event.stream_name,
+        partition=event.partition,
+        offset=event.offset,
+        event_id=str(event.event_id),
+        event_type=event.event_type,
+        schema_version=event.schema_version,
+        content_type=event.content_type,
+        data=event.payload,
+        metadata_json=encode_json_object(metadata),
+        correlation_id=event.correlation_id or "",
+        timestamp=timestamp_message(event.timestamp),
+        global_position=str(event.global_position),
+    )
+
+
+def queue_message_message(message: QueueMessage) -> sluice_pb2.QueueMessage:
+    """The wire form of a leased queue message, with its receipt."""
+    data = message.data
+    if isinstance(data, bytes):
+        payload, content_type = data, BINARY_CONTENT_TYPE
+    else:
+        payload, content_type = pydantic_core.to_json(data), JSON_CONTENT_TYPE
+    return sluice_pb2.QueueMessage(
+        queue_name=message.queue_name,
+        message_id=message.message_id,
+        receipt=str(message.receipt),
+        attempt=message.attempt,
+        event_type=message.event_type,
+        content_type=content_type,
+        data=payload,
+        metadata_json=encode_json_object(message.metadata),
+        correlation_id=message.correlation_id or "",
+        enqueued_at=timestamp_message(message.enqueued_at),
+        visible_at=timestamp_message(message.visible_at),
+    )
+
+
+def encode_json_object(value: Mapping[str, Any]) -> str:
+    return pydantic_core.to_json(value).decode() if value else ""
+
+
+def timestamp_message(moment: datetime) -> timestamp_pb2.Timestamp:
+    timestamp = timestamp_pb2.Timestamp()
+    timestamp.FromDatetime(moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC))
+    return timestamp
+
+
+def datetime_from_timestamp(timestamp: timestamp_pb2.Timestamp) -> datetime:
+    return timestamp.ToDatetime(tzinfo=UTC)
+
+
+def timedelta_from_duration(duration: duration_pb2.Duration, *, field: str) -> timedelta:
+    """A non-negative timedelta from a Duration."""
+    value = duration.ToTimedelta()
+    if value < timedelta(0):
+        raise InvalidArgumentError(f"{field} must not be negative, got {value}")
+    return value

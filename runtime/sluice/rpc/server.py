@@ -1,0 +1,137 @@
+"""The gRPC server: the three Sluice services, health, reflection, authentication and TLS on one port.
+
+    server = build_grpc_server(store, address="0.0.0.0:50051", tokens=BearerTokens.from_environment())
+    await server.start()
+    ...
+    await server.stop(grace_seconds=10)   # drain: refuse new calls, end streams, finish unary calls
+
+``run_grpc_server`` does all of that and waits (for the lead's ``sluice serve``, next to REST).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from sluice.errors import InvalidArgumentError
+from sluice.rpc.authentication import BearerTokenInterceptor
+from sluice.rpc.call_context import Draining
+from sluice.rpc.persistent_subscriptions_service import PersistentSubscriptionsService
+from sluice.rpc.queues_service import QueuesService
+from sluice.rpc.streams_service import StreamsService
+from sluice.rpc.tls import TlsSettings
+from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
+from sluice.security import BearerTokens
+from sluice.store import EventStore
+
+DEFAULT_GRACE_SECONDS = 10.0
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+SLUICE_SERVICE_NAMES = tuple(service.full_name for service in sluice_pb2.DESCRIPTOR.services_by_name.values())
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SluiceServices:
+    """The servicers of one server (tests read their statistics)."""
+
+    streams: StreamsService
+    persistent_subscriptions: PersistentSubscriptionsService
+    queues: QueuesService
+    health: health.aio.HealthServicer
+    draining: Draining
+
+
+class SluiceGrpcServer:
+    """A bound, not yet started server, with its port and services."""
+
+    def __init__(self, server: grpc.aio.Server, port: int, services: SluiceServices) -> None:
+        self.server = server
+        self.port = port
+        self.services = services
+
+    async def start(self) -> None:
+        await self.server.start()
+        for name in ("", *SLUICE_SERVICE_NAMES):
+            await self.services.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> None:
+        """Graceful shutdown: health turns NOT_SERVING, new calls are refused, streaming calls end
+        with UNAVAILABLE (after cleaning up: members leave their groups), unary calls get up to
+        ``grace_seconds`` to finish."""
+        await self.services.health.enter_graceful_shutdown()
+        self.services.draining.begin()
+        await self.server.stop(grace_seconds)
+
+
+def build_grpc_server(
+    store: EventStore, *, address: str, tokens: BearerTokens | None = None, tls: TlsSettings | None = None
+) -> SluiceGrpcServer:
+    """Build and bind the server (call ``start()`` to serve). ``address`` is ``host:port``; port 0
+    picks a free port (see ``.port``)."""
+    interceptors = [BearerTokenInterceptor(tokens)] if tokens is not None else []
+    server = grpc.aio.server(
+        interceptors=interceptors,
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ],
+    )
+    draining = Draining()
+    services = SluiceServices(
+        streams=StreamsService(store, draining),
+        persistent_subscriptions=PersistentSubscriptionsService(store, draining),
+        queues=QueuesService(store, draining),
+        health=health.aio.HealthServicer(),
+        draining=draining,
+    )
+    sluice_pb2_grpc.add_StreamsServicer_to_server(services.streams, server)
+    sluice_pb2_grpc.add_PersistentSubscriptionsServicer_to_server(services.persistent_subscriptions, server)
+    sluice_pb2_grpc.add_QueuesServicer_to_server(services.queues, server)
+    health_pb2_grpc.add_HealthServicer_to_server(services.health, server)
+    reflection.enable_server_reflection((*SLUICE_SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    try:
+        port = (
+            server.add_secure_port(address, tls.server_credentials())
+            if tls is not None
+            else server.add_insecure_port(address)
+        )
+    except RuntimeError as error:
+        raise InvalidArgumentError(f"cannot listen on {address!r}: {error}") from error
+    return SluiceGrpcServer(server, int(port), services)
+
+
+def create_server(
+    store: EventStore, *, address: str, tokens: BearerTokens | None = None, tls: TlsSettings | None = None
+) -> grpc.aio.Server:
+    """The bare ``grpc.aio.Server`` (bound, not started). Prefer ``build_grpc_server``, whose
+    ``stop`` also drains streams and turns health NOT_SERVING."""
+    return build_grpc_server(store, address=address, tokens=tokens, tls=tls).server
+
+
+async def run_grpc_server(
+    store: EventStore,
+    *,
+    address: str,
+    tokens: BearerTokens | None = None,
+    tls: TlsSettings | None = None,
+    ready: Callable[[int], None] | None = None,
+    stop: asyncio.Event | None = None,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
+) -> None:
+    """Serve until ``stop`` is set (or this task is cancelled), then shut down gracefully.
+    ``ready`` is called with the bound port once the server accepts calls."""
+    server = build_grpc_server(store, address=address, tokens=tokens, tls=tls)
+    await server.start()
+    try:
+        if ready is not None:
+            ready(server.port)
+        if stop is None:
+            await server.server.wait_for_termination()
+        else:
+            await stop.wait()
+    finally:
+        await server.stop(grace_seconds)

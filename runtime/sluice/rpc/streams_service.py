@@ -1,0 +1,201 @@
+"""The ``sluice.v1.Streams`` service: create streams, append batches, read, and subscribe.
+
+Subscribe catches up from an offset and then goes live. A pump task reads the store's subscription
+into a small bounded queue; the call sends whatever is queued as one batch, so a burst travels in
+few messages while a single live event goes out at once. The queue's bound is the backpressure: a
+client that stops reading stops the pump (HTTP/2 flow control stalls the writes), nothing piles up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import grpc
+
+from sluice.events import RecordedEvent
+from sluice.rpc.call_context import Draining, correlation_id_of
+from sluice.rpc.conversions import (
+    datetime_from_timestamp,
+    direction_from_message,
+    event_data_from_message,
+    expected_offset_from_request,
+    recorded_event_message,
+    timedelta_from_duration,
+)
+from sluice.rpc.status_codes import translate_errors
+from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
+from sluice.store import EventStore
+from sluice.streams import StreamConfig, StreamInfo, StreamType
+
+READ_BATCH_EVENTS = 500
+"""Events per Read or Subscribe message (a page of the store is cut into messages of this size)."""
+SUBSCRIBE_QUEUE_EVENTS = 1000
+DEFAULT_CHECKPOINT_INTERVAL = timedelta(seconds=1)
+MINIMUM_CHECKPOINT_INTERVAL = timedelta(milliseconds=50)
+
+
+def stream_description(info: StreamInfo) -> sluice_pb2.StreamDescription:
+    return sluice_pb2.StreamDescription(
+        name=info.name,
+        type=sluice_pb2.STREAM_TYPE_EPHEMERAL
+        if info.type is StreamType.EPHEMERAL
+        else sluice_pb2.STREAM_TYPE_PERSISTENT,
+        partitions=info.partitions,
+        heads=[partition.head for partition in info.partition_heads],
+    )
+
+
+class StreamsService(sluice_pb2_grpc.StreamsServicer):
+    """Persistent streams over gRPC, backed by one EventStore."""
+
+    def __init__(self, store: EventStore, draining: Draining) -> None:
+        self._store = store
+        self._draining = draining
+
+    @translate_errors
+    async def CreateStream(  # noqa: N802  (the gRPC method name)
+        self, request: sluice_pb2.CreateStreamRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> sluice_pb2.StreamDescription:
+        stream_type = (
+            StreamType.EPHEMERAL if request.type == sluice_pb2.STREAM_TYPE_EPHEMERAL else StreamType.PERSISTENT
+        )
+        config = StreamConfig.model_validate(
+            {
+                "name": request.name,
+                "type": stream_type,
+                "partitions": request.partitions or 1,
+                **({"max_attempts": request.max_attempts} if request.max_attempts else {}),
+            }
+        )
+        return stream_description(await self._store.create_stream(config))
+
+    @translate_errors
+    async def Append(  # noqa: N802  (the gRPC method name)
+        self, request: sluice_pb2.AppendRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> sluice_pb2.AppendResponse:
+        result = await self._store.append(
+            request.stream_name,
+            [event_data_from_message(event) for event in request.events],
+            expected_offset=expected_offset_from_request(request),
+            correlation_id=correlation_id_of(context, request.correlation_id),
+            partition_key=request.partition_key or None,
+            partition=request.partition if request.HasField("partition") else None,
+        )
+        return sluice_pb2.AppendResponse(
+            offsets=result.offsets, partitions=result.partitions, deduplicated=result.deduplicated
+        )
+
+    @translate_errors
+    async def Read(  # type: ignore[override]  # noqa: N802  (context.write style)
+        self, request: sluice_pb2.ReadRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> None:
+        await self._draining.run_stream(self._read(request, context), context)
+
+    async def _read(self, request: sluice_pb2.ReadRequest, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        start = request.WhichOneof("start")
+        events = self._store.read_stream(
+            request.stream_name,
+            from_offset=request.from_offset if start == "from_offset" else None,
+            from_time=datetime_from_timestamp(request.from_time) if start == "from_time" else None,
+            direction=direction_from_message(request.direction),
+            limit=request.limit or None,
+            partition=request.partition,
+        )
+        batch: list[sluice_pb2.RecordedEvent] = []
+        async for event in events:
+            batch.append(recorded_event_message(event))
+            if len(batch) == READ_BATCH_EVENTS:
+                await context.write(sluice_pb2.ReadResponse(events=batch))
+                batch = []
+        if batch:
+            await context.write(sluice_pb2.ReadResponse(events=batch))
+
+    @translate_errors
+    async def Subscribe(  # type: ignore[override]  # noqa: N802  (context.write style)
+        self, request: sluice_pb2.SubscribeRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> None:
+        await self._draining.run_stream(self._subscribe(request, context), context)
+
+    async def _subscribe(
+        self, request: sluice_pb2.SubscribeRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> None:
+        interval = DEFAULT_CHECKPOINT_INTERVAL
+        if request.HasField("checkpoint_interval"):
+            interval = max(
+                timedelta_from_duration(request.checkpoint_interval, field="checkpoint_interval"),
+                MINIMUM_CHECKPOINT_INTERVAL,
+            )
+        info = await self._store.get_stream(request.stream_name)
+        # Validates the partition and the stream type before anything is sent.
+        events = self._store.subscribe(
+            request.stream_name, from_offset=request.from_offset, partition=request.partition
+        )
+        head = info.partition_heads[request.partition].head if request.partition < info.partitions else 0
+        queue: asyncio.Queue[RecordedEvent] = asyncio.Queue(maxsize=SUBSCRIBE_QUEUE_EVENTS)
+        pump = asyncio.create_task(_pump(events, queue), name=f"sluice-grpc-subscribe-{request.stream_name}")
+        try:
+            await _send_subscription(
+                context,
+                queue=queue,
+                pump=pump,
+                next_offset=request.from_offset,
+                head=head,
+                checkpoint_seconds=interval.total_seconds(),
+            )
+        finally:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+
+
+async def _pump(events: AsyncIterator[RecordedEvent], queue: asyncio.Queue[RecordedEvent]) -> None:
+    async for event in events:
+        await queue.put(event)
+
+
+async def _send_subscription(
+    context: grpc.aio.ServicerContext[Any, Any],
+    *,
+    queue: asyncio.Queue[RecordedEvent],
+    pump: asyncio.Task[None],
+    next_offset: int,
+    head: int,
+    checkpoint_seconds: float,
+) -> None:
+    """Send batches as they come, a caught-up marker once the head seen at the start is passed, and
+    a checkpoint every interval (also when idle, so a client always has a recent resume point)."""
+    caught_up = next_offset >= head
+    if caught_up:
+        await context.write(sluice_pb2.SubscribeResponse(caught_up=sluice_pb2.CaughtUp(next_offset=next_offset)))
+    last_checkpoint = time.monotonic()
+    while True:
+        getter = asyncio.ensure_future(queue.get())
+        timeout = max(last_checkpoint + checkpoint_seconds - time.monotonic(), 0.0)
+        try:
+            done, _ = await asyncio.wait({getter, pump}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not getter.done():
+                getter.cancel()  # (only an unfinished get: a finished one holds an event)
+        if getter not in done:
+            if pump in done:
+                pump.result()  # the subscription failed: raise its error
+                return
+        else:
+            batch = [recorded_event_message(getter.result())]
+            while len(batch) < READ_BATCH_EVENTS and not queue.empty():
+                batch.append(recorded_event_message(queue.get_nowait()))
+            await context.write(sluice_pb2.SubscribeResponse(events=sluice_pb2.EventBatch(events=batch)))
+            next_offset = batch[-1].offset + 1
+            if not caught_up and next_offset >= head and queue.empty():
+                caught_up = True
+                await context.write(
+                    sluice_pb2.SubscribeResponse(caught_up=sluice_pb2.CaughtUp(next_offset=next_offset))
+                )
+        if time.monotonic() - last_checkpoint >= checkpoint_seconds:
+            await context.write(sluice_pb2.SubscribeResponse(checkpoint=sluice_pb2.Checkpoint(next_offset=next_offset)))
+            last_checkpoint = time.monotonic()
