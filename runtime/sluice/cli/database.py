@@ -1,39 +1,25 @@
-"""The ``sluice`` command line. Settings come from flags or ``SLUICE_*`` environment variables.
-
-Commands so far: ``migrate`` (apply or print the schema migrations) and ``demo`` (a tour of the
-runtime on a throwaway PostgreSQL it starts itself).
-"""
+"""``sluice migrate`` (apply or print the schema migrations) and ``sluice demo`` (the tour)."""
 
 from __future__ import annotations
 
 import asyncio
-import sys
 
 import asyncpg
 import click
 
 from sluice.backends.postgres import migrations
+from sluice.cli.running import run
+from sluice.cli.settings import setting
 from sluice.errors import SluiceError
 
 
-@click.group(context_settings={"auto_envvar_prefix": "SLUICE", "help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="sluice")
-def main() -> None:
-    """Sluice: Kubernetes-native event streaming on PostgreSQL."""
-
-
-@main.command()
-@click.option("--dsn", envvar="SLUICE_DSN", help="PostgreSQL URL (or SLUICE_DSN).")
-@click.option("--schema", "schema_name", envvar="SLUICE_SCHEMA", default="sluice", show_default=True)
+@click.command()
+@setting("--dsn", help="PostgreSQL URL.")
+@setting("--schema", "schema_name", default="sluice", show_default=True, help="PostgreSQL schema of Sluice's tables.")
 @click.option("--dry-run", is_flag=True, help="Print the SQL that would run, change nothing.")
 def migrate(dsn: str | None, schema_name: str, dry_run: bool) -> None:
     """Bring Sluice's schema to the latest version (under an advisory lock; safe to run concurrently)."""
-    try:
-        asyncio.run(_migrate(dsn, schema_name, dry_run))
-    except SluiceError as error:
-        raise click.ClickException(str(error)) from error
-    except (OSError, asyncpg.PostgresError) as error:
-        raise click.ClickException(f"cannot reach the database: {error}") from error
+    run(_migrate(dsn, schema_name, dry_run))
 
 
 async def _migrate(dsn: str | None, schema_name: str, dry_run: bool) -> None:
@@ -64,7 +50,7 @@ async def _migrate(dsn: str | None, schema_name: str, dry_run: bool) -> None:
         )
 
 
-@main.command()
+@click.command()
 @click.option("--events", default=1000, show_default=True, help="How many events the tour appends.")
 def demo(events: int) -> None:
     """Start a throwaway PostgreSQL and tour streams, subscriptions, the global log and queues."""
@@ -74,7 +60,3 @@ def demo(events: int) -> None:
         asyncio.run(run_demo(events=events))
     except SluiceError as error:
         raise click.ClickException(str(error)) from error
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,224 @@
+"""``sluice consume``: run one consumer-group member that delivers every event to an HTTP sink
+(a CloudEvent in binary content mode) or a Python handler. This command line is a contract with the
+operator, whose ConsumerGroup pods run it (see docs/cli.md, "sluice consume").
+
+Everything is checked before anything is touched: a usage error (exit 2) has no side effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, TypeVar
+
+import click
+
+import sluice
+from sluice.cli.running import run
+from sluice.cli.settings import require_dsn, setting
+from sluice.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy, StartFrom, StartPosition
+from sluice.errors import InvalidArgumentError
+from sluice.names import validate_group_id, validate_stream_name
+from sluice.sinks.dead_letters import default_dead_letter_stream
+from sluice.sinks.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from sluice.consumers.member import ConsumedEvent
+    from sluice.sinks.retry import Delivery
+    from sluice.workers.consumer import ConsumerSettings
+
+ResultT = TypeVar("ResultT")
+
+
+def checked(value: str, parameter: str, validate: Callable[[str], ResultT]) -> ResultT:
+    """Run a validator (or loader), reporting its error as a usage error of ``parameter``."""
+    try:
+        return validate(value)
+    except InvalidArgumentError as error:
+        raise click.BadParameter(str(error), param_hint=parameter) from error
+
+
+@click.command()
+@setting("--stream", required=True, help="The persistent stream to consume.")
+@setting("--group", required=True, help="The consumer group to join.")
+@setting("--sink", help="POST each event to this URL as a CloudEvent (binary content mode).")
+@setting("--handler", help="Call this Python function, 'module:function' (async or sync), with each event.")
+@setting("--consumer-id", help="This member's id (static membership). Default: the host name.")
+@setting(
+    "--commit-strategy",
+    type=click.Choice([strategy.value for strategy in OffsetCommitStrategy]),
+    default=OffsetCommitStrategy.AFTER_BATCH.value,
+    show_default=True,
+)
+@setting(
+    "--commit-interval", type=click.FloatRange(min=0.001), default=5.0, show_default=True, help="Seconds (periodic)."
+)
+@setting("--batch-size", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@setting("--session-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help="Seconds.")
+@setting(
+    "--start-from",
+    type=click.Choice([StartFrom.EARLIEST.value, StartFrom.LATEST.value]),
+    default=StartFrom.EARLIEST.value,
+    show_default=True,
+    help="Where a new group starts (ignored once the group exists).",
+)
+@setting(
+    "--max-attempts",
+    type=click.IntRange(1, 1000),
+    default=5,
+    show_default=True,
+    help="Deliveries before dead-lettering.",
+)
+@setting("--dead-letter-stream", help="Default: <stream>.<group>.dead-letter.")
+@setting(
+    "--http-port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Health and metrics; 0 = off."
+)
+@setting("--http-host", default="0.0.0.0", show_default=True, help="Address of the health and metrics endpoint.")  # noqa: S104
+@setting(
+    "--retry-backoff",
+    type=click.FloatRange(min=0),
+    default=0.2,
+    show_default=True,
+    help="First retry's ceiling, seconds.",
+)
+@setting("--retry-max-backoff", type=click.FloatRange(min=0), default=10.0, show_default=True, help="Seconds.")
+@setting("--sink-timeout", type=click.FloatRange(min=0.001), default=10.0, show_default=True, help="Seconds per POST.")
+@setting("--dsn", help="postgresql://user@host/db")
+@setting("--schema", "schema_name", default="sluice", show_default=True)
+def consume(
+    *,
+    stream: str,
+    group: str,
+    sink: str | None,
+    handler: str | None,
+    consumer_id: str | None,
+    commit_strategy: str,
+    commit_interval: float,
+    batch_size: int,
+    session_timeout: float,
+    start_from: str,
+    max_attempts: int,
+    dead_letter_stream: str | None,
+    http_port: int,
+    http_host: str,
+    retry_backoff: float,
+    retry_max_backoff: float,
+    sink_timeout: float,
+    dsn: str | None,
+    schema_name: str,
+) -> None:
+    """Consume STREAM as a member of GROUP, delivering each event to --sink or --handler.
+
+    Failed deliveries are retried with exponential backoff and jitter; after --max-attempts the
+    event goes to the dead-letter stream and is committed past. SIGTERM or SIGINT: finish the
+    event in hand, commit, leave the group, exit 0.
+    """
+    # Imported here: httpx, cloudevents and prometheus-client would slow every other command's start.
+    from sluice.sinks.handler import load_handler  # noqa: PLC0415
+    from sluice.sinks.http import validate_sink_url  # noqa: PLC0415
+    from sluice.workers.consumer import ConsumerSettings  # noqa: PLC0415
+    from sluice.workers.logs import configure_json_logging  # noqa: PLC0415
+
+    if (sink is None) == (handler is None):
+        raise click.UsageError("give exactly one of --sink URL or --handler MODULE:FUNCTION")
+    database = require_dsn(dsn)
+    checked(stream, "--stream", validate_stream_name)
+    checked(group, "--group", validate_group_id)
+    member_id = checked(consumer_id or socket.gethostname(), "--consumer-id", validate_group_id)
+    dead_letters = checked(
+        dead_letter_stream or f"{stream}.{group}.dead-letter",
+        "--dead-letter-stream",
+        validate_stream_name if dead_letter_stream else lambda _: default_dead_letter_stream(stream, group),
+    )
+    try:
+        options = ConsumerGroupOptions(
+            commit_strategy=OffsetCommitStrategy(commit_strategy),
+            commit_interval=timedelta(seconds=commit_interval),
+            batch_size=batch_size,
+            session_timeout=timedelta(seconds=session_timeout),
+            start_position=StartPosition(start_from=StartFrom(start_from)),
+        )
+        retry = RetryPolicy(max_attempts=max_attempts, initial_backoff=retry_backoff, max_backoff=retry_max_backoff)
+    except InvalidArgumentError as error:
+        raise click.UsageError(str(error)) from error
+    if sink is not None:
+        checked(sink, "--sink", validate_sink_url)
+    handler_function = None
+    if handler is not None:
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())  # handlers next to where the worker starts, as uvicorn does
+        handler_function = checked(handler, "--handler", load_handler)
+    settings = ConsumerSettings(
+        stream_name=stream,
+        group_id=group,
+        consumer_id=member_id,
+        dead_letter_stream=dead_letters,
+        options=options,
+        retry=retry,
+        worker_commits_each_event=sink is not None and options.commit_strategy is OffsetCommitStrategy.MANUAL,
+        http_host=http_host,
+        http_port=http_port,
+    )
+    configure_json_logging()
+    run(
+        _consume(
+            dsn=database,
+            schema_name=schema_name,
+            settings=settings,
+            sink_url=sink,
+            sink_timeout=sink_timeout,
+            handler=handler_function,
+        )
+    )
+
+
+async def _consume(
+    *,
+    dsn: str,
+    schema_name: str,
+    settings: ConsumerSettings,
+    sink_url: str | None,
+    sink_timeout: float,
+    handler: Delivery[ConsumedEvent] | None,
+) -> None:
+    from sluice.sinks.http import HttpSink  # noqa: PLC0415
+    from sluice.workers.consumer import ConsumerWorker  # noqa: PLC0415
+
+    # Signals are caught from the start: a stop during startup ends the worker before it joins.
+    stop_requested = asyncio.Event()
+    workers: list[ConsumerWorker] = []
+
+    def request_stop() -> None:
+        stop_requested.set()
+        for worker in workers:
+            worker.stop()
+
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signal_number, request_stop)
+    try:
+        store = await sluice.connect(dsn, schema_name=schema_name)
+        sink = HttpSink(sink_url, group_id=settings.group_id, timeout=sink_timeout) if sink_url is not None else None
+        try:
+            delivery: Delivery[ConsumedEvent]
+            if sink is not None:
+                delivery = sink.deliver
+            else:
+                assert handler is not None
+                delivery = handler
+            workers.append(ConsumerWorker(store, settings, delivery))
+            if stop_requested.is_set():
+                workers[0].stop()
+            await workers[0].run()
+        finally:
+            if sink is not None:
+                await sink.aclose()
+            await store.close()
+    finally:
+        for signal_number in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signal_number)

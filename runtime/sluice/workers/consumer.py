@@ -1,0 +1,216 @@
+"""The consumer-group worker behind ``sluice consume``: one group member that hands every event to
+a sink or handler, retries failures, dead-letters what never gets through, and commits.
+
+Stopping (``stop()``, wired to SIGTERM and SIGINT by the CLI): the event in hand is finished
+(a retry backoff is cut short, and an event abandoned that way is not committed, so it is delivered
+again), what was processed is committed, and the member leaves the group so the others take its
+partitions over at once. When idle (waiting for events), it stops at once.
+
+Commit strategies are the consumer groups' own. ``manual`` means "the handler commits"
+(``await event.commit()``); with an HTTP sink, whose 2xx answer is its commit, and for dead-lettered
+events, the worker commits each event itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from sluice.consumers.member import ConsumedEvent
+from sluice.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy
+from sluice.consumers.reader import GroupConsumption
+from sluice.errors import FencedError, SluiceError, StreamTypeError
+from sluice.sinks.dead_letters import DeadLetterWriter
+from sluice.sinks.retry import Delivery, DeliveryOutcome, RetryPolicy, deliver_with_retries
+from sluice.streams import StreamType
+from sluice.workers import metrics
+from sluice.workers.health_server import HealthServer
+
+if TYPE_CHECKING:
+    from sluice.store import EventStore
+
+logger = logging.getLogger(__name__)
+
+READINESS_TIMEOUT_SECONDS = 2.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConsumerSettings:
+    """Everything one worker needs to know (the CLI builds it from flags and environment)."""
+
+    stream_name: str
+    group_id: str
+    consumer_id: str
+    dead_letter_stream: str
+    options: ConsumerGroupOptions = dataclasses.field(default_factory=ConsumerGroupOptions)
+    retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
+    worker_commits_each_event: bool = False
+    """Commit every finished event itself (MANUAL strategy with an HTTP sink)."""
+    http_host: str = "0.0.0.0"  # noqa: S104  (probes and scrapes come from outside the pod)
+    http_port: int = 0
+    """0: no health/metrics endpoint."""
+
+
+class ConsumerWorker:
+    """Runs one member until ``stop()``; ``run()`` returns after a clean stop."""
+
+    def __init__(self, store: EventStore, settings: ConsumerSettings, delivery: Delivery[ConsumedEvent]) -> None:
+        self.store = store
+        self.settings = settings
+        self.delivery = delivery
+        self.stopping = asyncio.Event()
+        self.health_server: HealthServer | None = None
+        self.delivered = 0
+        self.dead_lettered = 0
+        self._in_flight = False
+        self._closing = False
+        self._consumption: GroupConsumption | None = None
+        self._consume_task: asyncio.Task[None] | None = None
+        self._dead_letters = DeadLetterWriter(
+            store,
+            stream_name=settings.dead_letter_stream,
+            group_id=settings.group_id,
+            consumer_id=settings.consumer_id,
+        )
+        labels = {"stream": settings.stream_name, "group": settings.group_id}
+        self._delivered_counter = metrics.EVENTS_DELIVERED.labels(**labels)
+        self._failures_counter = metrics.DELIVERY_FAILURES.labels(**labels)
+        self._dead_lettered_counter = metrics.EVENTS_DEAD_LETTERED.labels(**labels)
+        self._delivery_seconds = metrics.DELIVERY_SECONDS.labels(**labels)
+        self._owned_partitions = metrics.OWNED_PARTITIONS.labels(**labels)
+
+    def stop(self) -> None:
+        """Ask the worker to stop: finish the event in hand, commit, leave. Safe to call repeatedly
+        and from a signal handler on the event loop."""
+        if self.stopping.is_set():
+            return
+        logger.info("stopping: finishing the event in hand, committing and leaving the group")
+        self.stopping.set()
+        if not self._in_flight and not self._closing and self._consume_task is not None:
+            self._consume_task.cancel()  # idle: stop waiting for events (commits and leaves on the way out)
+
+    async def run(self) -> None:
+        """Check the stream, start the health endpoint, consume until stopped."""
+        info = await self.store.get_stream(self.settings.stream_name)
+        if info.type is not StreamType.PERSISTENT:
+            raise StreamTypeError(f"{info.name!r} is a queue: consumer groups read persistent streams")
+        if self.settings.http_port:
+            self.health_server = HealthServer(
+                host=self.settings.http_host, port=self.settings.http_port, readiness=self.readiness
+            )
+            await self.health_server.start()
+        try:
+            self._consume_task = asyncio.create_task(self._consume(), name=f"sluice-consume-{self.settings.group_id}")
+            if self.stopping.is_set():
+                self._consume_task.cancel()
+            try:
+                await self._consume_task
+            except asyncio.CancelledError:
+                if not self.stopping.is_set():
+                    raise
+        finally:
+            if self.health_server is not None:
+                await self.health_server.stop()
+        logger.info(
+            "stopped cleanly: %d delivered, %d dead-lettered",
+            self.delivered,
+            self.dead_lettered,
+        )
+
+    async def readiness(self) -> tuple[bool, str]:
+        """Ready: consuming, not stopping, and the database answers."""
+        if self.stopping.is_set():
+            return False, "stopping"
+        if self._consumption is None:
+            return False, "not consuming yet"
+        try:
+            await asyncio.wait_for(self.store.get_stream(self.settings.stream_name), READINESS_TIMEOUT_SECONDS)
+        except (SluiceError, OSError, TimeoutError) as error:
+            return False, f"database unavailable: {error}"
+        return True, f"consuming partitions {list(self._consumption.partitions)}"
+
+    async def _consume(self) -> None:
+        settings = self.settings
+        consumption = self.store.consumer_groups().consume(
+            settings.stream_name,
+            group_id=settings.group_id,
+            consumer_id=settings.consumer_id,
+            options=settings.options,
+        )
+        self._consumption = consumption
+        logger.info(
+            "joining group %s of stream %s as %s", settings.group_id, settings.stream_name, settings.consumer_id
+        )
+        finished_cleanly = False
+        try:
+            async for event in consumption:
+                self._in_flight = True
+                done = await self._process(event)
+                self._in_flight = False
+                self._owned_partitions.set(len(consumption.partitions))
+                if not done or self.stopping.is_set():
+                    finished_cleanly = done
+                    break
+            else:
+                finished_cleanly = True
+        finally:
+            self._in_flight = False
+            self._closing = True  # committing and leaving: a stop() now must not cancel that
+            await consumption.aclose(processed=finished_cleanly)
+
+    async def _process(self, event: ConsumedEvent) -> bool:
+        """Deliver one event (dead-lettering it if need be). False if abandoned because stopping."""
+        started = time.monotonic()
+        outcome = await deliver_with_retries(
+            self.delivery,
+            event,
+            self.settings.retry,
+            stopping=self.stopping,
+            describe=f"{event.stream_name}/{event.partition}/{event.offset} ({event.event_type})",
+        )
+        if outcome.abandoned:
+            self._failures_counter.inc(outcome.attempts)
+            logger.info(
+                "abandoned %s/%d at offset %d: it will be delivered again",
+                event.stream_name,
+                event.partition,
+                event.offset,
+            )
+            return False
+        self._delivery_seconds.observe(time.monotonic() - started)
+        if outcome.delivered:
+            self._failures_counter.inc(outcome.attempts - 1)
+            self._delivered_counter.inc()
+            self.delivered += 1
+            if self.settings.worker_commits_each_event:
+                await self._commit(event)
+            return True
+        self._failures_counter.inc(outcome.attempts)
+        await self._dead_letter(event, outcome)
+        if self.settings.options.commit_strategy is OffsetCommitStrategy.MANUAL:
+            await self._commit(event)  # commit past it: nobody else will
+        return True
+
+    async def _dead_letter(self, event: ConsumedEvent, outcome: DeliveryOutcome) -> None:
+        await self._dead_letters.write(event, outcome)
+        self._dead_lettered_counter.inc()
+        self.dead_lettered += 1
+        logger.warning(
+            "dead-lettered %s/%d at offset %d to %s after %d attempts: %s",
+            event.stream_name,
+            event.partition,
+            event.offset,
+            self.settings.dead_letter_stream,
+            outcome.attempts,
+            outcome.error,
+        )
+
+    @staticmethod
+    async def _commit(event: ConsumedEvent) -> None:
+        try:
+            await event.commit()
+        except FencedError as error:
+            logger.info("commit of offset %d fenced (%s); the new owner delivers it again", event.offset, error)

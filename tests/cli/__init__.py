@@ -1,0 +1,1 @@
+"""Tests of the ``sluice`` command line, run as real subprocesses."""
