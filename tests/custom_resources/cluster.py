@@ -225,3 +225,31 @@ def parse_table(output: str) -> list[dict[str, str]]:
         {name: line[start:end].strip() for name, start, end in zip(names, starts, [*starts[1:], None], strict=True)}
         for line in lines[1:]
     ]
+
+
+class SharedControlPlane:
+    """One control plane for the whole test session, however many conftest files define the fixture.
+
+    tests/custom_resources and tests/operator both offer ``kubernetes_cluster``; pytest makes one session
+    fixture per directory, so both acquire this process-wide instance: the first starts it, the last stops it.
+    """
+
+    def __init__(self) -> None:
+        self._users = 0
+        self._cluster: KubernetesCluster | None = None
+        self._stop: Callable[[], None] | None = None
+
+    def acquire(self, start: Callable[[], tuple[KubernetesCluster, Callable[[], None]]]) -> KubernetesCluster:
+        if self._cluster is None:
+            self._cluster, self._stop = start()
+        self._users += 1
+        return self._cluster
+
+    def release(self) -> None:
+        self._users -= 1
+        if self._users == 0 and self._stop is not None:
+            stop, self._stop, self._cluster = self._stop, None, None
+            stop()
+
+
+SHARED_CONTROL_PLANE = SharedControlPlane()

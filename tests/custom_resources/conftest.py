@@ -8,13 +8,13 @@ minutes, so CI runs the script before pytest). Each test module works in its own
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from sluice_operator.local.control_plane import LocalControlPlane, build_control_plane_binaries
 from sluice_operator.models import CUSTOM_RESOURCES
-from tests.custom_resources.cluster import KubernetesCluster, api_client_for, wait_until
+from tests.custom_resources.cluster import SHARED_CONTROL_PLANE, KubernetesCluster, api_client_for, wait_until
 from tests.custom_resources.manifests import CRDS_DIRECTORY, REPOSITORY_ROOT
 
 BUILD_SCRIPT = REPOSITORY_ROOT / "scripts" / "control-plane" / "build.sh"
@@ -23,18 +23,34 @@ ESTABLISHED_TIMEOUT_SECONDS = 30
 
 @pytest.fixture(scope="session")
 def kubernetes_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubernetesCluster]:
-    """A local control plane for the session, with a kubeconfig and an API client; stopped at the end."""
-    bin_directory = build_control_plane_binaries(BUILD_SCRIPT)
-    with LocalControlPlane(bin_directory, tmp_path_factory.mktemp("control-plane")) as control_plane:
+    """A local control plane for the session, with a kubeconfig and an API client; stopped at the end.
+
+    Shared with tests/operator (which imports this fixture): one control plane per session, not per folder.
+    """
+
+    def start() -> tuple[KubernetesCluster, Callable[[], None]]:
+        bin_directory = build_control_plane_binaries(BUILD_SCRIPT)
+        control_plane = LocalControlPlane(bin_directory, tmp_path_factory.mktemp("control-plane"))
+        control_plane.start()
         cluster = KubernetesCluster(
             kubeconfig_path=control_plane.kubeconfig_path,
             bin_directory=bin_directory,
             api_client=api_client_for(control_plane.kubeconfig_path),
         )
-        try:
-            yield cluster
-        finally:
-            cluster.close()
+
+        def stop() -> None:
+            try:
+                cluster.close()
+            finally:
+                control_plane.stop()
+
+        return cluster, stop
+
+    cluster = SHARED_CONTROL_PLANE.acquire(start)
+    try:
+        yield cluster
+    finally:
+        SHARED_CONTROL_PLANE.release()
 
 
 @pytest.fixture(scope="session")
