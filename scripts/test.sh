@@ -10,6 +10,6 @@ echo "== ruff"
 echo "== mypy --strict"
 .venv/bin/mypy
 echo "== generated files are current"
-.venv/bin/python -m sluice_operator.crd_generation --check
+scripts/generate.sh --check
 echo "== pytest"
 .venv/bin/pytest "$@"
