@@ -10,6 +10,8 @@ Gauges that need the database (lag, active members) are set by ``LagRefresher`` 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -104,6 +106,11 @@ class SluiceMetrics:
 
 default_metrics = SluiceMetrics()
 """The process's instruments: what the runtime records into and ``/metrics`` serves."""
+
+
+def seconds_since(moment: datetime) -> float:
+    """How long ago ``moment`` (timezone-aware) was: an event's age when it is delivered."""
+    return (datetime.now(UTC) - moment).total_seconds()
 
 
 def _checked_count(count: int) -> int:
