@@ -114,3 +114,22 @@ async def no_leftover_tasks() -> AsyncIterator[None]:
         await asyncio.sleep(0.05)
     names = sorted(task.get_name() + ": " + repr(task.get_coro()) for task in leftover)
     pytest.fail("tasks left running: " + "; ".join(names))
+
+
+KIND_OPTION = "--kind-e2e"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        KIND_OPTION, action="store_true", help="run the opt-in kind end-to-end suite in tests/kind (needs Docker)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``kind`` run only with ``--kind-e2e``; otherwise they are deselected (not skipped)."""
+    if config.getoption(KIND_OPTION):
+        return
+    deselected = [item for item in items if item.get_closest_marker("kind") is not None]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item.get_closest_marker("kind") is None]
