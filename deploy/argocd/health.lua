@@ -4,7 +4,8 @@
 --
 --   no status, or observedGeneration behind metadata.generation   -> Progressing
 --   Paused=True                                                   -> Suspended
---   Stalled=True, Failed=True, or Ready=False with a terminal reason -> Degraded
+--   Stalled=True, Failed=True, Succeeded=False (a failed Replay),
+--   or Ready=False with a terminal reason                        -> Degraded
 --   Succeeded=True (Replay) or Ready=True                        -> Healthy
 --   anything else                                                 -> Progressing
 -- Lag is never Degraded on its own: a lagging group is still a working group.
@@ -16,6 +17,8 @@ local terminal_reasons = {
   PartitionsDecreased = true,
   StreamNotFound = true,
   BackoffLimitExceeded = true,
+  JobFailed = true,
+  UnsupportedSpec = true,
   Failed = true,
 }
 
@@ -77,6 +80,11 @@ end
 if failed ~= nil and failed.status == "True" then
   health.status = "Degraded"
   health.message = describe(failed, "Failed")
+  return health
+end
+if succeeded ~= nil and succeeded.status == "False" then
+  health.status = "Degraded"
+  health.message = describe(succeeded, "Failed")
   return health
 end
 if succeeded ~= nil and succeeded.status == "True" then

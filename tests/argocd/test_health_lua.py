@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,9 @@ import yaml
 from lupa import lua51
 
 from sluice_operator.models import CUSTOM_RESOURCES, GROUP
+from sluice_operator.models.common import ConditionStatus
+from sluice_operator.reconcile.conditions import DesiredCondition, merge_conditions, roll_up
+from sluice_operator.reconcile.replays import JobPhase, succeeded_condition
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 HEALTH_SCRIPT = REPOSITORY_ROOT / "deploy" / "argocd" / "health.lua"
@@ -114,3 +118,35 @@ def test_generated_config_map_is_current() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+# Statuses as the operator builds them: its own pure functions (roll_up, merge_conditions,
+# succeeded_condition), so a change in what the operator writes is seen by these tests.
+def operator_status(conditions: list[DesiredCondition], generation: int = 2) -> dict[str, Any]:
+    return {
+        "observedGeneration": generation,
+        "conditions": merge_conditions([], conditions, generation=generation, now=datetime(2026, 11, 26, tzinfo=UTC)),
+    }
+
+
+SCHEMA_READY = DesiredCondition("SchemaReady", ConditionStatus.TRUE, "Migrated", "schema at version 3")
+DATABASE_DOWN = DesiredCondition("DatabaseReachable", ConditionStatus.FALSE, "DatabaseUnreachable", "timeout")
+
+
+@pytest.mark.parametrize(
+    ("kind", "conditions", "expected"),
+    [
+        ("EventStream", roll_up([SCHEMA_READY]), "Healthy"),
+        ("EventStream", roll_up([SCHEMA_READY, DATABASE_DOWN]), "Progressing"),
+        (
+            "ConsumerGroup",
+            roll_up([], stalled=DesiredCondition("Stalled", ConditionStatus.TRUE, "UnsupportedSpec", "offset start")),
+            "Degraded",
+        ),
+        ("Replay", roll_up([succeeded_condition(JobPhase.SUCCEEDED)]), "Healthy"),
+        ("Replay", roll_up([succeeded_condition(JobPhase.RUNNING)]), "Progressing"),
+        ("Replay", roll_up([succeeded_condition(JobPhase.FAILED)]), "Degraded"),
+    ],
+)
+def test_statuses_built_by_the_operator(kind: str, conditions: list[DesiredCondition], expected: str) -> None:
+    assert assess(resource(kind, operator_status(conditions)))[0] == expected
