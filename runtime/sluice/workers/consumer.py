@@ -23,6 +23,8 @@ from sluice.consumers.member import ConsumedEvent
 from sluice.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy
 from sluice.consumers.reader import GroupConsumption
 from sluice.errors import FencedError, SluiceError, StreamTypeError
+from sluice.observability.correlation import correlation_context
+from sluice.observability.tracing import delivery_span
 from sluice.sinks.dead_letters import DeadLetterWriter
 from sluice.sinks.retry import Delivery, DeliveryOutcome, RetryPolicy, deliver_with_retries
 from sluice.streams import StreamType
@@ -164,13 +166,23 @@ class ConsumerWorker:
     async def _process(self, event: ConsumedEvent) -> bool:
         """Deliver one event (dead-lettering it if need be). False if abandoned because stopping."""
         started = time.monotonic()
-        outcome = await deliver_with_retries(
-            self.delivery,
-            event,
-            self.settings.retry,
-            stopping=self.stopping,
-            describe=f"{event.stream_name}/{event.partition}/{event.offset} ({event.event_type})",
-        )
+        with (
+            correlation_context(event.correlation_id),
+            delivery_span(
+                event.stream_name,
+                group_id=self.settings.group_id,
+                partition=event.partition,
+                offset=event.offset,
+                correlation_id=event.correlation_id,
+            ),
+        ):
+            outcome = await deliver_with_retries(
+                self.delivery,
+                event,
+                self.settings.retry,
+                stopping=self.stopping,
+                describe=f"{event.stream_name}/{event.partition}/{event.offset} ({event.event_type})",
+            )
         if outcome.abandoned:
             self._failures_counter.inc(outcome.attempts)
             logger.info(
