@@ -12,6 +12,7 @@ from pydantic import BaseModel
 import sluice
 from sluice.client import ReceivedEvent, SluiceClient
 from sluice.events import Direction, EventData, ExpectedOffset
+from sluice.rpc.v1 import sluice_pb2
 from tests.grpc_api.server_process import ServerProcess
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -126,3 +127,13 @@ async def test_consume_as_a_group_member_and_commit(remote_client: SluiceClient,
     async with await remote_client.consume("payments", group_id="ledger", consumer_id="worker-2") as consumption:
         resumed = [(await anext(consumption)).data["n"] for _ in range(4)]
     assert resumed == [6, 7, 8, 9]
+
+
+async def test_create_a_queue_delivery_stream(remote_client: SluiceClient, postgres_dsn: str) -> None:
+    description = await remote_client.create_stream("work-items", partitions=2, delivery=sluice.DeliverySemantics.QUEUE)
+    assert description.delivery == sluice_pb2.DELIVERY_SEMANTICS_QUEUE
+    default = await remote_client.create_stream("audit")
+    assert default.delivery == sluice_pb2.DELIVERY_SEMANTICS_BROADCAST
+    async with await sluice.connect(postgres_dsn) as store:
+        assert (await store.get_stream("work-items")).delivery is sluice.DeliverySemantics.QUEUE
+        assert (await store.get_stream("audit")).delivery is sluice.DeliverySemantics.BROADCAST

@@ -32,7 +32,7 @@ from sluice.event_types import EventTypeRegistry, default_registry
 from sluice.events import AppendResult, Direction, ExpectedOffset
 from sluice.messages import EnqueueResult
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
-from sluice.streams import StreamType
+from sluice.streams import DeliverySemantics, StreamType
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 DEFAULT_RECONNECT_FOR = timedelta(minutes=1)
@@ -119,6 +119,7 @@ class SluiceClient:
         type: StreamType = StreamType.PERSISTENT,
         partitions: int = 1,
         max_attempts: int | None = None,
+        delivery: DeliverySemantics = DeliverySemantics.BROADCAST,
         deadline_seconds: float | None = None,
     ) -> sluice_pb2.StreamDescription:
         """Create a stream or queue (a no-op when it exists with the same shape)."""
@@ -129,6 +130,9 @@ class SluiceClient:
             else sluice_pb2.STREAM_TYPE_PERSISTENT,
             partitions=partitions,
             max_attempts=max_attempts or 0,
+            delivery=sluice_pb2.DELIVERY_SEMANTICS_QUEUE
+            if delivery is DeliverySemantics.QUEUE
+            else sluice_pb2.DELIVERY_SEMANTICS_BROADCAST,
         )
         try:
             description: sluice_pb2.StreamDescription = await self._streams.CreateStream(

@@ -30,7 +30,7 @@ from sluice.rpc.conversions import (
 from sluice.rpc.status_codes import translate_errors
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
 from sluice.store import EventStore
-from sluice.streams import StreamConfig, StreamInfo, StreamType
+from sluice.streams import DeliverySemantics, StreamConfig, StreamInfo, StreamType
 
 READ_BATCH_EVENTS = 500
 """Events per Read or Subscribe message (a page of the store is cut into messages of this size)."""
@@ -47,6 +47,9 @@ def stream_description(info: StreamInfo) -> sluice_pb2.StreamDescription:
         else sluice_pb2.STREAM_TYPE_PERSISTENT,
         partitions=info.partitions,
         heads=[partition.head for partition in info.partition_heads],
+        delivery=sluice_pb2.DELIVERY_SEMANTICS_QUEUE
+        if info.delivery is DeliverySemantics.QUEUE
+        else sluice_pb2.DELIVERY_SEMANTICS_BROADCAST,
     )
 
 
@@ -69,6 +72,9 @@ class StreamsService(sluice_pb2_grpc.StreamsServicer):
                 "name": request.name,
                 "type": stream_type,
                 "partitions": request.partitions or 1,
+                "delivery": DeliverySemantics.QUEUE
+                if request.delivery == sluice_pb2.DELIVERY_SEMANTICS_QUEUE
+                else DeliverySemantics.BROADCAST,
                 **({"max_attempts": request.max_attempts} if request.max_attempts else {}),
             }
         )

@@ -79,6 +79,24 @@ STREAM_TYPE_PERSISTENT: StreamType.ValueType  # 0
 STREAM_TYPE_EPHEMERAL: StreamType.ValueType  # 1
 Global___StreamType: _TypeAlias = StreamType  # noqa: Y015
 
+class _DeliverySemantics:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DeliverySemanticsEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DeliverySemantics.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DELIVERY_SEMANTICS_BROADCAST: _DeliverySemantics.ValueType  # 0
+    DELIVERY_SEMANTICS_QUEUE: _DeliverySemantics.ValueType  # 1
+
+class DeliverySemantics(_DeliverySemantics, metaclass=_DeliverySemanticsEnumTypeWrapper):
+    """How a consumer group shares a persistent stream: BROADCAST gives each partition to one member
+    (order kept per partition); QUEUE lets every member claim ranges of any partition.
+    """
+
+DELIVERY_SEMANTICS_BROADCAST: DeliverySemantics.ValueType  # 0
+DELIVERY_SEMANTICS_QUEUE: DeliverySemantics.ValueType  # 1
+Global___DeliverySemantics: _TypeAlias = DeliverySemantics  # noqa: Y015
+
 class _StartFrom:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -206,12 +224,14 @@ class CreateStreamRequest(_message.Message):
     TYPE_FIELD_NUMBER: _builtins.int
     PARTITIONS_FIELD_NUMBER: _builtins.int
     MAX_ATTEMPTS_FIELD_NUMBER: _builtins.int
+    DELIVERY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     type: Global___StreamType.ValueType
     partitions: _builtins.int
     """Zero means 1."""
     max_attempts: _builtins.int
     """Queues: deliveries before dead-lettering; zero means the default (5)."""
+    delivery: Global___DeliverySemantics.ValueType
     def __init__(
         self,
         *,
@@ -219,10 +239,11 @@ class CreateStreamRequest(_message.Message):
         type: Global___StreamType.ValueType = ...,
         partitions: _builtins.int = ...,
         max_attempts: _builtins.int = ...,
+        delivery: Global___DeliverySemantics.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_attempts", b"max_attempts", "name", b"name", "partitions", b"partitions", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delivery", b"delivery", "max_attempts", b"max_attempts", "name", b"name", "partitions", b"partitions", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -236,9 +257,11 @@ class StreamDescription(_message.Message):
     TYPE_FIELD_NUMBER: _builtins.int
     PARTITIONS_FIELD_NUMBER: _builtins.int
     HEADS_FIELD_NUMBER: _builtins.int
+    DELIVERY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     type: Global___StreamType.ValueType
     partitions: _builtins.int
+    delivery: Global___DeliverySemantics.ValueType
     @_builtins.property
     def heads(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
         """Next offset of each partition, by partition."""
@@ -250,10 +273,11 @@ class StreamDescription(_message.Message):
         type: Global___StreamType.ValueType = ...,
         partitions: _builtins.int = ...,
         heads: _abc.Iterable[_builtins.int] | None = ...,
+        delivery: Global___DeliverySemantics.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["heads", b"heads", "name", b"name", "partitions", b"partitions", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delivery", b"delivery", "heads", b"heads", "name", b"name", "partitions", b"partitions", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
