@@ -37,7 +37,7 @@ from sluice.errors import (
 )
 from sluice.event_types import EventTypeRegistry, default_registry, register_event_type, register_upcaster
 from sluice.events import AppendResult, Direction, EventData, ExpectedOffset, GlobalPosition, RecordedEvent
-from sluice.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueMessage, Receipt
+from sluice.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueDepth, QueueMessage, Receipt
 from sluice.options import StoreOptions
 from sluice.store import EventStore
 from sluice.streams import DeliverySemantics, PartitionInfo, StreamConfig, StreamInfo, StreamType
@@ -75,6 +75,7 @@ __all__ = [
     "PartitionInfo",
     "PartitionLag",
     "PayloadTooLargeError",
+    "QueueDepth",
     "QueueMessage",
     "Receipt",
     "RecordedEvent",

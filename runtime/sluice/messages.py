@@ -82,6 +82,16 @@ class DeadLetter:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class QueueDepth:
+    """How many messages a queue holds: ``waiting`` (visible, delayed or given back) and ``in_flight``
+    (leased to a consumer and not yet acknowledged, nacked or expired)."""
+
+    queue_name: str
+    waiting: int
+    in_flight: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class EnqueueResult:
     """What enqueue stored. ``deduplicated`` means a pending message had the same dedupe key,
     so nothing new was stored and ``message_id`` is that message's."""

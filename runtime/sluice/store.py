@@ -29,7 +29,7 @@ from sluice.errors import (
 )
 from sluice.event_types import EventTypeRegistry, default_registry
 from sluice.events import AppendResult, Direction, EventRow, ExpectedOffset, GlobalPosition, RecordedEvent
-from sluice.messages import DeadLetter, EnqueueResult, QueueMessage, Receipt
+from sluice.messages import DeadLetter, EnqueueResult, QueueDepth, QueueMessage, Receipt
 from sluice.names import validate_stream_name
 from sluice.observability import metrics
 from sluice.observability.tracing import append_span
@@ -406,6 +406,13 @@ class EventStore(ConsumerGroupBackend):
             raise InvalidArgumentError(f"limit must be positive, got {limit}")
         return await self._dead_letters(queue_name, limit)
 
+    async def queue_depth(self, queue_name: str) -> QueueDepth:
+        """Messages waiting on the queue and leased from it (a count of the queue's rows: meant for
+        metrics refreshed every few seconds, not for every message)."""
+        self._check_open()
+        validate_stream_name(queue_name)
+        return await self._queue_depth(queue_name)
+
     # ----------------------------------------------------------------- shared helpers
 
     def _route(self, request: AppendRequest, partitions: int) -> int:
@@ -536,3 +543,6 @@ class EventStore(ConsumerGroupBackend):
 
     @abc.abstractmethod
     async def _dead_letters(self, queue_name: str, limit: int) -> list[DeadLetter]: ...
+
+    @abc.abstractmethod
+    async def _queue_depth(self, queue_name: str) -> QueueDepth: ...

@@ -11,11 +11,13 @@ from sluice import (
     EventData,
     EventStore,
     InvalidArgumentError,
+    QueueDepth,
     Receipt,
     StaleReceiptError,
     StreamConfig,
     StreamNotFoundError,
     StreamType,
+    StreamTypeError,
 )
 
 SHORT_LEASE = timedelta(milliseconds=200)
@@ -178,3 +180,27 @@ async def test_queue_bad_input(store: EventStore) -> None:
     leased = await store.dequeue("jobs")
     assert leased is not None
     assert leased.data == {"n": 1}
+
+
+async def test_queue_depth_counts_waiting_and_leased_messages(store: EventStore) -> None:
+    await store.enqueue_many("jobs", [message(n) for n in range(5)])
+    await store.enqueue("jobs", message(99), delay=timedelta(minutes=5))
+    assert await store.queue_depth("jobs") == QueueDepth("jobs", waiting=6, in_flight=0)
+    leased = await store.dequeue_many("jobs", max_messages=3, visibility_timeout=timedelta(minutes=5))
+    assert await store.queue_depth("jobs") == QueueDepth("jobs", waiting=3, in_flight=3)
+    await store.acknowledge("jobs", leased[0].receipt)
+    await store.nack("jobs", leased[1].receipt, delay=timedelta(minutes=5))  # given back: waiting again
+    assert await store.queue_depth("jobs") == QueueDepth("jobs", waiting=4, in_flight=1)
+    short = await store.dequeue("jobs", visibility_timeout=SHORT_LEASE)
+    assert short is not None
+    assert (await store.queue_depth("jobs")).in_flight == 2
+    await asyncio.sleep(0.3)  # the short lease runs out: that message is waiting again
+    assert await store.queue_depth("jobs") == QueueDepth("jobs", waiting=4, in_flight=1)
+
+
+async def test_queue_depth_of_unknown_queues_and_streams_is_a_typed_error(store: EventStore) -> None:
+    with pytest.raises(StreamNotFoundError):
+        await store.queue_depth("missing")
+    await store.create_stream(StreamConfig(name="orders"))
+    with pytest.raises(StreamTypeError):
+        await store.queue_depth("orders")

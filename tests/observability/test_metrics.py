@@ -123,3 +123,17 @@ def test_a_group_recorder_records_into_the_same_series() -> None:
     assert parsed[("sluice_events_consumed_total", labels)] == 16
     assert parsed[("sluice_delivery_latency_seconds_count", labels)] == 1
     assert parsed[("sluice_consumer_group_rebalances_total", labels)] == 1
+
+
+async def test_the_refresher_reports_queue_depth_and_forgets_deleted_queues(store: EventStore) -> None:
+    await store.enqueue_many("emails", [EventData("Send", {"n": number}) for number in range(4)])
+    await store.dequeue("emails", visibility_timeout=timedelta(minutes=5))
+    metrics = SluiceMetrics()
+    refresher = LagRefresher(store, interval=timedelta(seconds=60), metrics=metrics)
+    await refresher.refresh_once()
+    parsed = samples(metrics)
+    assert parsed[("sluice_queue_depth", (("queue", "emails"),))] == 3
+    assert parsed[("sluice_queue_in_flight", (("queue", "emails"),))] == 1
+    await store.delete_stream("emails")
+    await refresher.refresh_once()
+    assert ("sluice_queue_depth", (("queue", "emails"),)) not in samples(metrics)

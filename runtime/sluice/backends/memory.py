@@ -36,7 +36,7 @@ from sluice.errors import (
 )
 from sluice.event_types import EventTypeRegistry
 from sluice.events import AppendResult, Direction, EventRow, ExpectedOffset, GlobalPosition, RecordedEvent
-from sluice.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueMessage, Receipt
+from sluice.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueDepth, QueueMessage, Receipt
 from sluice.observability import metrics
 from sluice.options import StoreOptions
 from sluice.payloads import decode_payload
@@ -480,3 +480,13 @@ class MemoryEventStore(EventStore):
     async def _dead_letters(self, queue_name: str, limit: int) -> list[DeadLetter]:
         stream = self._stream(queue_name, StreamType.EPHEMERAL, create=False)
         return stream.dead_letters[:limit]
+
+    async def _queue_depth(self, queue_name: str) -> QueueDepth:
+        stream = self._stream(queue_name, StreamType.EPHEMERAL, create=False)
+        now = _now()
+        in_flight = sum(
+            1
+            for message in stream.messages.values()
+            if message.attempts > message.last_failed_attempt and message.visible_at > now
+        )
+        return QueueDepth(queue_name, waiting=len(stream.messages) - in_flight, in_flight=in_flight)

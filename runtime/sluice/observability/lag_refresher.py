@@ -1,4 +1,5 @@
-"""Keeps the lag and active-member gauges current by describing every consumer group periodically.
+"""Keeps the lag, active-member and queue-depth gauges current by describing every consumer group (and
+counting every queue) periodically.
 
 Prometheus collectors run synchronously inside a scrape, and describing a group needs the database,
 so a background task polls instead: ``refresh_once()`` lists the groups, describes each, sets the
@@ -15,7 +16,15 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sluice.errors import GroupNotFoundError, InvalidArgumentError, SluiceError, StreamNotFoundError
-from sluice.observability.metrics import SluiceMetrics, default_metrics, forget_group, set_group_state
+from sluice.observability.metrics import (
+    SluiceMetrics,
+    default_metrics,
+    forget_group,
+    forget_queue,
+    set_group_state,
+    set_queue_depth,
+)
+from sluice.streams import StreamType
 
 if TYPE_CHECKING:
     from sluice.store import EventStore
@@ -40,6 +49,7 @@ class LagRefresher:
         self._interval = interval
         self._metrics = metrics
         self._reported: set[tuple[str, str]] = set()
+        self._reported_queues: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
     async def refresh_once(self) -> int:
@@ -64,7 +74,20 @@ class LagRefresher:
         for stream_name, group_id in self._reported - seen:
             forget_group(stream_name, group_id, metrics=self._metrics)
         self._reported = seen
+        await self._refresh_queue_depths()
         return len(seen)
+
+    async def _refresh_queue_depths(self) -> None:
+        queues = {stream.name for stream in await self._store.list_streams() if stream.type is StreamType.EPHEMERAL}
+        for queue_name in queues:
+            try:
+                depth = await self._store.queue_depth(queue_name)
+            except StreamNotFoundError:
+                continue  # deleted between the list and the count
+            set_queue_depth(queue_name, depth=depth.waiting, in_flight=depth.in_flight, metrics=self._metrics)
+        for queue_name in self._reported_queues - queues:
+            forget_queue(queue_name, metrics=self._metrics)
+        self._reported_queues = queues
 
     async def start(self) -> None:
         """Refresh now, then every interval in a background task."""

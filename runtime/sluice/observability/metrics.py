@@ -216,3 +216,12 @@ def forget_group(stream: str, group: str, *, metrics: SluiceMetrics = default_me
             gauge.remove(stream, group)
         except KeyError:
             continue
+
+
+def forget_queue(queue: str, *, metrics: SluiceMetrics = default_metrics) -> None:
+    """Remove a deleted queue's depth gauges."""
+    for gauge in (metrics.queue_depth, metrics.queue_in_flight):
+        try:
+            gauge.remove(queue)
+        except KeyError:
+            continue

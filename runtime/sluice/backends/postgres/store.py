@@ -43,7 +43,7 @@ from sluice.errors import (
 )
 from sluice.event_types import EventTypeRegistry
 from sluice.events import AppendResult, Direction, EventRow, ExpectedOffset, GlobalPosition, RecordedEvent
-from sluice.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueMessage, Receipt
+from sluice.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueDepth, QueueMessage, Receipt
 from sluice.observability import metrics
 from sluice.options import StoreOptions
 from sluice.payloads import decode_payload
@@ -526,6 +526,13 @@ class PostgresEventStore(EventStore):
                 query("extend_lease"), queue_name, receipt.message_id, receipt.attempt, by
             )
         return message_id is not None
+
+    async def _queue_depth(self, queue_name: str) -> QueueDepth:
+        await self._ensure_queue_exists(queue_name)
+        with _translate_connection_errors("queue_depth"):
+            row = await self._pool.fetchrow(query("queue_depth"), queue_name)
+        total, in_flight = (int(row["total"]), int(row["in_flight"])) if row is not None else (0, 0)
+        return QueueDepth(queue_name, waiting=total - in_flight, in_flight=in_flight)
 
     async def _dead_letters(self, queue_name: str, limit: int) -> list[DeadLetter]:
         with _translate_connection_errors("dead_letters"):

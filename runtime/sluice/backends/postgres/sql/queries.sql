@@ -239,3 +239,10 @@ SELECT d.dead_letter_id, d.message_id, d.event_type, d.schema_version, d.content
 
 -- name: notify_appended
 SELECT pg_notify($1, $2);
+
+-- name: queue_depth
+-- Messages of queue $1: all of them, and those leased (delivered, not given back, lease running).
+SELECT count(*) AS total,
+       count(*) FILTER (WHERE m.attempts > m.last_failed_attempt AND m.visible_at > clock_timestamp()) AS in_flight
+  FROM queue_messages m
+ WHERE m.stream_id = (SELECT stream_id FROM streams WHERE name = $1);
