@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import sluice
-from bench.harness import Comparison, Databases, compare_rates, percentile, timed_rate
+from bench.harness import Comparison, Databases, compare_rates, measure_delivery_latency, percentile, timed_rate
 from sluice import EventData, EventStore
 from sluice.client import SluiceClient
 
@@ -121,42 +121,12 @@ async def bench_subscribe_latency(databases: Databases, rows: list[Comparison]) 
     writer: EventStore = await sluice.connect(dsn, pool_min_size=8, pool_max_size=8)
     client = await SluiceClient.connect(server.target)
     await writer.create_stream(sluice.StreamConfig(name="ticks"))
-    sent: dict[int, float] = {}
-    latencies: list[float] = []
     subscription = client.subscribe("ticks")
-
-    async def subscribe() -> None:
-        async for event in subscription:
-            number = event.data["n"]
-            if number < 0:  # warm-up
-                continue
-            latencies.append((time.perf_counter() - sent[number]) * 1000)
-            if len(latencies) == LATENCY_EVENTS:
-                return
-
-    subscriber = asyncio.create_task(subscribe())
     try:
-        await asyncio.gather(*(writer.append("ticks", EventData("Tick", {"n": -1})) for _ in range(50)))
-        await asyncio.sleep(0.5)
-        start = time.perf_counter()
-        pending: set[asyncio.Task[object]] = set()
-        for first in range(0, LATENCY_EVENTS, LATENCY_BATCH):
-            delay = start + first / 1000 - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            now = time.perf_counter()
-            for number in range(first, first + LATENCY_BATCH):
-                sent[number] = now
-            task = asyncio.create_task(
-                writer.append("ticks", [EventData("Tick", {"n": n}) for n in range(first, first + LATENCY_BATCH)])
-            )
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-        await asyncio.wait_for(subscriber, timeout=60)
-        achieved = LATENCY_EVENTS / (time.perf_counter() - start)
+        achieved, latencies = await measure_delivery_latency(
+            writer, "ticks", subscription, total=LATENCY_EVENTS, batch=LATENCY_BATCH
+        )
     finally:
-        subscriber.cancel()
-        await asyncio.gather(subscriber, return_exceptions=True)
         await subscription.aclose()
         await client.close()
         await writer.close()

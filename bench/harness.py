@@ -3,15 +3,18 @@ median-of-N timing, and the report table with ratios and targets."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from sluice import EventData, EventStore
 from sluice.backends.postgres import migrations
 
 REPETITIONS = 5
@@ -117,3 +120,53 @@ def print_report(title: str, rows: list[Comparison]) -> None:
         print(
             f"{row.scenario + ' (' + row.unit + ')':<46} {value:>12} {baseline:>12} {ratio:>7}  {row.target:<18} {met}"
         )
+
+
+async def measure_delivery_latency(
+    writer: EventStore,
+    stream_name: str,
+    deliveries: AsyncIterator[Any],
+    *,
+    total: int,
+    batch: int,
+    events_per_second: int = 1000,
+) -> tuple[float, list[float]]:
+    """Append ``total`` events to ``stream_name`` at ``events_per_second`` (batches of ``batch``) while
+    ``deliveries`` (a subscription, in-process or remote) receives them; returns the rate achieved and the
+    append-to-delivery latency of every event in milliseconds. 50 warm-up events come first, so that the
+    figures are the steady state (connections open, statements prepared)."""
+    sent: dict[int, float] = {}
+    latencies: list[float] = []
+
+    async def receive() -> None:
+        async for event in deliveries:
+            number = event.data["n"]
+            if number < 0:  # warm-up
+                continue
+            latencies.append((time.perf_counter() - sent[number]) * 1000)
+            if len(latencies) == total:
+                return
+
+    subscriber = asyncio.create_task(receive())
+    try:
+        await asyncio.gather(*(writer.append(stream_name, EventData("Tick", {"n": -1})) for _ in range(50)))
+        await asyncio.sleep(0.5)
+        start = time.perf_counter()
+        pending: set[asyncio.Task[Any]] = set()
+        for first in range(0, total, batch):
+            delay = start + first / events_per_second - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            now = time.perf_counter()
+            for number in range(first, first + batch):
+                sent[number] = now
+            task = asyncio.create_task(
+                writer.append(stream_name, [EventData("Tick", {"n": n}) for n in range(first, first + batch)])
+            )
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+        await asyncio.wait_for(subscriber, timeout=60)
+        return total / (time.perf_counter() - start), latencies
+    finally:
+        subscriber.cancel()
+        await asyncio.gather(subscriber, return_exceptions=True)

@@ -15,7 +15,7 @@ import asyncpg
 import pydantic_core
 
 import sluice
-from bench.harness import Comparison, Databases, compare_rates, percentile, timed_rate
+from bench.harness import Comparison, Databases, compare_rates, measure_delivery_latency, percentile, timed_rate
 from sluice import EventData, EventStore
 
 EVENT_COLUMNS = [
@@ -373,38 +373,9 @@ async def bench_subscribe_latency(databases: Databases, rows: list[Comparison]) 
     writer = await open_store(dsn, pool=8)
     reader = await open_store(dsn, pool=2)
     await writer.create_stream(sluice.StreamConfig(name="ticks"))
-    total, batch = 3000, 10
-    sent: dict[int, float] = {}
-    latencies: list[float] = []
-
-    async def subscribe() -> None:
-        async for event in reader.subscribe("ticks"):
-            if event.data["n"] < 0:  # warm-up
-                continue
-            latencies.append((time.perf_counter() - sent[event.data["n"]]) * 1000)
-            if len(latencies) == total:
-                return
-
-    subscriber = asyncio.create_task(subscribe())
-    # Warm up both stores' connections and prepared statements; the figures are the steady state.
-    await asyncio.gather(*(writer.append("ticks", EventData("Tick", {"n": -1})) for _ in range(50)))
-    await asyncio.sleep(0.5)
-    start = time.perf_counter()
-    pending: set[asyncio.Task[Any]] = set()
-    for first in range(0, total, batch):
-        delay = start + first / 1000 - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        now = time.perf_counter()
-        for n in range(first, first + batch):
-            sent[n] = now
-        task = asyncio.create_task(
-            writer.append("ticks", [EventData("Tick", {"n": n}) for n in range(first, first + batch)])
-        )
-        pending.add(task)
-        task.add_done_callback(pending.discard)
-    await asyncio.wait_for(subscriber, timeout=60)
-    achieved = total / (time.perf_counter() - start)
+    achieved, latencies = await measure_delivery_latency(
+        writer, "ticks", reader.subscribe("ticks"), total=3000, batch=10
+    )
     p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
     label = f"subscribe latency at {achieved:,.0f} events/s"
     rows.append(Comparison(f"{label}, p50", p50, None, "ms", "<= 5 ms", p50 <= 5))
