@@ -406,6 +406,34 @@ class EventStore(ConsumerGroupBackend):
             raise InvalidArgumentError(f"limit must be positive, got {limit}")
         return await self._dead_letters(queue_name, limit)
 
+    async def redrive_dead_letters(self, queue_name: str, *, dead_letter_ids: Sequence[int] | None = None) -> list[int]:
+        """Put dead letters (those named, or all) back on the queue as new messages, visible at once,
+        with a fresh attempt count; their delivery history is kept, and ``metadata["redriven_from"]``
+        records the dead letter, the original message id and its attempts. Returns the new message ids
+        (a new id, so that a stale receipt of the original message can never settle the new one)."""
+        self._check_open()
+        validate_stream_name(queue_name)
+        ids = self._checked_dead_letter_ids(dead_letter_ids)
+        redriven = await self._redrive_dead_letters(queue_name, ids)
+        if redriven:
+            self._signals.fire(queue_name)
+        return redriven
+
+    async def purge_dead_letters(self, queue_name: str, *, dead_letter_ids: Sequence[int] | None = None) -> int:
+        """Delete dead letters (those named, or all) for good; returns how many were deleted."""
+        self._check_open()
+        validate_stream_name(queue_name)
+        return await self._purge_dead_letters(queue_name, self._checked_dead_letter_ids(dead_letter_ids))
+
+    @staticmethod
+    def _checked_dead_letter_ids(dead_letter_ids: Sequence[int] | None) -> list[int] | None:
+        if dead_letter_ids is None:
+            return None
+        ids = list(dead_letter_ids)
+        if not ids or any(isinstance(value, bool) or not isinstance(value, int) or value <= 0 for value in ids):
+            raise InvalidArgumentError("dead_letter_ids must be positive integers (or None for all of them)")
+        return ids
+
     async def queue_depth(self, queue_name: str) -> QueueDepth:
         """Messages waiting on the queue and leased from it (a count of the queue's rows: meant for
         metrics refreshed every few seconds, not for every message)."""
@@ -546,3 +574,9 @@ class EventStore(ConsumerGroupBackend):
 
     @abc.abstractmethod
     async def _queue_depth(self, queue_name: str) -> QueueDepth: ...
+
+    @abc.abstractmethod
+    async def _redrive_dead_letters(self, queue_name: str, dead_letter_ids: list[int] | None) -> list[int]: ...
+
+    @abc.abstractmethod
+    async def _purge_dead_letters(self, queue_name: str, dead_letter_ids: list[int] | None) -> int: ...

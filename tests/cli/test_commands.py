@@ -144,6 +144,29 @@ async def test_enqueue_and_dequeue(postgres_dsn: str) -> None:
     assert (empty.returncode, empty.stdout.strip()) == (0, "(none)")
 
 
+async def test_dead_letters_list_redrive_and_purge(postgres_dsn: str) -> None:
+    dsn = postgres_dsn
+    async with await sluice.connect(dsn) as store:
+        await store.create_stream(sluice.StreamConfig(name="jobs", type=sluice.StreamType.EPHEMERAL, max_attempts=1))
+        await store.enqueue_many("jobs", [EventData("Job", {"n": n}) for n in range(3)])
+        for message in await store.dequeue_many("jobs", max_messages=3):
+            await store.nack("jobs", message.receipt, reason=f"failed {message.data['n']}")
+    listed = json_output("dead-letters", "list", "jobs", dsn=dsn)
+    assert [letter["last_failure"] for letter in listed] == ["failed 0", "failed 1", "failed 2"]
+    neither = run_cli("dead-letters", "redrive", "jobs", dsn=dsn)
+    assert neither.returncode == 2
+    assert "--id" in neither.stderr
+    redriven = json_output("dead-letters", "redrive", "jobs", "--id", str(listed[0]["dead_letter_id"]), dsn=dsn)
+    assert redriven["redriven"] == 1
+    purged = json_output("dead-letters", "purge", "jobs", "--all", "--yes", dsn=dsn)
+    assert purged == {"queue": "jobs", "purged": 2}
+    async with await sluice.connect(dsn) as store:
+        again = await store.dequeue("jobs")
+        assert again is not None
+        assert (again.message_id, again.data) == (redriven["message_ids"][0], {"n": 0})
+        assert await store.dead_letters("jobs") == []
+
+
 async def test_groups_lag_and_reset(postgres_dsn: str) -> None:
     dsn = postgres_dsn
     async with await sluice.connect(dsn) as store:

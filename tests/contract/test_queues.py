@@ -204,3 +204,58 @@ async def test_queue_depth_of_unknown_queues_and_streams_is_a_typed_error(store:
     await store.create_stream(StreamConfig(name="orders"))
     with pytest.raises(StreamTypeError):
         await store.queue_depth("orders")
+
+
+async def bury(store: EventStore, queue: str, numbers: list[int]) -> list[int]:
+    """Enqueue one message per number and dead-letter each on its only attempt; the dead-letter ids."""
+    await store.create_stream(StreamConfig(name=queue, type=StreamType.EPHEMERAL, max_attempts=1))
+    await store.enqueue_many(queue, [message(n) for n in numbers], correlation_id="c-7")
+    for leased in await store.dequeue_many(queue, max_messages=len(numbers)):
+        await store.nack(queue, leased.receipt, reason=f"failed {leased.data['n']}")
+    return [letter.dead_letter_id for letter in await store.dead_letters(queue)]
+
+
+async def test_a_redriven_dead_letter_is_delivered_again_with_its_history(store: EventStore) -> None:
+    first_id, second_id, _third_id = await bury(store, "jobs", [1, 2, 3])
+    [original] = [letter for letter in await store.dead_letters("jobs") if letter.dead_letter_id == first_id]
+    [new_message_id] = await store.redrive_dead_letters("jobs", dead_letter_ids=[first_id])
+    assert new_message_id != original.message_id
+    assert [letter.dead_letter_id for letter in await store.dead_letters("jobs")] == [second_id, _third_id]
+    again = await store.dequeue("jobs")
+    assert again is not None
+    assert (again.message_id, again.data, again.attempt, again.correlation_id) == (new_message_id, {"n": 1}, 1, "c-7")
+    assert again.metadata["redriven_from"] == {
+        "dead_letter_id": first_id,
+        "message_id": original.message_id,
+        "attempts": 1,
+    }
+    # A stale receipt of the original message cannot settle the redriven one.
+    with pytest.raises(StaleReceiptError):
+        await store.acknowledge("jobs", Receipt(original.message_id, 1))
+    await store.acknowledge("jobs", again.receipt)
+    # Redriving the rest (all) puts both back; the queue is empty of dead letters.
+    assert len(await store.redrive_dead_letters("jobs")) == 2
+    assert await store.dead_letters("jobs") == []
+    assert sorted(leased.data["n"] for leased in await store.dequeue_many("jobs", max_messages=10)) == [2, 3]
+
+
+async def test_purge_deletes_chosen_or_all_dead_letters(store: EventStore) -> None:
+    first_id, second_id, third_id = await bury(store, "jobs", [1, 2, 3])
+    assert await store.purge_dead_letters("jobs", dead_letter_ids=[second_id]) == 1
+    assert [letter.dead_letter_id for letter in await store.dead_letters("jobs")] == [first_id, third_id]
+    assert await store.purge_dead_letters("jobs", dead_letter_ids=[second_id]) == 0  # already gone
+    assert await store.purge_dead_letters("jobs") == 2
+    assert await store.dead_letters("jobs") == []
+    assert await store.redrive_dead_letters("jobs") == []
+
+
+async def test_dead_letter_operations_refuse_bad_input(store: EventStore) -> None:
+    with pytest.raises(StreamNotFoundError):
+        await store.redrive_dead_letters("missing")
+    with pytest.raises(StreamNotFoundError):
+        await store.purge_dead_letters("missing")
+    await bury(store, "jobs", [1])
+    for bad in ([], [0], [-3], [True]):
+        with pytest.raises(InvalidArgumentError):
+            await store.redrive_dead_letters("jobs", dead_letter_ids=bad)
+    assert len(await store.dead_letters("jobs")) == 1  # nothing lost

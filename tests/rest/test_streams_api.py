@@ -99,6 +99,32 @@ async def test_dead_letters_of_a_queue_are_listed_with_their_history(
     assert not_a_queue.status_code == 404
 
 
+async def test_dead_letters_are_redriven_and_purged(client: httpx.AsyncClient, store: EventStore) -> None:
+    await store.create_stream(StreamConfig(name="jobs", type=StreamType.EPHEMERAL, max_attempts=1))
+    await store.enqueue_many("jobs", [EventData("Job", {"n": n}) for n in range(3)])
+    for message in await store.dequeue_many("jobs", max_messages=3):
+        await store.nack("jobs", message.receipt, reason="handler failed")
+    first, second, third = [letter.dead_letter_id for letter in await store.dead_letters("jobs")]
+    redriven = await client.post(
+        "/api/event-streams/jobs/dead-letters/redrive", json={"dead_letter_ids": [first]}, headers=AUTHORIZATION
+    )
+    assert redriven.status_code == 200, redriven.text
+    [message_id] = redriven.json()["message_ids"]
+    again = await store.dequeue("jobs")
+    assert again is not None
+    assert (again.message_id, again.data) == (message_id, {"n": 0})
+    purged = await client.post("/api/event-streams/jobs/dead-letters/purge", json={}, headers=AUTHORIZATION)
+    assert purged.json() == {"queue_name": "jobs", "purged": 2}
+    assert await store.dead_letters("jobs") == []
+    refused = await client.post(
+        "/api/event-streams/jobs/dead-letters/redrive", json={"dead_letter_ids": []}, headers=AUTHORIZATION
+    )
+    assert refused.status_code == 422
+    assert second != third
+    unauthorised = await client.post("/api/event-streams/jobs/dead-letters/purge", json={})
+    assert unauthorised.status_code == 401
+
+
 async def test_stream_health_is_served(client: httpx.AsyncClient, store: EventStore) -> None:
     await store.create_stream(StreamConfig(name="orders"))
     answer = await client.get("/api/event-streams/orders/health", headers=AUTHORIZATION)

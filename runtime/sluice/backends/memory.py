@@ -39,7 +39,7 @@ from sluice.events import AppendResult, Direction, EventRow, ExpectedOffset, Glo
 from sluice.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueDepth, QueueMessage, Receipt
 from sluice.observability import metrics
 from sluice.options import StoreOptions
-from sluice.payloads import decode_payload
+from sluice.payloads import decode_payload, encode_metadata
 from sluice.store import AppendRequest, EventStore
 from sluice.streams import PartitionInfo, StreamConfig, StreamInfo, StreamType, same_shape, shape_description
 
@@ -93,6 +93,8 @@ class _Stream:
     event_ids: dict[uuid.UUID, tuple[int, int]] = dataclasses.field(default_factory=dict)
     messages: dict[int, _Message] = dataclasses.field(default_factory=dict)
     dead_letters: list[DeadLetter] = dataclasses.field(default_factory=list)
+    buried: dict[int, _Message] = dataclasses.field(default_factory=dict)
+    """The dead letters' original messages, by dead-letter id: what a redrive puts back."""
 
     def info(self) -> StreamInfo:
         return StreamInfo(
@@ -402,10 +404,12 @@ class MemoryEventStore(EventStore):
         del stream.messages[message.message_id]
         metrics.record_dead_lettered(stream.config.name, 1)
         prepared = message.prepared
+        dead_letter_id = next(self._dead_letter_ids)
+        stream.buried[dead_letter_id] = message
         stream.dead_letters.append(
             DeadLetter(
                 queue_name=stream.config.name,
-                dead_letter_id=next(self._dead_letter_ids),
+                dead_letter_id=dead_letter_id,
                 message_id=message.message_id,
                 event_type=prepared.event_type,
                 data=decode_payload(prepared.payload, prepared.content_type),
@@ -480,6 +484,48 @@ class MemoryEventStore(EventStore):
     async def _dead_letters(self, queue_name: str, limit: int) -> list[DeadLetter]:
         stream = self._stream(queue_name, StreamType.EPHEMERAL, create=False)
         return stream.dead_letters[:limit]
+
+    async def _redrive_dead_letters(self, queue_name: str, dead_letter_ids: list[int] | None) -> list[int]:
+        stream = self._stream(queue_name, StreamType.EPHEMERAL, create=False)
+        chosen = self._take_dead_letters(stream, dead_letter_ids)
+        now = _now()
+        redriven = []
+        for dead_letter in chosen:
+            original = stream.buried.pop(dead_letter.dead_letter_id)
+            metadata = dict(dead_letter.metadata)
+            metadata["redriven_from"] = {
+                "dead_letter_id": dead_letter.dead_letter_id,
+                "message_id": dead_letter.message_id,
+                "attempts": dead_letter.attempts,
+            }
+            prepared = dataclasses.replace(original.prepared, metadata_json=encode_metadata(metadata))
+            message_id = next(self._message_ids)
+            stream.messages[message_id] = _Message(
+                message_id,
+                prepared,
+                original.correlation_id,
+                None,
+                enqueued_at=original.enqueued_at,
+                visible_at=now,
+                failures=list(original.failures),
+            )
+            redriven.append(message_id)
+        return redriven
+
+    async def _purge_dead_letters(self, queue_name: str, dead_letter_ids: list[int] | None) -> int:
+        stream = self._stream(queue_name, StreamType.EPHEMERAL, create=False)
+        chosen = self._take_dead_letters(stream, dead_letter_ids)
+        for dead_letter in chosen:
+            stream.buried.pop(dead_letter.dead_letter_id, None)
+        return len(chosen)
+
+    @staticmethod
+    def _take_dead_letters(stream: _Stream, dead_letter_ids: list[int] | None) -> list[DeadLetter]:
+        """Remove the chosen dead letters (all when ``dead_letter_ids`` is None) and return them."""
+        wanted = None if dead_letter_ids is None else set(dead_letter_ids)
+        chosen = [letter for letter in stream.dead_letters if wanted is None or letter.dead_letter_id in wanted]
+        stream.dead_letters = [letter for letter in stream.dead_letters if letter not in chosen]
+        return chosen
 
     async def _queue_depth(self, queue_name: str) -> QueueDepth:
         stream = self._stream(queue_name, StreamType.EPHEMERAL, create=False)

@@ -11,6 +11,7 @@ import click
 from sluice.cli.append import append
 from sluice.cli.consume import consume
 from sluice.cli.database import demo, migrate
+from sluice.cli.dead_letters import dead_letters
 from sluice.cli.groups import groups, lag
 from sluice.cli.queues import dequeue, enqueue
 from sluice.cli.reading import read, tail
@@ -24,5 +25,19 @@ def main() -> None:
     """Sluice: Kubernetes-native event streaming on PostgreSQL."""
 
 
-for command in (serve, migrate, demo, streams, append, read, tail, enqueue, dequeue, groups, lag, consume):
+for command in (
+    serve,
+    migrate,
+    demo,
+    streams,
+    append,
+    read,
+    tail,
+    enqueue,
+    dequeue,
+    dead_letters,
+    groups,
+    lag,
+    consume,
+):
     main.add_command(command)

@@ -165,6 +165,22 @@ class DeadLetterList(BaseModel):
     dead_letters: list[DeadLetterModel]
 
 
+class DeadLetterSelection(StrictModel):
+    dead_letter_ids: list[Annotated[int, Field(ge=1)]] | None = Field(
+        default=None, min_length=1, max_length=10_000, description="The dead letters to act on; omit for all."
+    )
+
+
+class RedriveResult(BaseModel):
+    queue_name: str
+    message_ids: list[int] = Field(description="The new messages, one per redriven dead letter.")
+
+
+class PurgeResult(BaseModel):
+    queue_name: str
+    purged: int
+
+
 class Liveness(BaseModel):
     status: Literal["alive"] = "alive"
 

@@ -18,6 +18,9 @@ from sluice.rest.schemas import (
     NAME_PATTERN,
     CreateStreamRequest,
     DeadLetterList,
+    DeadLetterSelection,
+    PurgeResult,
+    RedriveResult,
     StreamDetail,
     StreamList,
     StreamSummary,
@@ -101,6 +104,32 @@ async def delete_stream(name: StreamNamePath, context: Context, principal: Princ
     await context.store.delete_stream(name)
     logger.info("stream deleted", extra={"stream": name, "principal": principal})
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{name}/dead-letters/redrive",
+    summary="Put dead letters (chosen, or all) back on the queue as new messages",
+    responses=problem_responses(400, 404, 409, 422, *AUTH_ERRORS),
+)
+async def redrive_dead_letters(
+    name: StreamNamePath, selection: DeadLetterSelection, context: Context, principal: Principal
+) -> RedriveResult:
+    message_ids = await context.store.redrive_dead_letters(name, dead_letter_ids=selection.dead_letter_ids)
+    logger.info("dead letters redriven", extra={"queue": name, "count": len(message_ids), "principal": principal})
+    return RedriveResult(queue_name=name, message_ids=message_ids)
+
+
+@router.post(
+    "/{name}/dead-letters/purge",
+    summary="Delete dead letters (chosen, or all) for good",
+    responses=problem_responses(400, 404, 409, 422, *AUTH_ERRORS),
+)
+async def purge_dead_letters(
+    name: StreamNamePath, selection: DeadLetterSelection, context: Context, principal: Principal
+) -> PurgeResult:
+    purged = await context.store.purge_dead_letters(name, dead_letter_ids=selection.dead_letter_ids)
+    logger.info("dead letters purged", extra={"queue": name, "count": purged, "principal": principal})
+    return PurgeResult(queue_name=name, purged=purged)
 
 
 @router.get(

@@ -527,6 +527,17 @@ class PostgresEventStore(EventStore):
             )
         return message_id is not None
 
+    async def _redrive_dead_letters(self, queue_name: str, dead_letter_ids: list[int] | None) -> list[int]:
+        await self._ensure_queue_exists(queue_name)
+        with _translate_connection_errors("redrive_dead_letters"):
+            rows = await self._pool.fetch(query("redrive_dead_letters"), queue_name, dead_letter_ids)
+        return sorted(int(row["message_id"]) for row in rows)
+
+    async def _purge_dead_letters(self, queue_name: str, dead_letter_ids: list[int] | None) -> int:
+        await self._ensure_queue_exists(queue_name)
+        with _translate_connection_errors("purge_dead_letters"):
+            return int(await self._pool.fetchval(query("purge_dead_letters"), queue_name, dead_letter_ids))
+
     async def _queue_depth(self, queue_name: str) -> QueueDepth:
         await self._ensure_queue_exists(queue_name)
         with _translate_connection_errors("queue_depth"):

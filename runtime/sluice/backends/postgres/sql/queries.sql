@@ -246,3 +246,34 @@ SELECT count(*) AS total,
        count(*) FILTER (WHERE m.attempts > m.last_failed_attempt AND m.visible_at > clock_timestamp()) AS in_flight
   FROM queue_messages m
  WHERE m.stream_id = (SELECT stream_id FROM streams WHERE name = $1);
+
+-- name: redrive_dead_letters
+-- Moves dead letters of queue $1 (those in $2, or all when $2 is NULL) back onto the queue as new
+-- messages, visible at once, with their delivery history; returns the new message ids.
+WITH queue AS (
+    SELECT stream_id FROM streams WHERE name = $1
+), moved AS (
+    DELETE FROM dead_letters d
+     USING queue
+     WHERE d.stream_id = queue.stream_id AND ($2::bigint[] IS NULL OR d.dead_letter_id = ANY ($2::bigint[]))
+ RETURNING d.*
+)
+INSERT INTO queue_messages (stream_id, event_type, schema_version, content_type, data, metadata, correlation_id,
+                            enqueued_at, visible_at, failures)
+SELECT moved.stream_id, moved.event_type, moved.schema_version, moved.content_type, moved.data,
+       moved.metadata || jsonb_build_object('redriven_from', jsonb_build_object(
+           'dead_letter_id', moved.dead_letter_id, 'message_id', moved.message_id, 'attempts', moved.attempts)),
+       moved.correlation_id, moved.enqueued_at, clock_timestamp(), moved.failures
+  FROM moved
+ ORDER BY moved.dead_letter_id
+RETURNING message_id;
+
+-- name: purge_dead_letters
+-- Deletes dead letters of queue $1 (those in $2, or all when $2 is NULL); returns how many.
+WITH purged AS (
+    DELETE FROM dead_letters d
+     WHERE d.stream_id = (SELECT stream_id FROM streams WHERE name = $1)
+       AND ($2::bigint[] IS NULL OR d.dead_letter_id = ANY ($2::bigint[]))
+ RETURNING 1
+)
+SELECT count(*) FROM purged;
