@@ -274,20 +274,16 @@ async def test_the_pod_command_consumes_and_lag_in_status_matches_the_runtime(  
     assert behind["status"]["members"] == []
 
 
-async def test_a_start_position_the_command_cannot_express_stalls_without_a_deployment(
+async def test_a_start_offset_reaches_the_pods_arguments(
     kubernetes_cluster: KubernetesCluster, operator_namespace: str, running_operator: OperatorProcess
 ) -> None:
     namespace = operator_namespace
     create_stream_and_group(kubernetes_cluster, namespace, startPosition={"from": "offset", "offset": 10})
-    stalled = wait_for_object(kubernetes_cluster, namespace, "ConsumerGroup", GROUP, reconciled_with("Stalled", "True"))
-    assert conditions(stalled)["Stalled"]["reason"] == "UnsupportedSpec"
-    assert "startPosition" in conditions(stalled)["Ready"]["message"]
-    assert get_deployment(kubernetes_cluster, namespace, GROUP) is None
-    assert stalled["status"]["selector"]  # /scale still works for autoscalers
-
-    kubernetes_cluster.merge_patch(
-        namespace, "ConsumerGroup", GROUP, {"spec": {"startPosition": {"from": "latest", "offset": None}}}
+    deployment = deployment_of(kubernetes_cluster, namespace)
+    arguments = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert arguments[arguments.index("--start-from") + 1] == "offset"
+    assert arguments[arguments.index("--start-offset") + 1] == "10"
+    reconciled = wait_for_object(
+        kubernetes_cluster, namespace, "ConsumerGroup", GROUP, reconciled_with("Stalled", "False")
     )
-    deployment_of(kubernetes_cluster, namespace)
-    fixed = wait_for_object(kubernetes_cluster, namespace, "ConsumerGroup", GROUP, reconciled_with("Stalled", "False"))
-    assert fixed["metadata"]["generation"] == 2
+    assert reconciled["status"]["selector"]

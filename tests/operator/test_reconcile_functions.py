@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from sluice.cli.consume import consume as consume_command
 from sluice.consumers.model import GroupDescription, MemberDescription, PartitionLag
 from sluice.streams import DeliverySemantics, PartitionInfo, StreamConfig, StreamInfo, StreamType
-from sluice_operator.errors import DatabaseSecretError, UnsupportedSpecError
+from sluice_operator.errors import DatabaseSecretError
 from sluice_operator.models import ConsumerGroup, EventStream, Projection, Replay
 from sluice_operator.models.common import ConditionStatus, DatabaseReference, JobPhase, SecretReference
 from sluice_operator.models.retention_policies import StreamSelector
@@ -201,6 +202,7 @@ def test_consume_arguments_follow_the_contract() -> None:
         "--session-timeout", "30",
         "--start-from", "latest",
         "--max-attempts", "5",
+        "--sink-timeout", "10",
     ]  # fmt: skip
     periodic = consume_arguments(
         example_group(
@@ -215,10 +217,18 @@ def test_consume_arguments_follow_the_contract() -> None:
     assert periodic[periodic.index("--batch-size") + 1] == "100"
 
 
-def test_a_start_offset_is_not_expressible_yet() -> None:
-    group = example_group(startPosition={"from": "offset", "offset": 10})
-    with pytest.raises(UnsupportedSpecError, match="startPosition"):
-        consume_arguments(group, example_stream())
+def test_start_offsets_and_times_become_arguments_the_command_accepts() -> None:
+    by_offset = consume_arguments(example_group(startPosition={"from": "offset", "offset": 10}), example_stream())
+    assert by_offset[by_offset.index("--start-from") + 1 :][:1] == ["offset"]
+    assert by_offset[by_offset.index("--start-offset") + 1] == "10"
+    by_time = consume_arguments(
+        example_group(startPosition={"from": "time", "time": "2026-11-26T07:00:00Z"}), example_stream()
+    )
+    assert by_time[by_time.index("--start-time") + 1] == "2026-11-26T07:00:00+00:00"
+    for arguments in (by_offset, by_time):
+        # The real command line parses them (click's parser, without running the command).
+        context = consume_command.make_context("sluice consume", arguments[1:], resilient_parsing=False)
+        assert context.params["start_from"] in ("offset", "time")
 
 
 def test_consumer_deployment_is_owned_labelled_and_selects_its_pods() -> None:

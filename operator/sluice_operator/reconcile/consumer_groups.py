@@ -46,14 +46,9 @@ def _seconds(duration: str) -> str:
 def consume_arguments(group: ConsumerGroup, stream: EventStream) -> list[str]:
     """The arguments after ``sluice``: ``consume --stream ... --group ...``, per the consume contract.
 
-    Raises UnsupportedSpecError for a start position the command cannot express (an offset or a time).
+    Raises UnsupportedSpecError when the spec cannot be expressed (a group without a name).
     """
     spec = group.spec
-    if spec.start_position.from_ not in (StartFrom.EARLIEST, StartFrom.LATEST):
-        raise UnsupportedSpecError(
-            f"startPosition.from {spec.start_position.from_.value!r} is not supported by `sluice consume` yet:"
-            " use earliest or latest, then a Replay to rewind"
-        )
     group_name = group.metadata.name
     if group_name is None:
         raise UnsupportedSpecError("a ConsumerGroup needs metadata.name")
@@ -79,6 +74,12 @@ def consume_arguments(group: ConsumerGroup, stream: EventStream) -> list[str]:
         "--max-attempts",
         str(stream.spec.dead_letter.max_attempts),
     ]
+    if spec.start_position.from_ is StartFrom.OFFSET and spec.start_position.offset is not None:
+        arguments += ["--start-offset", str(spec.start_position.offset)]
+    if spec.start_position.from_ is StartFrom.TIME and spec.start_position.time is not None:
+        arguments += ["--start-time", spec.start_position.time.isoformat()]
+    if spec.handler.sink is not None:
+        arguments += ["--sink-timeout", _seconds(spec.handler.sink.timeout)]
     # The health and metrics port is the command's default, HTTP_PORT (8080), which the probes use.
     return arguments
 

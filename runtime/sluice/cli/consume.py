@@ -13,7 +13,7 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 import click
@@ -62,10 +62,16 @@ def checked(value: str, parameter: str, validate: Callable[[str], ResultT]) -> R
 @setting("--session-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help="Seconds.")
 @setting(
     "--start-from",
-    type=click.Choice([StartFrom.EARLIEST.value, StartFrom.LATEST.value]),
+    type=click.Choice([choice.value for choice in StartFrom]),
     default=StartFrom.EARLIEST.value,
     show_default=True,
-    help="Where a new group starts (ignored once the group exists).",
+    help="Where a new group starts (ignored once the group exists): offset needs --start-offset, time --start-time.",
+)
+@setting("--start-offset", type=click.IntRange(min=0), help="With --start-from offset: the offset, in every partition.")
+@setting(
+    "--start-time",
+    type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"]),
+    help="With --start-from time: the first event at or after this time (ISO 8601 with an offset or Z).",
 )
 @setting(
     "--max-attempts",
@@ -102,6 +108,8 @@ def consume(
     batch_size: int,
     session_timeout: float,
     start_from: str,
+    start_offset: int | None,
+    start_time: datetime | None,
     max_attempts: int,
     dead_letter_stream: str | None,
     http_port: int,
@@ -141,7 +149,7 @@ def consume(
             commit_interval=timedelta(seconds=commit_interval),
             batch_size=batch_size,
             session_timeout=timedelta(seconds=session_timeout),
-            start_position=StartPosition(start_from=StartFrom(start_from)),
+            start_position=StartPosition(start_from=StartFrom(start_from), offset=start_offset, time=start_time),
         )
         retry = RetryPolicy(max_attempts=max_attempts, initial_backoff=retry_backoff, max_backoff=retry_max_backoff)
     except InvalidArgumentError as error:
