@@ -1,0 +1,19 @@
+"""Errors of the local platform (``python -m sluice_operator.local.platform``)."""
+
+from __future__ import annotations
+
+from sluice.errors import SluiceError
+
+__all__ = ["PlatformError", "PlatformInterruptedError"]
+
+
+class PlatformError(SluiceError):
+    """A step of bringing up the local platform failed; the message says which and shows the log tail."""
+
+    code = "local_platform"
+
+
+class PlatformInterruptedError(PlatformError):
+    """Ctrl-C or SIGTERM arrived: the platform stops everything it started."""
+
+    code = "local_platform_interrupted"
