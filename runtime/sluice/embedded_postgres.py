@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from sluice.child_processes import parent_death_hook
 from sluice.errors import SluiceError
 
 SERVER_USER = "postgres"
@@ -163,8 +164,15 @@ class EmbeddedPostgres:
             "log_min_messages=warning",
         ]
         with self.log_path.open("ab") as log:
+            # SIGINT (a fast shutdown) when the process that started the server dies without stopping it.
+            # The hook makes system calls only, which is what preexec_fn allows with threads running.
+            child_setup = parent_death_hook(signal.SIGINT, run_as=self._run_as)
             self._process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, user=self._run_as, start_new_session=True
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=child_setup,  # noqa: PLW1509
+                start_new_session=True,
             )
         self._wait_until_ready(timeout)
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import datetime
 import ipaddress
 import json
@@ -34,11 +33,10 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -49,6 +47,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from sluice.child_processes import parent_death_hook
 
 __all__ = [
     "ControlPlaneCertificates",
@@ -67,8 +67,6 @@ LOG_TAIL_LINE_COUNT = 40
 POLL_INTERVAL_SECONDS = 0.2
 REQUEST_TIMEOUT_SECONDS = 2.0
 CERTIFICATE_VALIDITY = datetime.timedelta(days=365)
-# Linux prctl option that delivers a signal to a process when its parent exits.
-PARENT_DEATH_SIGNAL_OPTION = 1
 
 
 class ControlPlaneStartError(RuntimeError):
@@ -285,26 +283,6 @@ def _free_loopback_ports(count: int) -> list[int]:
             bound_socket.close()
 
 
-def _parent_death_signal_setter() -> Callable[[], None] | None:
-    """A pre-exec hook asking Linux to SIGKILL the child when the starting thread's process dies.
-
-    The C function is looked up here, in the parent, so the child only makes one system call between
-    fork and exec.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        process_control = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    kill_signal = int(signal.SIGKILL)
-
-    def set_parent_death_signal() -> None:
-        process_control(PARENT_DEATH_SIGNAL_OPTION, kill_signal, 0, 0, 0)
-
-    return set_parent_death_signal
-
-
 def _log_tail(log_path: Path, line_count: int = LOG_TAIL_LINE_COUNT) -> str:
     try:
         with log_path.open("rb") as log_file:
@@ -330,7 +308,7 @@ class ManagedProcess:
         return None if self._process is None else self._process.pid
 
     def start(self, *, terminate_with_parent: bool) -> None:
-        pre_exec_hook = _parent_death_signal_setter() if terminate_with_parent else None
+        pre_exec_hook = parent_death_hook() if terminate_with_parent else None
         with self.log_path.open("ab") as log_file:
             log_file.write(f"# started: {' '.join(self.command)}\n".encode())
             log_file.flush()

@@ -8,35 +8,17 @@ whose platform process dies without stopping it (for example after SIGKILL).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from sluice.child_processes import parent_death_hook
 
 __all__ = ["LocalProcess", "process_is_running"]
 
-# Linux prctl option that delivers a signal to a process when the thread that started it exits.
-PARENT_DEATH_SIGNAL_OPTION = 1
 DEFAULT_STOP_GRACE_PERIOD_SECONDS = 15.0
-
-
-def _parent_death_signal_setter() -> Callable[[], None] | None:
-    """A pre-exec hook asking Linux to SIGKILL the child when its parent dies (resolved in the parent)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        process_control = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    kill_signal = int(signal.SIGKILL)
-
-    def set_parent_death_signal() -> None:
-        process_control(PARENT_DEATH_SIGNAL_OPTION, kill_signal, 0, 0, 0)
-
-    return set_parent_death_signal
 
 
 def process_is_running(process_id: int) -> bool:
@@ -84,7 +66,7 @@ class LocalProcess:
                 cwd=self.working_directory,
                 start_new_session=True,
                 # Only one prctl call runs between fork and exec (resolved beforehand in the parent).
-                preexec_fn=_parent_death_signal_setter(),  # noqa: PLW1509
+                preexec_fn=parent_death_hook(),  # noqa: PLW1509
                 close_fds=True,
             )
 

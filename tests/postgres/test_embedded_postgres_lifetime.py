@@ -1,0 +1,63 @@
+"""An embedded PostgreSQL never outlives the process that started it, even when that process is SIGKILLed
+(Linux's parent-death signal asks the server for a fast shutdown)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sluice.embedded_postgres import EmbeddedPostgres
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+STARTER = """
+import sys, time
+from sluice.embedded_postgres import EmbeddedPostgres
+server = EmbeddedPostgres()
+server.start()
+print(server.pid, flush=True)
+time.sleep(300)
+"""
+
+
+def is_running(process_id: int) -> bool:
+    try:
+        state = Path(f"/proc/{process_id}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_the_server_stops_when_its_starter_is_killed() -> None:
+    starter = subprocess.Popen([sys.executable, "-c", STARTER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert starter.stdout is not None
+        server_process_id = int(starter.stdout.readline())
+        assert is_running(server_process_id)
+    finally:
+        os.kill(starter.pid, signal.SIGKILL)
+        starter.wait(timeout=10)
+        if starter.stdout is not None:
+            starter.stdout.close()
+    deadline = time.monotonic() + 20
+    while is_running(server_process_id) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    outlived = is_running(server_process_id)
+    if outlived:
+        os.kill(server_process_id, signal.SIGINT)  # do not leave it behind when the test fails
+    assert not outlived, "postgres outlived the process that started it"
+
+
+def test_a_server_stopped_normally_is_gone() -> None:
+    with EmbeddedPostgres() as server:
+        process_id = server.pid
+        assert process_id is not None
+        assert is_running(process_id)
+    assert server.pid is None
+    assert not is_running(process_id)
