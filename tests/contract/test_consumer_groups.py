@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+import sluice
 from sluice import (
     ConsumedEvent,
     ConsumerGroupOptions,
@@ -125,7 +126,7 @@ async def test_a_member_that_lost_its_partition_is_fenced(store: EventStore) -> 
     assert first.partitions == (0, 1)
     second = reader.consume("orders", group_id="g", consumer_id="w2", options=FAST)
     second_events = asyncio.create_task(take(second, 1))
-    await eventually(lambda: _owns(second, 1))  # type: ignore[arg-type]
+    await eventually(lambda: _owns(second, 1))
     await second_events
     if event.partition in second.partitions:
         with pytest.raises(FencedError, match=r"no longer owns|does not own"):
@@ -365,3 +366,23 @@ async def test_a_manual_member_hands_over_without_committing_what_its_consumer_d
     await asyncio.gather(pulling, return_exceptions=True)
     await first.aclose()
     await second.aclose()
+
+
+async def test_a_member_starts_on_a_partition_it_is_handed_at_once_not_at_its_next_poll(store_url: str) -> None:
+    """The partition arrives with the member's own heartbeat, after its delivery loop found
+    nothing and went to wait: the heartbeat must wake the loop (the poll interval here is 60 s)."""
+    slow_poll = await sluice.connect(store_url, poll_interval=timedelta(seconds=60))
+    await fill(slow_poll, "orders", 20, partitions=2)
+    reader = slow_poll.consumer_groups()
+    first = reader.consume_batches("orders", group_id="g", consumer_id="a", options=options(batch_size=5))
+    second = reader.consume("orders", group_id="g", consumer_id="b", options=FAST)
+    try:
+        in_hand = await asyncio.wait_for(anext(aiter(first)), 10)  # partition 0's batch stays in hand
+        assert in_hand.partition == 0
+        events = await take(second, 10, seconds=10)  # partition 1 moves to it while it waits
+        assert sorted(event.offset for event in events) == list(range(10))
+        assert {event.partition for event in events} == {1}
+    finally:
+        await second.aclose()
+        await first.aclose()
+        await slow_poll.close()

@@ -20,12 +20,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sluice.consumers.backend import group_signal_key
+from sluice.consumers.consumed import ConsumedBatch, ConsumedEvent
 from sluice.consumers.model import Assignment, Heartbeat, OwnedPartition, PartitionCommit
 from sluice.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy
 from sluice.consumers.queue_delivery import QueueDelivery
 from sluice.consumers.waiting import wait_either
 from sluice.errors import ConnectionLostError, FencedError, SluiceError, StreamTypeError
-from sluice.events import EventRow, RecordedEvent
+from sluice.events import EventRow
 from sluice.observability.metrics import GroupRecorder, seconds_since
 from sluice.streams import DeliverySemantics, StreamType
 
@@ -44,28 +45,6 @@ class MemberStats:
     committed_events: int = 0
     rebalances: int = 0
     fenced: int = 0
-
-
-class ConsumedEvent(RecordedEvent):
-    """A RecordedEvent delivered by a consumer group, which can commit itself (MANUAL strategy)."""
-
-    __slots__ = ("_epoch", "_member")
-
-    def __init__(self, row: EventRow, stream_name: str, partition: int, member: GroupMember, epoch: int) -> None:
-        # The parent's fields are set here directly: one of these is built per delivered event.
-        self._row = row
-        self.stream_name = stream_name
-        self.partition = partition
-        self._data = None
-        self._metadata = None
-        self._member = member
-        self._epoch = epoch
-
-    async def commit(self) -> None:
-        """Commit this event's partition up to and including this event (QUEUE delivery: the
-        member's claim it was delivered under). Raises FencedError if the member no longer owns the
-        partition (holds the claim)."""
-        await self._member.commit_event(self.partition, self.offset, self._epoch)
 
 
 class GroupMember:
@@ -95,6 +74,8 @@ class GroupMember:
         self._generation: int | None = None
         self._expelled = False
         self._last_poll = time.monotonic()
+        self._last_commit = time.monotonic()
+        """When the PERIODIC strategy last committed."""
         self.in_flight_batch: tuple[int, int] | None = None
         """(partition, epoch or, for QUEUE delivery, claim id) of the batch being delivered."""
         self.in_flight_offset = -1
@@ -104,10 +85,13 @@ class GroupMember:
         """Bumped whenever ownership or positions change outside the delivery loop, which then
         re-checks the batch it delivers (instead of checking ownership for every event)."""
         self._prefetch: asyncio.Task[_Page | None] | None = None
-        self._prefetch_commits = False
-        """The read ahead also commits the batch before (AFTER_BATCH: one round trip per batch)."""
         self._commit_due = False
-        """AFTER_BATCH: a batch was processed and its commit rides with the next read."""
+        """AFTER_BATCH: a batch was processed and its commit is to be sent."""
+        self._commit_in_flight: asyncio.Task[None] | None = None
+        """AFTER_BATCH: the commit sent in the background, on its own statement (one at a time)."""
+        self._assignment_changed = asyncio.Event()
+        """Set when a heartbeat changes what this member owns, to wake its delivery loop (which
+        may have looked, found nothing, and gone to wait just before the heartbeat answered)."""
         self._queue: QueueDelivery | None = None
         """Set when the stream has QUEUE delivery semantics."""
         self._heartbeat_lock = asyncio.Lock()
@@ -131,10 +115,6 @@ class GroupMember:
     def polled(self) -> None:
         """The consumer asked for events now (max_poll_interval counts from here)."""
         self._last_poll = time.monotonic()
-
-    def consumed_event(self, row: EventRow, partition: int, epoch: int) -> ConsumedEvent:
-        """An event to deliver, which commits through this member."""
-        return ConsumedEvent(row, self.stream_name, partition, self, epoch)
 
     async def heartbeat(self, *, leaving: bool = False) -> Assignment:
         """Tell the group this member is alive (or leaving) and adopt the assignment it answers.
@@ -180,6 +160,7 @@ class GroupMember:
         new = {owned.partition: owned for owned in assignment.partitions}
         if new != self._owned:
             self._ownership_changes += 1
+            self._assignment_changed.set()
         in_flight = self._in_flight_partition()
         for partition, owned in self._owned.items():
             if partition not in new or new[partition].epoch != owned.epoch:
@@ -286,10 +267,40 @@ class GroupMember:
         self.store._signals.fire(self.group_signal)  # rejoin now, not at the next heartbeat
 
     async def _settle_commits(self) -> None:
-        """Wait for a read ahead that carries a commit (its page stays for the delivery loop, and
-        its outcome is its own to report)."""
-        if self._prefetch is not None and self._prefetch_commits:
-            await asyncio.wait([self._prefetch])
+        """Wait for the commit sent in the background, if any (it reports its own outcome)."""
+        task = self._commit_in_flight
+        if task is not None:
+            await asyncio.wait([task])
+            if self._commit_in_flight is task:  # the delivery loop may have sent the next one meanwhile
+                self._commit_in_flight = None
+
+    async def _send_due_commits(self) -> None:
+        """AFTER_BATCH: send the commit of the batch just processed, in the background, on a
+        statement of its own (a commit waits for the WAL flush; the next read should not wait
+        with it). One commit per batch, one in flight at a time, so they land in order: the
+        member waits only if the previous one has not landed by the time the next is due."""
+        commits = self._due_commits()
+        if commits:
+            await self._settle_commits()
+            self._commit_in_flight = asyncio.create_task(self._commit_in_background(commits))
+
+    async def _commit_in_background(self, commits: list[PartitionCommit]) -> None:
+        """Commit; fenced partitions are dropped (their new owner redelivers), a failed commit is
+        logged (its events are delivered again: at least once)."""
+        applied = commits
+        try:
+            await self.store._group_commit(self.stream_name, self.group_id, self.consumer_id, commits)
+        except FencedError as error:
+            self._lose(error.partitions)
+            logger.info(
+                "commit of %s fenced for partitions %s; they will be redelivered", self.consumer_id, error.partitions
+            )
+            applied = [commit for commit in commits if commit.partition not in error.partitions]
+        except SluiceError as error:
+            logger.warning("commit of %s failed; its events will be delivered again: %s", self.consumer_id, error)
+            return
+        if applied:
+            self._record_commits(applied)
 
     async def _finish_commit(self) -> None:
         """QUEUE delivery: wait for the acknowledgement sent in the background, if any."""
@@ -323,37 +334,80 @@ class GroupMember:
         await self.heartbeat()
         return asyncio.create_task(self._keep_alive(), name=f"sluice-heartbeat-{self.consumer_id}")
 
-    async def events(self) -> AsyncGenerator[ConsumedEvent, None]:
-        """Join, then deliver events until the consumer stops; commit and leave on the way out.
+    async def batches(self, *, per_event: bool = False) -> AsyncGenerator[ConsumedBatch, None]:
+        """Join, then deliver batches until the consumer stops; commit and leave on the way out.
 
-        The BROADCAST loop is written out here rather than in a generator this one would drive:
-        each generator layer costs every event a hand-off. Per batch: the page read ahead of time
-        is taken (and the one after it requested), its events are delivered, and the commit is
-        sent in the background. Per event: one object and one ownership-version check."""
+        This is the one delivery loop, for both APIs: ``reader.consume_batches`` iterates it
+        directly, and ``events()`` (``per_event=True``) delivers each batch an event at a time and
+        marks the events processed itself. Per batch: the page read ahead of time is taken (and the
+        one after it requested), it is delivered, and its commit becomes due. A whole batch counts
+        as processed when the next one is requested."""
         keep_alive = await self._join()
         try:
             if self._queue is not None:
-                async with contextlib.aclosing(self._queue.deliver()) as delivered:
-                    async for event in delivered:
-                        yield event
+                async with contextlib.aclosing(self._queue.batches(per_event=per_event)) as claimed:
+                    async for batch in claimed:
+                        yield batch
                 return
-            strategy = self.options.commit_strategy
-            commits_each = strategy in (OffsetCommitStrategy.AFTER_EACH, OffsetCommitStrategy.PERIODIC)
-            stream_name = self.stream_name
-            stats = self.stats
-            processed = self._processed
-            positions = self._positions
-            last_commit = time.monotonic()
+            after_batch = self.options.commit_strategy is OffsetCommitStrategy.AFTER_BATCH
+            self._last_commit = time.monotonic()
             while True:
-                page, last_commit = await self._next_page(last_commit)
+                page = await self._next_page()
                 if page is None or not self._still_delivering(page.partition, page.epoch, page.start):
                     continue  # nothing to deliver, or ownership moved while the page was read
-                partition = page.partition
-                epoch = page.epoch
-                offset = page.start
+                batch = ConsumedBatch(self, page.partition, page.epoch, page.start, page.rows)
+                self.in_flight_batch = (page.partition, page.epoch)
+                if per_event:
+                    yield batch
+                else:
+                    version = self._ownership_changes
+                    self.stats.delivered += len(page.rows)
+                    self.in_flight_offset = batch.last_offset  # the whole batch is in the consumer's hands
+                    yield batch
+                    self.in_flight_offset = -1
+                    await self._batch_processed(batch, page.epoch, version)
+                self.in_flight_batch = None
+                if after_batch:
+                    # The commit is sent in the background when the next page is taken, while
+                    # the consumer works through it; one at a time, so commits land in order,
+                    # and leaving waits for the last one.
+                    self._commit_due = True
+        finally:
+            await self._shutdown(keep_alive)
+
+    async def _batch_processed(self, batch: ConsumedBatch, epoch: int, version: int) -> None:
+        """The consumer asked for the batch after ``batch``: all of it is processed (unless the
+        partition was lost meanwhile; one being handed over is released now)."""
+        partition, next_offset = batch.partition, batch.next_offset
+        if self._ownership_changes != version and not self._goes_on_after(partition, epoch, next_offset - 1):
+            return
+        self._processed[partition] = self._positions[partition] = next_offset
+        await self.commit_if_due()
+
+    async def events(self) -> AsyncGenerator[ConsumedEvent, None]:
+        """Join, then deliver events until the consumer stops; commit and leave on the way out.
+
+        The batches of ``batches(per_event=True)`` are delivered here an event at a time; the
+        per-event work is written out inline rather than in a generator this one would drive
+        (each generator layer costs every event a hand-off): one object and one ownership-version
+        check per event."""
+        commits_each = self.options.commit_strategy in (OffsetCommitStrategy.AFTER_EACH, OffsetCommitStrategy.PERIODIC)
+        stream_name = self.stream_name
+        stats = self.stats
+        processed = self._processed
+        positions = self._positions
+        async with contextlib.aclosing(self.batches(per_event=True)) as batches:
+            async for batch in batches:
+                if self._queue is not None:
+                    async with contextlib.aclosing(self._queue.events_of(batch)) as claimed:
+                        async for event in claimed:
+                            yield event
+                    continue
+                partition = batch.partition
+                epoch = batch._token
+                offset = batch.first_offset
                 version = self._ownership_changes
-                self.in_flight_batch = (partition, epoch)
-                for row in page.rows:
+                for row in batch._rows:
                     if self._ownership_changes != version:
                         if not self._still_delivering(partition, epoch, offset):
                             break  # revoked, reset or moved while this batch was in flight
@@ -371,16 +425,8 @@ class GroupMember:
                     offset += 1
                     processed[partition] = offset
                     positions[partition] = offset
-                    if commits_each and await self._commit_if_due(last_commit):
-                        last_commit = time.monotonic()
-                self.in_flight_batch = None
-                if strategy is OffsetCommitStrategy.AFTER_BATCH:
-                    # The commit is sent with the next read ahead, in one statement, while the
-                    # consumer works through the next page; reads ahead run one at a time, so
-                    # commits stay in order, and leaving waits for the last one.
-                    self._commit_due = True
-        finally:
-            await self._shutdown(keep_alive)
+                    if commits_each:
+                        await self.commit_if_due()
 
     async def _shutdown(self, keep_alive: asyncio.Task[None]) -> None:
         await self._stop_prefetch()
@@ -424,62 +470,64 @@ class GroupMember:
         if current is not None and current.epoch == epoch:
             self._processed[partition] = offset + 1
 
-    async def _commit_if_due(self, last_commit: float) -> bool:
-        """After an event: commit now if the strategy says so. Returns whether a periodic commit happened."""
+    async def commit_if_due(self) -> None:
+        """After an event (a batch, when delivering batches): commit now if the strategy says so."""
         strategy = self.options.commit_strategy
         if strategy is OffsetCommitStrategy.AFTER_EACH:
             await self.commit_processed()
         elif (
             strategy is OffsetCommitStrategy.PERIODIC
-            and time.monotonic() - last_commit >= self.options.commit_interval.total_seconds()
+            and time.monotonic() - self._last_commit >= self.options.commit_interval.total_seconds()
         ):
             await self.commit_processed()
-            return True
-        return False
+            self._last_commit = time.monotonic()
 
     def _still_delivering(self, partition: int, epoch: int, offset: int) -> bool:
         """Whether the batch may go on at ``offset`` after ownership changed somewhere."""
         owned = self._owned.get(partition)
         return owned is not None and owned.epoch == epoch and self._positions.get(partition) == offset
 
-    async def _next_page(self, last_commit: float) -> tuple[_Page | None, float]:
-        """The next page to deliver (None after waiting for events or a rebalance), with the time
-        of the last periodic commit; requests the page after it ahead of time (AFTER_BATCH: with
-        the commit of the batch just processed)."""
+    async def _next_page(self) -> _Page | None:
+        """The next page to deliver (None after waiting for events or a rebalance); requests the
+        page after it ahead of time (AFTER_BATCH: and sends the commit of the batch just processed)."""
         if self._expelled:
             self._last_poll = time.monotonic()
             await self.heartbeat()
         signals = self.store._signals
         stream_ticket = signals.ticket(self.stream_name)
         group_ticket = signals.ticket(self.group_signal)
+        self._assignment_changed.clear()
         self._last_poll = time.monotonic()
-        if (
-            self.options.commit_strategy is OffsetCommitStrategy.PERIODIC
-            and time.monotonic() - last_commit >= self.options.commit_interval.total_seconds()
-        ):
-            await self.commit_processed()
-            last_commit = time.monotonic()
+        if self.options.commit_strategy is OffsetCommitStrategy.PERIODIC:
+            await self.commit_if_due()
         page = await self._take_prefetched()
+        await self._send_due_commits()
         if page is None:
-            page = await self._fetch_next(commits=self._due_commits())
+            page = await self._fetch_next()
         if page is None:
-            await wait_either(stream_ticket, group_ticket, self.store.options.poll_interval.total_seconds())
-            return None, last_commit
+            await wait_either(
+                stream_ticket,
+                group_ticket,
+                self._assignment_changed,
+                seconds=self.store.options.poll_interval.total_seconds(),
+            )
+            return None
         owned = sorted(self._positions)
         if page.partition in owned:
             self._next_partition = owned[(owned.index(page.partition) + 1) % len(owned)]
         # Read the page after this one while the consumer works through this one.
-        commits = self._due_commits()
-        self._prefetch_commits = bool(commits)
-        self._prefetch = asyncio.create_task(
-            self._fetch_next(assume=(page.partition, page.start + len(page.rows)), commits=commits)
-        )
+        self._prefetch = asyncio.create_task(self._fetch_next(assume=(page.partition, page.start + len(page.rows))))
         if page.rows:
             self.recorder.consumed(len(page.rows), seconds_since(page.rows[0][8]))
-        return page, last_commit
+        # Let the read ahead send its query now. A consumer that works through a page without
+        # awaiting anything real never gives the event loop a turn, so without this the task would
+        # only start when the page is done, and the database would idle while the consumer works.
+        await asyncio.sleep(0)
+        return page
 
     def _due_commits(self) -> list[PartitionCommit]:
-        """AFTER_BATCH: the commits of the batch just processed, if not sent yet."""
+        """AFTER_BATCH: the commits of the batches processed and not sent yet. Partitions being
+        handed over are left to the handoff, which commits them itself."""
         if not self._commit_due:
             return []
         self._commit_due = False
@@ -487,13 +535,12 @@ class GroupMember:
         return [
             PartitionCommit(partition, owned[partition].epoch, offset)
             for partition, offset in self._processed.items()
-            if partition in owned
+            if partition in owned and not owned[partition].releasing
         ]
 
     async def _take_prefetched(self) -> _Page | None:
         """The page read ahead of time, if it is still what the loop wants next."""
         task, self._prefetch = self._prefetch, None
-        self._prefetch_commits = False
         if task is None:
             return None
         page = await task
@@ -502,22 +549,18 @@ class GroupMember:
         return page
 
     async def _stop_prefetch(self) -> None:
-        """On the way out: a read ahead that carries a commit is awaited, any other cancelled."""
+        """On the way out: the read ahead is cancelled, a commit in flight awaited."""
         task, self._prefetch = self._prefetch, None
         if task is not None:
-            if not self._prefetch_commits:
-                task.cancel()
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError, SluiceError):
                 await task
-        self._prefetch_commits = False
+        await self._settle_commits()
 
-    async def _fetch_next(
-        self, *, assume: tuple[int, int] | None = None, commits: list[PartitionCommit] | None = None
-    ) -> _Page | None:
+    async def _fetch_next(self, *, assume: tuple[int, int] | None = None) -> _Page | None:
         """The next page: up to ``batch_size`` events of the first owned partition, in turn from
         the one after the last delivered, that has any; one simple indexed read per page. When
-        reading ahead, ``assume`` is (partition, position) of the page being delivered meanwhile.
-        ``commits`` go with the first read, in the same statement."""
+        reading ahead, ``assume`` is (partition, position) of the page being delivered meanwhile."""
         owned = sorted(self._positions)
         start = owned.index(self._next_partition) if self._next_partition in owned else 0
         for step in range(len(owned)):
@@ -526,36 +569,10 @@ class GroupMember:
             ownership = self._owned.get(partition)
             if position is None or ownership is None:
                 continue
-            if commits:
-                rows = await self._commit_and_read(commits, partition, position)
-                commits = None
-            else:
-                rows = await self.store._read_rows(self.stream_name, partition, position, self.options.batch_size)
+            rows = await self.store._read_rows(self.stream_name, partition, position, self.options.batch_size)
             if rows:
                 return _Page(partition, ownership.epoch, position, rows)
-        if commits:  # nothing to read from: commit on its own
-            await self.commit_processed()
         return None
-
-    async def _commit_and_read(
-        self, commits: list[PartitionCommit], partition: int, position: int
-    ) -> Sequence[EventRow]:
-        fenced, rows = await self.store._group_commit_and_read(
-            self.stream_name,
-            self.group_id,
-            self.consumer_id,
-            commits,
-            partition=partition,
-            start=position,
-            count=self.options.batch_size,
-        )
-        if fenced:
-            self._lose(fenced)
-            logger.info("commit of %s fenced for partitions %s; they will be redelivered", self.consumer_id, fenced)
-        applied = [commit for commit in commits if commit.partition not in fenced]
-        if applied:
-            self._record_commits(applied)
-        return rows
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -566,3 +583,7 @@ class _Page:
     epoch: int
     start: int
     rows: Sequence[EventRow]
+
+
+__all__ = ["ConsumedBatch", "ConsumedEvent", "GroupMember", "MemberStats"]
+"""ConsumedEvent lives in ``consumed.py``; it is also importable from here, where it used to be."""

@@ -15,20 +15,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import time
 from collections.abc import AsyncGenerator, Mapping
 from typing import TYPE_CHECKING
 
 from sluice.consumers.backend import refuse_stale_claims
+from sluice.consumers.consumed import ConsumedBatch, ConsumedEvent
 from sluice.consumers.model import Claim, ClaimAcknowledgement
 from sluice.consumers.options import OffsetCommitStrategy
 from sluice.consumers.waiting import wait_either
 from sluice.errors import FencedError
-from sluice.events import Direction
 from sluice.observability.metrics import seconds_since
 
 if TYPE_CHECKING:
-    from sluice.consumers.member import ConsumedEvent, GroupMember
+    from sluice.consumers.member import GroupMember
 
 logger = logging.getLogger(__name__)
 
@@ -193,67 +192,77 @@ class QueueDelivery:
             first_partition=self._next_partition,
         )
         if claim is None:
-            await wait_either(stream_ticket, group_ticket, store.options.poll_interval.total_seconds())
+            await wait_either(stream_ticket, group_ticket, seconds=store.options.poll_interval.total_seconds())
             return None
         self._next_partition = claim.partition + 1
         return claim
 
-    async def _acknowledge_if_due(self, last_commit: float) -> float:
-        """After an event: acknowledge now if the strategy says so; returns the last commit time."""
-        strategy = self._member.options.commit_strategy
-        if strategy is OffsetCommitStrategy.AFTER_EACH:
-            await self.acknowledge_processed()
-        elif (
-            strategy is OffsetCommitStrategy.PERIODIC
-            and time.monotonic() - last_commit >= self._member.options.commit_interval.total_seconds()
-        ):
-            await self.acknowledge_processed()
-            return time.monotonic()
-        return last_commit
-
-    async def deliver(self) -> AsyncGenerator[ConsumedEvent, None]:
-        """Claim, deliver and acknowledge until the consumer stops."""
+    async def batches(self, *, per_event: bool) -> AsyncGenerator[ConsumedBatch, None]:
+        """Claim, deliver and acknowledge until the consumer stops: one batch per claim (none for a
+        claim whose events are all missing from storage). With ``per_event``, ``events_of`` marks
+        the events processed one by one; otherwise a batch is processed, whole, when the next one
+        is requested."""
         member = self._member
         strategy = member.options.commit_strategy
-        last_commit = time.monotonic()
         while True:
             if member.expelled:
                 member.polled()
                 await member.heartbeat()
             member.polled()
             if strategy is OffsetCommitStrategy.PERIODIC:
-                last_commit = await self._acknowledge_if_due(last_commit)
+                await member.commit_if_due()
             claim = await self._claim()
             if claim is None:
                 continue
             held = self._held[claim.claim_id] = HeldClaim(claim, claim.from_offset, claim.from_offset)
             member.in_flight_batch = (claim.partition, claim.claim_id)
-            events = await member.store._read_page(
-                member.stream_name,
-                claim.partition,
-                claim.from_offset,
-                Direction.FORWARDS,
-                claim.to_offset - claim.from_offset,
+            rows = await member.store._read_rows(
+                member.stream_name, claim.partition, claim.from_offset, claim.to_offset - claim.from_offset
             )
-            complete = True
-            if events:
-                member.recorder.consumed(len(events), seconds_since(events[0].timestamp))
-            for event in events:
-                offset = event.offset
-                if self._held.get(claim.claim_id) is not held:
-                    complete = False
-                    break  # taken over (this member was expelled) or dropped by a reset
-                member.stats.delivered += 1
-                member.in_flight_offset = offset
-                yield member.consumed_event(event._row, claim.partition, claim.claim_id)
-                member.in_flight_offset = -1
-                held.processed_to = offset + 1
-                if strategy is not OffsetCommitStrategy.AFTER_BATCH:
-                    last_commit = await self._acknowledge_if_due(last_commit)
-            if complete and self._held.get(claim.claim_id) is held:
-                # Offsets of the range missing from storage (none today; retention later) count as done.
-                held.processed_to = claim.to_offset
+            if rows:
+                member.recorder.consumed(len(rows), seconds_since(rows[0][8]))
+                batch = ConsumedBatch(member, claim.partition, claim.claim_id, claim.from_offset, rows)
+                if per_event:
+                    yield batch  # events_of() marks the events processed
+                else:
+                    member.stats.delivered += len(rows)
+                    member.in_flight_offset = batch.last_offset
+                    yield batch
+                    member.in_flight_offset = -1
+                    self._finish(held)
+                    if strategy is not OffsetCommitStrategy.AFTER_BATCH:
+                        await member.commit_if_due()
+            else:
+                self._finish(held)
+            member.in_flight_batch = None
             if strategy is OffsetCommitStrategy.AFTER_BATCH:
                 # As for BROADCAST: the acknowledgement's round trip overlaps the next claim.
                 await self.finish_pending()
                 self._pending = asyncio.create_task(self.acknowledge_processed())
+
+    def _finish(self, held: HeldClaim) -> None:
+        """Every event of a claim still held was processed. Offsets of the range missing from
+        storage (none today; retention later) count as done."""
+        if self._held.get(held.claim.claim_id) is held:
+            held.processed_to = held.claim.to_offset
+
+    async def events_of(self, batch: ConsumedBatch) -> AsyncGenerator[ConsumedEvent, None]:
+        """Deliver a claim's batch an event at a time (``reader.consume``), marking each processed
+        when the next is requested; stops if the claim is taken over or dropped meanwhile."""
+        member = self._member
+        held = self._held.get(batch._token)
+        if held is None:
+            return  # taken over (this member was expelled) or dropped by a reset before delivery
+        each = member.options.commit_strategy is not OffsetCommitStrategy.AFTER_BATCH
+        for event in batch.events:
+            if self._held.get(batch._token) is not held:
+                return  # taken over (this member was expelled) or dropped by a reset
+            offset = event.offset
+            member.stats.delivered += 1
+            member.in_flight_offset = offset
+            yield event
+            member.in_flight_offset = -1
+            held.processed_to = offset + 1
+            if each:
+                await member.commit_if_due()
+        self._finish(held)

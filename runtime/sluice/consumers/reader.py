@@ -4,15 +4,19 @@ reader = store.consumer_groups()
 async for event in reader.consume("orders", group_id="email", consumer_id="worker-1",
                                   options=ConsumerGroupOptions(batch_size=100)):
     await send_email(event)
+
+async for batch in reader.consume_batches("orders", group_id="email", consumer_id="worker-1"):
+    await send_emails(batch.events)
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Generic, Self, TypeVar
 
-from sluice.consumers.member import ConsumedEvent, GroupMember, MemberStats
+from sluice.consumers.consumed import ConsumedBatch, ConsumedEvent
+from sluice.consumers.member import GroupMember, MemberStats
 from sluice.consumers.model import GroupDescription, GroupSummary
 from sluice.consumers.options import ConsumerGroupOptions, StartPosition
 from sluice.errors import FencedError, GroupNotFoundError, StreamNotFoundError
@@ -22,13 +26,16 @@ if TYPE_CHECKING:
     from sluice.store import EventStore
 
 
-class GroupConsumption:
-    """What ``consume`` returns: an async iterator of events that is also an async context manager
+Item = TypeVar("Item")
+
+
+class _MemberConsumption(Generic[Item]):
+    """An async iterator over what a member delivers that is also an async context manager
     (``async with reader.consume(...) as events:`` leaves the group deterministically on exit)."""
 
-    def __init__(self, member: GroupMember) -> None:
+    def __init__(self, member: GroupMember, items: AsyncGenerator[Item, None]) -> None:
         self.member = member
-        self._events = member.events()
+        self._items = items
 
     @property
     def stats(self) -> MemberStats:
@@ -39,8 +46,8 @@ class GroupConsumption:
         """The partitions this member owns right now."""
         return self.member.partitions
 
-    def __aiter__(self) -> AsyncIterator[ConsumedEvent]:
-        return self._events
+    def __aiter__(self) -> AsyncIterator[Item]:
+        return self._items
 
     async def __aenter__(self) -> Self:
         return self
@@ -54,17 +61,32 @@ class GroupConsumption:
         """Stop consuming: commit what was processed (automatic strategies) and leave the group.
 
         A clean stop (``processed=True``, what ``async with`` passes when its block ends without an
-        exception) counts the event the consumer holds as processed; after an exception it is not,
-        and it will be delivered again (at least once)."""
+        exception) counts the event (batch) the consumer holds as processed; after an exception it
+        is not, and it will be delivered again (at least once)."""
         if processed:
             self.member.confirm_in_flight()
         try:
-            await self._events.aclose()
+            await self._items.aclose()
         except RuntimeError as error:
             raise RuntimeError(
                 "this consumption is being iterated by another task; cancel that task to stop it "
                 "(it then commits what was processed and leaves the group)"
             ) from error
+
+
+class GroupConsumption(_MemberConsumption[ConsumedEvent]):
+    """What ``consume`` returns: an async iterator of events that is also an async context manager."""
+
+    def __init__(self, member: GroupMember) -> None:
+        super().__init__(member, member.events())
+
+
+class GroupBatchConsumption(_MemberConsumption[ConsumedBatch]):
+    """What ``consume_batches`` returns: an async iterator of batches that is also an async context
+    manager. A batch counts as processed when the next one is requested."""
+
+    def __init__(self, member: GroupMember) -> None:
+        super().__init__(member, member.batches())
 
 
 class ConsumerGroupReader:
@@ -84,6 +106,24 @@ class ConsumerGroupReader:
     ) -> GroupConsumption:
         """Join ``group_id`` as ``consumer_id`` and iterate over the events of the partitions this
         member owns. A stable ``consumer_id`` across a quick restart keeps its partitions."""
+        return GroupConsumption(self._member(stream_name, group_id, consumer_id, options))
+
+    def consume_batches(
+        self,
+        stream_name: str,
+        *,
+        group_id: str,
+        consumer_id: str,
+        options: ConsumerGroupOptions | None = None,
+    ) -> GroupBatchConsumption:
+        """As ``consume``, but deliver ``ConsumedBatch`` objects: up to ``options.batch_size``
+        consecutive events of one partition at a time (QUEUE delivery: one claim). Same fencing,
+        rebalancing and at-least-once guarantees; a batch is processed when the next is requested."""
+        return GroupBatchConsumption(self._member(stream_name, group_id, consumer_id, options))
+
+    def _member(
+        self, stream_name: str, group_id: str, consumer_id: str, options: ConsumerGroupOptions | None
+    ) -> GroupMember:
         validate_stream_name(stream_name)
         validate_group_id(group_id)
         validate_group_id(consumer_id, "consumer id")
@@ -95,7 +135,7 @@ class ConsumerGroupReader:
             options=options or ConsumerGroupOptions(),
         )
         self._members[(stream_name, group_id, consumer_id)] = member
-        return GroupConsumption(member)
+        return member
 
     async def commit(self, stream_name: str, *, group_id: str, consumer_id: str, offsets: Mapping[int, int]) -> None:
         """Commit ``{partition: next offset to read}`` for a member consuming in this process."""
@@ -141,4 +181,4 @@ class ConsumerGroupReader:
             raise GroupNotFoundError(stream_name, group_id)
 
 
-__all__ = ["ConsumerGroupReader", "GroupConsumption", "StreamNotFoundError"]
+__all__ = ["ConsumerGroupReader", "GroupBatchConsumption", "GroupConsumption", "StreamNotFoundError"]
