@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -100,43 +101,90 @@ async def consume_all(store: EventStore, stream: str, group: str, members: int, 
     return (total - done_at_start) / elapsed
 
 
+async def raw_consume_partitions(
+    connection: asyncpg.Connection, stream_key: int, group_key: int, partitions: list[int]
+) -> int:
+    """Plain asyncpg doing one member's work: page through ``partitions`` in pages of 100, decode each
+    payload (as the Sluice consumer does by reading ``event.data``; the read_stream benchmark's baseline
+    decodes too) and commit each page with one UPDATE. Returns the events read."""
+    count = 0
+    for partition in partitions:
+        offset = 0
+        while True:
+            page = await connection.fetch(RAW_READ_PARTITION_PAGE, stream_key, offset, BATCH, partition)
+            for record in page:
+                count += pydantic_core.from_json(record["data"]) is not None
+            if not page:
+                break
+            offset = page[-1]["event_offset"] + 1
+            await connection.execute(RAW_COMMIT, group_key, partition, offset)
+    return count
+
+
+def partition_shares(members: int) -> list[list[int]]:
+    return [list(range(index, PARTITIONS, members)) for index in range(members)]
+
+
 async def raw_consume_all(dsn: str, stream: str, group_key: int, members: int) -> float:
-    """Plain asyncpg doing the same work: each worker pages through its share of partitions in
-    pages of 100, decodes each payload (as the Sluice consumer does by reading ``event.data``;
-    the read_stream benchmark's baseline decodes too) and commits each page with one UPDATE."""
+    """``members`` raw workers in this process, one connection each."""
     connections = [await asyncpg.connect(dsn) for _ in range(members)]
     stream_key = await stream_id(connections[0], stream)
-
-    async def worker(connection: asyncpg.Connection, partitions: list[int]) -> int:
-        count = 0
-        for partition in partitions:
-            offset = 0
-            while True:
-                page = await connection.fetch(RAW_READ_PARTITION_PAGE, stream_key, offset, BATCH, partition)
-                for record in page:
-                    # The same work per event as the Sluice consumer's ``event.data``: decode the payload.
-                    count += pydantic_core.from_json(record["data"]) is not None
-                if not page:
-                    break
-                offset = page[-1]["event_offset"] + 1
-                await connection.execute(RAW_COMMIT, group_key, partition, offset)
-        return count
-
     started = time.perf_counter()
-    shares = [list(range(index, PARTITIONS, members)) for index in range(members)]
-    total = sum(await asyncio.gather(*(worker(c, share) for c, share in zip(connections, shares, strict=True))))
+    counts = await asyncio.gather(
+        *(
+            raw_consume_partitions(connection, stream_key, group_key, share)
+            for connection, share in zip(connections, partition_shares(members), strict=True)
+        )
+    )
     elapsed = time.perf_counter() - started
     for connection in connections:
         await connection.close()
-    assert total == PARTITIONS * PER_PARTITION
-    return total / elapsed
+    assert sum(counts) == PARTITIONS * PER_PARTITION
+    return sum(counts) / elapsed
+
+
+async def raw_consume_with_processes(dsn: str, stream: str, group_key: int, members: int) -> float:
+    """``members`` raw worker processes, as the Sluice side runs them: each connects, says it is ready,
+    waits for a go on stdin, does its share and prints its count; the clock runs from go to the last."""
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.raw_member_process",
+            dsn,
+            stream,
+            str(group_key),
+            ",".join(str(partition) for partition in share),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=REPOSITORY,
+        )
+        for share in partition_shares(members)
+    ]
+    for process in processes:
+        assert process.stdout is not None
+        assert (await process.stdout.readline()).strip() == b"ready"
+    started = time.perf_counter()
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write(b"go\n")
+        await process.stdin.drain()
+    counts = []
+    for process in processes:
+        assert process.stdout is not None
+        counts.append(int(await process.stdout.readline()))
+    elapsed = time.perf_counter() - started
+    for process in processes:
+        await process.wait()
+    assert sum(counts) == PARTITIONS * PER_PARTITION
+    return sum(counts) / elapsed
 
 
 async def compare_both_apis(
     events: Callable[[], Awaitable[float]],
     batches: Callable[[], Awaitable[float]],
     baseline: Callable[[], Awaitable[float]],
-    repetitions: int = 3,
+    repetitions: int = 5,
 ) -> tuple[float, float, float]:
     """Medians of the per-event API's, the batch API's and the baseline's rates, measured in turn
     (events, batches, baseline, events, ...) so that drift in the machine hits all three alike."""
@@ -169,9 +217,15 @@ async def bench_throughput(databases: Databases, rows: list[Comparison]) -> None
     await admin.execute("ANALYZE")
     # The raw side commits into a real group's partition rows, like Sluice does.
     reader = store.consumer_groups()
-    async with reader.consume("orders", group_id="raw", consumer_id="setup", options=OPTIONS):
-        pass
+    # (A consumption joins when it is first iterated, so take one event to create the group.)
+    async with reader.consume("orders", group_id="raw", consumer_id="setup", options=OPTIONS) as setup:
+        async for _event in setup:
+            break
     group_key = await admin.fetchval("SELECT group_key FROM sluice.consumer_groups WHERE name = 'raw'")
+    partition_rows = await admin.fetchval(
+        "SELECT count(*) FROM sluice.consumer_group_partitions WHERE group_key = $1", group_key
+    )
+    assert partition_rows == PARTITIONS, "the raw baseline must commit into real partition rows"
     rounds = itertools.count()
 
     def sluice_run(members: int, *, batches: bool, processes: bool = False) -> Callable[[], Awaitable[float]]:
@@ -183,7 +237,9 @@ async def bench_throughput(databases: Databases, rows: list[Comparison]) -> None
 
         return run
 
-    def raw_run(members: int) -> Callable[[], Awaitable[float]]:
+    def raw_run(members: int, *, processes: bool = False) -> Callable[[], Awaitable[float]]:
+        if processes:
+            return lambda: raw_consume_with_processes(dsn, "orders", group_key, members)
         return lambda: raw_consume_all(dsn, "orders", group_key, members)
 
     for members, processes, scenario in (
@@ -194,7 +250,7 @@ async def bench_throughput(databases: Databases, rows: list[Comparison]) -> None
         rates = await compare_both_apis(
             sluice_run(members, batches=False, processes=processes),
             sluice_run(members, batches=True, processes=processes),
-            raw_run(members),
+            raw_run(members, processes=processes),
         )
         rows.extend(throughput_rows(scenario, *rates))
     await admin.close()
@@ -203,43 +259,49 @@ async def bench_throughput(databases: Databases, rows: list[Comparison]) -> None
 
 async def consume_with_processes(store: EventStore, dsn: str, group: str, members: int, *, batches: bool) -> float:
     """Events per second for ``members`` member processes (as pods would run them): they join at the
-    head and settle, a forced reset to the earliest offsets starts them all at once, and the clock
-    stops when the group's lag is zero (everything processed and committed)."""
+    head and settle, a forced reset to the earliest offsets starts them all, and the clock runs from the
+    first event any of them delivers until the group's lag is zero (everything processed and committed).
+    Members notice the reset at their next heartbeat; that wait is not consume throughput, so it is left
+    out, as the raw processes' clock starts at their go."""
     reader = store.consumer_groups()
-    processes = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.group_member_process",
-            dsn,
-            "orders",
-            group,
-            f"p{index}",
-            "batches" if batches else "events",
-            cwd=REPOSITORY,
-        )
-        for index in range(members)
-    ]
-    try:
-        async with asyncio.timeout(60):
-            while True:
-                with contextlib.suppress(sluice.GroupNotFoundError):
-                    described = await reader.describe("orders", group)
-                    shares = sorted(len(member.partitions) for member in described.active_members)
-                    if shares == [PARTITIONS // members] * members and all(p.owner for p in described.partitions):
-                        break
-                await asyncio.sleep(0.05)
-        started = time.perf_counter()
-        await reader.reset_offsets("orders", group, to=sluice.StartPosition(), force=True)
-        async with asyncio.timeout(300):
-            while (await reader.lag("orders", group)).lag_events:  # noqa: ASYNC110 (polls the database)
-                await asyncio.sleep(LAG_POLL_SECONDS)
-        return PARTITIONS * PER_PARTITION / (time.perf_counter() - started)
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            await process.wait()
+    with tempfile.TemporaryDirectory() as directory:
+        first_event_files = [Path(directory) / f"p{index}" for index in range(members)]
+        processes = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bench.group_member_process",
+                dsn,
+                "orders",
+                group,
+                f"p{index}",
+                "batches" if batches else "events",
+                str(first_event_files[index]),
+                cwd=REPOSITORY,
+            )
+            for index in range(members)
+        ]
+        try:
+            async with asyncio.timeout(60):
+                while True:
+                    with contextlib.suppress(sluice.GroupNotFoundError):
+                        described = await reader.describe("orders", group)
+                        shares = sorted(len(member.partitions) for member in described.active_members)
+                        if shares == [PARTITIONS // members] * members and all(p.owner for p in described.partitions):
+                            break
+                    await asyncio.sleep(0.05)
+            await reader.reset_offsets("orders", group, to=sluice.StartPosition(), force=True)
+            async with asyncio.timeout(300):
+                while (await reader.lag("orders", group)).lag_events:  # noqa: ASYNC110 (polls the database)
+                    await asyncio.sleep(LAG_POLL_SECONDS)
+            finished = time.time()
+            started = min(float(path.read_text(encoding="utf-8")) for path in first_event_files if path.exists())
+            return PARTITIONS * PER_PARTITION / (finished - started)
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                await process.wait()
 
 
 async def bench_rebalance(databases: Databases, rows: list[Comparison]) -> None:
