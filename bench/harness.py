@@ -36,7 +36,7 @@ class Comparison:
     def ratio(self) -> float | None:
         if self.baseline in (None, 0):
             return None
-        return self.sluice / self.baseline  # type: ignore[operator]
+        return self.sluice / self.baseline
 
 
 class Databases:

@@ -11,10 +11,11 @@ This module is the public facade; everything a user needs is importable from her
 """
 
 from sluice.connection import connect
-from sluice.consumers.member import ConsumedEvent, MemberStats
+from sluice.consumers.consumed import ConsumedBatch, ConsumedEvent
+from sluice.consumers.member import MemberStats
 from sluice.consumers.model import GroupDescription, GroupSummary, MemberDescription, PartitionLag
 from sluice.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy, StartFrom, StartPosition
-from sluice.consumers.reader import ConsumerGroupReader, GroupConsumption
+from sluice.consumers.reader import ConsumerGroupReader, GroupBatchConsumption, GroupConsumption
 from sluice.errors import (
     ConcurrencyError,
     ConnectionLostError,
@@ -46,6 +47,7 @@ __all__ = [
     "AppendResult",
     "ConcurrencyError",
     "ConnectionLostError",
+    "ConsumedBatch",
     "ConsumedEvent",
     "ConsumerGroupOptions",
     "ConsumerGroupReader",
@@ -62,6 +64,7 @@ __all__ = [
     "FencedError",
     "GlobalPosition",
     "GroupActiveError",
+    "GroupBatchConsumption",
     "GroupConsumption",
     "GroupDescription",
     "GroupNotFoundError",

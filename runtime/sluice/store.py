@@ -17,10 +17,8 @@ from typing import Self
 
 from sluice.batches import PreparedBatch, prepare_batch
 from sluice.consumers.backend import ConsumerGroupBackend
-from sluice.consumers.model import PartitionCommit
 from sluice.consumers.reader import ConsumerGroupReader
 from sluice.errors import (
-    FencedError,
     InvalidArgumentError,
     StaleReceiptError,
     StoreClosedError,
@@ -517,27 +515,6 @@ class EventStore(ConsumerGroupBackend):
         groups wrap each in their own event class, so building a RecordedEvent first is waste.
         Backends override this with a direct read."""
         return [event._row for event in await self._read_page(stream_name, partition, start, Direction.FORWARDS, count)]
-
-    async def _group_commit_and_read(
-        self,
-        stream_name: str,
-        group_id: str,
-        consumer_id: str,
-        commits: Sequence[PartitionCommit],
-        *,
-        partition: int,
-        start: int,
-        count: int,
-    ) -> tuple[tuple[int, ...], Sequence[EventRow]]:
-        """Commit (conditional on ownership, as ``_group_commit``) and read the next page of a
-        partition: (the partitions whose commit was fenced, the rows). Backends that can do both
-        in one round trip override this."""
-        fenced: tuple[int, ...] = ()
-        try:
-            await self._group_commit(stream_name, group_id, consumer_id, commits)
-        except FencedError as error:
-            fenced = error.partitions
-        return fenced, await self._read_rows(stream_name, partition, start, count)
 
     @abc.abstractmethod
     async def _offset_at_time(self, stream_name: str, partition: int, at: datetime) -> int: ...

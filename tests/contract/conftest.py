@@ -3,27 +3,4 @@ PostgreSQL (a real server, a fresh database per test)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import timedelta
-
-import pytest
-
-import sluice
-from sluice import EventStore
-
-FAST_POLL = timedelta(milliseconds=100)
-
-
-@pytest.fixture(params=["memory", "postgres"])
-def store_url(request: pytest.FixtureRequest) -> str:
-    if request.param == "memory":
-        return "memory://"
-    dsn: str = request.getfixturevalue("postgres_dsn")
-    return dsn
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[EventStore]:
-    opened = await sluice.connect(store_url, poll_interval=FAST_POLL)
-    yield opened
-    await opened.close()
+from tests.store_fixtures import store, store_url  # noqa: F401  (shared fixtures)

@@ -4,35 +4,19 @@ client that calls the app in process (ASGI transport, no server)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-import sluice
 from sluice import EventStore
 from sluice.observability.metrics import SluiceMetrics
 from sluice.rest import create_app
 from sluice.security import BearerTokens
+from tests.store_fixtures import store, store_url  # noqa: F401  (shared fixtures)
 
 TOKEN = "secret-token"
 AUTHORIZATION = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest) -> str:
-    if request.param == "memory":
-        return "memory://"
-    dsn: str = request.getfixturevalue("postgres_dsn")
-    return dsn
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[EventStore]:
-    opened = await sluice.connect(store_url, poll_interval=timedelta(milliseconds=100))
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture
@@ -41,7 +25,7 @@ def metrics() -> SluiceMetrics:
 
 
 @pytest.fixture
-def app(store: EventStore, metrics: SluiceMetrics) -> FastAPI:
+def app(store: EventStore, metrics: SluiceMetrics) -> FastAPI:  # noqa: F811  (the shared store fixture)
     return create_app(store, tokens=BearerTokens({TOKEN: "ada"}), metrics=metrics, lag_refresh_interval=None)
 
 

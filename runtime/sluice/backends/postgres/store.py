@@ -373,35 +373,6 @@ class PostgresEventStore(EventStore):
             )
         return rows  # read_forwards' columns are the event row layout
 
-    async def _group_commit_and_read(
-        self,
-        stream_name: str,
-        group_id: str,
-        consumer_id: str,
-        commits: Sequence[PartitionCommit],
-        *,
-        partition: int,
-        start: int,
-        count: int,
-    ) -> tuple[tuple[int, ...], Sequence[EventRow]]:
-        with _translate_connection_errors("a consumer group commit and read"):
-            rows: list[asyncpg.Record] = await self._pool.fetch(
-                query("commit_and_read_forwards"),
-                stream_name,
-                group_id,
-                consumer_id,
-                [commit.partition for commit in commits],
-                [commit.epoch for commit in commits],
-                [commit.offset for commit in commits],
-                partition,
-                start,
-                count,
-            )
-        committed = set(rows[0]["committed_partitions"])
-        fenced = tuple(commit.partition for commit in commits if commit.partition not in committed)
-        # The rows carry one more column after the event row layout; an empty page is one NULL row.
-        return fenced, rows if rows[0][0] is not None else []
-
     async def _offset_at_time(self, stream_name: str, partition: int, at: datetime) -> int:
         with _translate_connection_errors("read"):
             offset = await self._pool.fetchval(query("offset_at_time"), stream_name, partition, at)

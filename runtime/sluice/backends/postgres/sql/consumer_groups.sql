@@ -83,35 +83,6 @@ UPDATE consumer_group_partitions gp
    AND wanted.offset_value <= sp.next_offset
 RETURNING gp.partition;
 
--- name: commit_and_read_forwards
--- One round trip per batch for AFTER_BATCH members: commit_group_offsets ($1..$6) and read_forwards
--- of partition $7 from offset $8, up to $9 events. Columns: read_forwards' (all NULL in the one row
--- returned when the page is empty), then the partitions committed.
-WITH committed AS (
-    UPDATE consumer_group_partitions gp
-       SET committed_offset = wanted.offset_value, committed_at = clock_timestamp()
-      FROM unnest($4::integer[], $5::bigint[], $6::bigint[]) AS wanted(partition, epoch, offset_value),
-           stream_partitions sp
-     WHERE gp.group_key = (SELECT g.group_key FROM consumer_groups g
-                            WHERE g.stream_id = (SELECT stream_id FROM streams WHERE name = $1) AND g.name = $2)
-       AND gp.partition = wanted.partition AND gp.owner = $3 AND gp.epoch = wanted.epoch
-       AND sp.stream_id = (SELECT stream_id FROM streams WHERE name = $1) AND sp.partition = wanted.partition
-       AND wanted.offset_value <= sp.next_offset
-    RETURNING gp.partition
-), page AS (
-    SELECT e.event_offset, e.event_id, e.event_type, e.schema_version, e.content_type, e.data, e.metadata,
-           e.correlation_id, e.created_at, e.transaction_id::text::bigint AS transaction_id, e.sequence
-      FROM events e
-     WHERE e.stream_id = (SELECT stream_id FROM streams WHERE name = $1)
-       AND e.partition = $7 AND e.event_offset >= $8
-     ORDER BY e.event_offset
-     LIMIT $9
-)
-SELECT page.*, ARRAY(SELECT committed.partition FROM committed) AS committed_partitions
-  FROM (SELECT 1) AS one
-  LEFT JOIN page ON true
- ORDER BY page.event_offset;
-
 -- name: group_partition_owners
 SELECT gp.partition, gp.owner, gp.epoch, sp.next_offset AS head
   FROM consumer_group_partitions gp
