@@ -9,7 +9,6 @@ import pytest
 
 import sluice
 from sluice import (
-    ConsumedEvent,
     ConsumerGroupOptions,
     EventData,
     EventStore,
@@ -22,10 +21,10 @@ from sluice import (
     OffsetCommitStrategy,
     StartFrom,
     StartPosition,
-    StreamConfig,
     StreamNotFoundError,
 )
 from sluice.consumers.assignment import assign_partitions, moved_partitions
+from tests.contract.group_helpers import fill, take
 
 FAST = ConsumerGroupOptions(
     session_timeout=timedelta(seconds=1), heartbeat_interval=timedelta(milliseconds=200), batch_size=10
@@ -34,25 +33,6 @@ FAST = ConsumerGroupOptions(
 
 def options(**changes: object) -> ConsumerGroupOptions:
     return FAST.model_copy(update=changes)
-
-
-async def fill(store: EventStore, stream: str, count: int, partitions: int = 1) -> None:
-    await store.create_stream(StreamConfig(name=stream, partitions=partitions))
-    for n in range(count):
-        await store.append(stream, EventData("E", {"n": n}), partition=n % partitions)
-
-
-async def take(consumption: GroupConsumption, count: int, seconds: float = 10) -> list[ConsumedEvent]:
-    taken: list[ConsumedEvent] = []
-
-    async def run() -> None:
-        async for event in consumption:
-            taken.append(event)
-            if len(taken) == count:
-                return
-
-    await asyncio.wait_for(run(), seconds)
-    return taken
 
 
 async def eventually(check: object, seconds: float = 10) -> None:

@@ -11,19 +11,18 @@ from datetime import timedelta
 import pytest
 
 from sluice import (
-    ConsumedEvent,
     ConsumerGroupOptions,
     DeliverySemantics,
-    EventData,
     EventStore,
     FencedError,
     GroupConsumption,
     OffsetCommitStrategy,
     StartFrom,
     StartPosition,
-    StreamConfig,
 )
 from sluice.consumers.model import ClaimAcknowledgement
+from tests.contract.group_helpers import fill as fill_stream
+from tests.contract.group_helpers import take
 
 FAST = ConsumerGroupOptions(
     session_timeout=timedelta(seconds=1), heartbeat_interval=timedelta(milliseconds=200), batch_size=5
@@ -32,22 +31,7 @@ MANUAL = FAST.model_copy(update={"commit_strategy": OffsetCommitStrategy.MANUAL}
 
 
 async def fill(store: EventStore, stream: str, count: int, partitions: int = 1) -> None:
-    await store.create_stream(StreamConfig(name=stream, partitions=partitions, delivery=DeliverySemantics.QUEUE))
-    for n in range(count):
-        await store.append(stream, EventData("E", {"n": n}), partition=n % partitions)
-
-
-async def take(consumption: GroupConsumption, count: int, seconds: float = 10) -> list[ConsumedEvent]:
-    taken: list[ConsumedEvent] = []
-
-    async def run() -> None:
-        async for event in consumption:
-            taken.append(event)
-            if len(taken) == count:
-                return
-
-    await asyncio.wait_for(run(), seconds)
-    return taken
+    await fill_stream(store, stream, count, partitions, delivery=DeliverySemantics.QUEUE)
 
 
 async def consume_all(
