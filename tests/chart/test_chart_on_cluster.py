@@ -36,7 +36,7 @@ from sluice_operator.models import CUSTOM_RESOURCES
 from tests.custom_resources.cluster import KubernetesCluster, Manifest, wait_until
 from tests.custom_resources.conftest import kubernetes_cluster
 from tests.custom_resources.manifests import load_example
-from tests.operator.helpers import condition_status, conditions, reconciled_with, wait_for_object
+from tests.kopf_operator.helpers import condition_status, conditions, reconciled_with, wait_for_object
 
 __all__ = ["kubernetes_cluster"]
 
@@ -345,7 +345,7 @@ def test_the_default_release_grants_what_watching_every_namespace_needs(
 
 
 def _examples_reach_their_conditions(cluster: KubernetesCluster, namespace: str, metrics_port: int) -> None:
-    """Every example, as tests/operator/test_examples.py expects it, plus a stream whose data is dropped on
+    """Every example, as tests/kopf_operator/test_examples.py expects it, plus a stream whose data is dropped on
     deletion: its finalizer is added and removed with the chart's rights alone."""
     for file_name in EXAMPLE_FILES:
         cluster.create(namespace, load_example(file_name))

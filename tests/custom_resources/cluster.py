@@ -230,7 +230,7 @@ def parse_table(output: str) -> list[dict[str, str]]:
 class SharedControlPlane:
     """One control plane for the whole test session, however many conftest files define the fixture.
 
-    tests/custom_resources and tests/operator both offer ``kubernetes_cluster``; pytest makes one session
+    tests/custom_resources and tests/kopf_operator both offer ``kubernetes_cluster``; pytest makes one session
     fixture per directory, so both acquire this process-wide instance: the first starts it, the last stops it.
     """
 

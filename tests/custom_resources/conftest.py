@@ -25,7 +25,7 @@ ESTABLISHED_TIMEOUT_SECONDS = 30
 def kubernetes_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubernetesCluster]:
     """A local control plane for the session, with a kubeconfig and an API client; stopped at the end.
 
-    Shared with tests/operator (which imports this fixture): one control plane per session, not per folder.
+    Shared with tests/kopf_operator (which imports this fixture): one control plane per session, not per folder.
     """
 
     def start() -> tuple[KubernetesCluster, Callable[[], None]]:

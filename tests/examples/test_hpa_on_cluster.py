@@ -16,8 +16,8 @@ from kubernetes.client import AutoscalingV2Api, V2HorizontalPodAutoscalerConditi
 from tests.custom_resources.cluster import KubernetesCluster, wait_until
 from tests.custom_resources.manifests import load_example
 from tests.examples.autoscaling import one_document
-from tests.operator.helpers import wait_for_object
-from tests.operator.operator_process import OperatorProcess
+from tests.kopf_operator.helpers import wait_for_object
+from tests.kopf_operator.operator_process import OperatorProcess
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.postgres, pytest.mark.slow]
 

@@ -1,5 +1,5 @@
 """Fixtures of the local platform's tests: the session's control plane and CRDs, shared with
-tests/custom_resources and tests/operator (one control plane per session)."""
+tests/custom_resources and tests/kopf_operator (one control plane per session)."""
 
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ import pytest
 import sluice
 from tests.custom_resources.cluster import KubernetesCluster
 from tests.custom_resources.manifests import load_example
-from tests.operator.helpers import condition_status, conditions, reconciled_with, wait_for_object
-from tests.operator.operator_process import OperatorProcess
+from tests.kopf_operator.helpers import condition_status, conditions, reconciled_with, wait_for_object
+from tests.kopf_operator.operator_process import OperatorProcess
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.postgres, pytest.mark.slow]
 

@@ -11,9 +11,9 @@ from kubernetes.client import AppsV1Api
 
 from tests.custom_resources.cluster import KubernetesCluster
 from tests.custom_resources.manifests import load_example
-from tests.operator.helpers import reconciled_with, wait_for_object
-from tests.operator.operator_process import OperatorProcess
-from tests.operator.workloads import get_deployment
+from tests.kopf_operator.helpers import reconciled_with, wait_for_object
+from tests.kopf_operator.operator_process import OperatorProcess
+from tests.kopf_operator.workloads import get_deployment
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.postgres, pytest.mark.slow]
 

@@ -11,9 +11,9 @@ import pytest
 import sluice
 from sluice.errors import StreamNotFoundError
 from tests.custom_resources.cluster import KubernetesCluster, wait_until
-from tests.operator.conftest import DATABASE_SECRET
-from tests.operator.helpers import condition_status, conditions, reconciled_with, wait_for_object
-from tests.operator.operator_process import OperatorProcess, free_port
+from tests.kopf_operator.conftest import DATABASE_SECRET
+from tests.kopf_operator.helpers import condition_status, conditions, reconciled_with, wait_for_object
+from tests.kopf_operator.operator_process import OperatorProcess, free_port
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.postgres, pytest.mark.slow]
 

@@ -20,10 +20,10 @@ import pytest
 import sluice
 from tests.custom_resources.cluster import KubernetesCluster, wait_until
 from tests.custom_resources.manifests import REPOSITORY_ROOT, load_example
-from tests.operator.conftest import DATABASE_SECRET
-from tests.operator.helpers import condition_status, conditions, reconciled_with, wait_for_object
-from tests.operator.operator_process import OperatorProcess, free_port
-from tests.operator.workloads import get_deployment, mark_pods_ready
+from tests.kopf_operator.conftest import DATABASE_SECRET
+from tests.kopf_operator.helpers import condition_status, conditions, reconciled_with, wait_for_object
+from tests.kopf_operator.operator_process import OperatorProcess, free_port
+from tests.kopf_operator.workloads import get_deployment, mark_pods_ready
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.postgres, pytest.mark.slow]
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.custom_resources.cluster import KubernetesCluster
 from tests.custom_resources.conftest import kubernetes_cluster, sluice_crds
-from tests.operator.operator_process import OperatorProcess
+from tests.kopf_operator.operator_process import OperatorProcess
 
 __all__ = ["kubernetes_cluster", "operator_namespace", "running_operator", "sluice_crds"]
 
