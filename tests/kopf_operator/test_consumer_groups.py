@@ -99,7 +99,15 @@ async def test_workload_available_once_pods_are_ready(
     wait_until(
         lambda: mark_pods_ready(kubernetes_cluster, namespace, selector), lambda count: count == 1, timeout_seconds=20
     )
-    ready = wait_for_object(kubernetes_cluster, namespace, "ConsumerGroup", GROUP, reconciled_with("Ready", "True"))
+    # DatabaseReachable comes from the lag poll, once per resync: wait for it as well as for Ready.
+    ready_and_polled = reconciled_with("Ready", "True")
+    ready = wait_for_object(
+        kubernetes_cluster,
+        namespace,
+        "ConsumerGroup",
+        GROUP,
+        lambda body: ready_and_polled(body) and condition_status(body, "DatabaseReachable") is not None,
+    )
     assert ready["status"]["readyReplicas"] == 1
     assert conditions(ready)["WorkloadAvailable"]["reason"] == "MinimumReplicasAvailable"
     assert condition_status(ready, "DatabaseReachable") == "True"
