@@ -145,7 +145,9 @@ async def test_migration_3_keeps_existing_groups_and_streams_broadcast(fresh_dat
         )
     finally:
         await connection.close()
-    assert [m.version for m in plan.versions_to_record] == [3]
+    assert [m.version for m in plan.versions_to_record] == [
+        m.version for m in migrations.available_migrations() if m.version >= 3
+    ]
     assert [(row["committed_offset"], row["claimed_offset"]) for row in rows] == [(3, 3), (4, 4)]
     async with await sluice.connect(fresh_database) as store:
         assert (await store.get_stream("orders")).delivery is sluice.DeliverySemantics.BROADCAST

@@ -1,6 +1,6 @@
 -- The whole current schema, for fresh databases. `sluice migrate` applies it to an empty
 -- schema; existing ones get the numbered migrations. A test proves both build the same database.
--- schema-version: 3
+-- schema-version: 9
 
 CREATE TABLE streams (
     stream_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -1,0 +1,2 @@
+-- 0004: reserved for projections (filled in by the change that needs it).
+SELECT 1;
