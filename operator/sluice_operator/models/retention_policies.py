@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field
+from croniter import croniter
+from pydantic import Field, field_validator
 
 from sluice_operator.models.common import (
     AGE_COLUMN,
@@ -68,6 +69,14 @@ class RetentionPolicySpec(RetentionLimits):
     schedule: str = Field(default="0 3 * * *", pattern=CRON_SCHEDULE_PATTERN, max_length=128)
     """When pruning runs, as a cron expression in UTC; every night at 03:00 by default."""
 
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_is_a_cron_expression(cls, schedule: str) -> str:
+        # The CRD's pattern checks the shape; only a cron parser knows that "61 * * * *" is wrong.
+        if not croniter.is_valid(schedule):
+            raise ValueError(f"schedule {schedule!r} is not a valid cron expression")
+        return schedule
+
 
 class RetentionPolicyStatus(ResourceStatus):
     """The policy's last run."""
@@ -78,6 +87,14 @@ class RetentionPolicyStatus(ResourceStatus):
     """When pruning last ran."""
     pruned_events: int | None = Field(default=None, ge=0)
     """Events deleted by the last run."""
+    pruned_bytes: int | None = Field(default=None, ge=0)
+    """Payload bytes deleted by the last run."""
+    next_run_time: datetime | None = None
+    """When the schedule next runs pruning."""
+    last_run_request: str | None = None
+    """The ``sluice.dev/run-requested`` annotation value the last requested run served."""
+    held_back_by: list[str] = Field(default_factory=list, json_schema_extra={"x-kubernetes-list-type": "set"})
+    """Consumer groups (``stream/group``) whose positions kept the last run from pruning all it could."""
 
 
 class RetentionPolicy(CustomResource):
