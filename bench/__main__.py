@@ -7,11 +7,18 @@ import asyncio
 import platform
 import time
 
-from bench import consumer_groups, grpc_api, runtime_core
+from bench import consumer_groups, group_commit, grpc_api, projections, retention, runtime_core
 from bench.harness import Databases, print_report
 from sluice.embedded_postgres import EmbeddedPostgres, ServerSettings
 
-SUITES = {"runtime-core": runtime_core.run, "consumer-groups": consumer_groups.run, "grpc": grpc_api.run}
+SUITES = {
+    "runtime-core": runtime_core.run,
+    "consumer-groups": consumer_groups.run,
+    "grpc": grpc_api.run,
+    "projections": projections.run,
+    "group-commit": group_commit.run,
+    "retention": retention.run,
+}
 
 
 async def main(selected: list[str]) -> None:

@@ -10,15 +10,25 @@
 This module is the public facade; everything a user needs is importable from here.
 """
 
+from sluice.auto_create import AutoCreateRule
+from sluice.compression import Compression
 from sluice.connection import connect
 from sluice.consumers.consumed import ConsumedBatch, ConsumedEvent
 from sluice.consumers.member import MemberStats
 from sluice.consumers.model import GroupDescription, GroupSummary, MemberDescription, PartitionLag
-from sluice.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy, StartFrom, StartPosition
+from sluice.consumers.options import (
+    ConsumerGroupOptions,
+    OffsetCommitStrategy,
+    StartFrom,
+    StartPosition,
+    TruncationPolicy,
+)
 from sluice.consumers.reader import ConsumerGroupReader, GroupBatchConsumption, GroupConsumption
 from sluice.errors import (
     ConcurrencyError,
     ConnectionLostError,
+    ConsumerTruncatedError,
+    CorruptPayloadError,
     DuplicateEventIdError,
     FencedError,
     GroupActiveError,
@@ -27,30 +37,41 @@ from sluice.errors import (
     InvalidNameError,
     MigrationError,
     PayloadTooLargeError,
+    PermissionDeniedError,
     SchemaVersionError,
     SluiceError,
     StaleReceiptError,
     StoreClosedError,
     StreamAlreadyExistsError,
+    StreamArchivedError,
+    StreamDeletedError,
     StreamNotFoundError,
     StreamTypeError,
+    UnauthenticatedError,
     UnknownEventTypeError,
 )
 from sluice.event_types import EventTypeRegistry, default_registry, register_event_type, register_upcaster
 from sluice.events import AppendResult, Direction, EventData, ExpectedOffset, GlobalPosition, RecordedEvent
+from sluice.group_commit import AppendBatcher, BatchedEventStore, batched
 from sluice.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueDepth, QueueMessage, Receipt
 from sluice.options import StoreOptions
 from sluice.store import EventStore
 from sluice.streams import DeliverySemantics, PartitionInfo, StreamConfig, StreamInfo, StreamType
 
 __all__ = [
+    "AppendBatcher",
     "AppendResult",
+    "AutoCreateRule",
+    "BatchedEventStore",
+    "Compression",
     "ConcurrencyError",
     "ConnectionLostError",
     "ConsumedBatch",
     "ConsumedEvent",
     "ConsumerGroupOptions",
     "ConsumerGroupReader",
+    "ConsumerTruncatedError",
+    "CorruptPayloadError",
     "DeadLetter",
     "DeliveryFailure",
     "DeliverySemantics",
@@ -78,6 +99,7 @@ __all__ = [
     "PartitionInfo",
     "PartitionLag",
     "PayloadTooLargeError",
+    "PermissionDeniedError",
     "QueueDepth",
     "QueueMessage",
     "Receipt",
@@ -90,12 +112,17 @@ __all__ = [
     "StoreClosedError",
     "StoreOptions",
     "StreamAlreadyExistsError",
+    "StreamArchivedError",
     "StreamConfig",
+    "StreamDeletedError",
     "StreamInfo",
     "StreamNotFoundError",
     "StreamType",
     "StreamTypeError",
+    "TruncationPolicy",
+    "UnauthenticatedError",
     "UnknownEventTypeError",
+    "batched",
     "connect",
     "default_registry",
     "register_event_type",

@@ -209,3 +209,187 @@ class RemoteCallError(SluiceError, ConnectionError):
     def __init__(self, message: str, *, status: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class ProjectionConflictError(SluiceError):
+    """A projection's checkpoint moved under this runner: another runner of the same projection applied
+    the batch (or reset it) first. Nothing of this runner's batch was applied; reload and continue."""
+
+    code = "projection_conflict"
+
+
+class ProjectionTargetError(InvalidArgumentError):
+    """A projection target is not valid: a malformed declarative SQL target (table, key columns,
+    upserts, JSON paths) or a target table that exists and is not one Sluice maintains."""
+
+    code = "invalid_projection_target"
+
+
+class ProjectionNotFoundError(SluiceError, LookupError):
+    """No projection of that name has ever run against this store."""
+
+    code = "projection_not_found"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"projection {name!r} does not exist (it is created when it first runs)")
+        self.name = name
+
+
+class SagaConflictError(SluiceError):
+    """A saga instance changed since it was read (optimistic concurrency): another worker saved it
+    first. Nothing was saved; reload the instance and try again."""
+
+    code = "saga_conflict"
+
+    def __init__(self, saga_id: object, expected_version: int) -> None:
+        super().__init__(f"saga {saga_id} is no longer at version {expected_version}: reload it and retry")
+        self.saga_id = saga_id
+        self.expected_version = expected_version
+
+
+class SagaNotFoundError(SluiceError, LookupError):
+    """No saga instance has this id."""
+
+    code = "saga_not_found"
+
+    def __init__(self, saga_id: object) -> None:
+        super().__init__(f"saga {saga_id} does not exist")
+        self.saga_id = saga_id
+
+
+class SagaDefinitionError(InvalidArgumentError):
+    """A saga definition is malformed: no steps, two steps with one name, a bad name or timeout."""
+
+    code = "invalid_saga_definition"
+
+
+class ReplayNotFoundError(SluiceError, LookupError):
+    """No replay of that name exists (a replay is recorded when it first starts)."""
+
+    code = "replay_not_found"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"replay {name!r} does not exist")
+        self.name = name
+
+
+class ReplayConflictError(SluiceError):
+    """A replay of that name exists with another definition (source, start or target), or another run
+    of the same replay took over from this one. Nothing was changed; pick a new name to replay again."""
+
+    code = "replay_conflict"
+
+
+class ReplayTargetUnavailableError(SluiceError):
+    """The replay's target cannot be used: a projection target without the projections runtime, a
+    consumer-group target that does not exist, or a target that is the source stream itself."""
+
+    code = "replay_target_unavailable"
+
+
+class ReplayFailedError(SluiceError):
+    """A replay stopped on an error (its handler raised, the target refused an event, the database
+    went away). Its progress is kept: running it again resumes from the last recorded position."""
+
+    code = "replay_failed"
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"replay {name!r} failed: {reason} (run it again to resume from its last position)")
+        self.name = name
+        self.reason = reason
+
+
+class DeadLetterNotFoundError(SluiceError, LookupError):
+    """No dead letter with this id belongs to this consumer group of this stream (it may have been
+    purged, or delivered after a redrive)."""
+
+    code = "dead_letter_not_found"
+
+    def __init__(self, *, stream_name: str, group_id: str, dead_letter_id: int) -> None:
+        super().__init__(f"consumer group {group_id!r} of stream {stream_name!r} has no dead letter {dead_letter_id}")
+        self.stream_name = stream_name
+        self.group_id = group_id
+        self.dead_letter_id = dead_letter_id
+
+
+class StreamArchivedError(SluiceError):
+    """An append or enqueue was refused because the stream (queue) is archived: it is read-only until
+    ``unarchive_stream``. Reads, subscriptions and consumer groups still work. Nothing was stored."""
+
+    code = "stream_archived"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"stream {name!r} is archived (read-only): unarchive it to write to it again")
+        self.name = name
+
+
+class StreamDeletedError(StreamNotFoundError):
+    """The stream was soft-deleted: it is hidden and refuses writes, and its name stays taken until it
+    is restored (``restore_stream``, within the grace period) or purged (``purge_deleted_streams``)."""
+
+    code = "stream_deleted"
+
+    def __init__(self, name: str, detail: str = "restore it or purge it") -> None:
+        super().__init__(name)
+        self.args = (f"stream {name!r} was deleted (soft delete): {detail}",)
+        self.detail = detail
+
+
+class CorruptPayloadError(SluiceError):
+    """A stored compressed payload could not be decompressed: it is corrupt, names an unknown encoding,
+    or would decompress to more than ``max_payload_bytes`` (a decompression bomb). Nothing was decoded."""
+
+    code = "corrupt_payload"
+
+
+class ConsumerTruncatedError(SluiceError):
+    """A consumer group's committed offset fell behind the start of a partition's log: retention (in
+    enforce mode, or after the group was inactive) pruned events the group had not consumed. Raised to
+    a member whose group's policy is ``on_truncation=fail``; reset the group's offsets to go on."""
+
+    code = "consumer_truncated"
+
+    def __init__(self, *, stream_name: str, group_id: str, partition: int, expected_offset: int, first_offset: int):
+        super().__init__(
+            f"consumer group {group_id!r} of {stream_name!r} was at offset {expected_offset} of partition "
+            f"{partition}, but retention pruned the partition up to offset {first_offset}: "
+            f"{first_offset - expected_offset} event(s) were never delivered. Reset the group's offsets "
+            "(sluice groups reset) or consume with on_truncation=earliest or latest"
+        )
+        self.stream_name = stream_name
+        self.group_id = group_id
+        self.partition = partition
+        self.expected_offset = expected_offset
+        self.first_offset = first_offset
+
+
+class RetentionUnavailableError(SluiceError):
+    """This store offers no retention (it is not one of Sluice's backends, or wraps one without it)."""
+
+    code = "retention_unavailable"
+
+
+class RetentionPolicyNotFoundError(SluiceError, LookupError):
+    """No retention policy has that pattern."""
+
+    code = "retention_policy_not_found"
+
+    def __init__(self, pattern: str) -> None:
+        super().__init__(f"no retention policy has the pattern {pattern!r}")
+        self.pattern = pattern
+
+
+class ProjectionHandlerError(SluiceError):
+    """A projection's handler (or batch handler) raised while applying a batch. In same-database mode
+    nothing of the batch was committed; the batch is applied again when the projection runs again. The
+    handler's own exception is the ``__cause__``."""
+
+    code = "projection_handler_failed"
+
+
+class ProjectionDatabaseError(SluiceError):
+    """A statement of a projection's own transaction failed in the database (its checkpoint update, a
+    hook's DDL, or the COMMIT), for a reason other than a lost connection. Nothing of that transaction
+    was applied; the database's error is the ``__cause__``."""
+
+    code = "projection_database_error"

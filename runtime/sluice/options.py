@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
+from sluice.auto_create import AutoCreateRule, auto_create_config
 from sluice.names import validate_schema_name
+from sluice.streams import StreamConfig, StreamType
 from sluice.validation import SluiceModel
 
 ONE_MEBIBYTE = 1024 * 1024
@@ -25,7 +27,14 @@ class StoreOptions(SluiceModel):
     """How often subscriptions poll when no notification arrives. Notifications are only a
     wake-up: a lost one delays delivery by at most this long, it never loses an event."""
     auto_create_streams: bool = True
-    """Create a single-partition stream on first append, and a queue on first enqueue."""
+    """Create a single-partition stream on first append, and a queue on first enqueue (the default
+    for names that no ``auto_create_rules`` pattern matches)."""
+    auto_create_rules: tuple[AutoCreateRule, ...] = ()
+    """Auto-creation per name pattern: a template to create matching streams with, or a deny rule.
+    The most specific matching pattern wins (see sluice.auto_create)."""
+    deleted_stream_grace_period: timedelta = timedelta(days=7)
+    """How long a soft-deleted stream can be restored; ``purge_deleted_streams()`` removes the
+    streams deleted longer ago than this for good."""
     read_page_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
     pool_min_size: Annotated[int, Field(ge=0, le=1000)] = 1
     pool_max_size: Annotated[int, Field(ge=1, le=1000)] = 10
@@ -37,9 +46,13 @@ class StoreOptions(SluiceModel):
     def _schema_name_is_valid(cls, value: str) -> str:
         return validate_schema_name(value)
 
-    @field_validator("poll_interval")
+    def auto_create_config(self, name: str, stream_type: StreamType) -> StreamConfig | None:
+        """How a first append (enqueue) creates the missing stream (queue) ``name``; None if it does not."""
+        return auto_create_config(self.auto_create_rules, self.auto_create_streams, name, stream_type)
+
+    @field_validator("poll_interval", "deleted_stream_grace_period")
     @classmethod
-    def _poll_interval_is_positive(cls, value: timedelta) -> timedelta:
+    def _duration_is_positive(cls, value: timedelta, info: ValidationInfo) -> timedelta:
         if value <= timedelta(0):
-            raise ValueError("poll_interval must be positive")
+            raise ValueError(f"{info.field_name} must be positive")
         return value

@@ -10,10 +10,13 @@ from typing import Any
 
 import pydantic_core
 
+from sluice.compression import PLAIN_CONTENT_TYPES, plain_payload
 from sluice.errors import InvalidArgumentError, PayloadTooLargeError
 from sluice.events import BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE
 
 _JSON_CONTAINER_TYPES = (dict, list)
+LARGEST_PAYLOAD_LIMIT = 256 * 1024 * 1024
+"""The largest ``max_payload_bytes`` a store accepts: the decompression cap when none is given."""
 
 
 def encode_payload(data: Any, *, event_type: str, limit: int) -> tuple[bytes, str]:
@@ -33,10 +36,15 @@ def encode_payload(data: Any, *, event_type: str, limit: int) -> tuple[bytes, st
     return encoded, content_type
 
 
-def decode_payload(payload: bytes, content_type: str) -> Any:
-    """Inverse of encode_payload."""
+def decode_payload(payload: bytes, content_type: str, *, limit: int = LARGEST_PAYLOAD_LIMIT) -> Any:
+    """Inverse of encode_payload. A compressed payload (see sluice.compression) is decompressed
+    first, to at most ``limit`` bytes (pass the store's ``max_payload_bytes``)."""
     if content_type == JSON_CONTENT_TYPE:
         return pydantic_core.from_json(payload)
+    if content_type not in PLAIN_CONTENT_TYPES:
+        payload, content_type = plain_payload(payload, content_type, limit=limit)
+        if content_type == JSON_CONTENT_TYPE:
+            return pydantic_core.from_json(payload)
     return payload
 
 

@@ -1,6 +1,13 @@
 """``sluice serve``: the gateway's composition root. One store, the gRPC server and the REST management API
 (with ``/health/*`` and ``/metrics``) in one process, stopped together and gracefully.
 
+Callers are authenticated by the static API tokens and, when enabled, by Kubernetes TokenReview (tokens
+first); an access policy, when configured, authorizes each gRPC call and REST request
+(docs/access-control.md).
+
+It also applies the stored retention policies in the background (``sluice.retention.RetentionWorker``: each
+policy at its interval and inside its window; several gateways claim each run once).
+
 The gateway owns SIGTERM and SIGINT: on either it turns gRPC health NOT_SERVING, drains streaming calls,
 gives unary calls a grace period, lets uvicorn finish in-flight HTTP requests, then closes the store.
 """
@@ -20,9 +27,13 @@ import uvicorn
 from sluice.connection import connect
 from sluice.errors import InvalidArgumentError
 from sluice.rest.application import create_app
+from sluice.retention import RetentionWorker
 from sluice.rpc.server import DEFAULT_GRACE_SECONDS, build_grpc_server
 from sluice.rpc.tls import TlsSettings
-from sluice.security import BearerTokens
+from sluice.security.authentication import Authenticator, AuthenticatorChain
+from sluice.security.policy import AccessPolicy
+from sluice.security.token_review import TokenReviewAuthenticator
+from sluice.security.tokens import BearerTokens
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +47,10 @@ class ServeSettings:
     grpc_address: str = "0.0.0.0:50051"
     http_address: str = "0.0.0.0:8080"
     tokens: BearerTokens | None = None
+    token_review: TokenReviewAuthenticator | None = None
+    """Kubernetes service-account tokens (checked after ``tokens``); closed when serving ends."""
+    policy: AccessPolicy | None = None
+    """Who may do what; None: every authenticated caller may do everything."""
     tls: TlsSettings | None = None
     migrate: bool = False
     grace_seconds: float = DEFAULT_GRACE_SECONDS
@@ -80,6 +95,29 @@ def _bind_http_socket(address: str) -> socket.socket:
     return listener
 
 
+def gateway_authenticator(settings: ServeSettings) -> Authenticator | None:
+    """Static tokens, TokenReview, both (tokens first), or None (authentication off)."""
+    configured: list[Authenticator] = [
+        authenticator for authenticator in (settings.tokens, settings.token_review) if authenticator is not None
+    ]
+    if len(configured) > 1:
+        return AuthenticatorChain(configured)
+    return configured[0] if configured else None
+
+
+def _stop_event(
+    loop: asyncio.AbstractEventLoop, stop: asyncio.Event | None
+) -> tuple[asyncio.Event, list[signal.Signals]]:
+    """``stop``, or a new event that SIGTERM and SIGINT set (with the signals handled, to remove later)."""
+    if stop is not None:
+        return stop, []
+    stop_event = asyncio.Event()
+    handled_signals = [signal.SIGTERM, signal.SIGINT]
+    for signal_number in handled_signals:
+        loop.add_signal_handler(signal_number, stop_event.set)
+    return stop_event, handled_signals
+
+
 async def serve(
     settings: ServeSettings,
     *,
@@ -87,20 +125,23 @@ async def serve(
     stop: asyncio.Event | None = None,
 ) -> None:
     """Serve until ``stop`` is set, or SIGTERM/SIGINT arrives when ``stop`` is not given."""
-    stop_event = stop if stop is not None else asyncio.Event()
     loop = asyncio.get_running_loop()
-    handled_signals: list[signal.Signals] = []
-    if stop is None:
-        for signal_number in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signal_number, stop_event.set)
-            handled_signals.append(signal_number)
-    store = await connect(settings.database_url, schema_name=settings.schema_name, migrate=settings.migrate)
+    stop_event, handled_signals = _stop_event(loop, stop)
+    authenticator = gateway_authenticator(settings)
     try:
-        grpc_server = build_grpc_server(store, address=settings.grpc_address, tokens=settings.tokens, tls=settings.tls)
+        store = await connect(settings.database_url, schema_name=settings.schema_name, migrate=settings.migrate)
+    except BaseException:
+        if settings.token_review is not None:
+            await settings.token_review.aclose()
+        raise
+    try:
+        grpc_server = build_grpc_server(
+            store, address=settings.grpc_address, tokens=authenticator, tls=settings.tls, policy=settings.policy
+        )
         http_socket = _bind_http_socket(settings.http_address)
         http_server = _EmbeddedHttpServer(
             uvicorn.Config(
-                create_app(store, tokens=settings.tokens),
+                create_app(store, tokens=authenticator, policy=settings.policy),
                 log_config=None,
                 access_log=False,
                 lifespan="on",
@@ -108,6 +149,8 @@ async def serve(
             )
         )
         await grpc_server.start()
+        retention_worker = RetentionWorker(store)
+        retention_worker.start()
         http_task = asyncio.create_task(http_server.serve(sockets=[http_socket]), name="sluice-http")
         try:
             while not http_server.started:
@@ -131,7 +174,12 @@ async def serve(
             await grpc_server.stop(settings.grace_seconds)
             await http_task
             http_socket.close()
+            await retention_worker.stop()
     finally:
         for signal_number in handled_signals:
             loop.remove_signal_handler(signal_number)
-        await store.close()
+        try:
+            await store.close()
+        finally:
+            if settings.token_review is not None:
+                await settings.token_review.aclose()

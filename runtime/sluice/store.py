@@ -22,11 +22,13 @@ from sluice.errors import (
     InvalidArgumentError,
     StaleReceiptError,
     StoreClosedError,
+    StreamDeletedError,
     StreamNotFoundError,
     StreamTypeError,
 )
 from sluice.event_types import EventTypeRegistry, default_registry
 from sluice.events import AppendResult, Direction, EventRow, ExpectedOffset, GlobalPosition, RecordedEvent
+from sluice.lifecycle import LifecycleAction, LifecycleChange, validate_actor
 from sluice.messages import DeadLetter, EnqueueResult, QueueDepth, QueueMessage, Receipt
 from sluice.names import validate_stream_name
 from sluice.observability import metrics
@@ -85,30 +87,80 @@ class EventStore(ConsumerGroupBackend):
 
     # ----------------------------------------------------------------- streams
 
-    async def create_stream(self, config: StreamConfig) -> StreamInfo:
+    async def create_stream(self, config: StreamConfig, *, actor: str | None = None) -> StreamInfo:
         """Create a stream or queue. Creating one that exists with the same type is a no-op;
-        a different type raises StreamAlreadyExistsError."""
+        a different type raises StreamAlreadyExistsError, a soft-deleted one StreamDeletedError.
+        ``actor`` is recorded as ``created_by``."""
         self._check_open()
-        return await self._create_stream(config)
+        return await self._create_stream(config, validate_actor(actor))
 
     async def get_stream(self, name: str) -> StreamInfo:
-        """Describe a stream, with its partitions' heads. Raises StreamNotFoundError."""
+        """Describe a stream, with its partitions' heads. Raises StreamNotFoundError (also for a
+        soft-deleted stream)."""
         self._check_open()
         info = await self._describe_stream(validate_stream_name(name))
-        if info is None:
+        if info is None or info.deleted:
             raise StreamNotFoundError(name)
         return info
 
-    async def list_streams(self) -> list[StreamInfo]:
-        """Every stream and queue, ordered by name."""
+    async def list_streams(self, *, include_deleted: bool = False) -> list[StreamInfo]:
+        """Every stream and queue, ordered by name; soft-deleted ones only with ``include_deleted``."""
         self._check_open()
-        return await self._list_streams()
+        found = await self._list_streams()
+        return found if include_deleted else [info for info in found if not info.deleted]
 
-    async def delete_stream(self, name: str) -> None:
-        """Delete a stream or queue and all its data. Raises StreamNotFoundError."""
+    async def delete_stream(self, name: str, *, soft: bool = False, actor: str | None = None) -> None:
+        """Delete a stream or queue and all its data (a hard delete, also of a soft-deleted stream).
+        With ``soft=True`` it is only hidden and refuses writes: ``restore_stream`` brings it back
+        within ``deleted_stream_grace_period``, ``purge_deleted_streams`` removes it for good.
+        Raises StreamNotFoundError."""
         self._check_open()
-        if not await self._delete_stream(validate_stream_name(name)):
+        validate_stream_name(name)
+        if soft:
+            await self._change(name, LifecycleAction.SOFT_DELETE, actor)
+        elif not await self._delete_stream(name):
             raise StreamNotFoundError(name)
+
+    async def archive_stream(self, name: str, *, actor: str | None = None) -> StreamInfo:
+        """Make a stream or queue read-only: appends and enqueues raise StreamArchivedError, reads,
+        subscriptions and consumer groups (dequeues and acks, for a queue) go on. An append racing
+        the archive either commits before it or is refused. Archiving an archived stream is a no-op."""
+        return await self._change(name, LifecycleAction.ARCHIVE, actor)
+
+    async def unarchive_stream(self, name: str, *, actor: str | None = None) -> StreamInfo:
+        """Make an archived stream writable again (a no-op for a writable one)."""
+        return await self._change(name, LifecycleAction.UNARCHIVE, actor)
+
+    async def restore_stream(self, name: str, *, actor: str | None = None) -> StreamInfo:
+        """Bring back a soft-deleted stream, with its data, archived state and groups. Raises
+        StreamDeletedError once its grace period is over (a no-op for a stream that is not deleted)."""
+        info = await self._change(name, LifecycleAction.RESTORE, actor)
+        if info.deleted:
+            raise StreamDeletedError(
+                name,
+                f"it was deleted at {info.deleted_at} and its grace period "
+                f"({self.options.deleted_stream_grace_period}) is over: purge it, then create it again",
+            )
+        return info
+
+    async def purge_deleted_streams(self, *, older_than: timedelta | None = None) -> list[str]:
+        """Hard-delete the streams soft-deleted more than ``older_than`` ago (default: the grace
+        period); returns their names."""
+        self._check_open()
+        age = self.options.deleted_stream_grace_period if older_than is None else older_than
+        if not isinstance(age, timedelta) or age < timedelta(0):
+            raise InvalidArgumentError(f"older_than must be a timedelta >= 0, got {older_than!r}")
+        return sorted(await self._purge_deleted_streams(age))
+
+    async def _change(self, name: str, action: LifecycleAction, actor: str | None) -> StreamInfo:
+        self._check_open()
+        change = LifecycleChange(action, validate_actor(actor), self.options.deleted_stream_grace_period)
+        info = await self._change_lifecycle(validate_stream_name(name), change)
+        if info is None:
+            raise StreamNotFoundError(name)
+        if info.deleted and action in (LifecycleAction.ARCHIVE, LifecycleAction.UNARCHIVE):
+            raise StreamDeletedError(name)
+        return info
 
     async def set_partitions(self, name: str, partitions: int) -> StreamInfo:
         """Increase a persistent stream's partition count (never decrease it: keys would move and
@@ -488,16 +540,30 @@ class EventStore(ConsumerGroupBackend):
     async def _close(self) -> None: ...
 
     @abc.abstractmethod
-    async def _create_stream(self, config: StreamConfig) -> StreamInfo: ...
+    async def _create_stream(self, config: StreamConfig, actor: str | None = None) -> StreamInfo: ...
 
     @abc.abstractmethod
-    async def _describe_stream(self, name: str) -> StreamInfo | None: ...
+    async def _describe_stream(self, name: str) -> StreamInfo | None:
+        """The stream as stored, soft-deleted or not (callers check ``deleted``)."""
 
     @abc.abstractmethod
-    async def _list_streams(self) -> list[StreamInfo]: ...
+    async def _list_streams(self) -> list[StreamInfo]:
+        """Every stream, soft-deleted ones included, ordered by name."""
 
     @abc.abstractmethod
     async def _delete_stream(self, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def _change_lifecycle(self, name: str, change: LifecycleChange) -> StreamInfo | None:
+        """Apply ``change`` if it applies (archive: a live stream not archived yet; unarchive: an
+        archived one; soft delete: a stream not deleted yet; restore: one deleted within the grace
+        period) and return the stream as it then is; None if there is no stream of that name.
+        Archive and soft delete must wait for appends and enqueues in flight and make every later
+        one see the change (each backend says how)."""
+
+    @abc.abstractmethod
+    async def _purge_deleted_streams(self, older_than: timedelta) -> list[str]:
+        """Hard-delete the streams soft-deleted more than ``older_than`` ago; their names."""
 
     @abc.abstractmethod
     async def _set_partitions(self, name: str, partitions: int) -> StreamInfo: ...

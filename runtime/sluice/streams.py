@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sluice.compression import DEFAULT_COMPRESSION_THRESHOLD, Compression, CompressionPolicy
 from sluice.names import validate_stream_name
 from sluice.validation import SluiceModel
 
@@ -47,6 +48,15 @@ class StreamConfig(SluiceModel):
     """Queues only: deliveries before a message moves to the dead-letter queue."""
     delivery: DeliverySemantics = DeliverySemantics.BROADCAST
     """Persistent streams: how consumer groups deliver its events (see DeliverySemantics)."""
+    compression: Compression = Compression.NONE
+    """How payloads over ``compression_threshold`` bytes are stored (readers always get the original
+    bytes back). Fixed at creation: creating the stream again with another setting changes nothing."""
+    compression_threshold: Annotated[int, Field(ge=0, le=256 * 1024 * 1024)] = DEFAULT_COMPRESSION_THRESHOLD
+
+    @property
+    def compression_policy(self) -> CompressionPolicy:
+        """What appends and enqueues to this stream compress."""
+        return CompressionPolicy(self.compression, self.compression_threshold)
 
     @field_validator("name")
     @classmethod
@@ -68,13 +78,16 @@ def shape_description(config: StreamConfig) -> str:
 
 
 class PartitionInfo(BaseModel):
-    """One partition's position: ``head`` is the next offset to be assigned (the log end offset)."""
+    """One partition's position: ``head`` is the next offset to be assigned (the log end offset),
+    ``first_offset`` the oldest one retained (the log start offset)."""
 
     model_config = ConfigDict(frozen=True)
 
     partition: int
     head: int
     last_appended_at: datetime | None
+    first_offset: int = 0
+    """The oldest offset still stored (retention prunes below it); ``head - first_offset`` events remain."""
 
 
 class StreamInfo(BaseModel):
@@ -89,6 +102,27 @@ class StreamInfo(BaseModel):
     created_at: datetime
     delivery: DeliverySemantics = DeliverySemantics.BROADCAST
     partition_heads: tuple[PartitionInfo, ...] = ()
+    compression: Compression = Compression.NONE
+    compression_threshold: int = DEFAULT_COMPRESSION_THRESHOLD
+    created_by: str | None = None
+    """Who created the stream (the ``actor`` given to create_stream, or the one whose append or
+    enqueue created it); None when not given."""
+    archived_at: datetime | None = None
+    """When the stream was archived (read-only); None while it is writable."""
+    archived_by: str | None = None
+    deleted_at: datetime | None = None
+    """When the stream was soft-deleted (hidden, restorable); None unless it was."""
+    deleted_by: str | None = None
+
+    @property
+    def archived(self) -> bool:
+        """Whether the stream is read-only: appends and enqueues are refused with StreamArchivedError."""
+        return self.archived_at is not None
+
+    @property
+    def deleted(self) -> bool:
+        """Whether the stream is soft-deleted (only list_streams(include_deleted=True) shows it)."""
+        return self.deleted_at is not None
 
     @property
     def config(self) -> StreamConfig:
@@ -99,6 +133,8 @@ class StreamInfo(BaseModel):
             partitions=self.partitions,
             max_attempts=self.max_attempts,
             delivery=self.delivery,
+            compression=self.compression,
+            compression_threshold=self.compression_threshold,
         )
 
     @property

@@ -14,9 +14,9 @@ import pytest
 
 import sluice
 from sluice import ConsumerGroupOptions, EventData, EventStore, OffsetCommitStrategy, StreamConfig
+from sluice.retries import RetryPolicy
 from sluice.sinks.dead_letters import DEAD_LETTER_METADATA_KEY
 from sluice.sinks.http import HttpSink
-from sluice.sinks.retry import RetryPolicy
 from sluice.workers.consumer import ConsumerSettings, ConsumerWorker
 from tests.sinks.receiver import ReceivedRequest, Receiver
 
@@ -35,9 +35,8 @@ def settings(**changes: object) -> ConsumerSettings:
         stream_name="orders",
         group_id="billing",
         consumer_id="worker-1",
-        dead_letter_stream="orders.billing.dead-letter",
         options=ConsumerGroupOptions(batch_size=4, heartbeat_interval=timedelta(seconds=1)),
-        retry=RetryPolicy(max_attempts=3, initial_backoff=0.01, max_backoff=0.02),
+        retry=RetryPolicy(max_attempts=3, delay=0.01, max_delay=0.02),
         http_host="127.0.0.1",
     )
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
@@ -99,7 +98,7 @@ async def test_failing_events_are_dead_lettered_and_committed_past(
     assert history["stream"] == "orders"
     assert history["offset"] == 5
     assert history["group"] == "billing"
-    assert history["first_attempt_at"] <= history["last_attempt_at"] <= history["dead_lettered_at"]
+    assert history["first_failure_at"] <= history["last_failure_at"] <= history["dead_lettered_at"]
     description = await store.consumer_groups().describe("orders", "billing")
     assert description.lag_events == 0
     assert not description.active_members  # it left the group

@@ -16,7 +16,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from sluice.backends.memory_groups import MemoryConsumerGroups
+from sluice.backends.memory_log import OffsetLog
+from sluice.backends.memory_retention import MemoryRetentionStorage
 from sluice.batches import PreparedBatch, PreparedEvent
+from sluice.compression import PLAIN_CONTENT_TYPES, plain_row
 from sluice.consumers.model import (
     Assignment,
     Claim,
@@ -31,11 +34,14 @@ from sluice.errors import (
     ConcurrencyError,
     DuplicateEventIdError,
     StreamAlreadyExistsError,
+    StreamArchivedError,
+    StreamDeletedError,
     StreamNotFoundError,
     StreamTypeError,
 )
 from sluice.event_types import EventTypeRegistry
 from sluice.events import AppendResult, Direction, EventRow, ExpectedOffset, GlobalPosition, RecordedEvent
+from sluice.lifecycle import AUTO_CREATE_ACTOR, LifecycleAction, LifecycleChange
 from sluice.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueDepth, QueueMessage, Receipt
 from sluice.observability import metrics
 from sluice.options import StoreOptions
@@ -59,7 +65,8 @@ class _StoredEvent:
 
 @dataclasses.dataclass(slots=True)
 class _Partition:
-    events: list[_StoredEvent] = dataclasses.field(default_factory=list)
+    events: OffsetLog[_StoredEvent] = dataclasses.field(default_factory=OffsetLog)
+    """Indexed by offset; ``len(events)`` is the head; retention drops the oldest (memory_log.py)."""
     last_appended_at: datetime | None = None
 
 
@@ -90,6 +97,11 @@ class _Stream:
     config: StreamConfig
     created_at: datetime
     partitions: list[_Partition]
+    created_by: str | None = None
+    archived_at: datetime | None = None
+    archived_by: str | None = None
+    deleted_at: datetime | None = None
+    deleted_by: str | None = None
     event_ids: dict[uuid.UUID, tuple[int, int]] = dataclasses.field(default_factory=dict)
     messages: dict[int, _Message] = dataclasses.field(default_factory=dict)
     dead_letters: list[DeadLetter] = dataclasses.field(default_factory=list)
@@ -104,8 +116,20 @@ class _Stream:
             max_attempts=self.config.max_attempts,
             created_at=self.created_at,
             delivery=self.config.delivery,
+            compression=self.config.compression,
+            compression_threshold=self.config.compression_threshold,
+            created_by=self.created_by,
+            archived_at=self.archived_at,
+            archived_by=self.archived_by,
+            deleted_at=self.deleted_at,
+            deleted_by=self.deleted_by,
             partition_heads=tuple(
-                PartitionInfo(partition=index, head=len(partition.events), last_appended_at=partition.last_appended_at)
+                PartitionInfo(
+                    partition=index,
+                    head=len(partition.events),
+                    last_appended_at=partition.last_appended_at,
+                    first_offset=partition.events.first_offset,
+                )
                 for index, partition in enumerate(self.partitions)
             ),
         )
@@ -138,16 +162,20 @@ class MemoryEventStore(EventStore):
 
     # ----------------------------------------------------------------- streams
 
-    async def _create_stream(self, config: StreamConfig) -> StreamInfo:
-        return self._create(config).info()
+    async def _create_stream(self, config: StreamConfig, actor: str | None = None) -> StreamInfo:
+        return self._create(config, actor).info()
 
-    def _create(self, config: StreamConfig) -> _Stream:
+    def _create(self, config: StreamConfig, actor: str | None) -> _Stream:
         existing = self._streams.get(config.name)
         if existing is not None:
+            if existing.deleted_at is not None:
+                raise StreamDeletedError(config.name, "restore it or purge it before creating it again")
             if not same_shape(existing.config, config):
                 raise StreamAlreadyExistsError(config.name, shape_description(existing.config))
             return existing
-        stream = _Stream(next(self._serials), config, _now(), [_Partition() for _ in range(config.partitions)])
+        stream = _Stream(
+            next(self._serials), config, _now(), [_Partition() for _ in range(config.partitions)], created_by=actor
+        )
         self._streams[config.name] = stream
         return stream
 
@@ -165,12 +193,50 @@ class MemoryEventStore(EventStore):
         self._global_log = [entry for entry in self._global_log if entry.stream is not stream]
         return True
 
-    def _stream(self, name: str, expected_type: StreamType, *, create: bool) -> _Stream:
+    async def _change_lifecycle(self, name: str, change: LifecycleChange) -> StreamInfo | None:
         stream = self._streams.get(name)
         if stream is None:
-            if not (create and self.options.auto_create_streams):
+            return None
+        now = _now()
+        action = change.action
+        if action is LifecycleAction.ARCHIVE and stream.deleted_at is None and stream.archived_at is None:
+            stream.archived_at, stream.archived_by = now, change.actor
+        elif action is LifecycleAction.UNARCHIVE and stream.deleted_at is None and stream.archived_at is not None:
+            stream.archived_at, stream.archived_by = None, None
+        elif action is LifecycleAction.SOFT_DELETE and stream.deleted_at is None:
+            stream.deleted_at, stream.deleted_by = now, change.actor
+        elif (
+            action is LifecycleAction.RESTORE
+            and stream.deleted_at is not None
+            and stream.deleted_at >= now - change.grace_period
+        ):
+            stream.deleted_at, stream.deleted_by = None, None
+        return stream.info()
+
+    async def _purge_deleted_streams(self, older_than: timedelta) -> list[str]:
+        cutoff = _now() - older_than
+        doomed = [
+            name
+            for name, stream in self._streams.items()
+            if stream.deleted_at is not None and stream.deleted_at < cutoff
+        ]
+        for name in doomed:
+            await self._delete_stream(name)
+        return doomed
+
+    def _stream(self, name: str, expected_type: StreamType, *, create: bool) -> _Stream:
+        """The stream ``name`` of ``expected_type``; ``create`` (appends and enqueues, the writes)
+        auto-creates it as the rules say and refuses an archived one."""
+        stream = self._streams.get(name)
+        if stream is None:
+            config = self.options.auto_create_config(name, expected_type) if create else None
+            if config is None:
                 raise StreamNotFoundError(name)
-            stream = self._create(StreamConfig(name=name, type=expected_type))
+            stream = self._create(config, AUTO_CREATE_ACTOR)
+        if stream.deleted_at is not None:
+            raise StreamDeletedError(name)
+        if create and stream.archived_at is not None:
+            raise StreamArchivedError(name)
         if stream.config.type is not expected_type:
             if expected_type is StreamType.PERSISTENT:
                 raise StreamTypeError(f"{name!r} is a queue (an ephemeral stream): use enqueue, not append")
@@ -253,6 +319,7 @@ class MemoryEventStore(EventStore):
                 f"{count} of the {len(known)} event ids in this batch are already in stream "
                 f"{request.stream_name!r}: a retried batch must hold the same events as the original"
             )
+        events = stream.config.compression_policy.apply(request.events)
         partition_number = self._route(request, stream.config.partitions)
         partition = stream.partitions[partition_number]
         head = len(partition.events)
@@ -262,7 +329,7 @@ class MemoryEventStore(EventStore):
         partition.last_appended_at = timestamp
         transaction = next(self._transactions)
         offsets = []
-        for event in request.events.events():
+        for event in events.events():
             offset = len(partition.events)
             position = GlobalPosition(transaction, next(self._sequence))
             partition.events.append(_StoredEvent(offset, event, request.correlation_id, timestamp, position))
@@ -297,8 +364,15 @@ class MemoryEventStore(EventStore):
     def _recorded(self, stream: _Stream, partition: int, stored: _StoredEvent) -> RecordedEvent:
         return RecordedEvent(self._row(stored), stream.config.name, partition)
 
+    def _row(self, stored: _StoredEvent) -> EventRow:
+        """The event's row, its payload decompressed (capped at max_payload_bytes) if it was compressed."""
+        prepared = stored.prepared
+        if prepared.content_type not in PLAIN_CONTENT_TYPES:
+            return plain_row(self._stored_row(stored), limit=self.options.max_payload_bytes)
+        return self._stored_row(stored)
+
     @staticmethod
-    def _row(stored: _StoredEvent) -> EventRow:
+    def _stored_row(stored: _StoredEvent) -> EventRow:
         prepared = stored.prepared
         return (
             stored.offset,
@@ -318,7 +392,9 @@ class MemoryEventStore(EventStore):
         stream = self._streams.get(stream_name)
         if stream is None or stream.config.type is not StreamType.PERSISTENT:
             return []
-        return [self._row(stored) for stored in stream.partitions[partition].events[start : start + count]]
+        events = stream.partitions[partition].events
+        start = max(start, events.first_offset)  # as on PostgreSQL: the first events at or after start
+        return [self._row(stored) for stored in events[start : start + count]]
 
     async def _read_page(
         self, stream_name: str, partition: int, start: int, direction: Direction, count: int
@@ -328,6 +404,7 @@ class MemoryEventStore(EventStore):
             return []
         events = stream.partitions[partition].events
         if direction is Direction.FORWARDS:
+            start = max(start, events.first_offset)  # as on PostgreSQL: the first events at or after start
             selected = events[start : start + count]
         else:
             end = min(start, len(events) - 1)
@@ -337,12 +414,14 @@ class MemoryEventStore(EventStore):
     async def _offset_at_time(self, stream_name: str, partition: int, at: datetime) -> int:
         stream = self._stream(stream_name, StreamType.PERSISTENT, create=False)
         events = stream.partitions[partition].events
-        return bisect.bisect_left(events, at, key=lambda stored: stored.timestamp)
+        # Offsets below first_offset were pruned: the search starts at the oldest one retained.
+        return bisect.bisect_left(events, at, lo=events.first_offset, key=lambda stored: stored.timestamp)
 
     async def _read_all_page(self, after: GlobalPosition | None, count: int) -> list[RecordedEvent]:
         start = 0 if after is None else bisect.bisect_right(self._global_log, after, key=lambda entry: entry.position)
         page = []
         for entry in self._global_log[start : start + count]:
+            # Retention removes the entries of the events it prunes (_retention_forget_pruned).
             stored = entry.stream.partitions[entry.partition].events[entry.offset]
             page.append(self._recorded(entry.stream, entry.partition, stored))
         return page
@@ -358,6 +437,7 @@ class MemoryEventStore(EventStore):
         correlation_id: str | None,
     ) -> list[EnqueueResult]:
         stream = self._stream(queue_name, StreamType.EPHEMERAL, create=True)
+        messages = stream.config.compression_policy.apply(messages)
         pending_by_key = {
             message.dedupe_key: message.message_id for message in stream.messages.values() if message.dedupe_key
         }
@@ -397,7 +477,7 @@ class MemoryEventStore(EventStore):
             message.first_delivered_at = message.first_delivered_at or now
             message.last_delivered_at = now
             message.last_failed_attempt = message.attempts - 1
-            delivered.append(self._queue_message(queue_name, message))
+            delivered.append(self._queue_message(queue_name, message, self.options.max_payload_bytes))
         return delivered
 
     def _bury(self, stream: _Stream, message: _Message) -> None:
@@ -412,7 +492,7 @@ class MemoryEventStore(EventStore):
                 dead_letter_id=dead_letter_id,
                 message_id=message.message_id,
                 event_type=prepared.event_type,
-                data=decode_payload(prepared.payload, prepared.content_type),
+                data=decode_payload(prepared.payload, prepared.content_type, limit=self.options.max_payload_bytes),
                 metadata=decode_payload(prepared.metadata_json.encode(), "application/json"),
                 correlation_id=message.correlation_id,
                 enqueued_at=message.enqueued_at,
@@ -425,13 +505,13 @@ class MemoryEventStore(EventStore):
         )
 
     @staticmethod
-    def _queue_message(queue_name: str, message: _Message) -> QueueMessage:
+    def _queue_message(queue_name: str, message: _Message, payload_limit: int) -> QueueMessage:
         prepared = message.prepared
         return QueueMessage(
             queue_name=queue_name,
             message_id=message.message_id,
             event_type=prepared.event_type,
-            data=decode_payload(prepared.payload, prepared.content_type),
+            data=decode_payload(prepared.payload, prepared.content_type, limit=payload_limit),
             metadata=decode_payload(prepared.metadata_json.encode(), "application/json"),
             correlation_id=message.correlation_id,
             enqueued_at=message.enqueued_at,
@@ -536,3 +616,22 @@ class MemoryEventStore(EventStore):
             if message.attempts > message.last_failed_attempt and message.visible_at > now
         )
         return QueueDepth(queue_name, waiting=len(stream.messages) - in_flight, in_flight=in_flight)
+
+    # ----------------------------------------------------------------- retention
+
+    def _retention_storage(self) -> MemoryRetentionStorage:
+        """Retention's storage for this store (``sluice.retention``); it keeps the policies, so it is
+        created once."""
+        storage: MemoryRetentionStorage | None = getattr(self, "_retention", None)
+        if storage is None:
+            storage = self._retention = MemoryRetentionStorage(self)
+        return storage
+
+    def _retention_forget_pruned(self) -> None:
+        """Drop the global log's entries of events retention pruned (their offsets are now below
+        their partition's first offset)."""
+        self._global_log = [
+            entry
+            for entry in self._global_log
+            if entry.offset >= entry.stream.partitions[entry.partition].events.first_offset
+        ]

@@ -3,12 +3,14 @@ applied to dictionaries. Each operation runs without awaiting, so it is atomic o
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import itertools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from sluice.backends.memory_log import OffsetLog
 from sluice.consumers.backend import (
     describe_members,
     group_signal_key,
@@ -31,6 +33,7 @@ from sluice.consumers.model import (
 from sluice.consumers.options import StartPosition
 from sluice.consumers.rebalance import plan_heartbeat
 from sluice.errors import FencedError, GroupNotFoundError, InvalidArgumentError, StreamNotFoundError
+from sluice.retention.model import GroupPosition
 from sluice.streams import DeliverySemantics, StreamType
 
 if TYPE_CHECKING:
@@ -69,6 +72,8 @@ class _Group:
     claimed: dict[int, int] = dataclasses.field(default_factory=dict)
     """QUEUE groups: per partition, where the next fresh claim starts."""
     claims: dict[int, _StoredClaim] = dataclasses.field(default_factory=dict)
+    last_active_at: datetime | None = None
+    """The last heartbeat or commit (retention protects the offsets of groups active lately)."""
 
 
 class MemoryConsumerGroups:
@@ -96,7 +101,7 @@ class MemoryConsumerGroups:
     @staticmethod
     def _bounds(stream: _Stream) -> list[tuple[int, int, int]]:
         return [
-            (number, partition.events[0].offset if partition.events else 0, len(partition.events))
+            (number, partition.events.first_offset, len(partition.events))
             for number, partition in enumerate(stream.partitions)
         ]
 
@@ -130,6 +135,7 @@ class MemoryConsumerGroups:
             group = self._groups[key] = _Group(created_at=_now())
         await self._ensure_partitions(stream, group, start)
         now = _now()
+        group.last_active_at = now
         # QUEUE members own no partitions: they claim ranges (claim below); only membership is planned.
         queue = stream.config.delivery is DeliverySemantics.QUEUE
         plan = plan_heartbeat(
@@ -223,6 +229,7 @@ class MemoryConsumerGroups:
                 claim.from_offset = acknowledgement.up_to
             touched.add(claim.partition)
         if found is not None:
+            found[1].last_active_at = _now()
             for partition in touched:
                 _advance_committed(found[1], partition)
         return stale
@@ -247,6 +254,7 @@ class MemoryConsumerGroups:
             or state.owner != consumer_id
             or state.epoch != commit.epoch
         )
+        group.last_active_at = _now()
         for commit in commits:
             if commit.partition not in fenced:
                 state = group.partitions[commit.partition]
@@ -267,13 +275,9 @@ class MemoryConsumerGroups:
         partitions = []
         for number in sorted(group.partitions):
             state = group.partitions[number]
-            events = stream.partitions[number].events if number < len(stream.partitions) else []
-            first = events[0].offset if events else 0
-            oldest = (
-                events[state.committed_offset - first].timestamp
-                if first <= state.committed_offset < len(events) + first
-                else None
-            )
+            events = stream.partitions[number].events if number < len(stream.partitions) else OffsetLog()
+            first_unconsumed = max(state.committed_offset, events.first_offset)
+            oldest = events[first_unconsumed].timestamp if first_unconsumed < len(events) else None
             partitions.append(
                 PartitionLag(
                     partition=number,
@@ -345,6 +349,23 @@ class MemoryConsumerGroups:
         del self._groups[self._key(stream, group_id)]
         self._store._signals.fire(group_signal_key(stream_name, group_id))
         return True
+
+    def retention_positions(self, stream_name: str) -> builtins.list[GroupPosition]:
+        """Every group of the stream with its committed offset per partition and when it was last
+        active (its last heartbeat or commit, else its creation), for retention."""
+        stream = self._store._streams.get(stream_name)
+        if stream is None:
+            return []
+        positions: builtins.list[GroupPosition] = []
+        for (serial, group_id), group in sorted(self._groups.items(), key=lambda item: item[0][1]):
+            if serial != stream.serial:
+                continue
+            active = max(group.created_at, group.last_active_at or group.created_at)
+            positions.extend(
+                GroupPosition(group_id, state.partition, state.committed_offset, active)
+                for state in sorted(group.partitions.values(), key=lambda state: state.partition)
+            )
+        return positions
 
 
 def _renew_claims(

@@ -13,8 +13,12 @@ from sluice.cli.consume import consume
 from sluice.cli.database import demo, migrate
 from sluice.cli.dead_letters import dead_letters
 from sluice.cli.groups import groups, lag
+from sluice.cli.project import project
 from sluice.cli.queues import dequeue, enqueue
 from sluice.cli.reading import read, tail
+from sluice.cli.replay import replay
+from sluice.cli.retention import retention
+from sluice.cli.sagas import sagas
 from sluice.cli.serve import serve
 from sluice.cli.streams import streams
 
@@ -39,5 +43,9 @@ for command in (
     groups,
     lag,
     consume,
+    project,
+    sagas,
+    replay,
+    retention,
 ):
     main.add_command(command)

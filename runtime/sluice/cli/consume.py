@@ -19,17 +19,17 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 
 import sluice
+from sluice.cli.retry_settings import retry_policy, retry_settings
 from sluice.cli.running import run
 from sluice.cli.settings import require_dsn, setting
 from sluice.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy, StartFrom, StartPosition
 from sluice.errors import InvalidArgumentError
 from sluice.names import validate_group_id, validate_stream_name
-from sluice.sinks.dead_letters import default_dead_letter_stream
-from sluice.sinks.retry import RetryPolicy
+from sluice.retries.policy import Backoff, default_dead_letter_stream
 
 if TYPE_CHECKING:
     from sluice.consumers.member import ConsumedEvent
-    from sluice.sinks.retry import Delivery
+    from sluice.retries.delivery import Delivery
     from sluice.workers.consumer import ConsumerSettings
 
 ResultT = TypeVar("ResultT")
@@ -80,19 +80,14 @@ def checked(value: str, parameter: str, validate: Callable[[str], ResultT]) -> R
     show_default=True,
     help="Deliveries before dead-lettering.",
 )
-@setting("--dead-letter-stream", help="Default: <stream>.<group>.dead-letter.")
+@setting(
+    "--dead-letter-stream", help="Where events go after their last attempt. Default: <stream>.<group>.dead-letter."
+)
 @setting(
     "--http-port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Health and metrics; 0 = off."
 )
 @setting("--http-host", default="0.0.0.0", show_default=True, help="Address of the health and metrics endpoint.")  # noqa: S104
-@setting(
-    "--retry-backoff",
-    type=click.FloatRange(min=0),
-    default=0.2,
-    show_default=True,
-    help="First retry's ceiling, seconds.",
-)
-@setting("--retry-max-backoff", type=click.FloatRange(min=0), default=10.0, show_default=True, help="Seconds.")
+@retry_settings
 @setting("--sink-timeout", type=click.FloatRange(min=0.001), default=10.0, show_default=True, help="Seconds per POST.")
 @setting("--dsn", help="postgresql://user@host/db")
 @setting("--schema", "schema_name", default="sluice", show_default=True)
@@ -114,17 +109,23 @@ def consume(
     dead_letter_stream: str | None,
     http_port: int,
     http_host: str,
-    retry_backoff: float,
-    retry_max_backoff: float,
+    retry_backoff: Backoff | float,
+    retry_delay: float | None,
+    retry_max_delay: float | None,
+    retry_max_backoff: float | None,
+    retry_min_delay: float,
+    retry_jitter: bool,
     sink_timeout: float,
     dsn: str | None,
     schema_name: str,
 ) -> None:
     """Consume STREAM as a member of GROUP, delivering each event to --sink or --handler.
 
-    Failed deliveries are retried with exponential backoff and jitter; after --max-attempts the
-    event goes to the dead-letter stream and is committed past. SIGTERM or SIGINT: finish the
-    event in hand, commit, leave the group, exit 0.
+    Failed deliveries are retried with fixed or exponential backoff and jitter; after --max-attempts
+    the event becomes a dead letter of the group (also appended to the dead-letter stream) and is
+    committed past. Dead letters redriven with `sluice dead-letters redrive STREAM --group GROUP`
+    are delivered again by the group's members. SIGTERM or SIGINT: finish the event in hand,
+    commit, leave the group, exit 0.
     """
     # Imported here: httpx, cloudevents and prometheus-client would slow every other command's start.
     from sluice.sinks.handler import load_handler  # noqa: PLC0415
@@ -151,9 +152,18 @@ def consume(
             session_timeout=timedelta(seconds=session_timeout),
             start_position=StartPosition(start_from=StartFrom(start_from), offset=start_offset, time=start_time),
         )
-        retry = RetryPolicy(max_attempts=max_attempts, initial_backoff=retry_backoff, max_backoff=retry_max_backoff)
     except InvalidArgumentError as error:
         raise click.UsageError(str(error)) from error
+    retry = retry_policy(
+        max_attempts=max_attempts,
+        retry_backoff=retry_backoff,
+        retry_delay=retry_delay,
+        retry_max_delay=retry_max_delay,
+        retry_max_backoff=retry_max_backoff,
+        retry_min_delay=retry_min_delay,
+        retry_jitter=retry_jitter,
+        dead_letter_stream=dead_letters,
+    )
     if sink is not None:
         checked(sink, "--sink", validate_sink_url)
     handler_function = None
@@ -165,7 +175,6 @@ def consume(
         stream_name=stream,
         group_id=group,
         consumer_id=member_id,
-        dead_letter_stream=dead_letters,
         options=options,
         retry=retry,
         worker_commits_each_event=sink is not None and options.commit_strategy is OffsetCommitStrategy.MANUAL,

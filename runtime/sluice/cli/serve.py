@@ -2,8 +2,11 @@
 
     sluice serve --dsn postgresql://... --grpc-address 0.0.0.0:50051 --http-address 0.0.0.0:8080
 
-Bearer tokens come from ``SLUICE_API_TOKENS`` or ``SLUICE_API_TOKENS_FILE``; TLS from ``--tls-certificate``
-and ``--tls-key`` (plus ``--tls-client-ca`` for mutual TLS). SIGTERM drains both servers and exits 0.
+Bearer tokens come from ``SLUICE_API_TOKENS`` or ``SLUICE_API_TOKENS_FILE``; ``--kubernetes-token-review``
+also accepts Kubernetes service-account tokens (checked with a TokenReview; in a pod only); the access
+policy comes from ``--access-policy-file`` or ``SLUICE_ACCESS_POLICY`` (docs/access-control.md); TLS
+from ``--tls-certificate`` and ``--tls-key`` (plus ``--tls-client-ca`` for mutual TLS). SIGTERM drains both
+servers and exits 0.
 """
 
 from __future__ import annotations
@@ -26,6 +29,17 @@ readable_file = click.Path(exists=True, dir_okay=False, path_type=Path)
 @setting("--tls-certificate", type=readable_file, help="PEM certificate chain: serve gRPC over TLS.")
 @setting("--tls-key", type=readable_file, help="PEM private key of --tls-certificate.")
 @setting("--tls-client-ca", type=readable_file, help="PEM CA: require client certificates it signed (mTLS).")
+@setting(
+    "--access-policy-file",
+    type=readable_file,
+    help="YAML or JSON access policy (grants of read/write/consume/admin per stream pattern).",
+)
+@setting(
+    "--kubernetes-token-review/--no-kubernetes-token-review",
+    default=False,
+    show_default=True,
+    help="Also accept Kubernetes service-account tokens, checked with a TokenReview (in a pod).",
+)
 @setting("--migrate/--no-migrate", default=False, show_default=True, help="Apply schema migrations at start.")
 @setting("--grace-seconds", type=click.FloatRange(min=0), default=10.0, show_default=True)
 @setting("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
@@ -38,6 +52,8 @@ def serve(  # noqa: PLR0917  (click passes the options positionally)
     tls_certificate: Path | None,
     tls_key: Path | None,
     tls_client_ca: Path | None,
+    access_policy_file: Path | None,
+    kubernetes_token_review: bool,
     migrate: bool,
     grace_seconds: float,
     log_level: str,
@@ -47,7 +63,12 @@ def serve(  # noqa: PLR0917  (click passes the options positionally)
     # Imported here: gRPC and FastAPI take about a second to import, which other commands need not pay.
     from sluice.observability.logging import configure_logging  # noqa: PLC0415
     from sluice.rpc.tls import TlsSettings  # noqa: PLC0415
-    from sluice.security import BearerTokens  # noqa: PLC0415
+    from sluice.security import (  # noqa: PLC0415
+        BearerTokens,
+        TokenReviewAuthenticator,
+        load_policy_file,
+        policy_from_environment,
+    )
     from sluice.serve import ServeSettings, ServingAddresses  # noqa: PLC0415
     from sluice.serve import serve as run_gateway  # noqa: PLC0415
 
@@ -60,12 +81,19 @@ def serve(  # noqa: PLR0917  (click passes the options positionally)
         if tls_certificate is not None and tls_key is not None
         else None
     )
+    token_review = TokenReviewAuthenticator.in_cluster() if kubernetes_token_review else None
+    if kubernetes_token_review and token_review is None:
+        raise click.UsageError(
+            "--kubernetes-token-review needs a pod's service account (KUBERNETES_SERVICE_HOST and its token)"
+        )
     settings = ServeSettings(
         database_url=require_dsn(dsn),
         schema_name=schema_name,
         grpc_address=grpc_address,
         http_address=http_address,
         tokens=BearerTokens.from_environment(),
+        token_review=token_review,
+        policy=load_policy_file(access_policy_file) if access_policy_file is not None else policy_from_environment(),
         tls=tls,
         migrate=migrate,
         grace_seconds=grace_seconds,

@@ -16,6 +16,7 @@ from sluice.events import EventRow, RecordedEvent
 
 if TYPE_CHECKING:
     from sluice.consumers.member import GroupMember
+    from sluice.consumers.truncation import Truncation
 
 
 class ConsumedEvent(RecordedEvent):
@@ -79,9 +80,18 @@ class ConsumedBatch:
     the ``async with`` block without an exception). ``await batch.commit()`` commits it at once
     (MANUAL strategy); single events can commit themselves as with ``consume``."""
 
-    __slots__ = ("_member", "_rows", "_token", "first_offset", "partition", "stream_name")
+    __slots__ = ("_member", "_rows", "_token", "first_offset", "partition", "stream_name", "truncation")
 
-    def __init__(self, member: GroupMember, partition: int, token: int, first_offset: int, rows: Sequence[EventRow]):
+    def __init__(
+        self,
+        member: GroupMember,
+        partition: int,
+        token: int,
+        first_offset: int,
+        rows: Sequence[EventRow],
+        *,
+        truncation: Truncation | None = None,
+    ):
         self._member = member
         self._rows = rows
         self._token = token
@@ -90,6 +100,9 @@ class ConsumedBatch:
         self.partition = partition
         self.first_offset = first_offset
         """The offset of the first event."""
+        self.truncation = truncation
+        """Set on the first batch of a partition after retention pruned events the group had not
+        consumed: which offsets were lost, and what the group's ``on_truncation`` policy did."""
 
     @property
     def events(self) -> Sequence[ConsumedEvent]:

@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING
 from sluice.consumers.backend import group_signal_key
 from sluice.consumers.consumed import ConsumedBatch, ConsumedEvent
 from sluice.consumers.model import Assignment, Heartbeat, OwnedPartition, PartitionCommit
-from sluice.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy
+from sluice.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy, TruncationPolicy
 from sluice.consumers.queue_delivery import QueueDelivery
+from sluice.consumers.truncation import Truncation, announce
 from sluice.consumers.waiting import wait_either
-from sluice.errors import ConnectionLostError, FencedError, SluiceError, StreamTypeError
+from sluice.errors import ConnectionLostError, ConsumerTruncatedError, FencedError, SluiceError, StreamTypeError
 from sluice.events import EventRow
 from sluice.observability.metrics import GroupRecorder, seconds_since
 from sluice.streams import DeliverySemantics, StreamType
@@ -45,6 +46,8 @@ class MemberStats:
     committed_events: int = 0
     rebalances: int = 0
     fenced: int = 0
+    truncations: int = 0
+    """Times retention had pruned events the group had not consumed (see truncation.py)."""
 
 
 class GroupMember:
@@ -97,6 +100,10 @@ class GroupMember:
         self._heartbeat_lock = asyncio.Lock()
         self._next_partition = 0
         self.group_signal = group_signal_key(stream_name, group_id)
+        self.truncations: list[Truncation] = []
+        """Every truncation this member found, oldest first (see truncation.py)."""
+        self._pending_truncations: dict[int, Truncation] = {}
+        """Per partition, the truncation the next batch delivered of it carries."""
 
     # ----------------------------------------------------------------- membership
 
@@ -355,7 +362,18 @@ class GroupMember:
                 page = await self._next_page()
                 if page is None or not self._still_delivering(page.partition, page.epoch, page.start):
                     continue  # nothing to deliver, or ownership moved while the page was read
-                batch = ConsumedBatch(self, page.partition, page.epoch, page.start, page.rows)
+                if page.rows[0][0] != page.start:  # retention pruned the events from page.start on
+                    page = await self._skip_truncated(page)
+                    if page is None:
+                        continue
+                batch = ConsumedBatch(
+                    self,
+                    page.partition,
+                    page.epoch,
+                    page.start,
+                    page.rows,
+                    truncation=self._pending_truncations.pop(page.partition, None),
+                )
                 self.in_flight_batch = (page.partition, page.epoch)
                 if per_event:
                     yield batch
@@ -516,7 +534,8 @@ class GroupMember:
         if page.partition in owned:
             self._next_partition = owned[(owned.index(page.partition) + 1) % len(owned)]
         # Read the page after this one while the consumer works through this one.
-        self._prefetch = asyncio.create_task(self._fetch_next(assume=(page.partition, page.start + len(page.rows))))
+        next_position = int(page.rows[-1][0]) + 1  # not start + len(rows): retention may have pruned from start on
+        self._prefetch = asyncio.create_task(self._fetch_next(assume=(page.partition, next_position)))
         if page.rows:
             self.recorder.consumed(len(page.rows), seconds_since(page.rows[0][8]))
         # Let the read ahead send its query now. A consumer that works through a page without
@@ -524,6 +543,55 @@ class GroupMember:
         # only start when the page is done, and the database would idle while the consumer works.
         await asyncio.sleep(0)
         return page
+
+    async def _skip_truncated(self, page: _Page) -> _Page | None:
+        """The page starts past the position it was read from: retention pruned the events in
+        between before this group consumed them. Apply ``on_truncation``: earliest delivers the page
+        from its first event, latest moves to the head (committed by the automatic strategies), fail
+        raises ConsumerTruncatedError (see ``note_truncation``)."""
+        policy = self.options.on_truncation
+        first = int(page.rows[0][0])
+        resumed_at = first
+        if policy is TruncationPolicy.LATEST:
+            info = await self.store.get_stream(self.stream_name)
+            resumed_at = max(info.partition_heads[page.partition].head, first)
+        truncation = self.note_truncation(
+            page.partition, expected_offset=page.start, first_offset=first, resumed_at=resumed_at
+        )
+        if not self._still_delivering(page.partition, page.epoch, page.start):
+            return None  # ownership moved while the head was looked up
+        self._pending_truncations[page.partition] = truncation
+        self._positions[page.partition] = resumed_at
+        if policy is TruncationPolicy.LATEST:
+            self._processed[page.partition] = resumed_at
+            return None
+        return _Page(page.partition, page.epoch, first, page.rows)
+
+    def note_truncation(
+        self, partition: int, *, expected_offset: int, first_offset: int, resumed_at: int
+    ) -> Truncation:
+        """Record a truncation (kept, counted, logged); raise ConsumerTruncatedError under the fail policy."""
+        truncation = Truncation(
+            stream_name=self.stream_name,
+            group_id=self.group_id,
+            partition=partition,
+            expected_offset=expected_offset,
+            first_offset=first_offset,
+            resumed_at=resumed_at,
+            policy=self.options.on_truncation,
+        )
+        self.truncations.append(truncation)
+        self.stats.truncations += 1
+        announce(truncation)
+        if truncation.policy is TruncationPolicy.FAIL:
+            raise ConsumerTruncatedError(
+                stream_name=self.stream_name,
+                group_id=self.group_id,
+                partition=partition,
+                expected_offset=expected_offset,
+                first_offset=first_offset,
+            )
+        return truncation
 
     def _due_commits(self) -> list[PartitionCommit]:
         """AFTER_BATCH: the commits of the batches processed and not sent yet. Partitions being

@@ -37,6 +37,19 @@ class StartFrom(enum.StrEnum):
     TIME = "time"
 
 
+class TruncationPolicy(enum.StrEnum):
+    """What a member does when retention pruned events its group had not consumed (its position is
+    below the partition's first retained offset). Every case is counted and logged (see
+    ``sluice.consumers.truncation``); the consumer is never moved silently."""
+
+    EARLIEST = "earliest"
+    """Go on from the oldest retained event; the batch (``ConsumedBatch.truncation``) says what was lost."""
+    LATEST = "latest"
+    """Skip to the partition's head (new events only); the next batch of the partition says so."""
+    FAIL = "fail"
+    """Stop: the iteration raises ConsumerTruncatedError, nothing is skipped or committed past the gap."""
+
+
 class StartPosition(SluiceModel):
     """``StartPosition()`` is the earliest event; ``StartPosition(start_from=StartFrom.TIME, time=...)``
     the first event at or after a time; ``OFFSET`` applies one offset to every partition (capped at
@@ -71,6 +84,8 @@ class ConsumerGroupOptions(SluiceModel):
     """Default: a third of the session timeout."""
     max_poll_interval: timedelta = timedelta(minutes=5)
     start_position: StartPosition = StartPosition()
+    on_truncation: TruncationPolicy = TruncationPolicy.EARLIEST
+    """When retention pruned events this group had not consumed: earliest, latest or fail."""
 
     @model_validator(mode="after")
     def _durations_make_sense(self) -> Self:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from sluice.consumers.backend import refuse_stale_claims
@@ -24,10 +24,12 @@ from sluice.consumers.model import Claim, ClaimAcknowledgement
 from sluice.consumers.options import OffsetCommitStrategy
 from sluice.consumers.waiting import wait_either
 from sluice.errors import FencedError
+from sluice.events import EventRow
 from sluice.observability.metrics import seconds_since
 
 if TYPE_CHECKING:
     from sluice.consumers.member import GroupMember
+    from sluice.consumers.truncation import Truncation
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +63,10 @@ class QueueDelivery:
         self._pending: asyncio.Task[None] | None = None
         self._next_partition = int(member.instance_id[:4], 16)
         """Members start at different partitions, so they do not all queue on the same one."""
+        self._truncated_up_to: dict[int, int] = {}
+        """Per partition, where the last pruned range this member found ended."""
+        self._untold: dict[int, Truncation] = {}
+        """Per partition, the truncation the next batch delivered of it carries."""
 
     @property
     def partitions(self) -> tuple[int, ...]:
@@ -219,9 +225,15 @@ class QueueDelivery:
             rows = await member.store._read_rows(
                 member.stream_name, claim.partition, claim.from_offset, claim.to_offset - claim.from_offset
             )
+            if not rows or rows[0][0] != claim.from_offset:  # retention pruned the claim's first events
+                rows = [row for row in rows if row[0] < claim.to_offset]  # the read went on past the claim
+                self._truncated(claim, rows)
             if rows:
                 member.recorder.consumed(len(rows), seconds_since(rows[0][8]))
-                batch = ConsumedBatch(member, claim.partition, claim.claim_id, claim.from_offset, rows)
+                truncation = self._untold.pop(claim.partition, None)
+                batch = ConsumedBatch(
+                    member, claim.partition, claim.claim_id, int(rows[0][0]), rows, truncation=truncation
+                )
                 if per_event:
                     yield batch  # events_of() marks the events processed
                 else:
@@ -239,6 +251,29 @@ class QueueDelivery:
                 # As for BROADCAST: the acknowledgement's round trip overlaps the next claim.
                 await self.finish_pending()
                 self._pending = asyncio.create_task(self.acknowledge_processed())
+
+    def _truncated(self, claim: Claim, rows: Sequence[EventRow]) -> None:
+        """Retention pruned events of this claim before the group consumed them: note the
+        truncation once per run of such claims (the member's next claims walk through the pruned
+        range); the next batch of the partition carries it. QUEUE delivery goes on from the first
+        retained event under both earliest and latest (claims cover a partition in order); fail raises."""
+        first = int(rows[0][0]) if rows else claim.to_offset
+        previous = self._untold.get(claim.partition)
+        continuing = self._truncated_up_to.get(claim.partition) == claim.from_offset
+        self._truncated_up_to[claim.partition] = first
+        if continuing and previous is not None:
+            extended = self._untold[claim.partition] = dataclasses.replace(
+                previous, first_offset=first, resumed_at=first
+            )
+            known = self._member.truncations
+            for index in range(len(known) - 1, -1, -1):
+                if known[index] is previous:
+                    known[index] = extended
+                    break
+        elif not continuing:
+            self._untold[claim.partition] = self._member.note_truncation(
+                claim.partition, expected_offset=claim.from_offset, first_offset=first, resumed_at=first
+            )
 
     def _finish(self, held: HeldClaim) -> None:
         """Every event of a claim still held was processed. Offsets of the range missing from

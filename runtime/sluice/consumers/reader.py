@@ -19,6 +19,7 @@ from sluice.consumers.consumed import ConsumedBatch, ConsumedEvent
 from sluice.consumers.member import GroupMember, MemberStats
 from sluice.consumers.model import GroupDescription, GroupSummary
 from sluice.consumers.options import ConsumerGroupOptions, StartPosition
+from sluice.consumers.truncation import Truncation
 from sluice.errors import FencedError, GroupNotFoundError, StreamNotFoundError
 from sluice.names import validate_group_id, validate_stream_name
 
@@ -45,6 +46,12 @@ class _MemberConsumption(Generic[Item]):
     def partitions(self) -> tuple[int, ...]:
         """The partitions this member owns right now."""
         return self.member.partitions
+
+    @property
+    def truncations(self) -> list[Truncation]:
+        """Every time this member found events its group had not consumed already pruned by
+        retention, oldest first (see ``ConsumerGroupOptions.on_truncation``)."""
+        return self.member.truncations
 
     def __aiter__(self) -> AsyncIterator[Item]:
         return self._items

@@ -17,11 +17,20 @@ from fastapi.openapi.utils import get_openapi
 from sluice.health.model import HealthSettings
 from sluice.observability.lag_refresher import DEFAULT_REFRESH_INTERVAL, LagRefresher
 from sluice.observability.metrics import SluiceMetrics, default_metrics
-from sluice.rest import group_routes, health_routes, stream_routes
+from sluice.rest import (
+    group_dead_letter_routes,
+    group_routes,
+    health_routes,
+    lifecycle_routes,
+    replay_routes,
+    saga_routes,
+    stream_routes,
+)
 from sluice.rest.context import ServerContext
 from sluice.rest.correlation_middleware import CorrelationMiddleware
 from sluice.rest.problems import add_problem_schemas, install_problem_handlers
-from sluice.security import BearerTokens
+from sluice.security.authentication import Authenticator
+from sluice.security.policy import AccessPolicy
 from sluice.store import EventStore
 
 API_TITLE = "Sluice management API"
@@ -37,12 +46,15 @@ API_DESCRIPTION = (
 def create_app(
     store: EventStore,
     *,
-    tokens: BearerTokens | None = None,
+    tokens: Authenticator | None = None,
+    policy: AccessPolicy | None = None,
     health: HealthSettings | None = None,
     metrics: SluiceMetrics | None = None,
     lag_refresh_interval: timedelta | None = DEFAULT_REFRESH_INTERVAL,
 ) -> FastAPI:
-    """The REST API over ``store``. ``tokens=None`` disables authentication (development only);
+    """The REST API over ``store``. ``tokens`` authenticates callers (``BearerTokens``, a
+    ``TokenReviewAuthenticator`` or a chain; None disables authentication: development only); ``policy``
+    authorizes each request (None: every authenticated caller may do everything);
     ``lag_refresh_interval=None`` leaves the lag gauges to someone else."""
     used_metrics = metrics or default_metrics
 
@@ -61,11 +73,15 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.sluice = ServerContext(
-        store=store, tokens=tokens, health=health or HealthSettings(), metrics=used_metrics
+        store=store, tokens=tokens, health=health or HealthSettings(), metrics=used_metrics, policy=policy
     )
     install_problem_handlers(app)
     app.include_router(stream_routes.router)
     app.include_router(group_routes.router)
+    app.include_router(group_dead_letter_routes.router)
+    app.include_router(replay_routes.router)
+    app.include_router(saga_routes.router)
+    app.include_router(lifecycle_routes.router)
     app.include_router(health_routes.router)
     app.add_middleware(CorrelationMiddleware)
 

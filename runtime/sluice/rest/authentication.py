@@ -1,7 +1,8 @@
-"""Bearer-token authentication of ``/api`` requests (health and metrics stay open).
+"""Authentication of ``/api`` requests (health and metrics stay open), and the store as the caller may use it.
 
-The principal is put on ``request.state.principal`` for logs. Without configured tokens every
-caller is ``anonymous``; the OpenAPI document declares the bearer scheme either way.
+The principal is put on ``request.state.principal`` for logs. Without a configured authenticator every
+caller is ``anonymous``; the OpenAPI document declares the bearer scheme either way. ``CallerStore`` is
+the store authorized for the request's principal by the app's access policy (the whole store without one).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sluice.rest.context import ServerContext, server_context
-
-ANONYMOUS = "anonymous"
+from sluice.security.authentication import ANONYMOUS
+from sluice.store import EventStore
 
 bearer_scheme = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer <token>`.")
 
@@ -25,10 +26,18 @@ async def authenticated_principal(
 ) -> str:
     """The caller's principal; raises UnauthenticatedError (answered as 401) for a missing or bad token."""
     principal = (
-        ANONYMOUS if context.tokens is None else context.tokens.authenticate(request.headers.get("authorization"))
+        ANONYMOUS if context.tokens is None else await context.tokens.principal_of(request.headers.get("authorization"))
     )
     request.state.principal = principal
     return principal
 
 
 Principal = Annotated[str, Depends(authenticated_principal)]
+
+
+async def caller_store(context: Annotated[ServerContext, Depends(server_context)], principal: Principal) -> EventStore:
+    """The store as the request's principal may use it (a FastAPI dependency)."""
+    return context.store_for(principal)
+
+
+CallerStore = Annotated[EventStore, Depends(caller_store)]

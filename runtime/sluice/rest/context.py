@@ -1,4 +1,4 @@
-"""What the routes share: the store, the token set, health settings and metrics of one app."""
+"""What the routes share: the store, the authenticator, the access policy, health settings and metrics of one app."""
 
 from __future__ import annotations
 
@@ -8,16 +8,32 @@ from fastapi import Request
 
 from sluice.health.model import HealthSettings
 from sluice.observability.metrics import SluiceMetrics
-from sluice.security import BearerTokens
+from sluice.security.authentication import Authenticator
+from sluice.security.authorized_store import authorized_store
+from sluice.security.authorizer import Authorizer
+from sluice.security.permissions import Permission
+from sluice.security.policy import AccessPolicy
 from sluice.store import EventStore
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ServerContext:
     store: EventStore
-    tokens: BearerTokens | None
+    tokens: Authenticator | None
     health: HealthSettings
     metrics: SluiceMetrics
+    policy: AccessPolicy | None = None
+
+    def store_for(self, principal: str) -> EventStore:
+        """The store as ``principal`` may use it (the whole store when no policy is configured)."""
+        if self.policy is None:
+            return self.store
+        return authorized_store(self.store, principal=principal, policy=self.policy)
+
+    def authorize(self, principal: str, permission: Permission, stream_name: str, *, action: str) -> None:
+        """PermissionDeniedError (logged for audit) unless the policy lets ``principal`` do it."""
+        if self.policy is not None:
+            Authorizer(principal, self.policy).require(permission, stream_name, action=action)
 
 
 def server_context(request: Request) -> ServerContext:

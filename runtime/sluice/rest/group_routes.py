@@ -6,12 +6,11 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from sluice.consumers.options import StartFrom, StartPosition
 from sluice.errors import GroupNotFoundError, InvalidArgumentError
-from sluice.rest.authentication import Principal
-from sluice.rest.context import ServerContext, server_context
+from sluice.rest.authentication import CallerStore, Principal
 from sluice.rest.problems import problem_responses
 from sluice.rest.schemas import (
     NAME_PATTERN,
@@ -26,7 +25,6 @@ from sluice.rest.schemas import (
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/event-streams", tags=["consumer groups"])
 
-Context = Annotated[ServerContext, Depends(server_context)]
 StreamNamePath = Annotated[str, Path(pattern=NAME_PATTERN, max_length=200, examples=["orders"])]
 GroupIdPath = Annotated[str, Path(pattern=NAME_PATTERN, max_length=200, examples=["email"])]
 WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 422, 503)
@@ -39,9 +37,9 @@ def start_position(request: ResetOffsetRequest) -> StartPosition:
 
 
 @router.get("/{name}/groups", summary="List a stream's consumer groups with their lag", responses=READ_ERRORS)
-async def list_groups(name: StreamNamePath, context: Context, _principal: Principal) -> GroupList:
-    await context.store.get_stream(name)
-    reader = context.store.consumer_groups()
+async def list_groups(name: StreamNamePath, store: CallerStore) -> GroupList:
+    await store.get_stream(name)
+    reader = store.consumer_groups()
     groups = []
     for summary in await reader.list_groups():
         if summary.stream_name == name:
@@ -57,10 +55,8 @@ async def list_groups(name: StreamNamePath, context: Context, _principal: Princi
     summary="Describe a consumer group: members, assignments, committed offsets and lag per partition",
     responses=READ_ERRORS,
 )
-async def describe_group(
-    name: StreamNamePath, group: GroupIdPath, context: Context, _principal: Principal
-) -> GroupDetail:
-    return group_detail(await context.store.consumer_groups().describe(name, group))
+async def describe_group(name: StreamNamePath, group: GroupIdPath, store: CallerStore) -> GroupDetail:
+    return group_detail(await store.consumer_groups().describe(name, group))
 
 
 @router.post(
@@ -69,10 +65,10 @@ async def describe_group(
     responses=WRITE_ERRORS,
 )
 async def reset_group_offsets(
-    name: StreamNamePath, group: GroupIdPath, request: ResetOffsetRequest, context: Context, principal: Principal
+    name: StreamNamePath, group: GroupIdPath, request: ResetOffsetRequest, store: CallerStore, principal: Principal
 ) -> GroupDetail:
     target = start_position(request)
-    description = await context.store.consumer_groups().reset_offsets(name, group, to=target, force=request.force)
+    description = await store.consumer_groups().reset_offsets(name, group, to=target, force=request.force)
     logger.info(
         "consumer group offsets reset",
         extra={"stream": name, "group": group, "to": request.to.value, "force": request.force, "principal": principal},
@@ -89,11 +85,11 @@ async def reset_group_offsets(
 async def delete_group(
     name: StreamNamePath,
     group: GroupIdPath,
-    context: Context,
+    store: CallerStore,
     principal: Principal,
     force: Annotated[bool, Query(description="Delete even with active members (they are fenced).")] = False,
 ) -> Response:
-    await context.store.consumer_groups().delete(name, group, force=force)
+    await store.consumer_groups().delete(name, group, force=force)
     logger.info(
         "consumer group deleted", extra={"stream": name, "group": group, "force": force, "principal": principal}
     )
@@ -109,10 +105,10 @@ async def reset_subscription_offsets(
     group: Annotated[str, Path(alias="id", pattern=NAME_PATTERN, max_length=200, examples=["email"])],
     consumer_id: Annotated[str, Path(alias="consumerId", pattern=NAME_PATTERN, max_length=200, examples=["worker-1"])],
     request: SubscriptionResetOffsetRequest,
-    context: Context,
+    store: CallerStore,
     principal: Principal,
 ) -> GroupDetail:
-    reader = context.store.consumer_groups()
+    reader = store.consumer_groups()
     stream_name = request.stream
     if stream_name is None:
         streams = sorted({summary.stream_name for summary in await reader.list_groups() if summary.group_id == group})

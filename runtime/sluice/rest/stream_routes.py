@@ -11,7 +11,7 @@ from sluice.consumers.model import GroupDescription
 from sluice.errors import GroupNotFoundError
 from sluice.health.checks import check_stream_health
 from sluice.health.model import StreamHealth
-from sluice.rest.authentication import Principal
+from sluice.rest.authentication import CallerStore, Principal
 from sluice.rest.context import ServerContext, server_context
 from sluice.rest.problems import problem_responses
 from sluice.rest.schemas import (
@@ -29,6 +29,8 @@ from sluice.rest.schemas import (
     group_lag,
     stream_summary,
 )
+from sluice.security.permissions import Permission
+from sluice.store import EventStore
 from sluice.streams import StreamConfig
 
 logger = logging.getLogger(__name__)
@@ -42,8 +44,8 @@ AUTH_ERRORS = (401, 403, 503)
 
 
 @router.get("", summary="List streams and queues", responses=problem_responses(*AUTH_ERRORS))
-async def list_streams(context: Context, _principal: Principal) -> StreamList:
-    return StreamList(streams=[stream_summary(info) for info in await context.store.list_streams()])
+async def list_streams(store: CallerStore) -> StreamList:
+    return StreamList(streams=[stream_summary(info) for info in await store.list_streams()])
 
 
 @router.get(
@@ -51,9 +53,9 @@ async def list_streams(context: Context, _principal: Principal) -> StreamList:
     summary="Describe a stream: configuration, head offsets, size, consumer groups with lag",
     responses=problem_responses(400, 404, 422, *AUTH_ERRORS),
 )
-async def describe_stream(name: StreamNamePath, context: Context, _principal: Principal) -> StreamDetail:
-    info = await context.store.get_stream(name)
-    groups = await _groups_of(context, name)
+async def describe_stream(name: StreamNamePath, store: CallerStore) -> StreamDetail:
+    info = await store.get_stream(name)
+    groups = await _groups_of(store, name)
     return StreamDetail(**stream_summary(info).model_dump(), consumer_groups=[group_lag(group) for group in groups])
 
 
@@ -63,7 +65,7 @@ async def describe_stream(name: StreamNamePath, context: Context, _principal: Pr
     summary="Create a stream or queue (idempotent for an identical configuration)",
     responses=problem_responses(400, 409, 422, *AUTH_ERRORS),
 )
-async def create_stream(request: CreateStreamRequest, context: Context, principal: Principal) -> StreamSummary:
+async def create_stream(request: CreateStreamRequest, store: CallerStore, principal: Principal) -> StreamSummary:
     config = StreamConfig(
         name=request.name,
         type=request.type,
@@ -71,7 +73,7 @@ async def create_stream(request: CreateStreamRequest, context: Context, principa
         max_attempts=request.max_attempts,
         delivery=request.delivery,
     )
-    info = await context.store.create_stream(config)
+    info = await store.create_stream(config)
     logger.info("stream created", extra={"stream": info.name, "principal": principal})
     return stream_summary(info)
 
@@ -82,11 +84,11 @@ async def create_stream(request: CreateStreamRequest, context: Context, principa
     responses=problem_responses(400, 404, 409, 422, *AUTH_ERRORS),
 )
 async def update_stream(
-    name: StreamNamePath, request: UpdateStreamRequest, context: Context, principal: Principal
+    name: StreamNamePath, request: UpdateStreamRequest, store: CallerStore, principal: Principal
 ) -> StreamSummary:
-    info = await context.store.get_stream(name)
+    info = await store.get_stream(name)
     if request.partitions != info.partitions:
-        info = await context.store.set_partitions(name, request.partitions)
+        info = await store.set_partitions(name, request.partitions)
         logger.info(
             "stream partitions changed",
             extra={"stream": name, "partitions": request.partitions, "principal": principal},
@@ -100,8 +102,8 @@ async def update_stream(
     summary="Delete a stream or queue and all its data",
     responses=problem_responses(400, 404, 422, *AUTH_ERRORS),
 )
-async def delete_stream(name: StreamNamePath, context: Context, principal: Principal) -> Response:
-    await context.store.delete_stream(name)
+async def delete_stream(name: StreamNamePath, store: CallerStore, principal: Principal) -> Response:
+    await store.delete_stream(name)
     logger.info("stream deleted", extra={"stream": name, "principal": principal})
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -112,9 +114,9 @@ async def delete_stream(name: StreamNamePath, context: Context, principal: Princ
     responses=problem_responses(400, 404, 409, 422, *AUTH_ERRORS),
 )
 async def redrive_dead_letters(
-    name: StreamNamePath, selection: DeadLetterSelection, context: Context, principal: Principal
+    name: StreamNamePath, selection: DeadLetterSelection, store: CallerStore, principal: Principal
 ) -> RedriveResult:
-    message_ids = await context.store.redrive_dead_letters(name, dead_letter_ids=selection.dead_letter_ids)
+    message_ids = await store.redrive_dead_letters(name, dead_letter_ids=selection.dead_letter_ids)
     logger.info("dead letters redriven", extra={"queue": name, "count": len(message_ids), "principal": principal})
     return RedriveResult(queue_name=name, message_ids=message_ids)
 
@@ -125,9 +127,9 @@ async def redrive_dead_letters(
     responses=problem_responses(400, 404, 409, 422, *AUTH_ERRORS),
 )
 async def purge_dead_letters(
-    name: StreamNamePath, selection: DeadLetterSelection, context: Context, principal: Principal
+    name: StreamNamePath, selection: DeadLetterSelection, store: CallerStore, principal: Principal
 ) -> PurgeResult:
-    purged = await context.store.purge_dead_letters(name, dead_letter_ids=selection.dead_letter_ids)
+    purged = await store.purge_dead_letters(name, dead_letter_ids=selection.dead_letter_ids)
     logger.info("dead letters purged", extra={"queue": name, "count": purged, "principal": principal})
     return PurgeResult(queue_name=name, purged=purged)
 
@@ -139,12 +141,11 @@ async def purge_dead_letters(
 )
 async def list_dead_letters(
     name: StreamNamePath,
-    context: Context,
-    _principal: Principal,
+    store: CallerStore,
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many dead letters.")] = 100,
 ) -> DeadLetterList:
-    await context.store.get_stream(name)  # 404 for an unknown queue rather than an empty list
-    letters = await context.store.dead_letters(name, limit=limit)
+    await store.get_stream(name)  # 404 for an unknown queue rather than an empty list
+    letters = await store.dead_letters(name, limit=limit)
     return DeadLetterList(queue_name=name, dead_letters=[dead_letter_model(letter) for letter in letters])
 
 
@@ -153,7 +154,9 @@ async def list_dead_letters(
     summary="The stream's health: consumer lag, stale consumers, dead-letter growth, database reachability",
     responses=problem_responses(400, 404, 422, 401, 403),
 )
-async def stream_health(name: StreamNamePath, context: Context, _principal: Principal) -> StreamHealth:
+async def stream_health(name: StreamNamePath, context: Context, principal: Principal) -> StreamHealth:
+    # The health check also probes the database through the store itself: authorize first, then give it the store.
+    context.authorize(principal, Permission.READ, name, action="stream_health")
     return await check_stream_health(
         context.store,
         name,
@@ -162,8 +165,8 @@ async def stream_health(name: StreamNamePath, context: Context, _principal: Prin
     )
 
 
-async def _groups_of(context: ServerContext, stream_name: str) -> list[GroupDescription]:
-    reader = context.store.consumer_groups()
+async def _groups_of(store: EventStore, stream_name: str) -> list[GroupDescription]:
+    reader = store.consumer_groups()
     groups = []
     for summary in await reader.list_groups():
         if summary.stream_name == stream_name:

@@ -19,6 +19,7 @@ import sluice
 from sluice.rpc.server import DEFAULT_GRACE_SECONDS, run_grpc_server
 from sluice.rpc.tls import TlsSettings
 from sluice.security import BearerTokens
+from sluice.security.policy_loading import policy_from_environment
 
 
 def _arguments() -> argparse.Namespace:
@@ -64,6 +65,7 @@ async def _serve(arguments: argparse.Namespace) -> None:
             store,
             address=arguments.address,
             tokens=BearerTokens.from_environment(),
+            policy=policy_from_environment(),
             tls=tls,
             ready=ready,
             stop=stop,

@@ -1,11 +1,15 @@
 """The gRPC server: the three Sluice services, health, reflection, authentication and TLS on one port.
 
-    server = build_grpc_server(store, address="0.0.0.0:50051", tokens=BearerTokens.from_environment())
+    server = build_grpc_server(store, address="0.0.0.0:50051", tokens=BearerTokens.from_environment(),
+                               policy=policy_from_environment())
     await server.start()
     ...
     await server.stop(grace_seconds=10)   # drain: refuse new calls, end streams, finish unary calls
 
 ``run_grpc_server`` does all of that and waits (for the lead's ``sluice serve``, next to REST).
+
+With an access policy, each call's services see the store as the call's principal may use it
+(``sluice.security.caller_scope``): a denied operation ends the call with PERMISSION_DENIED.
 """
 
 from __future__ import annotations
@@ -13,20 +17,24 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable
+from typing import cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from sluice.errors import InvalidArgumentError
-from sluice.rpc.authentication import BearerTokenInterceptor
+from sluice.group_commit import AppendBatcher, batched
+from sluice.rpc.authentication import AuthenticationInterceptor
 from sluice.rpc.call_context import Draining
 from sluice.rpc.persistent_subscriptions_service import PersistentSubscriptionsService
 from sluice.rpc.queues_service import QueuesService
 from sluice.rpc.streams_service import StreamsService
 from sluice.rpc.tls import TlsSettings
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
-from sluice.security import BearerTokens
+from sluice.security.authentication import Authenticator
+from sluice.security.caller_scope import caller_scoped_store
+from sluice.security.policy import AccessPolicy
 from sluice.store import EventStore
 
 DEFAULT_GRACE_SECONDS = 10.0
@@ -48,10 +56,14 @@ class SluiceServices:
 class SluiceGrpcServer:
     """A bound, not yet started server, with its port and services."""
 
-    def __init__(self, server: grpc.aio.Server, port: int, services: SluiceServices) -> None:
+    def __init__(
+        self, server: grpc.aio.Server, port: int, services: SluiceServices, batcher: AppendBatcher | None = None
+    ) -> None:
         self.server = server
         self.port = port
         self.services = services
+        self.batcher = batcher
+        """Group commit of concurrent Append calls (None when turned off)."""
 
     async def start(self) -> None:
         await self.server.start()
@@ -65,14 +77,29 @@ class SluiceGrpcServer:
         await self.services.health.enter_graceful_shutdown()
         self.services.draining.begin()
         await self.server.stop(grace_seconds)
+        if self.batcher is not None:
+            await self.batcher.close()  # the calls have ended: write what they queued (nothing, normally)
 
 
 def build_grpc_server(
-    store: EventStore, *, address: str, tokens: BearerTokens | None = None, tls: TlsSettings | None = None
+    store: EventStore,
+    *,
+    address: str,
+    tokens: Authenticator | None = None,
+    tls: TlsSettings | None = None,
+    policy: AccessPolicy | None = None,
+    group_commit: bool = True,
 ) -> SluiceGrpcServer:
     """Build and bind the server (call ``start()`` to serve). ``address`` is ``host:port``; port 0
-    picks a free port (see ``.port``)."""
-    interceptors = [BearerTokenInterceptor(tokens)] if tokens is not None else []
+    picks a free port (see ``.port``). ``tokens`` authenticates callers (``BearerTokens``, a
+    ``TokenReviewAuthenticator`` or a chain; None: everyone is ``anonymous``); ``policy`` authorizes
+    each call (None: every authenticated caller may do everything). ``group_commit`` lets concurrent
+    Append calls share transactions (docs/group-commit.md); each call still gets its own offsets and
+    errors, and the policy is checked per call before an append joins a batch."""
+    interceptors = [AuthenticationInterceptor(tokens)] if tokens is not None or policy is not None else []
+    batching = batched(store) if group_commit else None
+    appending_store = cast(EventStore, batching) if batching is not None else store
+    served_store = caller_scoped_store(appending_store, policy) if policy is not None else appending_store
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[
@@ -82,9 +109,9 @@ def build_grpc_server(
     )
     draining = Draining()
     services = SluiceServices(
-        streams=StreamsService(store, draining),
-        persistent_subscriptions=PersistentSubscriptionsService(store, draining),
-        queues=QueuesService(store, draining),
+        streams=StreamsService(served_store, draining),
+        persistent_subscriptions=PersistentSubscriptionsService(served_store, draining),
+        queues=QueuesService(served_store, draining),
         health=health.aio.HealthServicer(),
         draining=draining,
     )
@@ -101,30 +128,36 @@ def build_grpc_server(
         )
     except RuntimeError as error:
         raise InvalidArgumentError(f"cannot listen on {address!r}: {error}") from error
-    return SluiceGrpcServer(server, int(port), services)
+    return SluiceGrpcServer(server, int(port), services, batching.batcher if batching is not None else None)
 
 
 def create_server(
-    store: EventStore, *, address: str, tokens: BearerTokens | None = None, tls: TlsSettings | None = None
+    store: EventStore,
+    *,
+    address: str,
+    tokens: Authenticator | None = None,
+    tls: TlsSettings | None = None,
+    policy: AccessPolicy | None = None,
 ) -> grpc.aio.Server:
     """The bare ``grpc.aio.Server`` (bound, not started). Prefer ``build_grpc_server``, whose
     ``stop`` also drains streams and turns health NOT_SERVING."""
-    return build_grpc_server(store, address=address, tokens=tokens, tls=tls).server
+    return build_grpc_server(store, address=address, tokens=tokens, tls=tls, policy=policy).server
 
 
 async def run_grpc_server(
     store: EventStore,
     *,
     address: str,
-    tokens: BearerTokens | None = None,
+    tokens: Authenticator | None = None,
     tls: TlsSettings | None = None,
+    policy: AccessPolicy | None = None,
     ready: Callable[[int], None] | None = None,
     stop: asyncio.Event | None = None,
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
 ) -> None:
     """Serve until ``stop`` is set (or this task is cancelled), then shut down gracefully.
     ``ready`` is called with the bound port once the server accepts calls."""
-    server = build_grpc_server(store, address=address, tokens=tokens, tls=tls)
+    server = build_grpc_server(store, address=address, tokens=tokens, tls=tls, policy=policy)
     await server.start()
     try:
         if ready is not None:

@@ -71,3 +71,7 @@ class BearerTokens:
         if principal is None:
             raise UnauthenticatedError("unknown bearer token")
         return principal
+
+    async def principal_of(self, authorization: str | None) -> str:
+        """``authenticate`` as an ``Authenticator`` (``sluice.security.authentication``)."""
+        return self.authenticate(authorization)

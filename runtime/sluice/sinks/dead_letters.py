@@ -1,9 +1,15 @@
-"""The dead-letter stream of a consumer group: where events go that failed every delivery attempt.
+"""Writing a consumer group's dead letter: an event that failed every delivery attempt.
 
-The dead letter keeps the original event type, payload and event id (so a second dead-lettering of
-the same event, after a crash before the commit, is deduplicated by the stream), and adds under the
-``dead_letter`` metadata key: the error, the attempts, the attempt timestamps and where the event
-came from. The stream is created on first use.
+Two records, both idempotent, both written before the event is committed past:
+
+- a row of the group's dead letters (``sluice.retries``): what ``sluice dead-letters --group``,
+  the REST API and the library list, inspect, redrive and purge;
+- an event in the dead-letter stream (default ``<stream>.<group>.dead-letter``), for anyone who
+  consumes or alerts on dead letters: the original event type, payload and event id (so a second
+  dead-lettering of the same event, after a crash before the commit or a failed redrive, is
+  deduplicated by the stream), and under the ``dead_letter`` metadata key the error, the attempts,
+  the failure timestamps and where the event came from. The stream is created on first use and is
+  append-only: purging a dead letter does not remove its copy there.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from typing import TYPE_CHECKING
 
 from sluice.events import EventData, RecordedEvent
 from sluice.names import validate_stream_name
-from sluice.sinks.retry import DeliveryOutcome
+from sluice.retries.access import group_dead_letters
+from sluice.retries.model import FailedDelivery, GroupDeadLetter
+from sluice.retries.repository import DeadLetterBurial
 from sluice.streams import StreamConfig
 
 if TYPE_CHECKING:
@@ -22,13 +30,8 @@ if TYPE_CHECKING:
 DEAD_LETTER_METADATA_KEY = "dead_letter"
 
 
-def default_dead_letter_stream(stream_name: str, group_id: str) -> str:
-    """``<stream>.<group>.dead-letter``, validated (InvalidNameError if too long)."""
-    return validate_stream_name(f"{stream_name}.{group_id}.dead-letter")
-
-
 class DeadLetterWriter:
-    """Appends failed events to one dead-letter stream."""
+    """Buries failed events of one group: a dead-letter row and an event in the dead-letter stream."""
 
     def __init__(self, store: EventStore, *, stream_name: str, group_id: str, consumer_id: str) -> None:
         self.store = store
@@ -37,16 +40,27 @@ class DeadLetterWriter:
         self.consumer_id = consumer_id
         self._stream_ready = False
 
-    async def write(self, event: RecordedEvent, outcome: DeliveryOutcome) -> None:
-        """Append ``event`` with its failure history. Raises (and writes nothing) if the store fails."""
+    async def write(self, event: RecordedEvent, failure: FailedDelivery) -> GroupDeadLetter:
+        """Record ``event`` with its failure history. Raises if the store fails (the caller then
+        does not commit the event, so it is delivered again)."""
+        letter = await group_dead_letters(self.store).bury(
+            event,
+            failure,
+            DeadLetterBurial(group_id=self.group_id, consumer_id=self.consumer_id, dead_letter_stream=self.stream_name),
+        )
+        await self._append(event, failure, letter)
+        return letter
+
+    async def _append(self, event: RecordedEvent, failure: FailedDelivery, letter: GroupDeadLetter) -> None:
         if not self._stream_ready:
             await self.store.create_stream(StreamConfig(name=self.stream_name))  # a no-op when it exists
             self._stream_ready = True
         history = {
-            "error": outcome.error,
-            "attempts": outcome.attempts,
-            "first_attempt_at": outcome.first_attempt_at.isoformat(),
-            "last_attempt_at": outcome.last_attempt_at.isoformat(),
+            "dead_letter_id": letter.dead_letter_id,
+            "error": failure.error,
+            "attempts": failure.attempts,
+            "first_failure_at": failure.first_failure_at.isoformat(),
+            "last_failure_at": failure.last_failure_at.isoformat(),
             "dead_lettered_at": datetime.now(UTC).isoformat(),
             "stream": event.stream_name,
             "partition": event.partition,

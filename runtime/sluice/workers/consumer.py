@@ -1,10 +1,13 @@
 """The consumer-group worker behind ``sluice consume``: one group member that hands every event to
-a sink or handler, retries failures, dead-letters what never gets through, and commits.
+a sink or handler, retries failures as its RetryPolicy says, dead-letters what never gets through,
+and commits. Alongside new events it delivers the group's redriven dead letters (claimed one at a
+time under a lease; see sluice.retries.repository), never two deliveries at once.
 
 Stopping (``stop()``, wired to SIGTERM and SIGINT by the CLI): the event in hand is finished
 (a retry backoff is cut short, and an event abandoned that way is not committed, so it is delivered
-again), what was processed is committed, and the member leaves the group so the others take its
-partitions over at once. When idle (waiting for events), it stops at once.
+again; an abandoned redrive is released for another member), what was processed is committed, and
+the member leaves the group so the others take its partitions over at once. When idle (waiting for
+events), it stops at once.
 
 Commit strategies are the consumer groups' own. ``manual`` means "the handler commits"
 (``await event.commit()``); with an HTTP sink, whose 2xx answer is its commit, and for dead-lettered
@@ -14,9 +17,11 @@ events, the worker commits each event itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sluice.consumers.member import ConsumedEvent
@@ -25,11 +30,16 @@ from sluice.consumers.reader import GroupConsumption
 from sluice.errors import FencedError, SluiceError, StreamTypeError
 from sluice.observability.correlation import correlation_context
 from sluice.observability.tracing import delivery_span
+from sluice.retries.access import group_dead_letters
+from sluice.retries.delivery import Delivery, DeliveryOutcome, deliver_with_retries
+from sluice.retries.model import FailedDelivery
+from sluice.retries.policy import RetryPolicy
+from sluice.retries.repository import RedriveClaim
 from sluice.sinks.dead_letters import DeadLetterWriter
-from sluice.sinks.retry import Delivery, DeliveryOutcome, RetryPolicy, deliver_with_retries
 from sluice.streams import StreamType
 from sluice.workers import metrics
 from sluice.workers.health_server import HealthServer
+from sluice.workers.redriven import RedrivenEvent
 
 if TYPE_CHECKING:
     from sluice.store import EventStore
@@ -37,6 +47,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 READINESS_TIMEOUT_SECONDS = 2.0
+DEFAULT_REDRIVE_POLL_SECONDS = 1.0
+DEFAULT_REDRIVE_LEASE = timedelta(minutes=5)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -46,14 +58,22 @@ class ConsumerSettings:
     stream_name: str
     group_id: str
     consumer_id: str
-    dead_letter_stream: str
     options: ConsumerGroupOptions = dataclasses.field(default_factory=ConsumerGroupOptions)
     retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
+    """Attempts, backoff and the dead-letter stream (default ``<stream>.<group>.dead-letter``)."""
+    redrive_poll_interval: float = DEFAULT_REDRIVE_POLL_SECONDS
+    """Seconds between looks for redriven dead letters when there are none."""
+    redrive_lease: timedelta = DEFAULT_REDRIVE_LEASE
+    """How long a claimed redrive is this member's; a member that dies holding one delays it this long."""
     worker_commits_each_event: bool = False
     """Commit every finished event itself (MANUAL strategy with an HTTP sink)."""
     http_host: str = "0.0.0.0"  # noqa: S104  (probes and scrapes come from outside the pod)
     http_port: int = 0
     """0: no health/metrics endpoint."""
+
+    @property
+    def dead_letter_stream(self) -> str:
+        return self.retry.dead_letter_stream_for(self.stream_name, self.group_id)
 
 
 class ConsumerWorker:
@@ -67,10 +87,15 @@ class ConsumerWorker:
         self.health_server: HealthServer | None = None
         self.delivered = 0
         self.dead_lettered = 0
+        self.redrives_delivered = 0
         self._in_flight = False
         self._closing = False
         self._consumption: GroupConsumption | None = None
         self._consume_task: asyncio.Task[None] | None = None
+        self._delivering = asyncio.Lock()
+        """Held around each delivery: new events and redrives never reach the sink at once."""
+        self._consume_ended = asyncio.Event()
+        self._group_dead_letters = group_dead_letters(store)
         self._dead_letters = DeadLetterWriter(
             store,
             stream_name=settings.dead_letter_stream,
@@ -81,6 +106,7 @@ class ConsumerWorker:
         self._delivered_counter = metrics.EVENTS_DELIVERED.labels(**labels)
         self._failures_counter = metrics.DELIVERY_FAILURES.labels(**labels)
         self._dead_lettered_counter = metrics.EVENTS_DEAD_LETTERED.labels(**labels)
+        self._redrives_counter = metrics.REDRIVES_DELIVERED.labels(**labels)
         self._delivery_seconds = metrics.DELIVERY_SECONDS.labels(**labels)
         self._owned_partitions = metrics.OWNED_PARTITIONS.labels(**labels)
 
@@ -104,6 +130,7 @@ class ConsumerWorker:
                 host=self.settings.http_host, port=self.settings.http_port, readiness=self.readiness
             )
             await self.health_server.start()
+        redrive_task = asyncio.create_task(self._drain_redrives(), name=f"sluice-redrive-{self.settings.group_id}")
         try:
             self._consume_task = asyncio.create_task(self._consume(), name=f"sluice-consume-{self.settings.group_id}")
             if self.stopping.is_set():
@@ -114,12 +141,15 @@ class ConsumerWorker:
                 if not self.stopping.is_set():
                     raise
         finally:
+            self._consume_ended.set()
+            await redrive_task
             if self.health_server is not None:
                 await self.health_server.stop()
         logger.info(
-            "stopped cleanly: %d delivered, %d dead-lettered",
+            "stopped cleanly: %d delivered, %d dead-lettered, %d redriven",
             self.delivered,
             self.dead_lettered,
+            self.redrives_delivered,
         )
 
     async def readiness(self) -> tuple[bool, str]:
@@ -176,13 +206,14 @@ class ConsumerWorker:
                 correlation_id=event.correlation_id,
             ),
         ):
-            outcome = await deliver_with_retries(
-                self.delivery,
-                event,
-                self.settings.retry,
-                stopping=self.stopping,
-                describe=f"{event.stream_name}/{event.partition}/{event.offset} ({event.event_type})",
-            )
+            async with self._delivering:
+                outcome = await deliver_with_retries(
+                    self.delivery,
+                    event,
+                    self.settings.retry,
+                    stopping=self.stopping,
+                    describe=f"{event.stream_name}/{event.partition}/{event.offset} ({event.event_type})",
+                )
         if outcome.abandoned:
             self._failures_counter.inc(outcome.attempts)
             logger.info(
@@ -207,7 +238,7 @@ class ConsumerWorker:
         return True
 
     async def _dead_letter(self, event: ConsumedEvent, outcome: DeliveryOutcome) -> None:
-        await self._dead_letters.write(event, outcome)
+        await self._dead_letters.write(event, FailedDelivery.from_outcome(outcome))
         self._dead_lettered_counter.inc()
         self.dead_lettered += 1
         logger.warning(
@@ -226,3 +257,68 @@ class ConsumerWorker:
             await event.commit()
         except FencedError as error:
             logger.info("commit of offset %d fenced (%s); the new owner delivers it again", event.offset, error)
+
+    async def _drain_redrives(self) -> None:
+        """Deliver the group's redriven dead letters, one at a time, until the consumption ends."""
+        settings = self.settings
+        while not self._consume_ended.is_set():
+            claim: RedriveClaim | None = None
+            if self._consumption is not None and not self.stopping.is_set():
+                try:
+                    claim = await self._group_dead_letters.claim_redrive(
+                        settings.stream_name,
+                        settings.group_id,
+                        consumer_id=settings.consumer_id,
+                        lease=settings.redrive_lease,
+                    )
+                except SluiceError as error:  # the database is away: look again later
+                    logger.warning("could not look for redriven dead letters: %s", error)
+            if claim is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._consume_ended.wait(), timeout=settings.redrive_poll_interval)
+                continue
+            try:
+                await self._redrive(claim)
+            except SluiceError as error:  # completing, failing or releasing it failed: the lease ends it
+                logger.warning("redrive of dead letter %d failed: %s", claim.dead_letter.dead_letter_id, error)
+
+    async def _redrive(self, claim: RedriveClaim) -> None:
+        letter = claim.dead_letter
+        event = RedrivenEvent(letter)
+        describe = (
+            f"redriven dead letter {letter.dead_letter_id} ({letter.stream_name}/{letter.partition}/{letter.offset})"
+        )
+        with (
+            correlation_context(event.correlation_id),
+            delivery_span(
+                event.stream_name,
+                group_id=self.settings.group_id,
+                partition=event.partition,
+                offset=event.offset,
+                correlation_id=event.correlation_id,
+            ),
+        ):
+            async with self._delivering:
+                outcome = await deliver_with_retries(
+                    self.delivery, event, self.settings.retry, stopping=self.stopping, describe=describe
+                )
+        dead_letters = self._group_dead_letters
+        if outcome.abandoned:
+            self._failures_counter.inc(outcome.attempts)
+            await dead_letters.release_redrive(claim)
+            logger.info("abandoned %s: another member (or the next start) delivers it", describe)
+            return
+        if outcome.delivered:
+            self._failures_counter.inc(outcome.attempts - 1)
+            self._redrives_counter.inc()
+            self.redrives_delivered += 1
+            if not await dead_letters.complete_redrive(claim):
+                logger.warning("%s was delivered, but its claim had run out: it may be delivered again", describe)
+            else:
+                logger.info("delivered %s", describe)
+            return
+        self._failures_counter.inc(outcome.attempts)
+        self._dead_lettered_counter.inc()
+        self.dead_lettered += 1
+        await dead_letters.fail_redrive(claim, FailedDelivery.from_outcome(outcome))
+        logger.warning("%s failed again after %d attempts: %s", describe, outcome.attempts, outcome.error)

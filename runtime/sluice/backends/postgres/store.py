@@ -10,6 +10,7 @@ How it stays correct under concurrency (docs/design.md explains each choice):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -22,7 +23,9 @@ from sluice.backends.postgres import migrations
 from sluice.backends.postgres.groups import PostgresConsumerGroups
 from sluice.backends.postgres.notifications import NotificationChannel
 from sluice.backends.postgres.queries import query
+from sluice.backends.postgres.retention import PostgresRetentionStorage
 from sluice.batches import PreparedBatch
+from sluice.compression import Compression, CompressionPolicy, plain_rows
 from sluice.consumers.model import (
     Assignment,
     Claim,
@@ -38,11 +41,14 @@ from sluice.errors import (
     ConnectionLostError,
     DuplicateEventIdError,
     StreamAlreadyExistsError,
+    StreamArchivedError,
+    StreamDeletedError,
     StreamNotFoundError,
     StreamTypeError,
 )
 from sluice.event_types import EventTypeRegistry
 from sluice.events import AppendResult, Direction, EventRow, ExpectedOffset, GlobalPosition, RecordedEvent
+from sluice.lifecycle import AUTO_CREATE_ACTOR, LifecycleChange
 from sluice.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueDepth, QueueMessage, Receipt
 from sluice.observability import metrics
 from sluice.options import StoreOptions
@@ -98,7 +104,7 @@ class PostgresEventStore(EventStore):
         super().__init__(options, registry)
         self._pool = pool
         self._notifications = notifications
-        self._partition_counts: dict[str, tuple[int, float]] = {}
+        self._cached_streams: dict[str, _CachedStream] = {}
         self._groups = PostgresConsumerGroups(pool, self._announce)
 
     @classmethod
@@ -158,7 +164,7 @@ class PostgresEventStore(EventStore):
 
     # ----------------------------------------------------------------- streams
 
-    async def _create_stream(self, config: StreamConfig) -> StreamInfo:
+    async def _create_stream(self, config: StreamConfig, actor: str | None = None) -> StreamInfo:
         with _translate_connection_errors("create_stream"):
             created = await self._pool.fetchval(
                 query("create_stream"),
@@ -167,14 +173,29 @@ class PostgresEventStore(EventStore):
                 config.partitions,
                 config.max_attempts,
                 config.delivery.value,
+                config.compression.value,
+                config.compression_threshold,
+                actor,
             )
             info = await self._describe_stream(config.name)
         if info is None:  # deleted again between the two statements
             raise StreamNotFoundError(config.name)
+        if info.deleted:
+            raise StreamDeletedError(config.name, "restore it or purge it before creating it again")
         if created is None and not same_shape(info.config, config):
             raise StreamAlreadyExistsError(config.name, shape_description(info.config))
-        self._partition_counts[config.name] = (info.partitions, time.monotonic())
+        self._remember(info)
         return info
+
+    def _remember(self, info: StreamInfo) -> _CachedStream:
+        cached = _CachedStream(
+            info.type,
+            info.partitions,
+            CompressionPolicy(info.compression, info.compression_threshold),
+            time.monotonic(),
+        )
+        self._cached_streams[info.name] = cached
+        return cached
 
     async def _describe_stream(self, name: str) -> StreamInfo | None:
         with _translate_connection_errors("get_stream"):
@@ -194,13 +215,32 @@ class PostgresEventStore(EventStore):
                 if stream_id is None:
                     return False
                 await connection.execute(query("delete_stream_data"), stream_id)
-        self._partition_counts.pop(name, None)
+        self._cached_streams.pop(name, None)
         return True
+
+    async def _change_lifecycle(self, name: str, change: LifecycleChange) -> StreamInfo | None:
+        # One statement: archive and soft delete lock the stream's row and its partitions' append
+        # locks after marking it, so appends and enqueues in flight commit first (see queries.sql).
+        with _translate_connection_errors(f"{change.action.value} stream"):
+            stream_id = await self._pool.fetchval(
+                query("change_lifecycle"), name, change.action.value, change.actor, change.grace_period
+            )
+        if stream_id is None:
+            return None
+        return await self._describe_stream(name)
+
+    async def _purge_deleted_streams(self, older_than: timedelta) -> list[str]:
+        with _translate_connection_errors("purge_deleted_streams"):
+            rows = await self._pool.fetch(query("purge_deleted_streams"), older_than)
+        names = [str(row["name"]) for row in rows]
+        for name in names:
+            self._cached_streams.pop(name, None)
+        return names
 
     async def _set_partitions(self, name: str, partitions: int) -> StreamInfo:
         with _translate_connection_errors("set_partitions"):
             await self._pool.execute(query("increase_partitions"), name, partitions)
-        self._partition_counts.pop(name, None)
+        self._cached_streams.pop(name, None)
         info = await self._describe_stream(name)
         if info is None:
             raise StreamNotFoundError(name)
@@ -272,10 +312,10 @@ class PostgresEventStore(EventStore):
         name = request.stream_name
         events = request.events
         expected_next, require_existing, expectation = _expectation(request.expected_offset)
-        arguments = _event_arrays(events)
         for _ in range(3):
-            partitions = await self._partition_count(name, create_if_missing=True)
-            partition = self._route(request, partitions)
+            stream = await self._stream_settings(name, StreamType.PERSISTENT)
+            arguments = _event_arrays(stream.compression.apply(events))
+            partition = self._route(request, stream.partitions)
             with _translate_connection_errors(
                 "append (the batch was stored whole or not at all; retrying with the same event ids is safe)"
             ):
@@ -307,14 +347,13 @@ class PostgresEventStore(EventStore):
                     )
                 head = await self._pool.fetchrow(query("partition_head"), name, partition)
             if head is None:
-                self._partition_counts.pop(name, None)
-                if not self.options.auto_create_streams:
+                self._cached_streams.pop(name, None)
+                if self.options.auto_create_config(name, StreamType.PERSISTENT) is None:
                     raise StreamNotFoundError(name)
                 continue
-            if head["type"] != StreamType.PERSISTENT.value:
-                raise StreamTypeError(f"{name!r} is a queue (an ephemeral stream): use enqueue, not append")
+            _check_appendable(name, head)
             if head["next_offset"] is None:  # our partition count was stale
-                self._partition_counts.pop(name, None)
+                self._cached_streams.pop(name, None)
                 continue
             if expected_next is not None or require_existing:
                 raise ConcurrencyError(
@@ -322,19 +361,26 @@ class PostgresEventStore(EventStore):
                 )
         raise ConcurrencyError(stream_name=name, partition=0, expected="a stable stream", head=0)
 
-    async def _partition_count(self, name: str, *, create_if_missing: bool) -> int:
-        cached = self._partition_counts.get(name)
-        if cached is not None and time.monotonic() - cached[1] < PARTITION_COUNT_TTL_SECONDS:
-            return cached[0]
-        info = await self._describe_stream(name)
-        if info is None:
-            if not (create_if_missing and self.options.auto_create_streams):
-                raise StreamNotFoundError(name)
-            info = await self._create_stream(StreamConfig(name=name))
-        if info.type is not StreamType.PERSISTENT:
-            raise StreamTypeError(f"{name!r} is a queue (an ephemeral stream): use enqueue, not append")
-        self._partition_counts[name] = (info.partitions, time.monotonic())
-        return info.partitions
+    async def _stream_settings(self, name: str, stream_type: StreamType) -> _CachedStream:
+        """What a write to ``name`` needs (partitions, compression), cached for a few seconds; creates
+        the stream (queue) as the auto-create rules say when it is missing. Archived streams are not
+        refused here: the write's own statement refuses them, so a cached entry is never wrong about it."""
+        cached = self._cached_streams.get(name)
+        if cached is None or time.monotonic() - cached.looked_up_at >= PARTITION_COUNT_TTL_SECONDS:
+            info = await self._describe_stream(name)
+            if info is None:
+                config = self.options.auto_create_config(name, stream_type)
+                if config is None:
+                    raise StreamNotFoundError(name)
+                info = await self._create_stream(config, AUTO_CREATE_ACTOR)
+            if info.deleted:
+                raise StreamDeletedError(name)
+            cached = self._remember(info)
+        if cached.type is not stream_type:
+            if stream_type is StreamType.PERSISTENT:
+                raise StreamTypeError(f"{name!r} is a queue (an ephemeral stream): use enqueue, not append")
+            raise StreamTypeError(f"{name!r} is a persistent stream: use append, not enqueue")
+        return cached
 
     async def _deduplicate(self, name: str, events: PreparedBatch) -> AppendResult | None:
         """After a duplicate event id: the original offsets if every id is stored, None to retry."""
@@ -364,14 +410,16 @@ class PostgresEventStore(EventStore):
         with _translate_connection_errors("read"):
             rows = await self._pool.fetch(query(name), stream_name, partition, start, count)
         # read_forwards' columns are RecordedEvent's row layout: the rows are wrapped as they are.
-        return [RecordedEvent(row, stream_name, partition) for row in rows]
+        plain = plain_rows(rows, limit=self.options.max_payload_bytes)  # compressed payloads decompressed
+        return [RecordedEvent(row, stream_name, partition) for row in plain]
 
     async def _read_rows(self, stream_name: str, partition: int, start: int, count: int) -> Sequence[EventRow]:
         with _translate_connection_errors("read"):
             rows: list[asyncpg.Record] = await self._pool.fetch(
                 query("read_forwards"), stream_name, partition, start, count
             )
-        return rows  # read_forwards' columns are the event row layout
+        # read_forwards' columns are the event row layout; compressed payloads are decompressed.
+        return plain_rows(rows, limit=self.options.max_payload_bytes)
 
     async def _offset_at_time(self, stream_name: str, partition: int, at: datetime) -> int:
         with _translate_connection_errors("read"):
@@ -387,7 +435,8 @@ class PostgresEventStore(EventStore):
                 query("read_all_forwards"), str(position.transaction), position.sequence, count
             )
         # read_all_forwards adds the stream name and partition after RecordedEvent's row layout.
-        return [RecordedEvent(row, row[11], row[12]) for row in rows]
+        plain = plain_rows(rows, limit=self.options.max_payload_bytes)  # compressed payloads decompressed
+        return [RecordedEvent(row, row[11], row[12]) for row in plain]
 
     # ----------------------------------------------------------------- queues
 
@@ -399,25 +448,34 @@ class PostgresEventStore(EventStore):
         delay: timedelta,
         correlation_id: str | None,
     ) -> list[EnqueueResult]:
-        arrays = _event_arrays(messages)[1:]  # queues keep no event ids
         for _ in range(3):
+            queue = await self._stream_settings(queue_name, StreamType.EPHEMERAL)
+            arrays = _event_arrays(queue.compression.apply(messages))[1:]  # queues keep no event ids
             with _translate_connection_errors("enqueue"):
                 rows = await self._pool.fetch(
                     query("enqueue_messages"), queue_name, *arrays, dedupe_keys, correlation_id, delay
                 )
             if rows:
                 return await self._enqueue_results(queue_name, rows, dedupe_keys)
+            self._cached_streams.pop(queue_name, None)
             await self._ensure_queue(queue_name)
         raise StreamNotFoundError(queue_name)
 
     async def _ensure_queue(self, queue_name: str) -> None:
+        """After an enqueue found no queue to write to: create it (as the auto-create rules say), or
+        say why it cannot be written."""
         info = await self._describe_stream(queue_name)
         if info is None:
-            if not self.options.auto_create_streams:
+            config = self.options.auto_create_config(queue_name, StreamType.EPHEMERAL)
+            if config is None:
                 raise StreamNotFoundError(queue_name)
-            await self._create_stream(StreamConfig(name=queue_name, type=StreamType.EPHEMERAL))
+            await self._create_stream(config, AUTO_CREATE_ACTOR)
+        elif info.deleted:
+            raise StreamDeletedError(queue_name)
         elif info.type is not StreamType.EPHEMERAL:
             raise StreamTypeError(f"{queue_name!r} is a persistent stream: use append, not enqueue")
+        elif info.archived:
+            raise StreamArchivedError(queue_name)
 
     async def _enqueue_results(
         self, queue_name: str, rows: list[asyncpg.Record], dedupe_keys: list[str | None]
@@ -454,7 +512,8 @@ class PostgresEventStore(EventStore):
             if not rows:
                 await self._ensure_queue_exists(queue_name)
                 return []
-            messages = [_queue_message(row, queue_name) for row in rows if row["message_id"] is not None]
+            limit = self.options.max_payload_bytes
+            messages = [_queue_message(row, queue_name, limit) for row in rows if row["message_id"] is not None]
             if rows[0]["dead_lettered"]:
                 metrics.record_dead_lettered(queue_name, rows[0]["dead_lettered"])
             if messages or rows[0]["dead_lettered"] == 0:
@@ -465,6 +524,8 @@ class PostgresEventStore(EventStore):
         info = await self._describe_stream(queue_name)
         if info is None:
             raise StreamNotFoundError(queue_name)
+        if info.deleted:
+            raise StreamDeletedError(queue_name)
         if info.type is not StreamType.EPHEMERAL:
             raise StreamTypeError(f"{queue_name!r} is a persistent stream: read it, do not dequeue from it")
 
@@ -521,7 +582,7 @@ class PostgresEventStore(EventStore):
             rows = await self._pool.fetch(query("list_dead_letters"), queue_name, limit)
         if not rows:
             await self._ensure_queue_exists(queue_name)
-        return [_dead_letter(row, queue_name) for row in rows]
+        return [_dead_letter(row, queue_name, self.options.max_payload_bytes) for row in rows]
 
     # ----------------------------------------------------------------- used by tests and tools
 
@@ -531,11 +592,37 @@ class PostgresEventStore(EventStore):
         async with self._pool.acquire() as connection:
             yield connection
 
+    # ----------------------------------------------------------------- retention
+
+    def _retention_storage(self) -> PostgresRetentionStorage:
+        """Retention's storage for this store (``sluice.retention``)."""
+        return PostgresRetentionStorage(self._pool)
+
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
     """Pool release hook. asyncpg's default sends a reset query (UNLISTEN, RESET ALL, ...) on every
     release, a round trip per operation; Sluice's statements leave no session state to reset
     (asyncpg still rolls back an open transaction locally), so nothing is sent."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _CachedStream:
+    """What writes need to know of a stream, and when it was looked up."""
+
+    type: StreamType
+    partitions: int
+    compression: CompressionPolicy
+    looked_up_at: float
+
+
+def _check_appendable(name: str, head: asyncpg.Record) -> None:
+    """After append_events refused a batch: raise if the stream is a queue, deleted or archived."""
+    if head["type"] != StreamType.PERSISTENT.value:
+        raise StreamTypeError(f"{name!r} is a queue (an ephemeral stream): use enqueue, not append")
+    if head["deleted_at"] is not None:
+        raise StreamDeletedError(name)
+    if head["archived_at"] is not None:
+        raise StreamArchivedError(name)
 
 
 def _event_arrays(events: PreparedBatch) -> tuple[list[Any], ...]:
@@ -554,7 +641,12 @@ def _stream_infos(rows: list[asyncpg.Record]) -> list[StreamInfo]:
     partitions: list[PartitionInfo] = []
     for index, row in enumerate(rows):
         partitions.append(
-            PartitionInfo(partition=row["partition"], head=row["next_offset"], last_appended_at=row["last_appended_at"])
+            PartitionInfo(
+                partition=row["partition"],
+                head=row["next_offset"],
+                last_appended_at=row["last_appended_at"],
+                first_offset=row["first_offset"],
+            )
         )
         if index + 1 == len(rows) or rows[index + 1]["stream_id"] != row["stream_id"]:
             streams.append(
@@ -565,6 +657,13 @@ def _stream_infos(rows: list[asyncpg.Record]) -> list[StreamInfo]:
                     max_attempts=row["max_attempts"],
                     created_at=row["created_at"],
                     delivery=DeliverySemantics(row["delivery"]),
+                    compression=Compression(row["compression"]),
+                    compression_threshold=row["compression_threshold"],
+                    created_by=row["created_by"],
+                    archived_at=row["archived_at"],
+                    archived_by=row["archived_by"],
+                    deleted_at=row["deleted_at"],
+                    deleted_by=row["deleted_by"],
                     partition_heads=tuple(partitions),
                 )
             )
@@ -572,12 +671,12 @@ def _stream_infos(rows: list[asyncpg.Record]) -> list[StreamInfo]:
     return streams
 
 
-def _queue_message(row: asyncpg.Record, queue_name: str) -> QueueMessage:
+def _queue_message(row: asyncpg.Record, queue_name: str, payload_limit: int) -> QueueMessage:
     return QueueMessage(
         queue_name=queue_name,
         message_id=row["message_id"],
         event_type=row["event_type"],
-        data=decode_payload(row["data"], row["content_type"]),
+        data=decode_payload(row["data"], row["content_type"], limit=payload_limit),
         metadata=pydantic_core.from_json(row["metadata"]),
         correlation_id=row["correlation_id"],
         enqueued_at=row["enqueued_at"],
@@ -587,13 +686,13 @@ def _queue_message(row: asyncpg.Record, queue_name: str) -> QueueMessage:
     )
 
 
-def _dead_letter(row: asyncpg.Record, queue_name: str) -> DeadLetter:
+def _dead_letter(row: asyncpg.Record, queue_name: str, payload_limit: int) -> DeadLetter:
     return DeadLetter(
         queue_name=queue_name,
         dead_letter_id=row["dead_letter_id"],
         message_id=row["message_id"],
         event_type=row["event_type"],
-        data=decode_payload(row["data"], row["content_type"]),
+        data=decode_payload(row["data"], row["content_type"], limit=payload_limit),
         metadata=pydantic_core.from_json(row["metadata"]),
         correlation_id=row["correlation_id"],
         enqueued_at=row["enqueued_at"],

@@ -6,7 +6,9 @@
 
 -- name: describe_stream
 SELECT s.stream_id, s.name, s.type, s.partitions, s.max_attempts, s.created_at, s.delivery,
-       p.partition, p.next_offset, p.last_appended_at
+       s.compression, s.compression_threshold, s.created_by, s.archived_at, s.archived_by,
+       s.deleted_at, s.deleted_by,
+       p.partition, p.next_offset, p.last_appended_at, p.first_offset
   FROM streams s
   JOIN stream_partitions p ON p.stream_id = s.stream_id
  WHERE s.name = $1
@@ -14,15 +16,18 @@ SELECT s.stream_id, s.name, s.type, s.partitions, s.max_attempts, s.created_at, 
 
 -- name: list_streams
 SELECT s.stream_id, s.name, s.type, s.partitions, s.max_attempts, s.created_at, s.delivery,
-       p.partition, p.next_offset, p.last_appended_at
+       s.compression, s.compression_threshold, s.created_by, s.archived_at, s.archived_by,
+       s.deleted_at, s.deleted_by,
+       p.partition, p.next_offset, p.last_appended_at, p.first_offset
   FROM streams s
   JOIN stream_partitions p ON p.stream_id = s.stream_id
  ORDER BY s.name, p.partition;
 
 -- name: create_stream
 WITH created AS (
-    INSERT INTO streams (name, type, partitions, max_attempts, delivery)
-    VALUES ($1, $2, $3, $4, $5)
+    INSERT INTO streams (name, type, partitions, max_attempts, delivery, compression, compression_threshold,
+                         created_by)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
     ON CONFLICT (name) DO NOTHING
     RETURNING stream_id, partitions
 ), partition_rows AS (
@@ -45,12 +50,55 @@ WITH deleted_events AS (
 )
 DELETE FROM streams WHERE stream_id = $1;
 
+-- name: change_lifecycle
+-- Archive, unarchive, soft delete or restore stream $1 ($2 the action, $3 the actor, $4 how long a
+-- deleted stream stays restorable); the row of a stream that does not exist is missing. Archive and
+-- soft delete lock the stream's row (enqueues read it with KEY SHARE) and then every partition's
+-- append lock, after marking it: appends and enqueues in flight commit first, later ones see the mark.
+WITH target AS (
+    SELECT s.stream_id FROM streams s WHERE s.name = $1 FOR UPDATE
+), changed AS (
+    UPDATE streams s
+       SET archived_at = CASE $2::text WHEN 'archive' THEN clock_timestamp() ELSE NULL END,
+           archived_by = CASE $2::text WHEN 'archive' THEN $3::text ELSE NULL END
+      FROM target
+     WHERE s.stream_id = target.stream_id AND s.deleted_at IS NULL
+       AND (($2::text = 'archive' AND s.archived_at IS NULL) OR ($2::text = 'unarchive' AND s.archived_at IS NOT NULL))
+    RETURNING s.stream_id, s.partitions
+), deleted AS (
+    UPDATE streams s
+       SET deleted_at = CASE $2::text WHEN 'soft_delete' THEN clock_timestamp() ELSE NULL END,
+           deleted_by = CASE $2::text WHEN 'soft_delete' THEN $3::text ELSE NULL END
+      FROM target
+     WHERE s.stream_id = target.stream_id
+       AND (($2::text = 'soft_delete' AND s.deleted_at IS NULL)
+            OR ($2::text = 'restore' AND s.deleted_at >= clock_timestamp() - $4::interval))
+    RETURNING s.stream_id, s.partitions
+), fenced AS (
+    SELECT pg_advisory_xact_lock(marked.stream_id * 1024 + partition_number)
+      FROM (SELECT * FROM changed UNION ALL SELECT * FROM deleted) AS marked,
+           generate_series(0, marked.partitions - 1) AS partition_number
+     WHERE $2::text IN ('archive', 'soft_delete')
+     ORDER BY partition_number
+)
+SELECT target.stream_id, (SELECT count(*) FROM fenced) AS partitions_fenced FROM target;
+
+-- name: purge_deleted_streams
+-- Hard-deletes the streams soft-deleted more than $1 ago; returns their names.
+WITH doomed AS (
+    SELECT stream_id FROM streams WHERE deleted_at < clock_timestamp() - $1::interval FOR UPDATE
+), deleted_events AS (
+    DELETE FROM events WHERE stream_id IN (SELECT stream_id FROM doomed)
+)
+DELETE FROM streams WHERE stream_id IN (SELECT stream_id FROM doomed)
+RETURNING name;
+
 -- name: append_events
 -- See the append_events function in the schema: one round trip, the lock taken before any write.
 SELECT append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS first_offset;
 
 -- name: partition_head
-SELECT s.type, p.next_offset
+SELECT s.type, p.next_offset, s.archived_at, s.deleted_at
   FROM streams s
   LEFT JOIN stream_partitions p ON p.stream_id = s.stream_id AND p.partition = $2
  WHERE s.name = $1;
@@ -97,9 +145,14 @@ SELECT e.event_offset, e.event_id, e.event_type, e.schema_version, e.content_typ
 
 -- name: enqueue_messages
 -- $1 queue name, $2..$8 the batch as arrays, $9 correlation id, $10 delay. Returns no row when the
--- queue is missing; one row with a NULL message_id when every message was deduplicated.
+-- queue is missing, archived or deleted; one row with a NULL message_id when every message was
+-- deduplicated. The queue's row is read with a lock (KEY SHARE, which the foreign key check takes
+-- anyway): archive and soft delete lock it FOR UPDATE, so they wait for enqueues in flight, and an
+-- enqueue that waited on them re-reads the row and sees the mark.
 WITH queue AS (
-    SELECT stream_id FROM streams WHERE name = $1 AND type = 'ephemeral'
+    SELECT stream_id FROM streams
+     WHERE name = $1 AND type = 'ephemeral' AND archived_at IS NULL AND deleted_at IS NULL
+       FOR KEY SHARE
 ), inserted AS (
     INSERT INTO queue_messages (stream_id, event_type, schema_version, content_type, data, metadata,
                                 dedupe_key, correlation_id, enqueued_at, visible_at)
@@ -125,7 +178,7 @@ SELECT message_id, dedupe_key
 -- Leases up to $2 visible messages for $3. Messages that used up their attempts are moved to
 -- dead_letters instead (their last lease ran out, which is recorded as a failure).
 WITH queue AS MATERIALIZED (
-    SELECT stream_id, max_attempts FROM streams WHERE name = $1 AND type = 'ephemeral'
+    SELECT stream_id, max_attempts FROM streams WHERE name = $1 AND type = 'ephemeral' AND deleted_at IS NULL
 ), candidates AS (
     -- Walk queue_messages_ready in order and stop after $2 rows, never sorting the queue: the
     -- stream id is a scalar subquery (not a join), and the inner LIMIT is a constant so that a

@@ -46,7 +46,8 @@ CREATE UNIQUE INDEX events_event_id ON events (stream_id, event_id);
 CREATE INDEX events_global_order ON events (transaction_id, sequence);
 
 -- Appends a batch to one partition and returns its first offset, or NULL when the stream or
--- partition is missing or the expectation fails (the caller then asks why).
+-- partition is missing, the stream is archived or deleted, or the expectation fails (the caller
+-- then asks why).
 -- Writers of one partition first queue on a transaction advisory lock, which needs no transaction
 -- id; the transaction gets its id at the UPDATE below, once it holds the lock. So within a
 -- partition transaction ids increase with offsets, and the global log, which is ordered by
@@ -76,6 +77,12 @@ BEGIN
         RETURN NULL;
     END IF;
     PERFORM pg_advisory_xact_lock(v_stream_id * 1024 + p_partition);
+    -- Archive and soft delete mark the stream, then take every partition's lock: an append holding
+    -- the lock commits before they do, and one that gets it later sees the mark here (a new snapshot).
+    PERFORM 1 FROM streams WHERE stream_id = v_stream_id AND archived_at IS NULL AND deleted_at IS NULL;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
     UPDATE stream_partitions
        SET next_offset = next_offset + v_count,
            last_appended_at = greatest(clock_timestamp(), last_appended_at)
@@ -391,3 +398,187 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- ---------------------------------------------------------------- sagas (issue 7, engineer S)
+
+CREATE TABLE saga_instances (
+    saga_id uuid PRIMARY KEY,
+    saga_name text NOT NULL,
+    correlation_id text NOT NULL,
+    status text NOT NULL
+        CHECK (status IN ('running', 'completed', 'compensating', 'compensated', 'failed')),
+    current_step text,
+    progress jsonb NOT NULL,
+    context jsonb NOT NULL,
+    version bigint NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    CONSTRAINT saga_instances_correlation_unique UNIQUE (saga_name, correlation_id)
+);
+
+CREATE INDEX saga_instances_by_status ON saga_instances (status, created_at);
+
+CREATE TABLE saga_history (
+    entry_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    saga_id uuid NOT NULL REFERENCES saga_instances (saga_id) ON DELETE CASCADE,
+    version bigint NOT NULL,
+    kind text NOT NULL,
+    step text,
+    attempt integer,
+    detail text,
+    recorded_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+CREATE INDEX saga_history_by_saga ON saga_history (saga_id, entry_id);
+
+-- ---------------------------------------------------------------- retention (issue 6, engineer R)
+
+-- Retention deletes a partition's oldest events in bounded batches and moves first_offset up in
+-- the same short transaction; readers and consumer groups compare it with their position to tell
+-- a pruned range from an empty one.
+ALTER TABLE stream_partitions ADD COLUMN first_offset bigint NOT NULL DEFAULT 0 CHECK (first_offset >= 0);
+
+-- A pattern is a stream name (that stream only), a literal prefix followed by '*' (orders-*), or '*'
+-- (every stream). The most specific pattern matching a stream wins: see sluice.retention.patterns.
+CREATE TABLE retention_policies (
+    pattern text PRIMARY KEY,
+    max_age interval CHECK (max_age > interval '0'),
+    max_event_count bigint CHECK (max_event_count >= 1),
+    max_bytes bigint CHECK (max_bytes >= 0),
+    window_start time,
+    window_end time,
+    cleanup_interval interval NOT NULL DEFAULT interval '5 minutes' CHECK (cleanup_interval > interval '0'),
+    enforce boolean NOT NULL DEFAULT false,
+    updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    -- When the policy last ran; apply_policies claims a run by moving it, so that several workers
+    -- (pods) run each policy once per cleanup interval.
+    last_applied_at timestamptz,
+    CHECK (max_age IS NOT NULL OR max_event_count IS NOT NULL OR max_bytes IS NOT NULL),
+    CHECK ((window_start IS NULL) = (window_end IS NULL))
+);
+
+-- Group dead letters (engineer D, migration 0009): see runtime/sluice/retries and docs/dead-letters.md.
+-- One row per event a group gave up on: the original event, the failure history, and the redrive
+-- state. A redriven row waits (redrive_requested_at set) until a member of that group claims it
+-- (claim_token, claimed_until: a lease), delivers it and deletes the row; only that group sees it.
+CREATE TABLE group_dead_letters (
+    dead_letter_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    group_key bigint NOT NULL REFERENCES consumer_groups (group_key) ON DELETE CASCADE,
+    source_partition integer NOT NULL,
+    source_offset bigint NOT NULL,
+    event_id uuid NOT NULL,
+    event_type text NOT NULL,
+    schema_version integer NOT NULL,
+    content_type text NOT NULL,
+    payload bytea NOT NULL,
+    metadata jsonb NOT NULL,
+    correlation_id text,
+    appended_at timestamptz NOT NULL,
+    error text NOT NULL,
+    attempts integer NOT NULL CHECK (attempts >= 1),
+    first_failure_at timestamptz NOT NULL,
+    last_failure_at timestamptz NOT NULL,
+    dead_lettered_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    dead_letter_stream text NOT NULL,
+    consumer_id text NOT NULL,
+    redrives integer NOT NULL DEFAULT 0,
+    redrive_requested_at timestamptz,
+    claimed_by text,
+    claim_token uuid,
+    claimed_until timestamptz,
+    -- Burying the same event again (a crash before the commit, a failed redrive) updates the row.
+    UNIQUE (group_key, source_partition, source_offset)
+);
+
+CREATE INDEX group_dead_letters_redrives ON group_dead_letters (group_key, dead_letter_id)
+    WHERE redrive_requested_at IS NOT NULL;
+
+-- ---------------------------------------------------------------- projections (issue 7, engineer P)
+
+-- One row per projection: its sources, the read-model version readers see, the reset generation
+-- last acted on, and the current or last rebuild (replay from the start of the sources).
+CREATE TABLE projections (
+    name text PRIMARY KEY,
+    sources text[] NOT NULL,
+    active_version integer NOT NULL DEFAULT 1 CHECK (active_version >= 1),
+    reset_generation bigint NOT NULL DEFAULT 0 CHECK (reset_generation >= 0),
+    rebuild_version integer CHECK (rebuild_version >= 1),
+    rebuild_blue_green boolean NOT NULL DEFAULT false,
+    rebuild_done bigint NOT NULL DEFAULT 0 CHECK (rebuild_done >= 0),
+    rebuild_total bigint NOT NULL DEFAULT 0 CHECK (rebuild_total >= 0),
+    rebuild_started_at timestamptz,
+    rebuild_finished_at timestamptz,
+    -- Set by request_rebuild (for example by `sluice replay --to-projection`); the running projection
+    -- starts a rebuild when it sees it, and the rebuild clears it.
+    rebuild_requested_at timestamptz,
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+-- One checkpoint per read-model version (two while a blue/green rebuild builds the next version
+-- beside the active one): the global log position of the last event applied, NULL before the first.
+-- In same-database mode a batch's read-model writes and this row's update commit in one transaction,
+-- and the update is conditional on the position the batch was read after (a compare-and-set), so a
+-- second runner of the same projection can never apply a batch twice.
+CREATE TABLE projection_checkpoints (
+    name text NOT NULL REFERENCES projections (name) ON DELETE CASCADE,
+    version integer NOT NULL CHECK (version >= 1),
+    position_transaction bigint,
+    position_sequence bigint,
+    events_applied bigint NOT NULL DEFAULT 0 CHECK (events_applied >= 0),
+    updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (name, version),
+    CHECK ((position_transaction IS NULL) = (position_sequence IS NULL))
+);
+
+-- Replay (issue 6): named replays of a stream into a handler, a consumer group, a projection or another
+-- stream, with their progress, so that a replay that crashed resumes from its last recorded position.
+CREATE TABLE replays (
+    name text PRIMARY KEY,
+    -- What is replayed, from where, to where (ReplayRequest.definition()); fixed when it is created.
+    definition jsonb NOT NULL,
+    state text NOT NULL DEFAULT 'pending'
+        CHECK (state IN ('pending', 'running', 'succeeded', 'failed', 'cancelled')),
+    rate_limit double precision CHECK (rate_limit > 0),
+    batch_size integer NOT NULL CHECK (batch_size BETWEEN 1 AND 100000),
+    -- Bumped by every run; a run's updates are conditional on it, so a superseded runner is fenced.
+    run_epoch bigint NOT NULL DEFAULT 0,
+    -- A consumer-group target's offsets were reset (once: a resumed replay does not reset them again).
+    target_prepared boolean NOT NULL DEFAULT false,
+    cancel_requested boolean NOT NULL DEFAULT false,
+    error text,
+    events_per_second double precision,
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    started_at timestamptz,
+    updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    finished_at timestamptz
+);
+
+-- One row per replayed partition: [start_offset, end_offset) is what the replay covers (end_offset is
+-- the head when it started); everything before next_offset has been delivered.
+CREATE TABLE replay_partitions (
+    replay_name text NOT NULL REFERENCES replays (name) ON DELETE CASCADE,
+    partition integer NOT NULL CHECK (partition >= 0),
+    start_offset bigint NOT NULL CHECK (start_offset >= 0),
+    next_offset bigint NOT NULL,
+    end_offset bigint NOT NULL,
+    PRIMARY KEY (replay_name, partition),
+    CHECK (start_offset <= next_offset AND next_offset <= end_offset)
+);
+
+-- ---------------------------------------------------------------- stream lifecycle (issue 6, engineer L)
+
+-- Stream lifecycle and compression (issue 6, engineer L, migration 0006): who created, archived and
+-- soft-deleted each stream and when (an archived stream refuses appends and enqueues, a deleted one is
+-- also hidden), and how its payloads are compressed above a size threshold (see sluice.compression:
+-- a compressed payload's content_type carries "; compression=zstd" or "gzip"). append_events checks
+-- the lifecycle after taking its partition lock (above); enqueue_messages in its locking read.
+ALTER TABLE streams
+    ADD COLUMN compression text NOT NULL DEFAULT 'none' CHECK (compression IN ('none', 'gzip', 'zstd')),
+    ADD COLUMN compression_threshold integer NOT NULL DEFAULT 1024 CHECK (compression_threshold >= 0),
+    ADD COLUMN created_by text,
+    ADD COLUMN archived_at timestamptz,
+    ADD COLUMN archived_by text,
+    ADD COLUMN deleted_at timestamptz,
+    ADD COLUMN deleted_by text;
+-- purge_deleted_streams looks for the soft-deleted streams only.
+CREATE INDEX streams_deleted ON streams (deleted_at) WHERE deleted_at IS NOT NULL;

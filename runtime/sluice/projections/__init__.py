@@ -1,0 +1,55 @@
+"""Projections: read models kept up to date from one or more streams, with checkpoints.
+
+    summary = Projection("order-summary", sources=["orders"], options=ProjectionOptions(batch_size=100))
+
+    @summary.on(OrderPlaced)
+    async def placed(event: RecordedEvent, context: ProjectionContext) -> None:
+        await context.require_connection().execute(
+            "INSERT INTO order_summary (order_id, total) VALUES ($1, $2)", event.data["order_id"], ...
+        )
+
+    runner = ProjectionRunner(summary, store)
+    await runner.run()            # until runner.stop(); or: await runner.run_until_caught_up()
+
+On PostgreSQL the handler's writes through ``context.connection`` commit with the checkpoint
+(effectively once); otherwise delivery is at least once and ``event.event_id`` keeps handlers idempotent.
+``sql_projection`` builds a projection from the operator's declarative SQL target. See docs/projections.md.
+"""
+
+from sluice.projections.checkpoints import CheckpointStore
+from sluice.projections.context import ProjectionContext
+from sluice.projections.memory_checkpoints import MemoryCheckpointStore
+from sluice.projections.options import ProjectionOptions, ProjectionStart
+from sluice.projections.postgres_checkpoints import PostgresCheckpointStore
+from sluice.projections.projection import BatchHandler, EventHandler, Hook, Projection
+from sluice.projections.rebuild_requests import request_rebuild
+from sluice.projections.runner import ProjectionRunner, default_checkpoint_store
+from sluice.projections.sql_target import SqlTarget, SqlUpsert, parse_sql_target, sql_projection
+from sluice.projections.state import ProjectionState, RebuildPhase, RebuildProgress, VersionCheckpoint
+from sluice.projections.status import ProjectionStatus, projection_status
+
+__all__ = [
+    "BatchHandler",
+    "CheckpointStore",
+    "EventHandler",
+    "Hook",
+    "MemoryCheckpointStore",
+    "PostgresCheckpointStore",
+    "Projection",
+    "ProjectionContext",
+    "ProjectionOptions",
+    "ProjectionRunner",
+    "ProjectionStart",
+    "ProjectionState",
+    "ProjectionStatus",
+    "RebuildPhase",
+    "RebuildProgress",
+    "SqlTarget",
+    "SqlUpsert",
+    "VersionCheckpoint",
+    "default_checkpoint_store",
+    "parse_sql_target",
+    "projection_status",
+    "request_rebuild",
+    "sql_projection",
+]

@@ -1,0 +1,199 @@
+"""Checkpoints in the store's PostgreSQL (tables ``projections`` and ``projection_checkpoints``).
+
+Same-database mode: a batch's work (the handlers' writes through the connection they are given) and the
+checkpoint's compare-and-set update run in one transaction. The update comes first, so a second runner of
+the same projection waits on the checkpoint row and then finds it moved: it rolls back before its
+handlers run. A crash anywhere before COMMIT leaves neither the writes nor the new position, so each
+event is applied exactly once to the read model (effectively once).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+from sluice.errors import (
+    ConnectionLostError,
+    ProjectionConflictError,
+    ProjectionDatabaseError,
+    ProjectionNotFoundError,
+)
+from sluice.events import GlobalPosition
+from sluice.projections.checkpoints import CheckpointStore, TransactionWork
+from sluice.projections.queries import projection_query
+from sluice.projections.state import ProjectionState, RebuildProgress, VersionCheckpoint
+
+if TYPE_CHECKING:
+    from sluice.backends.postgres.store import PostgresEventStore
+    from sluice.projections.context import DatabaseConnection
+
+
+CONNECTION_ERRORS = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError, asyncpg.AdminShutdownError)
+"""asyncpg's errors for a connection that is gone (what ConnectionLostError stands for)."""
+
+
+@contextlib.contextmanager
+def translated_connection_errors(operation: str) -> Iterator[None]:
+    """asyncpg's lost-connection errors as ConnectionLostError (the transaction did not commit)."""
+    try:
+        yield
+    except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError) as error:
+        raise ConnectionLostError(f"the database connection failed during {operation}: {error}") from error
+    except asyncpg.AdminShutdownError as error:
+        raise ConnectionLostError(f"the database connection was terminated during {operation}") from error
+
+
+def position_parameters(position: GlobalPosition | None) -> tuple[int | None, int | None]:
+    return (None, None) if position is None else (position.transaction, position.sequence)
+
+
+class PostgresCheckpointStore(CheckpointStore):
+    """Checkpoints in the PostgreSQL schema of ``store``."""
+
+    same_database = True
+
+    def __init__(self, store: PostgresEventStore) -> None:
+        self._store = store
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self, operation: str) -> AsyncIterator[DatabaseConnection]:
+        try:
+            with translated_connection_errors(operation):
+                async with self._store.acquire() as connection, connection.transaction():
+                    yield connection
+        except asyncpg.PostgresError as error:
+            raise ProjectionDatabaseError(f"the {operation} transaction failed, nothing applied: {error}") from error
+
+    async def register(
+        self, name: str, sources: Sequence[str], *, reset_generation: int, start_after: GlobalPosition | None
+    ) -> ProjectionState:
+        async with self._transaction("projection register") as connection:
+            await connection.execute(
+                projection_query("projection_register"),
+                name,
+                list(sources),
+                reset_generation,
+                *position_parameters(start_after),
+            )
+            return await self._load(connection, name)
+
+    async def load(self, name: str) -> ProjectionState | None:
+        with translated_connection_errors("projection load"):
+            async with self._store.acquire() as connection:
+                try:
+                    return await self._load(connection, name)
+                except ProjectionNotFoundError:
+                    return None
+
+    async def advance(
+        self,
+        name: str,
+        version: int,
+        *,
+        expected: GlobalPosition | None,
+        position: GlobalPosition,
+        count: int,
+        work: TransactionWork,
+    ) -> None:
+        async with self._transaction("projection batch") as connection:
+            advanced = await connection.fetchval(
+                projection_query("projection_advance"),
+                name,
+                version,
+                *position_parameters(expected),
+                position.transaction,
+                position.sequence,
+                count,
+            )
+            if not advanced:
+                raise ProjectionConflictError(
+                    f"the checkpoint of projection {name!r} (version {version}) moved: another runner applied "
+                    "this batch or reset the projection"
+                )
+            await work(connection)
+
+    async def start_rebuild(
+        self, name: str, *, generation: int, version: int, blue_green: bool, total: int, work: TransactionWork
+    ) -> ProjectionState:
+        async with self._transaction("projection rebuild") as connection:
+            await self._lock(connection, name)
+            await connection.execute(
+                projection_query("projection_start_rebuild"), name, generation, version, blue_green, total
+            )
+            await connection.execute(projection_query("projection_reset_checkpoint"), name, version)
+            await work(connection)
+            return await self._load(connection, name)
+
+    async def finish_rebuild(self, name: str, version: int, *, work: TransactionWork) -> ProjectionState:
+        async with self._transaction("projection rebuild") as connection:
+            await self._lock(connection, name)
+            finished = await connection.execute(projection_query("projection_finish_rebuild"), name, version)
+            if finished != "UPDATE 1":
+                raise ProjectionConflictError(f"projection {name!r} is not rebuilding version {version}")
+            await connection.execute(projection_query("projection_drop_other_checkpoints"), name, version)
+            await work(connection)
+            return await self._load(connection, name)
+
+    async def run_in_transaction(self, work: TransactionWork) -> None:
+        async with self._transaction("projection hook") as connection:
+            await work(connection)
+
+    async def request_rebuild(self, name: str) -> None:
+        with translated_connection_errors("projection rebuild request"):
+            async with self._store.acquire() as connection:
+                if await connection.fetchval(projection_query("projection_request_rebuild"), name) is None:
+                    raise ProjectionNotFoundError(name)
+
+    async def rebuild_requested(self, name: str) -> bool:
+        with translated_connection_errors("projection rebuild request"):
+            async with self._store.acquire() as connection:
+                return bool(await connection.fetchval(projection_query("projection_rebuild_requested"), name))
+
+    async def record_generation(self, name: str, generation: int) -> None:
+        with translated_connection_errors("projection reset generation"):
+            async with self._store.acquire() as connection:
+                await connection.execute(projection_query("projection_record_generation"), name, generation)
+
+    @staticmethod
+    async def _lock(connection: DatabaseConnection, name: str) -> None:
+        if await connection.fetchrow(projection_query("projection_lock"), name) is None:
+            raise ProjectionNotFoundError(name)
+
+    @staticmethod
+    async def _load(connection: DatabaseConnection, name: str) -> ProjectionState:
+        row = await connection.fetchrow(projection_query("projection_state"), name)
+        if row is None:
+            raise ProjectionNotFoundError(name)
+        checkpoint_rows = await connection.fetch(projection_query("projection_checkpoints"), name)
+        checkpoints = {
+            record["version"]: VersionCheckpoint(
+                version=record["version"],
+                position=None
+                if record["position_transaction"] is None
+                else GlobalPosition(record["position_transaction"], record["position_sequence"]),
+                events_applied=record["events_applied"],
+            )
+            for record in checkpoint_rows
+        }
+        rebuild = None
+        if row["rebuild_version"] is not None:
+            rebuild = RebuildProgress(
+                version=row["rebuild_version"],
+                blue_green=row["rebuild_blue_green"],
+                done=row["rebuild_done"],
+                total=row["rebuild_total"],
+                started_at=row["rebuild_started_at"],
+                finished_at=row["rebuild_finished_at"],
+            )
+        return ProjectionState(
+            name=row["name"],
+            sources=tuple(row["sources"]),
+            active_version=row["active_version"],
+            reset_generation=row["reset_generation"],
+            checkpoints=checkpoints,
+            rebuild=rebuild,
+            rebuild_requested=row["rebuild_requested"],
+        )

@@ -1,0 +1,88 @@
+"""What the checkpoint stores keep per projection: versions with their positions, and the rebuild."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from datetime import datetime
+
+from sluice.events import GlobalPosition
+
+
+class RebuildPhase(enum.Enum):
+    """Where a rebuild stands (the operator's RebuildStatus phases)."""
+
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class VersionCheckpoint:
+    """How far one read-model version has come: the last event applied (None: none yet)."""
+
+    version: int
+    position: GlobalPosition | None
+    events_applied: int = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RebuildProgress:
+    """A rebuild: ``done`` events replayed of ``total`` (the sources' events when it started)."""
+
+    version: int
+    blue_green: bool
+    done: int
+    total: int
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def phase(self) -> RebuildPhase:
+        return RebuildPhase.SUCCEEDED if self.finished_at is not None else RebuildPhase.RUNNING
+
+    @property
+    def running(self) -> bool:
+        return self.finished_at is None
+
+    @property
+    def percent(self) -> int:
+        """done as a whole percentage of total (100 once finished, or when there was nothing to replay)."""
+        if not self.running or self.total <= 0:
+            return 100
+        return min(100, self.done * 100 // self.total)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProjectionState:
+    """One projection as its checkpoint store knows it."""
+
+    name: str
+    sources: tuple[str, ...]
+    active_version: int
+    reset_generation: int
+    checkpoints: dict[int, VersionCheckpoint]
+    rebuild: RebuildProgress | None = None
+    rebuild_requested: bool = False
+    """Someone called ``request_rebuild``; the runner starts one (which clears this) when it sees it."""
+
+    @property
+    def active(self) -> VersionCheckpoint:
+        return self.checkpoints[self.active_version]
+
+    @property
+    def position(self) -> GlobalPosition | None:
+        """The last event applied to the active version."""
+        return self.active.position
+
+    @property
+    def building_version(self) -> int | None:
+        """The version a running blue/green rebuild is building beside the active one."""
+        rebuild = self.rebuild
+        if rebuild is not None and rebuild.running and rebuild.version != self.active_version:
+            return rebuild.version
+        return None
+
+    def running_versions(self) -> list[int]:
+        """The versions kept up to date: the active one, and the one a blue/green rebuild builds."""
+        building = self.building_version
+        return [self.active_version] if building is None else [self.active_version, building]

@@ -1,0 +1,121 @@
+"""Saga instances, read-only: ``GET /api/sagas`` (list, filtered by saga and status) and
+``GET /api/sagas/{saga_id}`` (state and history). See docs/sagas.md.
+
+Under an access policy, a saga named ``order-fulfilment`` is the resource ``saga.order-fulfilment``:
+reading it needs ``read`` there; the list leaves out instances the caller may not read.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from sluice.errors import SagaNotFoundError
+from sluice.rest.authentication import Principal
+from sluice.rest.context import ServerContext, server_context
+from sluice.rest.problems import problem_response, problem_responses
+from sluice.rest.schemas import NAME_PATTERN
+from sluice.sagas.documents import history_document, instance_document
+from sluice.sagas.model import SagaInstance, SagaStatus
+from sluice.sagas.repository import saga_repository
+from sluice.security.authorizer import Authorizer
+from sluice.security.permissions import Permission
+
+router = APIRouter(prefix="/api/sagas", tags=["sagas"])
+
+Context = Annotated[ServerContext, Depends(server_context)]
+READ_ERRORS = problem_responses(400, 401, 403, 404, 422, 503)
+
+
+class SagaSummary(BaseModel):
+    """A saga instance's state."""
+
+    saga_id: uuid.UUID
+    saga_name: str
+    correlation_id: str
+    status: SagaStatus
+    current_step: str | None = Field(description="The step running or being compensated; null once finished.")
+    phase: str = Field(description="pending, executing, awaiting_reply or compensating.")
+    attempt: int
+    completed_steps: list[str]
+    to_compensate: list[str] = Field(description="While compensating: the steps still to undo, in order.")
+    failure: str | None
+    context: dict[str, Any]
+    version: int = Field(description="Increases with every saved move (optimistic concurrency).")
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class SagaHistoryEntry(BaseModel):
+    """One thing that happened to an instance (step_started, step_completed, compensation_completed, ...)."""
+
+    kind: str
+    step: str | None
+    attempt: int | None
+    detail: str | None
+    version: int | None
+    recorded_at: datetime | None
+
+
+class SagaDetail(SagaSummary):
+    history: list[SagaHistoryEntry] = Field(description="Oldest first.")
+
+
+class SagaList(BaseModel):
+    sagas: list[SagaSummary] = Field(description="Newest first.")
+
+
+def saga_resource(saga_name: str) -> str:
+    """The name access policies use for a saga's instances."""
+    return f"saga.{saga_name}"
+
+
+def _summary(instance: SagaInstance) -> SagaSummary:
+    return SagaSummary.model_validate(instance_document(instance))
+
+
+@router.get("", summary="List saga instances, newest first", responses=READ_ERRORS)
+async def list_sagas(
+    context: Context,
+    principal: Principal,
+    saga: Annotated[
+        str | None, Query(pattern=NAME_PATTERN, max_length=100, description="Only instances of this saga.")
+    ] = None,
+    status: Annotated[list[SagaStatus] | None, Query(description="Only these statuses (repeatable).")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many instances.")] = 100,
+) -> SagaList:
+    instances = await saga_repository(context.store).list(saga_name=saga, statuses=status or None, limit=limit)
+    if context.policy is not None:
+        authorizer = Authorizer(principal, context.policy)
+        instances = [
+            instance for instance in instances if authorizer.may(Permission.READ, saga_resource(instance.saga_name))
+        ]
+    return SagaList(sagas=[_summary(instance) for instance in instances])
+
+
+@router.get(
+    "/{saga_id}",
+    summary="One saga instance: its state and its history",
+    responses=READ_ERRORS,
+    response_model=SagaDetail,
+)
+async def get_saga(
+    request: Request,
+    saga_id: Annotated[uuid.UUID, Path(description="The instance's id.")],
+    context: Context,
+    principal: Principal,
+) -> SagaDetail | JSONResponse:
+    try:
+        record = await saga_repository(context.store).get(saga_id)
+    except SagaNotFoundError as error:
+        return problem_response(request, status=404, code=error.code, detail=str(error))
+    context.authorize(principal, Permission.READ, saga_resource(record.instance.saga_name), action="read saga")
+    return SagaDetail(
+        **_summary(record.instance).model_dump(),
+        history=[SagaHistoryEntry.model_validate(history_document(entry)) for entry in record.history],
+    )

@@ -1,0 +1,113 @@
+"""``run_saga_worker(store, saga)``: the process that runs a saga until it is cancelled.
+
+It runs, side by side:
+- one consumer-group member (group ``saga.<name>``) per stream the saga reads: trigger events start
+  instances, reply events are recorded for the step they answer; an event's offset is committed
+  after it is handled, so a crash delivers it again (starting and recording are idempotent);
+- a loop over the saga's work queue (``saga.<name>.work``): advance messages and the delayed
+  timeout messages. A message is acknowledged after it is handled; the lease (``lease``) bounds how
+  long a message held by a dead worker waits before another worker takes it.
+
+Several workers may run one saga: the queue spreads instances over them, and optimistic
+concurrency on each instance keeps two of them from both saving a move. Stop a worker by cancelling
+it (``sluice sagas run`` does on SIGTERM/SIGINT): whatever it was doing is picked up again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from datetime import timedelta
+
+from sluice.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy
+from sluice.errors import InvalidArgumentError, StaleReceiptError, StreamNotFoundError
+from sluice.sagas.definition import Saga
+from sluice.sagas.engine import SagaEngine
+from sluice.store import EventStore
+from sluice.streams import StreamConfig, StreamType
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LEASE = timedelta(seconds=30)
+RETRY_DELAY = timedelta(seconds=1)
+MAX_CONCURRENCY = 100
+
+
+def default_worker_id() -> str:
+    """The host name (a pod's name), so a restarted pod rejoins its group under the same id."""
+    return socket.gethostname() or f"worker-{os.getpid()}"
+
+
+async def run_saga_worker(
+    store: EventStore,
+    saga: Saga,
+    *,
+    worker_id: str | None = None,
+    lease: timedelta = DEFAULT_LEASE,
+    concurrency: int = 1,
+    group_options: ConsumerGroupOptions | None = None,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Run ``saga`` until cancelled, advancing up to ``concurrency`` instances at a time. ``ready``
+    is set once the worker has recovered unfinished instances and started consuming."""
+    if lease <= timedelta(0):
+        raise InvalidArgumentError(f"lease must be positive, got {lease}")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise InvalidArgumentError(f"concurrency must be 1 to {MAX_CONCURRENCY}, got {concurrency!r}")
+    member = worker_id or default_worker_id()
+    options = group_options or ConsumerGroupOptions(commit_strategy=OffsetCommitStrategy.AFTER_EACH)
+    engine = SagaEngine(saga, store)
+    for stream_name in saga.streams:
+        await _ensure_stream(store, StreamConfig(name=stream_name))
+    await _ensure_stream(store, StreamConfig(name=saga.work_queue, type=StreamType.EPHEMERAL))
+    recovered = await engine.recover()
+    if recovered:
+        logger.info("saga %s: woke %d unfinished instance(s)", saga.name, recovered)
+    async with asyncio.TaskGroup() as tasks:
+        for stream_name in saga.streams:
+            tasks.create_task(_consume(engine, stream_name, member, options), name=f"saga {saga.name}: {stream_name}")
+        for number in range(concurrency):
+            tasks.create_task(_work(engine, lease), name=f"saga {saga.name}: work queue {number}")
+        if ready is not None:
+            ready.set()
+
+
+async def _ensure_stream(store: EventStore, config: StreamConfig) -> None:
+    """Create the stream or queue if it is missing (an existing one is used as it is)."""
+    try:
+        await store.get_stream(config.name)
+    except StreamNotFoundError:
+        await store.create_stream(config)
+
+
+async def _consume(engine: SagaEngine, stream_name: str, worker_id: str, options: ConsumerGroupOptions) -> None:
+    reader = engine.store.consumer_groups()
+    async with reader.consume(
+        stream_name, group_id=engine.saga.group_id, consumer_id=worker_id, options=options
+    ) as events:
+        async for event in events:
+            # Both are idempotent: a redelivered event finds its instance (or reply) recorded.
+            if await engine.start(event) is None:
+                await engine.deliver_reply(event)
+
+
+async def _work(engine: SagaEngine, lease: timedelta) -> None:
+    store = engine.store
+    queue = engine.saga.work_queue
+    idle = store.options.poll_interval.total_seconds()
+    while True:
+        message = await store.dequeue(queue, visibility_timeout=lease)
+        if message is None:
+            await asyncio.sleep(idle)
+            continue
+        try:
+            await engine.handle_message(message)
+        except Exception as error:  # the database went away, a definition mismatch...: try later
+            logger.exception("saga %s: work message %s failed", engine.saga.name, message.message_id)
+            await store.nack(queue, message.receipt, delay=RETRY_DELAY, reason=str(error)[:500])
+            continue
+        with contextlib.suppress(StaleReceiptError):  # the lease ran out and another worker has it now
+            await store.acknowledge(queue, message.receipt)
