@@ -79,6 +79,7 @@ class GatewayValues(StrictValues):
     grpc_port: Port = 50051
     http_port: Port = 8080
     api_tokens_secret_name: KubernetesName = ""
+    access_policy_config_map_name: KubernetesName = ""
     tls_secret_name: KubernetesName = ""
     termination_grace_period_seconds: Annotated[int, Field(ge=0)] = 30
     service: ServiceValues = Field(default_factory=ServiceValues)

@@ -54,10 +54,18 @@ class Databases:
         for store in stores:
             await store.close()
 
-    async def run(self, target: DatabaseTarget, operation: Callable[[EventStore], Awaitable[T]]) -> T:
-        """Run ``operation`` with the target's store; DatabaseUnavailableError when the database fails."""
+    async def run(
+        self,
+        target: DatabaseTarget,
+        operation: Callable[[EventStore], Awaitable[T]],
+        *,
+        timeout_seconds: float | None = None,
+    ) -> T:
+        """Run ``operation`` with the target's store; DatabaseUnavailableError when the database fails.
+
+        ``timeout_seconds`` replaces the operator's database timeout for long operations (pruning)."""
         try:
-            async with asyncio.timeout(self._timeout_seconds):
+            async with asyncio.timeout(timeout_seconds or self._timeout_seconds):
                 store = await self._store(target)
                 return await operation(store)
         except UNAVAILABLE_ERRORS as error:

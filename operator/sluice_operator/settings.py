@@ -39,6 +39,9 @@ class OperatorSettings:
     counts as unreachable."""
     watch_inactivity_timeout_seconds: float = 300.0
     """``SLUICE_OPERATOR_WATCH_INACTIVITY_TIMEOUT_SECONDS``: restart a watch that has been silent this long."""
+    retention_interval_seconds: float = 300.0
+    """``SLUICE_OPERATOR_RETENTION_INTERVAL_SECONDS``: how often an EventStream's own ``spec.retention`` is
+    applied (inside its cleanup window). RetentionPolicies follow their own cron schedules."""
 
     @classmethod
     def from_environment(cls, environment: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -53,6 +56,7 @@ class OperatorSettings:
             watch_inactivity_timeout_seconds=_positive_number(
                 values, "SLUICE_OPERATOR_WATCH_INACTIVITY_TIMEOUT_SECONDS", 300.0
             ),
+            retention_interval_seconds=_positive_number(values, "SLUICE_OPERATOR_RETENTION_INTERVAL_SECONDS", 300.0),
         )
 
 

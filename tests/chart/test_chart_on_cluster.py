@@ -351,7 +351,9 @@ def _examples_reach_their_conditions(cluster: KubernetesCluster, namespace: str,
         cluster.create(namespace, load_example(file_name))
     stream = wait_for_object(cluster, namespace, "EventStream", "orders", reconciled_with("Ready", "True"))
     assert condition_status(stream, "SchemaReady") == "True"
-    assert stream["status"]["headOffsets"] == [{"partition": partition, "head": 0} for partition in range(4)]
+    assert stream["status"]["headOffsets"] == [
+        {"partition": partition, "head": 0, "first": 0} for partition in range(4)
+    ]
 
     # No kubelet runs pods here: the group waits on its workload and says so; its Deployment exists, made with
     # the ServiceAccount's rights, and /scale has the selector.
@@ -367,13 +369,19 @@ def _examples_reach_their_conditions(cluster: KubernetesCluster, namespace: str,
     scale = cluster.get_scale(namespace, "ConsumerGroup", "email-notifications")
     assert scale["status"]["selector"] == group["status"]["selector"]
 
-    for kind, name, reason in (
-        ("Projection", "order-summary", "RuntimeCommandPending"),
-        ("Replay", "orders-to-email-notifications", "RuntimeCommandPending"),
-        ("RetentionPolicy", "orders-nightly", "RetentionRuntimePending"),
-    ):
-        body = wait_for_object(cluster, namespace, kind, name, reconciled_with("Stalled", "True"))
-        assert conditions(body)["Stalled"]["reason"] == reason, kind
+    # The projection and the replay wait on their pods too; the retention policy needs none and is Ready.
+    projection = wait_for_object(cluster, namespace, "Projection", "order-summary", reconciled_with("Ready", "False"))
+    assert conditions(projection)["WorkloadAvailable"]["reason"] == "ReplicasNotReady"
+    replay = wait_for_object(
+        cluster,
+        namespace,
+        "Replay",
+        "orders-to-email-notifications",
+        lambda body: (body.get("status") or {}).get("phase") == "Pending",
+    )
+    assert condition_status(replay, "Succeeded") == "Unknown"
+    policy = wait_for_object(cluster, namespace, "RetentionPolicy", "orders-nightly", reconciled_with("Ready", "True"))
+    assert policy["status"]["matchedStreams"] == ["orders"]
     assert _owner_of(cluster, namespace, "job", "orders-to-email-notifications") == (
         "Replay",
         "orders-to-email-notifications",

@@ -104,3 +104,28 @@ def test_gateway_toggle_adds_deployment_service_and_disruption_budget(helm: Path
     assert "CustomResourceDefinition" not in [
         document["kind"] for document in render(helm, "--set", "crds.install=false")
     ]
+
+
+def test_an_access_policy_config_map_is_mounted_where_the_gateway_reads_it(helm: Path) -> None:
+    documents = render(helm, "--set", "gateway.enabled=true,gateway.accessPolicyConfigMapName=sluice-access")
+    gateway = next(
+        document
+        for document in documents
+        if document["kind"] == "Deployment" and "gateway" in document["metadata"]["name"]
+    )
+    pod = gateway["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    environment = {variable["name"]: variable.get("value") for variable in container["env"]}
+    mount = next(mount for mount in container["volumeMounts"] if mount["name"] == "access-policy")
+    volume = next(volume for volume in pod["volumes"] if volume["name"] == "access-policy")
+    assert environment["SLUICE_ACCESS_POLICY_FILE"] == f"{mount['mountPath']}/policy.yaml"
+    assert volume["configMap"]["name"] == "sluice-access"
+    without = render(helm, "--set", "gateway.enabled=true")
+    gateway = next(
+        document
+        for document in without
+        if document["kind"] == "Deployment" and "gateway" in document["metadata"]["name"]
+    )
+    assert "SLUICE_ACCESS_POLICY_FILE" not in {
+        variable["name"] for variable in gateway["spec"]["template"]["spec"]["containers"][0]["env"]
+    }

@@ -23,7 +23,7 @@ from tests.custom_resources.manifests import REPOSITORY_ROOT, load_example
 from tests.kopf_operator.conftest import DATABASE_SECRET
 from tests.kopf_operator.helpers import condition_status, conditions, reconciled_with, wait_for_object
 from tests.kopf_operator.operator_process import OperatorProcess, free_port
-from tests.kopf_operator.workloads import get_deployment, mark_pods_ready
+from tests.kopf_operator.workloads import get_deployment, mark_pods_ready, pod_process_environment
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.postgres, pytest.mark.slow]
 
@@ -180,26 +180,6 @@ def recording_sink() -> Iterator[RecordingSink]:
     thread.join(timeout=5)
 
 
-def pod_process_environment(cluster: KubernetesCluster, namespace: str, container: dict[str, Any]) -> dict[str, str]:
-    """The container's environment as a kubelet would resolve it (Secret keys, the pod name)."""
-    environment: dict[str, str] = {}
-    for variable in container["env"]:
-        if "value" in variable:
-            environment[variable["name"]] = variable["value"]
-            continue
-        source = variable["valueFrom"]
-        if "fieldRef" in source:
-            assert source["fieldRef"]["fieldPath"] == "metadata.name"
-            environment[variable["name"]] = f"{GROUP}-local-pod"
-        else:
-            reference = source["secretKeyRef"]
-            secret = cluster.kubectl(
-                "get", "secret", reference["name"], "-o", f"jsonpath={{.data.{reference['key']}}}", namespace=namespace
-            ).stdout
-            environment[variable["name"]] = base64.b64decode(secret).decode()
-    return environment
-
-
 async def group_lag(dsn: str) -> int:
     async with await sluice.connect(dsn) as store:
         return (await store.consumer_groups().describe("orders", GROUP)).lag_events
@@ -233,7 +213,7 @@ async def test_the_pod_command_consumes_and_lag_in_status_matches_the_runtime(  
     # processes share one network namespace and the pod's port 8080 may be taken on this machine.
     environment = {
         **os.environ,
-        **pod_process_environment(kubernetes_cluster, namespace, container),
+        **pod_process_environment(kubernetes_cluster, namespace, container, pod_name=f"{GROUP}-local-pod"),
         "SLUICE_HTTP_PORT": str(free_port()),
     }
     assert container["command"] == ["sluice"]

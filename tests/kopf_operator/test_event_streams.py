@@ -68,9 +68,9 @@ async def test_partitions_grow_and_the_status_follows_appends(
         lambda body: (body.get("status") or {}).get("appendedEventCount") == 5,
     )
     assert appended["status"]["headOffsets"] == [
-        {"partition": 0, "head": 0},
-        {"partition": 1, "head": 5},
-        {"partition": 2, "head": 0},
+        {"partition": 0, "head": 0, "first": 0},
+        {"partition": 1, "head": 5, "first": 0},
+        {"partition": 2, "head": 0, "first": 0},
     ]
     assert appended["status"]["lastEventTime"]
 

@@ -172,19 +172,19 @@ def test_stream_changes_create_grow_or_refuse() -> None:
     assert "cannot change" in (plan_stream_change(config, _info(4, type_=StreamType.EPHEMERAL)).conflict or "")
 
 
-def test_stream_status_sums_heads_and_takes_the_newest_append() -> None:
+def test_stream_status_sums_heads_less_pruned_events_and_takes_the_newest_append() -> None:
     info = _info(2).model_copy(
         update={
             "partition_heads": (
-                PartitionInfo(partition=1, head=7, last_appended_at=NOW),
+                PartitionInfo(partition=1, head=7, first_offset=4, last_appended_at=NOW),
                 PartitionInfo(partition=0, head=3, last_appended_at=NOW - timedelta(hours=1)),
             )
         }
     )
     assert stream_status_fields(info) == {
-        "headOffsets": [{"partition": 0, "head": 3}, {"partition": 1, "head": 7}],
+        "headOffsets": [{"partition": 0, "head": 3, "first": 0}, {"partition": 1, "head": 7, "first": 4}],
         "appendedEventCount": 10,
-        "approximateEventCount": 10,
+        "approximateEventCount": 6,
         "lastEventTime": "2026-11-26T12:00:00Z",
     }
 
@@ -202,8 +202,11 @@ def test_consume_arguments_follow_the_contract() -> None:
         "--session-timeout", "30",
         "--start-from", "latest",
         "--max-attempts", "5",
+        "--retry-backoff", "exponential", "--retry-delay", "1", "--retry-max-delay", "300",  # the stream's backoff
         "--sink-timeout", "10",
     ]  # fmt: skip
+    context = consume_command.make_context("sluice consume", arguments[1:], resilient_parsing=False)
+    assert (context.params["max_attempts"], context.params["sink_timeout"]) == (5, 10)
     periodic = consume_arguments(
         example_group(
             commitStrategy="periodic",
@@ -338,9 +341,12 @@ def test_lag_fields_change_with_the_lag_not_with_the_clock() -> None:
 
 
 def test_replay_arguments_and_job_phases() -> None:
-    replay = Replay.model_validate(load_example("replay.yaml"))
+    manifest = load_example("replay.yaml")
+    manifest["metadata"] |= {"namespace": "shop", "uid": "6f1c2a9e-0000-4000-8000-000000000000"}
+    replay = Replay.model_validate(manifest)
     assert replay_arguments(replay, "orders", "email-notifications") == [
-        "replay", "--stream", "orders", "--from-offset", "0", "--to-consumer-group", "email-notifications",
+        "replay", "--name", "shop.orders-to-email-notifications.6f1c2a9e", "--stream", "orders",
+        "--from-offset", "0", "--to-consumer-group", "email-notifications",
         "--rate-limit", "200", "--batch-size", "500",
     ]  # fmt: skip
     assert job_state(None).phase is JobPhase.PENDING

@@ -16,6 +16,7 @@ from sluice_operator.controllers.context import OperatorContext
 from sluice_operator.controllers.database_targets import resolve_database
 from sluice_operator.controllers.invalid_specs import report_invalid_spec
 from sluice_operator.controllers.status import write_status
+from sluice_operator.controllers.stream_retention import apply_stream_retention
 from sluice_operator.errors import DatabaseSecretError, DatabaseUnavailableError
 from sluice_operator.models.common import ConditionStatus
 from sluice_operator.models.event_streams import EventStream
@@ -91,7 +92,10 @@ async def reconcile_event_stream(context: OperatorContext, body: Mapping[str, An
         specific.append(stalled)
     else:
         context.known_databases[str(body["metadata"]["uid"])] = database.target
-        fields = stream_status_fields(info)
+        pruned = await apply_stream_retention(context, stream, database.target, body.get("status") or {})
+        if pruned:
+            info = await context.databases.run(database.target, lambda store: store.get_stream(config.name))
+        fields = stream_status_fields(info) | pruned
         specific.append(
             DesiredCondition(SCHEMA_READY, ConditionStatus.TRUE, "SchemaMigrated", database.target.display_name)
         )

@@ -1,4 +1,5 @@
-"""Reconciling a Projection: its Deployment of ``sluice project`` (a command still to come) and status."""
+"""Reconciling a Projection: its Deployment of ``sluice project``, and its position, lag and rebuild progress
+in status (read from the projection's checkpoint in the database, which its pod keeps up to date)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,21 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from sluice.errors import ProjectionNotFoundError
+from sluice.projections.status import ProjectionStatus, projection_status
+from sluice.store import EventStore
 from sluice_operator.controllers.context import OperatorContext
 from sluice_operator.controllers.database_targets import resolve_database
 from sluice_operator.controllers.invalid_specs import report_invalid_spec
 from sluice_operator.controllers.status import write_status
-from sluice_operator.errors import DatabaseSecretError
+from sluice_operator.errors import DatabaseSecretError, DatabaseUnavailableError
 from sluice_operator.models.common import ConditionStatus
 from sluice_operator.models.event_streams import EventStream
 from sluice_operator.models.projections import Projection
 from sluice_operator.reconcile.conditions import DesiredCondition, roll_up
+from sluice_operator.reconcile.databases import DatabaseTarget
 from sluice_operator.reconcile.ownership import Owner
-from sluice_operator.reconcile.projections import projection_deployment, sources_ready
-from sluice_operator.reconcile.runtime_commands import runtime_available
+from sluice_operator.reconcile.projections import projection_deployment, projection_status_fields, sources_ready
 from sluice_operator.reconcile.workloads import WORKLOAD_AVAILABLE, deployment_state, workload_available
 
 __all__ = ["KIND", "reconcile_projection"]
@@ -42,7 +46,7 @@ async def reconcile_projection(context: OperatorContext, body: Mapping[str, Any]
         else:
             sources.append(EventStream.model_validate(source_body))
     specific = [sources_ready(missing)]
-    runtime = runtime_available("project", "the projections issue")
+    fields: dict[str, Any] = {}
     if not missing:
         reference = projection.spec.database or sources[0].spec.database
         try:
@@ -60,6 +64,23 @@ async def reconcile_projection(context: OperatorContext, body: Mapping[str, Any]
             )
             deployment = await context.kubernetes.apply_deployment(manifest)
             specific.append(workload_available(deployment_state(deployment), 1))
-    specific.append(runtime)
-    stalled = runtime if runtime.status is not ConditionStatus.TRUE else None
-    await write_status(context.kubernetes, body, {}, roll_up(specific, stalled=stalled))
+            observed = await _observed_status(context, database.target, projection.metadata.name or "")
+            if observed is not None:
+                fields = projection_status_fields(observed, body.get("status") or {})
+    await write_status(context.kubernetes, body, fields, roll_up(specific))
+
+
+async def _observed_status(context: OperatorContext, target: DatabaseTarget, name: str) -> ProjectionStatus | None:
+    """The projection as its checkpoint shows it; None before its pod first ran (or while the database is
+    away: the status then keeps what it showed last)."""
+
+    async def read(store: EventStore) -> ProjectionStatus | None:
+        try:
+            return await projection_status(store, name)
+        except ProjectionNotFoundError:
+            return None
+
+    try:
+        return await context.databases.run(target, read)
+    except DatabaseUnavailableError:
+        return None

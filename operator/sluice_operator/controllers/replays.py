@@ -1,4 +1,5 @@
-"""Reconciling a Replay: its Job running ``sluice replay`` (a command still to come), phase and status."""
+"""Reconciling a Replay: its Job running ``sluice replay``, and its phase and progress in status (the
+progress from the replay's record in the database, which the Job's process keeps up to date)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,28 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from sluice.errors import ReplayNotFoundError
+from sluice.replay import ReplayProgress, Replays
+from sluice.store import EventStore
 from sluice_operator.controllers.context import OperatorContext
 from sluice_operator.controllers.database_targets import resolve_database
 from sluice_operator.controllers.invalid_specs import report_invalid_spec
 from sluice_operator.controllers.status import write_status
-from sluice_operator.errors import DatabaseSecretError
+from sluice_operator.errors import DatabaseSecretError, DatabaseUnavailableError
 from sluice_operator.models.common import ConditionStatus, JobPhase
 from sluice_operator.models.event_streams import EventStream
 from sluice_operator.models.replays import Replay
 from sluice_operator.reconcile.conditions import DesiredCondition, roll_up
+from sluice_operator.reconcile.databases import DatabaseTarget
 from sluice_operator.reconcile.ownership import Owner
-from sluice_operator.reconcile.replays import job_state, replay_job, succeeded_condition
-from sluice_operator.reconcile.runtime_commands import runtime_available
+from sluice_operator.reconcile.replays import (
+    job_state,
+    replay_job,
+    replay_phase,
+    replay_progress_fields,
+    replay_run_name,
+    succeeded_condition,
+)
 
 __all__ = ["KIND", "reconcile_replay"]
 
@@ -72,13 +83,29 @@ async def reconcile_replay(context: OperatorContext, body: Mapping[str, Any]) ->
                 )
             )
             state = job_state(job)
-            fields["phase"] = state.phase.value
+            progress = await _recorded_progress(context, database.target, replay_run_name(replay))
+            phase = replay_phase(state, progress)
+            fields |= replay_progress_fields(progress)
+            fields["phase"] = phase.value
             if state.start_time is not None:
                 fields["startTime"] = state.start_time
             if state.completion_time is not None:
                 fields["completionTime"] = state.completion_time
-            specific.append(succeeded_condition(state.phase))
-    runtime = runtime_available("replay", "the stream-operations issue")
-    specific.append(runtime)
-    stalled = runtime if runtime.status is not ConditionStatus.TRUE else None
-    await write_status(context.kubernetes, body, fields, roll_up(specific, stalled=stalled))
+            specific.append(succeeded_condition(phase))
+    await write_status(context.kubernetes, body, fields, roll_up(specific))
+
+
+async def _recorded_progress(context: OperatorContext, target: DatabaseTarget, name: str) -> ReplayProgress | None:
+    """The replay's record, None before its Job's process created it (or while the database is away: the
+    status then keeps the last progress it showed)."""
+
+    async def read(store: EventStore) -> ReplayProgress | None:
+        try:
+            return await Replays(store).progress(name)
+        except ReplayNotFoundError:
+            return None
+
+    try:
+        return await context.databases.run(target, read)
+    except DatabaseUnavailableError:
+        return None

@@ -1,25 +1,62 @@
-"""Reconciling a RetentionPolicy: which EventStreams it matches. Pruning itself waits for the runtime's
-retention API (the stream-operations issue); until then the policy reports Stalled with that reason."""
+"""Reconciling a RetentionPolicy: which EventStreams it matches, and pruning them when a run is due.
+
+Every reconcile (on change, and on each periodic resync) decides from the schedule, the cleanup window and the
+``sluice.dev/run-requested`` annotation whether a run is due (``reconcile.retention_schedule``); a due run
+prunes each matched stream in its own database through the runtime's ``prune_stream`` (bounded batches, so
+appends go on meanwhile) and records the run in status. A database that cannot be reached fails the run:
+``Enforced`` turns False and the run is tried again at the next resync, since ``lastRunTime`` did not move.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
+from sluice.errors import SluiceError, StreamNotFoundError
+from sluice.retention import PruneReport, prune_stream
+from sluice.store import EventStore
 from sluice_operator.controllers.context import OperatorContext
+from sluice_operator.controllers.database_targets import resolve_database
 from sluice_operator.controllers.invalid_specs import report_invalid_spec
 from sluice_operator.controllers.status import write_status
+from sluice_operator.errors import DatabaseSecretError, DatabaseUnavailableError
 from sluice_operator.models.common import ConditionStatus
+from sluice_operator.models.event_streams import EventStream
 from sluice_operator.models.retention_policies import RetentionPolicy
 from sluice_operator.reconcile.conditions import DesiredCondition, roll_up
+from sluice_operator.reconcile.retention_limits import prune_status_fields, runtime_limits
 from sluice_operator.reconcile.retention_policies import matched_stream_names
+from sluice_operator.reconcile.retention_schedule import RUN_REQUESTED_ANNOTATION, RunReason, run_decision
 
-__all__ = ["KIND", "reconcile_retention_policy"]
+__all__ = ["KIND", "PRUNE_TIMEOUT_SECONDS", "parse_timestamp", "reconcile_retention_policy"]
 
 KIND = "RetentionPolicy"
 ENFORCED = "Enforced"
+PRUNE_TIMEOUT_SECONDS = 3600.0
+"""Longest one stream's prune may take before the run counts as failed (it resumes at the next run)."""
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return None
+
+
+async def _prune(
+    context: OperatorContext, namespace: str, stream: EventStream, policy: RetentionPolicy, now: datetime
+) -> PruneReport:
+    database = await resolve_database(context, namespace, stream.spec.database)
+    limits = runtime_limits(policy.spec)
+
+    async def prune(store: EventStore) -> PruneReport:
+        return await prune_stream(store, stream.stream_name, limits, now=now, ignore_window=True)
+
+    return await context.databases.run(database.target, prune, timeout_seconds=PRUNE_TIMEOUT_SECONDS)
 
 
 async def reconcile_retention_policy(context: OperatorContext, body: Mapping[str, Any]) -> None:
@@ -28,14 +65,57 @@ async def reconcile_retention_policy(context: OperatorContext, body: Mapping[str
     except ValidationError as error:
         await report_invalid_spec(context, body, error)
         return
-    namespace = str(body["metadata"]["namespace"])
-    streams = await context.kubernetes.list_custom_objects("EventStream", namespace)
-    matched = matched_stream_names(policy.spec.stream_selector, streams)
+    metadata = body["metadata"]
+    namespace = str(metadata["namespace"])
+    status = body.get("status") or {}
+    stream_bodies = await context.kubernetes.list_custom_objects("EventStream", namespace)
+    matched = matched_stream_names(policy.spec.stream_selector, stream_bodies)
+    now = datetime.now(UTC)
+    run_requested = (metadata.get("annotations") or {}).get(RUN_REQUESTED_ANNOTATION)
+    decision = run_decision(
+        schedule=policy.spec.schedule,
+        window=policy.spec.cleanup_window,
+        now=now,
+        created_at=parse_timestamp(metadata.get("creationTimestamp")) or now,
+        last_run_time=parse_timestamp(status.get("lastRunTime")),
+        run_requested=run_requested,
+        last_run_request=status.get("lastRunRequest"),
+    )
+    fields: dict[str, Any] = {"matchedStreams": matched, "nextRunTime": decision.next_run_time.isoformat()}
+    if not decision.run:
+        waiting = "waiting for the cleanup window" if decision.reason is RunReason.OUTSIDE_CLEANUP_WINDOW else "idle"
+        enforced = DesiredCondition(
+            ENFORCED,
+            ConditionStatus.TRUE,
+            decision.reason.value,
+            f"{len(matched)} stream(s) matched; {waiting}; next run at {decision.next_run_time.isoformat()}",
+        )
+        await write_status(context.kubernetes, body, fields, roll_up([enforced]))
+        return
+    by_name = {str(stream["metadata"]["name"]): stream for stream in stream_bodies}
+    reports: list[PruneReport] = []
+    try:
+        for name in matched:
+            stream = EventStream.model_validate(by_name[name])
+            try:
+                reports.append(await _prune(context, namespace, stream, policy, now))
+            except StreamNotFoundError:
+                continue  # its EventStream has not created it yet: nothing to prune
+    except (DatabaseSecretError, DatabaseUnavailableError) as error:
+        failed = DesiredCondition(ENFORCED, ConditionStatus.FALSE, error.reason, f"the run failed: {error}")
+        await write_status(context.kubernetes, body, fields, roll_up([failed]))
+        return
+    except SluiceError as error:
+        failed = DesiredCondition(ENFORCED, ConditionStatus.FALSE, "PruneFailed", f"the run failed: {error}")
+        await write_status(context.kubernetes, body, fields, roll_up([failed]))
+        return
+    fields |= prune_status_fields(reports) | {"lastRunTime": now.isoformat()}
+    if run_requested is not None:
+        fields["lastRunRequest"] = run_requested
     enforced = DesiredCondition(
         ENFORCED,
-        ConditionStatus.FALSE,
-        "RetentionRuntimePending",
-        f"{len(matched)} stream(s) matched; pruning needs the runtime's retention API (the stream-operations "
-        "issue), which this Sluice release does not have yet",
+        ConditionStatus.TRUE,
+        decision.reason.value,
+        f"{len(matched)} stream(s) matched; the last run pruned {fields['prunedEvents']} event(s)",
     )
-    await write_status(context.kubernetes, body, {"matchedStreams": matched}, roll_up([enforced], stalled=enforced))
+    await write_status(context.kubernetes, body, fields, roll_up([enforced]))

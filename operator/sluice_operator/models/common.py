@@ -31,6 +31,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from sluice.names import SCHEMA_NAME_PATTERN, STREAM_NAME_PATTERN
+from sluice.retention import quantities as runtime_quantities
 
 __all__ = [
     "AGE_COLUMN",
@@ -205,54 +206,24 @@ ObjectName = Annotated[str, Field(pattern=OBJECT_NAME_PATTERN, min_length=1, max
 Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)]
 """A duration such as ``30s``, ``12h`` or ``7d`` (see ``parse_duration``)."""
 
-_DURATION_UNITS = {
-    "ms": timedelta(milliseconds=1),
-    "s": timedelta(seconds=1),
-    "m": timedelta(minutes=1),
-    "h": timedelta(hours=1),
-    "d": timedelta(days=1),
-    "w": timedelta(weeks=1),
-}
-_DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")
-
 
 def parse_duration(text: str) -> timedelta:
-    """``"1h30m"`` → ``timedelta(hours=1, minutes=30)``; raises ValueError for text outside DURATION_PATTERN."""
+    """``"1h30m"`` → ``timedelta(hours=1, minutes=30)``; raises ValueError for text outside DURATION_PATTERN.
+    The runtime's parser, so a duration means the same in a manifest and on the command line."""
     if re.fullmatch(DURATION_PATTERN, text) is None:
         raise ValueError(f"invalid duration {text!r}: use numbers with units ms, s, m, h, d or w, such as 30s or 7d")
-    return sum(
-        (int(amount) * _DURATION_UNITS[unit] for amount, unit in _DURATION_PART.findall(text)),
-        start=timedelta(0),
-    )
-
-
-_BYTE_SUFFIXES = {
-    "": 1,
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "E": 10**18,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-    "Ei": 2**60,
-}
+    return runtime_quantities.parse_duration(text)
 
 
 def parse_byte_quantity(quantity: int | str) -> int:
-    """``"10Gi"`` → ``10737418240``, ``"5G"`` → ``5000000000``, ``1024`` → ``1024``."""
+    """``"10Gi"`` → ``10737418240``, ``"5G"`` → ``5000000000``, ``1024`` → ``1024`` (the runtime's parser)."""
     if isinstance(quantity, int):
         if quantity < 0:
             raise ValueError(f"invalid byte quantity {quantity}: must not be negative")
         return quantity
-    matched = re.fullmatch(BYTE_QUANTITY_PATTERN, quantity)
-    if matched is None:
+    if re.fullmatch(BYTE_QUANTITY_PATTERN, quantity) is None:
         raise ValueError(f"invalid byte quantity {quantity!r}: use an integer with an optional suffix such as Gi or G")
-    return int(quantity.removesuffix(matched.group(1) or "")) * _BYTE_SUFFIXES[matched.group(1) or ""]
+    return runtime_quantities.parse_byte_size(quantity)
 
 
 def _valid_byte_quantity(quantity: int | str) -> int | str:

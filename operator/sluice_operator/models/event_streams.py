@@ -173,10 +173,12 @@ class EventStreamSpec(SluiceSchemaModel):
 
 
 class PartitionHead(SluiceSchemaModel):
-    """One partition's head: the next offset to be assigned."""
+    """One partition's head (the next offset to be assigned) and first offset (the oldest one retained)."""
 
     partition: int = Field(ge=0)
     head: int = Field(ge=0)
+    first: int | None = Field(default=None, ge=0)
+    """The oldest offset still stored: retention prunes below it."""
 
 
 class EventStreamStatus(ResourceStatus):
@@ -194,6 +196,12 @@ class EventStreamStatus(ResourceStatus):
     """Events currently stored, estimated (fewer than appended once retention prunes)."""
     last_event_time: datetime | None = None
     """When the newest event was appended."""
+    last_prune_time: datetime | None = None
+    """When ``spec.retention`` was last applied."""
+    pruned_events: int | None = Field(default=None, ge=0)
+    """Events the last application of ``spec.retention`` deleted."""
+    held_back_by: list[str] = Field(default_factory=list, json_schema_extra={"x-kubernetes-list-type": "set"})
+    """Consumer groups whose positions kept the last prune from reaching the limits."""
 
 
 class EventStream(CustomResource):

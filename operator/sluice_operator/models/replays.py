@@ -65,7 +65,8 @@ class ReplayTarget(SluiceSchemaModel):
     )
 
     consumer_group: ObjectName | None = None
-    """A ConsumerGroup (in this namespace): its handler gets the events again, its positions are untouched."""
+    """A ConsumerGroup (in this namespace): its committed offsets are reset to the replay's start (its members are
+    fenced and resume from there), so its handler gets the events again."""
     projection: ObjectName | None = None
     """A Projection (in this namespace): the events are applied to it again."""
     stream: ObjectName | None = None

@@ -73,6 +73,12 @@ def consume_arguments(group: ConsumerGroup, stream: EventStream) -> list[str]:
         spec.start_position.from_.value,
         "--max-attempts",
         str(stream.spec.dead_letter.max_attempts),
+        "--retry-backoff",
+        stream.spec.dead_letter.backoff.type.value,
+        "--retry-delay",
+        _seconds(stream.spec.dead_letter.backoff.initial),
+        "--retry-max-delay",
+        _seconds(stream.spec.dead_letter.backoff.maximum),
     ]
     if spec.start_position.from_ is StartFrom.OFFSET and spec.start_position.offset is not None:
         arguments += ["--start-offset", str(spec.start_position.offset)]

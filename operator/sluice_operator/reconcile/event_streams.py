@@ -77,15 +77,18 @@ def plan_stream_change(desired: StreamConfig, existing: StreamInfo | None) -> St
 
 
 def stream_status_fields(info: StreamInfo) -> dict[str, Any]:
-    """Status fields observed from the stored stream: head offsets, event counts and the last event time."""
+    """Status fields observed from the stored stream: head and first (oldest retained) offsets, event counts
+    and the last event time."""
     heads = sorted(info.partition_heads, key=lambda partition: partition.partition)
     appended = sum(partition.head for partition in heads)
     last_times = [partition.last_appended_at for partition in heads if partition.last_appended_at is not None]
     return {
-        "headOffsets": [{"partition": partition.partition, "head": partition.head} for partition in heads],
+        "headOffsets": [
+            {"partition": partition.partition, "head": partition.head, "first": partition.first_offset}
+            for partition in heads
+        ],
         "appendedEventCount": appended,
-        # Nothing is pruned yet (retention is another issue), so what is stored is what was appended.
-        "approximateEventCount": appended,
+        "approximateEventCount": sum(partition.head - partition.first_offset for partition in heads),
         "lastEventTime": format_time(max(last_times)) if last_times else None,
     }
 

@@ -6,13 +6,20 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sluice.projections.status import ProjectionStatus
 from sluice_operator.models.common import ConditionStatus
 from sluice_operator.models.projections import Projection
-from sluice_operator.reconcile.conditions import DesiredCondition
+from sluice_operator.reconcile.conditions import DesiredCondition, format_time
 from sluice_operator.reconcile.ownership import Owner
-from sluice_operator.reconcile.workloads import HTTP_PORT, ContainerSpec, deployment_manifest
+from sluice_operator.reconcile.workloads import ContainerSpec, deployment_manifest
 
-__all__ = ["SOURCES_READY", "project_arguments", "projection_deployment", "sources_ready"]
+__all__ = [
+    "SOURCES_READY",
+    "project_arguments",
+    "projection_deployment",
+    "projection_status_fields",
+    "sources_ready",
+]
 
 SOURCES_READY = "SourcesReady"
 
@@ -33,8 +40,6 @@ def project_arguments(projection: Projection, source_stream_names: Sequence[str]
         str(spec.batch_size),
         "--reset-generation",
         str(spec.reset_generation),
-        "--http-port",
-        str(HTTP_PORT),
     ]
     return arguments
 
@@ -67,3 +72,27 @@ def sources_ready(missing: Sequence[str]) -> DesiredCondition:
         "SourceNotFound",
         "EventStream(s) not found in this namespace: " + ", ".join(missing),
     )
+
+
+def projection_status_fields(observed: ProjectionStatus, previous: Mapping[str, Any]) -> dict[str, Any]:
+    """``position``, ``lag`` and ``rebuild`` from the runtime's view of the projection. ``lag.observedAt``
+    keeps its previous value while events and whole seconds are unchanged, so a caught-up projection's
+    status is not rewritten on every resync."""
+    lag = {"events": observed.lag_events, "seconds": float(int(observed.lag_seconds))}
+    previous_lag = dict(previous.get("lag") or {})
+    observed_at = previous_lag.pop("observedAt", None)
+    if previous_lag != lag or observed_at is None:
+        observed_at = format_time(observed.observed_at)
+    fields: dict[str, Any] = {
+        "position": None if observed.position is None else str(observed.position),
+        "lag": lag | {"observedAt": observed_at},
+    }
+    rebuild = observed.rebuild
+    if rebuild is not None:
+        fields["rebuild"] = {
+            "phase": rebuild.phase.value,
+            "eventsDone": min(rebuild.done, rebuild.total) if rebuild.running else rebuild.done,
+            "eventsTotal": rebuild.total,
+            "percent": rebuild.percent,
+        }
+    return fields

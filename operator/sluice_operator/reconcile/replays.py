@@ -1,4 +1,5 @@
-"""What a Replay means: the Job running ``sluice replay`` once, and its phase from the Job's status."""
+"""What a Replay means: the Job running ``sluice replay`` once; its phase from the Job's status and its
+progress from the replay's record in the database (``sluice.replay``)."""
 
 from __future__ import annotations
 
@@ -6,22 +7,40 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sluice.replay import ReplayProgress, ReplayState
 from sluice_operator.models.common import ConditionStatus, JobPhase
 from sluice_operator.models.replays import Replay
 from sluice_operator.reconcile.conditions import DesiredCondition, format_time
 from sluice_operator.reconcile.ownership import Owner
 from sluice_operator.reconcile.workloads import ContainerSpec, job_manifest
 
-__all__ = ["SUCCEEDED", "JobState", "job_state", "replay_arguments", "replay_job", "succeeded_condition"]
+__all__ = [
+    "SUCCEEDED",
+    "JobState",
+    "job_state",
+    "replay_arguments",
+    "replay_job",
+    "replay_phase",
+    "replay_progress_fields",
+    "replay_run_name",
+    "succeeded_condition",
+]
 
 SUCCEEDED = "Succeeded"
 
 
+def replay_run_name(replay: Replay) -> str:
+    """The replay's name in the database: namespace, name and the start of the object's uid, so a Replay
+    deleted and created again under the same name is a new run, not the old one resumed."""
+    metadata = replay.metadata
+    return f"{metadata.namespace}.{metadata.name}.{(metadata.uid or '')[:8]}".rstrip(".")
+
+
 def replay_arguments(replay: Replay, source_stream_name: str, target_name: str) -> list[str]:
-    """``replay --stream S (--from-offset N | --from-time T) --to-(consumer-group|projection|stream) NAME``:
-    the command line proposed to the stream-operations issue."""
+    """``replay --name N --stream S (--from-offset N | --from-time T)
+    --to-(consumer-group|projection|stream) NAME [--rate-limit R] --batch-size B``."""
     spec = replay.spec
-    arguments = ["replay", "--stream", source_stream_name]
+    arguments = ["replay", "--name", replay_run_name(replay), "--stream", source_stream_name]
     if spec.from_offset is not None:
         arguments += ["--from-offset", str(spec.from_offset)]
     elif spec.from_time is not None:
@@ -90,3 +109,28 @@ def succeeded_condition(phase: JobPhase) -> DesiredCondition:
     if phase is JobPhase.FAILED:
         return DesiredCondition(SUCCEEDED, ConditionStatus.FALSE, "JobFailed", "the replay Job failed")
     return DesiredCondition(SUCCEEDED, ConditionStatus.UNKNOWN, f"Job{phase.value}", f"the replay Job is {phase.value}")
+
+
+def replay_phase(job: JobState, progress: ReplayProgress | None) -> JobPhase:
+    """The Job's phase, except that a replay the database shows running is Running even before the Job's
+    pod reports ready, and a replay it shows cancelled is Failed (the Job then exits with an error)."""
+    if job.phase in {JobPhase.SUCCEEDED, JobPhase.FAILED} or progress is None:
+        return job.phase
+    if progress.state is ReplayState.CANCELLED:
+        return JobPhase.FAILED
+    if progress.state is ReplayState.RUNNING:
+        return JobPhase.RUNNING
+    return job.phase
+
+
+def replay_progress_fields(progress: ReplayProgress | None) -> dict[str, Any]:
+    """``progress`` (events done, total and percent) from the replay's record; nothing before it exists."""
+    if progress is None:
+        return {}
+    return {
+        "progress": {
+            "eventsDone": progress.events_done,
+            "eventsTotal": progress.events_total,
+            "percent": progress.percent,
+        }
+    }
