@@ -83,22 +83,26 @@ def test_the_platform_comes_up_delivers_every_event_and_leaves_nothing_running(s
     assert group["READY"] == "True"
     assert group["LAG"] == "0"
     assert group["READY REPLICAS"] == "2"
-    # The kinds whose runtime is still to come say so: never a false Ready.
-    for name in ("projection.sluice.dev/order-summary", "retentionpolicy.sluice.dev/orders-nightly"):
-        assert rows[name]["READY"] == "False", name
+    projection = rows["projection.sluice.dev/order-summary"]
+    assert projection["READY"] == "True"
+    assert projection["LAG"] == "0"
+    assert rows["retentionpolicy.sluice.dev/orders-nightly"]["READY"] == "True"
     replay = rows["replay.sluice.dev/orders-to-email-notifications"]
-    assert replay["PHASE"] == "Pending"
-    assert replay["SUCCEEDED"] != "True"
-    assert "RuntimeCommandPending" in output
-    assert "RetentionRuntimePending" in output
+    assert replay["PHASE"] == "Succeeded"
+    assert replay["SUCCEEDED"] == "True"
+    assert replay["PROGRESS"] == "100"
     assert f"the sink received all {EVENTS} events" in output
     assert "reported those pods Running and Ready" in output
+    assert f"reporting.order_summary (kept by Projection/order-summary), {EVENTS} rows" in output
+    assert f"the sink received {EVENTS} CloudEvent(s) again" in output
 
     stopped = STOPPED_LINE.search(output)
     assert stopped is not None, output
     processes = dict(entry.rsplit(" ", 1) for entry in stopped["processes"].split(", "))
     assert {"postgres", "etcd", "kube-apiserver", "kube-controller-manager", "operator"} <= processes.keys()
     assert sum(name.startswith("pod/email-notifications-") for name in processes) == 2
+    assert sum(name.startswith("pod/order-summary-") for name in processes) == 1
+    assert not any(name.startswith("pod/orders-to-email-notifications-") for name in processes)  # ran to the end
     assert [name for name, pid in processes.items() if process_is_running(int(pid))] == []
     assert "nothing this command started is left running" in output
     assert not (state_directory / "platform.pid").exists()
@@ -138,7 +142,9 @@ def test_ctrl_c_stops_everything_it_started(state_directory: Path, tmp_path: Pat
     stopped = STOPPED_LINE.search(output)
     assert stopped is not None, output
     process_ids = [int(entry.rsplit(" ", 1)[1]) for entry in stopped["processes"].split(", ")]
-    assert len(process_ids) == 7  # postgres, etcd, kube-apiserver, kube-controller-manager, operator, 2 pods
+    # postgres, etcd, kube-apiserver, kube-controller-manager, operator, 2 consumer pods, the projection's pod
+    # (the replay's pod ran to completion before the platform reported it was ready)
+    assert len(process_ids) == 8
     assert [pid for pid in process_ids if process_is_running(pid)] == []
 
 

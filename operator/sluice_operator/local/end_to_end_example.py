@@ -20,6 +20,9 @@ __all__ = [
     "CONSUMER_GROUP",
     "DATABASE_SECRET",
     "DEFAULT_EXAMPLE_DIRECTORY",
+    "PROJECTION",
+    "PROJECTION_TABLE",
+    "REPLAY",
     "STREAM",
     "ExampleManifests",
     "load_example_manifests",
@@ -30,6 +33,9 @@ DEFAULT_EXAMPLE_DIRECTORY = Path(__file__).resolve().parents[3] / "examples" / "
 DATABASE_SECRET = "sluice-database"  # noqa: S105 - the Secret's name, not a password
 STREAM = "orders"
 CONSUMER_GROUP = "email-notifications"
+PROJECTION = "order-summary"
+PROJECTION_TABLE = "reporting.order_summary"
+REPLAY = "orders-to-email-notifications"
 
 
 class _YamlModule(Protocol):

@@ -1,6 +1,7 @@
 """``LocalPlatform``: what the local platform starts (PostgreSQL, a control plane or an existing cluster, the
 CRDs, the operator, a sink, the end-to-end example, local processes for the example's pods), how it watches
-the example catch up, and stopping all of it by process id. ``platform.py`` is its command line.
+the example catch up (the consumer group, the projection), runs the example's replay, and stopping all of it
+by process id. ``platform.py`` is its command line.
 """
 
 from __future__ import annotations
@@ -22,9 +23,13 @@ from sluice_operator.local.demo_sink import CloudEventSink
 from sluice_operator.local.end_to_end_example import (
     CONSUMER_GROUP,
     DEFAULT_EXAMPLE_DIRECTORY,
+    PROJECTION,
+    PROJECTION_TABLE,
+    REPLAY,
     STREAM,
     load_example_manifests,
 )
+from sluice_operator.local.job_stand_in import run_job_pod
 from sluice_operator.local.kubectl import Kubectl
 from sluice_operator.local.kubelet_stand_in import (
     PodProcess,
@@ -36,7 +41,14 @@ from sluice_operator.local.kubelet_stand_in import (
 from sluice_operator.local.local_processes import process_is_running
 from sluice_operator.local.operator_process import OperatorProcess, start_operator
 from sluice_operator.local.platform_errors import PlatformError, PlatformInterruptedError
-from sluice_operator.local.platform_status import condition, consumer_group_state, ready_status, sluice_table
+from sluice_operator.local.platform_status import (
+    consumer_group_state,
+    projection_state,
+    ready_status,
+    replay_state,
+    sluice_table,
+)
+from sluice_operator.local.read_model import order_summary_rows
 from sluice_operator.local.sample_events import append_sample_orders
 
 __all__ = ["DEMO_NAMESPACE", "REPOSITORY_ROOT", "LocalPlatform", "PlatformOptions"]
@@ -54,8 +66,7 @@ CRD_NAMES = (
     "replays.sluice.dev",
 )
 SAMPLE_EVENTS_SHOWN = 3
-PENDING_RUNTIME_KINDS = ("Projection", "RetentionPolicy", "Replay")
-"""Kinds whose runtime command is still to come: the operator reports them Stalled, never a false Ready."""
+READ_MODEL_ROWS_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,9 @@ class LocalPlatform:
         self.operator: OperatorProcess | None = None
         self.sink: CloudEventSink | None = None
         self.pods: list[PodProcess] = []
+        """Processes of Deployment pods (the consumer group's and the projection's), kept running."""
+        self.job_pods: list[PodProcess] = []
+        """Processes of Job pods (the replay's), which run to completion."""
         self.kubectl: Kubectl | None = None
         self._events_shown = 0
         self._events_reported = 0
@@ -119,7 +133,9 @@ class LocalPlatform:
         self._wait_for_stream(kubectl)
         asyncio.run(append_sample_orders(database_url, stream=STREAM, count=self.options.events))
         self.say(f"appended {self.options.events} OrderPlaced events to '{STREAM}' (keyed by customer)")
-        self._run_consumer_pods(kubectl)
+        self._run_deployment_pods(kubectl, CONSUMER_GROUP)
+        if self.options.uses_local_control_plane:  # on a real cluster, its own pod projects
+            self._run_deployment_pods(kubectl, PROJECTION)
 
     def _prepare_state_directory(self) -> None:
         state = self.options.state_directory
@@ -217,11 +233,11 @@ class LocalPlatform:
         self._wait(stream_ready, f"EventStream {STREAM} to be Ready")
         self.say(f"EventStream {STREAM} is Ready: the operator migrated the database and created the stream")
 
-    def _run_consumer_pods(self, kubectl: Kubectl) -> None:
-        group = kubectl.get_json("consumergroup.sluice.dev", CONSUMER_GROUP, namespace=DEMO_NAMESPACE)
-        replicas = int(group["spec"].get("replicas", 1))
+    def _run_deployment_pods(self, kubectl: Kubectl, deployment_name: str) -> None:
+        deployment = kubectl.get_json("deployment", deployment_name, namespace=DEMO_NAMESPACE)
+        replicas = int(deployment["spec"].get("replicas", 1))
         pods = wait_for_pods(
-            kubectl, DEMO_NAMESPACE, CONSUMER_GROUP, count=replicas, timeout_seconds=STEP_TIMEOUT_SECONDS
+            kubectl, DEMO_NAMESPACE, deployment_name, count=replicas, timeout_seconds=STEP_TIMEOUT_SECONDS
         )
         self._start_pods(kubectl, pods)
 
@@ -261,7 +277,8 @@ class LocalPlatform:
     # Watching -----------------------------------------------------------------------------------------
 
     def watch_until_caught_up(self) -> None:
-        """Print ``kubectl get sluice -A`` every few seconds until the group has lag 0 and is Ready."""
+        """Print ``kubectl get sluice -A`` every few seconds until the group and the projection have lag 0 and
+        are Ready."""
         assert self.kubectl is not None
         assert self.sink is not None
         deadline = time.monotonic() + self.options.ready_timeout_seconds
@@ -269,20 +286,25 @@ class LocalPlatform:
             self._show_new_sink_events()
             received = self.sink.distinct_event_count()
             state = consumer_group_state(self.kubectl, DEMO_NAMESPACE, CONSUMER_GROUP)
+            projection = projection_state(self.kubectl, DEMO_NAMESPACE, PROJECTION)
             table = sluice_table(self.kubectl)
             caught_up = received >= self.options.events and state.lag_events == 0 and state.member_count > 0
             if self.options.uses_local_control_plane:
-                caught_up = caught_up and state.ready == "True"
+                caught_up = caught_up and state.ready == "True" and projection.caught_up
             lag = "not reported yet" if state.lag_events is None else f"{state.lag_events} events"
+            projection_lag = "not reported yet" if projection.lag_events is None else f"{projection.lag_events} events"
             self.say(
                 f"kubectl get sluice -A   (the sink has received {received} of {self.options.events} events; "
-                f"{CONSUMER_GROUP} lag: {lag}, Ready: {state.ready or 'not reported yet'})"
+                f"{CONSUMER_GROUP} lag: {lag}, Ready: {state.ready or 'not reported yet'}; "
+                f"{PROJECTION} lag: {projection_lag})"
             )
             click.echo(table + "\n")
             if caught_up:
-                self.say(f"caught up: the sink received all {received} events and {CONSUMER_GROUP} reports lag 0")
+                self.say(
+                    f"caught up: the sink received all {received} events, {CONSUMER_GROUP} reports lag 0 and "
+                    f"{PROJECTION} is at {projection.position} with lag {projection.lag_events}"
+                )
                 self._events_reported = len(self.sink.received)
-                self._explain_pending_runtimes(self.kubectl)
                 return
             if time.monotonic() > deadline:
                 raise PlatformError(
@@ -291,15 +313,47 @@ class LocalPlatform:
                 )
             time.sleep(REFRESH_INTERVAL_SECONDS)
 
-    def _explain_pending_runtimes(self, kubectl: Kubectl) -> None:
-        """Say why the kinds whose runtime is still to come are not Ready (their Stalled condition)."""
-        for kind, name in ((kind, name) for kind, name in self.example_objects if kind in PENDING_RUNTIME_KINDS):
-            body = kubectl.get_json(f"{kind.lower()}.sluice.dev", name, namespace=DEMO_NAMESPACE)
-            stalled = condition(body, "Stalled") or {}
-            self.say(
-                f"  {kind}/{name}: Ready {ready_status(body)}, Stalled {stalled.get('status')} "
-                f"({stalled.get('reason')}): {stalled.get('message')}"
-            )
+    def show_read_model(self) -> None:
+        """Print a few rows of the projection's table: the read model the operator's Projection maintains."""
+        if self.postgres is None or not self.options.uses_local_control_plane:
+            return  # on a real cluster the projection runs in its pod, when the image is there
+        rows = asyncio.run(order_summary_rows(self.postgres.dsn(), PROJECTION_TABLE, limit=READ_MODEL_ROWS_SHOWN))
+        self.say(f"{PROJECTION_TABLE} (kept by Projection/{PROJECTION}), {rows.total} rows; the first ones:")
+        for row in rows.rows:
+            click.echo(f"    {row}")
+
+    def run_replay(self) -> None:
+        """Run the example's Replay: its Job's pod here (the group's offsets are reset, so the sink receives
+        every event again), then report the pod Succeeded; wait for the Replay to say Succeeded."""
+        assert self.kubectl is not None
+        kubectl = self.kubectl
+        if not self.options.uses_local_control_plane:
+            self.say(f"Replay {REPLAY}: its Job runs in the cluster (when its pod is scheduled); not waiting for it")
+            return
+        received_before = len(self.sink.received) if self.sink is not None else 0
+        pod, exit_code = run_job_pod(
+            kubectl,
+            DEMO_NAMESPACE,
+            REPLAY,
+            log_directory=self.log_directory,
+            into=self.job_pods,
+            timeout_seconds=self.options.ready_timeout_seconds,
+        )
+        if exit_code != 0:
+            raise PlatformError(f"the replay exited with {exit_code}; its log is in {self.log_directory}")
+        arguments = " ".join(self.job_pods[-1].process.command[1:])
+        self.say(f"Job {REPLAY}: ran `sluice {arguments}` here for pod {pod['metadata']['name']}; it exited 0")
+        redelivered = (len(self.sink.received) if self.sink is not None else 0) - received_before
+        self.say(f"  the sink received {redelivered} CloudEvent(s) again: the group re-read the stream from offset 0")
+        self._events_reported = len(self.sink.received) if self.sink is not None else 0
+        deadline = time.monotonic() + self.options.ready_timeout_seconds
+        while (state := replay_state(kubectl, DEMO_NAMESPACE, REPLAY)).phase != "Succeeded":
+            if time.monotonic() > deadline:
+                raise PlatformError(f"Replay {REPLAY} did not succeed: phase {state.phase}, progress {state.progress}")
+            time.sleep(REFRESH_INTERVAL_SECONDS / 4)
+        self.say(f"Replay {REPLAY}: {state.phase}, progress {dict(state.progress)}, Ready {state.ready}")
+        self.say("kubectl get sluice -A")
+        click.echo(sluice_table(kubectl) + "\n")
 
     def _show_new_sink_events(self) -> None:
         assert self.sink is not None
@@ -348,7 +402,8 @@ class LocalPlatform:
             self._events_reported = received
 
     def _sync_pods(self, kubectl: Kubectl) -> None:
-        pods = pods_of_deployment(kubectl, DEMO_NAMESPACE, CONSUMER_GROUP)
+        deployments = [CONSUMER_GROUP, PROJECTION] if self.options.uses_local_control_plane else [CONSUMER_GROUP]
+        pods = [pod for name in deployments for pod in pods_of_deployment(kubectl, DEMO_NAMESPACE, name)]
         wanted = {str(pod["metadata"]["name"]) for pod in pods}
         for pod_process in list(self.pods):
             exit_code = pod_process.process.exit_code()
@@ -372,7 +427,10 @@ class LocalPlatform:
     def started_processes(self) -> dict[str, int]:
         """Name → process id of every process this platform started (and has not yet stopped)."""
         processes: dict[str, int] = {}
-        for pod_process in self.pods:
+        finished_jobs = [pod_process for pod_process in self.job_pods if pod_process.process.exit_code() is not None]
+        for pod_process in [*self.pods, *self.job_pods]:
+            if pod_process in finished_jobs:
+                continue  # ran to completion: nothing to stop
             if pod_process.process.process_id is not None:
                 processes[f"pod/{pod_process.pod_name}"] = pod_process.process.process_id
         if self.operator is not None and self.operator.process_id is not None:
@@ -386,7 +444,7 @@ class LocalPlatform:
     def stop(self) -> None:
         """Stop everything, newest first, by process id; say which processes were stopped."""
         processes = self.started_processes()
-        for pod_process in reversed(self.pods):
+        for pod_process in reversed([*self.pods, *self.job_pods]):
             pod_process.process.stop()
         if self.operator is not None:
             self.operator.stop()

@@ -60,6 +60,8 @@ def run_platform(options: PlatformOptions) -> int:
         with _stop_on_signals():
             platform.start()
             platform.watch_until_caught_up()
+            platform.show_read_model()
+            platform.run_replay()
             if not options.exit_after_ready:
                 platform.keep_running()
     except PlatformInterruptedError:

@@ -1,5 +1,5 @@
 """Reading what the operator reports: ``kubectl get sluice -A`` for people, and the few fields the platform
-waits on (an object's Ready condition, a consumer group's lag)."""
+waits on (an object's Ready condition, a consumer group's or projection's lag, a replay's phase)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,17 @@ from typing import Any
 from sluice_operator.local.kubectl import Kubectl
 from sluice_operator.local.platform_errors import PlatformError
 
-__all__ = ["ConsumerGroupState", "condition", "consumer_group_state", "ready_status", "sluice_table"]
+__all__ = [
+    "ConsumerGroupState",
+    "ProjectionState",
+    "ReplayState",
+    "condition",
+    "consumer_group_state",
+    "projection_state",
+    "ready_status",
+    "replay_state",
+    "sluice_table",
+]
 
 
 def sluice_table(kubectl: Kubectl) -> str:
@@ -65,3 +75,46 @@ def consumer_group_state(kubectl: Kubectl, namespace: str, name: str) -> Consume
         lag_seconds=None if seconds is None else float(seconds),
         member_count=len(status.get("members") or []),
     )
+
+
+@dataclass(frozen=True)
+class ProjectionState:
+    """What a Projection's status says about its progress."""
+
+    ready: str | None
+    lag_events: int | None
+    position: str | None
+
+    @property
+    def caught_up(self) -> bool:
+        return self.ready == "True" and self.lag_events == 0
+
+
+def projection_state(kubectl: Kubectl, namespace: str, name: str) -> ProjectionState:
+    try:
+        body = kubectl.get_json("projection.sluice.dev", name, namespace=namespace)
+    except PlatformError:
+        return ProjectionState(ready=None, lag_events=None, position=None)
+    status = body.get("status") or {}
+    events = (status.get("lag") or {}).get("events")
+    return ProjectionState(
+        ready=ready_status(body), lag_events=None if events is None else int(events), position=status.get("position")
+    )
+
+
+@dataclass(frozen=True)
+class ReplayState:
+    """What a Replay's status says: its phase and progress."""
+
+    ready: str | None
+    phase: str | None
+    progress: Mapping[str, Any]
+
+
+def replay_state(kubectl: Kubectl, namespace: str, name: str) -> ReplayState:
+    try:
+        body = kubectl.get_json("replay.sluice.dev", name, namespace=namespace)
+    except PlatformError:
+        return ReplayState(ready=None, phase=None, progress={})
+    status = body.get("status") or {}
+    return ReplayState(ready=ready_status(body), phase=status.get("phase"), progress=status.get("progress") or {})
