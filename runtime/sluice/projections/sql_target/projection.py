@@ -3,7 +3,8 @@ kind with ``target.sql``), with no code: per event type, an upsert whose values 
 event's payload by JSON path.
 
 It needs same-database mode (a postgresql:// store): each batch's upserts commit with the checkpoint.
-Consecutive events of one event type go to the database as one pipelined ``executemany``.
+Consecutive events of one event type go to the database as one statement over arrays (``unnest``), one
+row per key: the run's last event for a key, which is what applying them in turn would leave.
 """
 
 from __future__ import annotations
@@ -66,6 +67,20 @@ def upsert_parameters(upsert: SqlUpsert, event: RecordedEvent) -> list[str | Non
     return parameters
 
 
+async def _write_run(
+    connection: DatabaseConnection,
+    statements: SqlTargetStatements,
+    upsert: SqlUpsert | None,
+    rows: Mapping[tuple[str | None, ...], list[str | None]],
+    version: int,
+) -> None:
+    """One statement for a run of consecutive events of one upsert (one row per key, the last one)."""
+    if upsert is None or not rows:
+        return
+    columns = [list(column_values) for column_values in zip(*rows.values(), strict=True)]
+    await connection.execute(statements.upsert_rows(upsert, version), *columns)
+
+
 def sql_projection(
     name: str,
     *,
@@ -84,8 +99,8 @@ def sql_projection(
     @projection.on_batch
     async def apply(events: Sequence[RecordedEvent], context: ProjectionContext) -> None:
         connection = context.require_connection()
-        pending_statement: str | None = None
-        pending_rows: list[list[str | None]] = []
+        run_upsert: SqlUpsert | None = None
+        run_rows: dict[tuple[str | None, ...], list[str | None]] = {}
         for event in events:
             for upsert in upserts_by_type.get(event.event_type, ()):
                 parameters = upsert_parameters(upsert, event)
@@ -99,14 +114,13 @@ def sql_projection(
                         event.event_type,
                     )
                     continue
-                statement = statements.upsert(upsert, context.version)
-                if statement != pending_statement:
-                    if pending_statement is not None:
-                        await connection.executemany(pending_statement, pending_rows)
-                    pending_statement, pending_rows = statement, []
-                pending_rows.append(parameters)
-        if pending_statement is not None:
-            await connection.executemany(pending_statement, pending_rows)
+                if upsert is not run_upsert:
+                    await _write_run(connection, statements, run_upsert, run_rows, context.version)
+                    run_upsert, run_rows = upsert, {}
+                key = tuple(value for value, column in zip(parameters, upsert.columns, strict=True) if column.key)
+                run_rows.pop(key, None)  # a later event of the run for the same key wins, as applied in turn
+                run_rows[key] = parameters
+        await _write_run(connection, statements, run_upsert, run_rows, context.version)
 
     @projection.on_start
     async def provision(context: ProjectionContext) -> None:

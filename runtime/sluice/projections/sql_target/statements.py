@@ -114,3 +114,23 @@ class SqlTargetStatements:
         return projection_query("sql_target_upsert").format(
             table=self.table(version), columns=columns, values=values, keys=keys, assignments=assignments
         )
+
+    @functools.cache  # noqa: B019  (one instance per target, kept for the life of the projection)
+    def upsert_rows(self, upsert: SqlUpsert, version: int) -> str:
+        """The same upsert for many rows at once: parameter N is the array of column N's values (text), so
+        a run of events is one statement and one round trip. The rows must have distinct keys."""
+        columns = ", ".join(quoted(column.name) for column in upsert.columns)
+        arrays = ", ".join(f"${number}::text[]" for number in range(1, len(upsert.columns) + 1))
+        aliases = ", ".join(f"c{number}" for number in range(1, len(upsert.columns) + 1))
+        values = ", ".join(
+            f"c{number}" if column.key else f"c{number}::jsonb" for number, column in enumerate(upsert.columns, 1)
+        )
+        keys = ", ".join(quoted(key) for key in self.target.key_columns)
+        assignments = ", ".join(
+            f"{quoted(column.name)} = EXCLUDED.{quoted(column.name)}" for column in upsert.columns if not column.key
+        )
+        fields = {"table": self.table(version), "columns": columns, "values": values, "keys": keys}
+        fields |= {"arrays": arrays, "aliases": aliases}
+        if not assignments:
+            return projection_query("sql_target_insert_key_rows").format(**fields)
+        return projection_query("sql_target_upsert_rows").format(**fields, assignments=assignments)

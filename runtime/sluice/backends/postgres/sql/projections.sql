@@ -152,3 +152,15 @@ ON CONFLICT ({keys}) DO UPDATE SET {assignments};
 -- name: sql_target_insert_keys
 INSERT INTO {table} ({columns}) VALUES ({values})
 ON CONFLICT ({keys}) DO NOTHING;
+
+-- A whole run of events of one type in one statement: one array parameter per column (text; jsonb
+-- columns cast per element), at most one row per key (the caller keeps each key's last event).
+-- name: sql_target_upsert_rows
+INSERT INTO {table} ({columns})
+SELECT {values} FROM unnest({arrays}) AS batch({aliases})
+ON CONFLICT ({keys}) DO UPDATE SET {assignments};
+
+-- name: sql_target_insert_key_rows
+INSERT INTO {table} ({columns})
+SELECT {values} FROM unnest({arrays}) AS batch({aliases})
+ON CONFLICT ({keys}) DO NOTHING;
