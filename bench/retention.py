@@ -19,6 +19,7 @@ import sluice
 from bench.harness import Comparison, Databases, percentile
 from sluice import EventData, EventStore
 from sluice.retention import RetentionLimits, prune_stream
+from sluice.retention.pruning import DEFAULT_BATCH_SIZE, DEFAULT_DUTY_CYCLE
 
 LOADED_EVENTS = 1_000_000
 LOAD_BATCH = 1000
@@ -92,5 +93,7 @@ async def run(databases: Databases) -> list[Comparison]:
         Comparison("load, append batch 1000", load_rate, None, "events/s"),
         Comparison("append p99 at 200/s, no cleanup", baseline_p99, None, "ms"),
         Comparison("append p99 at 200/s, pruning 1M", during_p99, baseline_p99, "ms", "<= 2x no cleanup", ratio <= 2),
-        Comparison("pruning rate (2000/batch, duty 0.5)", prune_rate, None, "events/s"),
+        Comparison(
+            f"pruning rate ({DEFAULT_BATCH_SIZE}/batch, duty {DEFAULT_DUTY_CYCLE})", prune_rate, None, "events/s"
+        ),
     ]
