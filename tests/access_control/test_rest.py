@@ -1,6 +1,5 @@
 """The REST door: each request acts as its token's principal; denials are 403 problems with the
-``permission_denied`` code, logged for audit, and change nothing. (The REST API has no append route:
-its write-like operations are administrative.)"""
+``permission_denied`` code, logged for audit, and change nothing."""
 
 from __future__ import annotations
 
@@ -80,3 +79,31 @@ async def test_without_a_policy_every_authenticated_caller_may_do_everything(
         created = await client.post("/api/event-streams", json={"name": "orders"}, headers=bearer("reader"))
         assert created.status_code == 201
         assert (await client.get("/api/event-streams")).status_code == 401  # authentication still applies
+
+
+async def test_a_token_without_write_permission_cannot_append_over_rest(
+    client: httpx.AsyncClient, store: EventStore
+) -> None:
+    await store.create_stream(StreamConfig(name="orders", partitions=2))
+    body = {"events": [{"type": "OrderPlaced", "data": {"order_id": "o-1"}}], "partitionKey": "ada"}
+    for principal in ("reader", "worker"):
+        denied = await client.post("/api/event-streams/orders/events", json=body, headers=bearer(principal))
+        assert denied.status_code == 403, principal
+        assert denied.json()["code"] == "permission_denied"
+    assert sum(partition.head for partition in (await store.get_stream("orders")).partition_heads) == 0
+
+    event_id = "6f1c2a9e-0000-4000-8000-000000000001"
+    body["events"][0]["id"] = event_id  # type: ignore[index]
+    appended = await client.post("/api/event-streams/orders/events", json=body, headers=bearer("writer"))
+    assert appended.status_code == 201
+    answer = appended.json()
+    assert (answer["stream"], answer["offsets"], answer["deduplicated"]) == ("orders", [0], False)
+    again = await client.post("/api/event-streams/orders/events", json=body, headers=bearer("writer"))
+    assert again.json()["deduplicated"] is True  # the same event id is stored once
+    another = {"events": [{"type": "OrderPlaced", "data": {"order_id": "o-2"}}], "partitionKey": "ada"}
+    stale = await client.post(
+        "/api/event-streams/orders/events", json={**another, "expectedOffset": 5}, headers=bearer("writer")
+    )
+    assert stale.status_code == 409
+    [stored] = [event async for event in store.read_stream("orders", partition=answer["partitions"][0])]
+    assert (str(stored.event_id), stored.event_type, stored.data) == (event_id, "OrderPlaced", {"order_id": "o-1"})

@@ -18,6 +18,7 @@ from sluice.health.model import HealthSettings
 from sluice.observability.lag_refresher import DEFAULT_REFRESH_INTERVAL, LagRefresher
 from sluice.observability.metrics import SluiceMetrics, default_metrics
 from sluice.rest import (
+    append_routes,
     group_dead_letter_routes,
     group_routes,
     health_routes,
@@ -77,6 +78,7 @@ def create_app(
     )
     install_problem_handlers(app)
     app.include_router(stream_routes.router)
+    app.include_router(append_routes.router)
     app.include_router(group_routes.router)
     app.include_router(group_dead_letter_routes.router)
     app.include_router(replay_routes.router)
