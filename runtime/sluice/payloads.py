@@ -53,6 +53,21 @@ def encode_metadata(metadata: Any) -> str:
     if not isinstance(metadata, dict):
         metadata = dict(metadata)
     try:
-        return pydantic_core.to_json(metadata).decode()
+        text = pydantic_core.to_json(metadata).decode()
     except pydantic_core.PydanticSerializationError as error:
         raise InvalidArgumentError(f"metadata is not JSON-serializable: {error}") from error
+    if "\\u0000" in text and _contains_nul(metadata):
+        # PostgreSQL's jsonb cannot hold the NUL character; refused on every backend, so both behave alike.
+        raise InvalidArgumentError("metadata must not contain the NUL character (\\u0000)")
+    return text
+
+
+def _contains_nul(value: Any) -> bool:
+    """Whether a string anywhere in ``value`` (keys included) holds the NUL character."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(key) or _contains_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_contains_nul(item) for item in value)
+    return False

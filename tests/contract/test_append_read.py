@@ -232,6 +232,8 @@ async def test_bad_input_gets_typed_errors_and_stores_nothing(store: EventStore)
         await store.append("s", 42)
     with pytest.raises(InvalidArgumentError, match="not JSON-serializable"):
         await store.append("s", EventData("A", {"when": object()}))
+    with pytest.raises(InvalidArgumentError, match="NUL character"):  # jsonb cannot hold it: both backends refuse
+        await store.append("s", EventData("A", {}, metadata={"note": "a\x00b"}))
     with pytest.raises(InvalidArgumentError, match="expected_offset must be"):
         await store.append("s", EventData("A", {}), expected_offset=-1)
     assert await store.list_streams() == []
