@@ -82,7 +82,12 @@ class PostgresCheckpointStore(CheckpointStore):
 
     async def load(self, name: str) -> ProjectionState | None:
         with translated_connection_errors("projection load"):
-            async with self._store.acquire() as connection:
+            # One snapshot for the projection's row and its checkpoints: a rebuild finishing in between
+            # (active version switched, old checkpoint deleted) must not be seen half-way.
+            async with (
+                self._store.acquire() as connection,
+                connection.transaction(isolation="repeatable_read", readonly=True),
+            ):
                 try:
                     return await self._load(connection, name)
                 except ProjectionNotFoundError:
