@@ -15,7 +15,7 @@ from sluice.backends.postgres.store import PostgresEventStore
 from sluice.errors import ProjectionTargetError
 from sluice.projections import ProjectionOptions, ProjectionRunner, parse_sql_target, projection_status, sql_projection
 from sluice.projections.sql_target import definition, json_paths
-from sluice.projections.sql_target.statements import version_table_name
+from sluice.projections.sql_target.statements import json_path_parameters, version_table_name
 
 pytestmark = pytest.mark.postgres
 
@@ -172,12 +172,13 @@ def test_the_identifier_and_path_patterns_are_the_operators() -> None:
     assert json_paths.JSON_PATH_PATTERN.pattern == operator_models.JSON_PATH_PATTERN
 
 
-def test_json_paths_walk_fields_and_indexes() -> None:
-    document = {"a": {"b": [10, {"c": None}]}}
-    assert json_paths.evaluate(json_paths.parse_json_path("$.a.b[1].c"), document) is None
-    assert json_paths.evaluate(json_paths.parse_json_path("$.a.b[0]"), document) == 10
-    assert json_paths.evaluate(json_paths.parse_json_path("$.a.x"), document) is json_paths.MISSING
-    assert json_paths.evaluate(json_paths.parse_json_path("$"), document) == document
+def test_json_paths_become_strict_sql_json_paths_of_fields_and_indexes() -> None:
+    assert json_paths.parse_json_path("$.a.b[1].c") == ("a", "b", 1, "c")
+    assert json_paths.parse_json_path("$") == ()
+    upsert = parse_sql_target(
+        {"table": "t", "keyColumns": ["k"], "upserts": [{"eventType": "E", "columns": {"k": "$.a.b[1].c", "w": "$"}}]}
+    ).upserts[0]
+    assert json_path_parameters(upsert) == ['strict $."a"."b"[1]."c"', "strict $"]
 
 
 def test_version_tables_of_long_names_stay_valid_and_distinct() -> None:
@@ -241,3 +242,29 @@ async def test_a_changed_target_keeps_dependent_views_when_it_can_and_adds_new_c
             " ORDER BY attnum"
         )
     assert [row["attname"] for row in columns] == ["order_id", "paid", "customer", "total", "shipped_to"]
+
+
+async def test_within_one_batch_a_keys_last_event_wins_and_paths_mean_exactly_what_they_say(
+    postgres_store: PostgresEventStore,
+) -> None:
+    await postgres_store.create_stream(StreamConfig(name="orders"))
+    await postgres_store.append(
+        "orders",
+        [
+            placed("o-1", "first", 1),
+            placed("o-2", "other", 2),
+            placed("o-1", "second", 3),  # same batch, same key: applied in turn, the last one stays
+            EventData("OrderPlaced", {"order_id": None, "customer": {"name": "null key"}}),  # skipped
+            EventData("OrderPlaced", {"order_id": 7, "customer": {"name": "number key"}}),  # the key as JSON text
+            EventData("OrderShipped", {"order_id": "o-2", "addresses": {"0": "an object, not an array"}}),
+        ],
+    )
+    projection = sql_projection(
+        "order-summary", sources=["orders"], target=TARGET, options=ProjectionOptions(batch_size=100)
+    )
+    await ProjectionRunner(projection, postgres_store).run_until_caught_up()
+    rows = {row["order_id"]: row for row in await read_model(postgres_store)}
+    assert sorted(rows) == ["7", "o-1", "o-2"]
+    assert (rows["o-1"]["customer"], rows["o-1"]["total"]) == ('"second"', "3")
+    assert rows["7"]["customer"] == '"number key"'
+    assert rows["o-2"]["shipped_to"] is None  # $.addresses[0] on an object leads nowhere (strict path)

@@ -1,13 +1,13 @@
 """The JSON paths of declarative SQL projections: ``$`` followed by ``.field`` and ``[index]`` steps.
 
 Only this subset (the operator's ``JSON_PATH_PATTERN``) exists: no wildcards, filters or recursion, so a
-path names at most one value and evaluating it is a plain walk over the decoded payload.
+path names at most one value. PostgreSQL evaluates it (as a strict SQL/JSON path, see
+``statements.json_path_parameters``), next to the rows it fills.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Final
 
 from sluice.errors import ProjectionTargetError
 
@@ -16,16 +16,6 @@ JSON_PATH_PATTERN = re.compile(r"^\$(\.[A-Za-z_][A-Za-z0-9_]*|\[[0-9]+\])*$")
 the operator); a test checks that the two stay equal."""
 MAXIMUM_JSON_PATH_LENGTH = 512
 _STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[([0-9]+)\]")
-
-
-class Missing:
-    """The value of a path that leads nowhere in a payload (unlike JSON ``null``, which is a value)."""
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-
-MISSING: Final = Missing()
 
 
 def parse_json_path(path: object) -> tuple[str | int, ...]:
@@ -39,18 +29,3 @@ def parse_json_path(path: object) -> tuple[str | int, ...]:
         field, index = match.groups()
         steps.append(field if field is not None else int(index))
     return tuple(steps)
-
-
-def evaluate(steps: tuple[str | int, ...], document: Any) -> Any:
-    """The value at ``steps`` in ``document``, or MISSING."""
-    value = document
-    for step in steps:
-        if isinstance(step, str):
-            if not isinstance(value, dict) or step not in value:
-                return MISSING
-            value = value[step]
-        else:
-            if not isinstance(value, list) or step >= len(value):
-                return MISSING
-            value = value[step]
-    return value

@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
-import pydantic_core
 
 from sluice.errors import ProjectionTargetError
 from sluice.events import JSON_CONTENT_TYPE, RecordedEvent
@@ -23,8 +22,7 @@ from sluice.projections.options import ProjectionOptions
 from sluice.projections.projection import Projection
 from sluice.projections.queries import projection_query
 from sluice.projections.sql_target.definition import SqlTarget, SqlUpsert, parse_sql_target
-from sluice.projections.sql_target.json_paths import MISSING, evaluate
-from sluice.projections.sql_target.statements import SqlTargetStatements
+from sluice.projections.sql_target.statements import SqlTargetStatements, json_path_parameters
 
 if TYPE_CHECKING:
     from sluice.projections.context import DatabaseConnection
@@ -32,53 +30,18 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def key_text(value: Any) -> str | None:
-    """A key column's text: a JSON string as is, another scalar or a structure as JSON; None for null."""
-    if value is None or value is MISSING:
-        return None
-    if isinstance(value, str):
-        return value
-    return pydantic_core.to_json(value).decode()
-
-
-def column_json(value: Any) -> str | None:
-    """A jsonb column's parameter: the value as JSON text; None (SQL NULL) when the path is missing."""
-    if value is MISSING:
-        return None
-    return pydantic_core.to_json(value).decode()
-
-
-def upsert_parameters(upsert: SqlUpsert, event: RecordedEvent) -> list[str | None] | None:
-    """The bound values of one event's upsert, in column order; None when the event cannot be applied
-    (not a JSON payload, or a key column without a value)."""
-    if event.content_type != JSON_CONTENT_TYPE:
-        return None
-    data = event.data
-    parameters: list[str | None] = []
-    for column in upsert.columns:
-        value = evaluate(column.steps, data)
-        if column.key:
-            text = key_text(value)
-            if text is None:
-                return None
-            parameters.append(text)
-        else:
-            parameters.append(column_json(value))
-    return parameters
-
-
-async def _write_run(
+async def _write_payloads(
     connection: DatabaseConnection,
     statements: SqlTargetStatements,
     upsert: SqlUpsert | None,
-    rows: Mapping[tuple[str | None, ...], list[str | None]],
+    payloads: list[str],
     version: int,
 ) -> None:
-    """One statement for a run of consecutive events of one upsert (one row per key, the last one)."""
-    if upsert is None or not rows:
+    """One statement for a run of consecutive events of one upsert: PostgreSQL extracts the columns from the
+    payloads, skips events lacking a key and keeps each key's last event."""
+    if upsert is None or not payloads:
         return
-    columns = [list(column_values) for column_values in zip(*rows.values(), strict=True)]
-    await connection.execute(statements.upsert_rows(upsert, version), *columns)
+    await connection.execute(statements.upsert_payloads(upsert, version), payloads, *json_path_parameters(upsert))
 
 
 def sql_projection(
@@ -100,13 +63,12 @@ def sql_projection(
     async def apply(events: Sequence[RecordedEvent], context: ProjectionContext) -> None:
         connection = context.require_connection()
         run_upsert: SqlUpsert | None = None
-        run_rows: dict[tuple[str | None, ...], list[str | None]] = {}
+        run_payloads: list[str] = []
         for event in events:
             for upsert in upserts_by_type.get(event.event_type, ()):
-                parameters = upsert_parameters(upsert, event)
-                if parameters is None:
+                if event.content_type != JSON_CONTENT_TYPE:
                     logger.warning(
-                        "projection %s: skipped %s/%d/%d (%s): not JSON, or a key column has no value",
+                        "projection %s: skipped %s/%d/%d (%s): its payload is not JSON",
                         name,
                         event.stream_name,
                         event.partition,
@@ -115,12 +77,10 @@ def sql_projection(
                     )
                     continue
                 if upsert is not run_upsert:
-                    await _write_run(connection, statements, run_upsert, run_rows, context.version)
-                    run_upsert, run_rows = upsert, {}
-                key = tuple(value for value, column in zip(parameters, upsert.columns, strict=True) if column.key)
-                run_rows.pop(key, None)  # a later event of the run for the same key wins, as applied in turn
-                run_rows[key] = parameters
-        await _write_run(connection, statements, run_upsert, run_rows, context.version)
+                    await _write_payloads(connection, statements, run_upsert, run_payloads, context.version)
+                    run_upsert, run_payloads = upsert, []
+                run_payloads.append(event.payload.decode())
+        await _write_payloads(connection, statements, run_upsert, run_payloads, context.version)
 
     @projection.on_start
     async def provision(context: ProjectionContext) -> None:

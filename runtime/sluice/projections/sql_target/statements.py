@@ -97,40 +97,40 @@ class SqlTargetStatements:
         return projection_query("sql_target_drop_table").format(table=self.table(version))
 
     @functools.cache  # noqa: B019  (one instance per target, kept for the life of the projection)
-    def upsert(self, upsert: SqlUpsert, version: int) -> str:
-        """``INSERT ... ON CONFLICT (keys) DO UPDATE`` with one parameter per column, in column order."""
+    def upsert_payloads(self, upsert: SqlUpsert, version: int) -> str:
+        """The upsert for a whole run of events: ``$1`` their payloads, then each column's path as a bound
+        strict SQL/JSON path (``json_path_parameters``); PostgreSQL extracts the values."""
         columns = ", ".join(quoted(column.name) for column in upsert.columns)
-        values = ", ".join(
-            f"${number}" if column.key else f"${number}::jsonb" for number, column in enumerate(upsert.columns, 1)
-        )
-        keys = ", ".join(quoted(key) for key in self.target.key_columns)
+        expressions = []
+        for number, column in enumerate(upsert.columns, 2):
+            value = f"jsonb_path_query_first(batch.payload, ${number}::jsonpath, '{{}}', true)"
+            expressions.append(f"({value} #>> '{{}}')" if column.key else value)
+        aliases = [f"c{number}" for number in range(1, len(upsert.columns) + 1)]
+        key_expressions = [
+            expression for expression, column in zip(expressions, upsert.columns, strict=True) if column.key
+        ]
+        named = [f"{expression} AS {alias}" for expression, alias in zip(expressions, aliases, strict=True)]
+        fields = {
+            "table": self.table(version),
+            "columns": columns,
+            "aliases": ", ".join(aliases),
+            "values": ", ".join(named),
+            "distinct": ", ".join(key_expressions),
+            "keys_present": " AND ".join(f"{expression} IS NOT NULL" for expression in key_expressions),
+            "keys": ", ".join(quoted(key) for key in self.target.key_columns),
+        }
         assignments = ", ".join(
             f"{quoted(column.name)} = EXCLUDED.{quoted(column.name)}" for column in upsert.columns if not column.key
         )
         if not assignments:
-            return projection_query("sql_target_insert_keys").format(
-                table=self.table(version), columns=columns, values=values, keys=keys
-            )
-        return projection_query("sql_target_upsert").format(
-            table=self.table(version), columns=columns, values=values, keys=keys, assignments=assignments
-        )
+            return projection_query("sql_target_insert_key_payloads").format(**fields)
+        return projection_query("sql_target_upsert_payloads").format(**fields, assignments=assignments)
 
-    @functools.cache  # noqa: B019  (one instance per target, kept for the life of the projection)
-    def upsert_rows(self, upsert: SqlUpsert, version: int) -> str:
-        """The same upsert for many rows at once: parameter N is the array of column N's values (text), so
-        a run of events is one statement and one round trip. The rows must have distinct keys."""
-        columns = ", ".join(quoted(column.name) for column in upsert.columns)
-        arrays = ", ".join(f"${number}::text[]" for number in range(1, len(upsert.columns) + 1))
-        aliases = ", ".join(f"c{number}" for number in range(1, len(upsert.columns) + 1))
-        values = ", ".join(
-            f"c{number}" if column.key else f"c{number}::jsonb" for number, column in enumerate(upsert.columns, 1)
-        )
-        keys = ", ".join(quoted(key) for key in self.target.key_columns)
-        assignments = ", ".join(
-            f"{quoted(column.name)} = EXCLUDED.{quoted(column.name)}" for column in upsert.columns if not column.key
-        )
-        fields = {"table": self.table(version), "columns": columns, "values": values, "keys": keys}
-        fields |= {"arrays": arrays, "aliases": aliases}
-        if not assignments:
-            return projection_query("sql_target_insert_key_rows").format(**fields)
-        return projection_query("sql_target_upsert_rows").format(**fields, assignments=assignments)
+
+def json_path_parameters(upsert: SqlUpsert) -> list[str]:
+    """Each column's path as a strict SQL/JSON path, ``$.order.lines[0]`` → ``strict $."order"."lines"[0]``
+    (strict: no automatic unwrapping of arrays, so a path means exactly what it says)."""
+    return [
+        "strict $" + "".join(f"[{step}]" if isinstance(step, int) else f'."{step}"' for step in column.steps)
+        for column in upsert.columns
+    ]

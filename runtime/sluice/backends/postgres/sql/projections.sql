@@ -145,22 +145,26 @@ TRUNCATE {table};
 -- name: sql_target_drop_table
 DROP TABLE IF EXISTS {table};
 
--- name: sql_target_upsert
-INSERT INTO {table} ({columns}) VALUES ({values})
+-- A whole run of events of one type in one statement: $1 the run's payloads (jsonb[], in order), then one
+-- SQL/JSON path per column (strict mode, bound, never formatted in). PostgreSQL extracts the values (keys as
+-- text, other columns as jsonb; a path that leads nowhere gives NULL), drops events without every key, and
+-- keeps each key's last event: what applying the run event by event would leave.
+-- name: sql_target_upsert_payloads
+INSERT INTO {table} ({columns})
+SELECT {aliases} FROM (
+    SELECT DISTINCT ON ({distinct}) {values}
+      FROM unnest($1::jsonb[]) WITH ORDINALITY AS batch(payload, position)
+     WHERE {keys_present}
+     ORDER BY {distinct}, batch.position DESC
+) AS latest
 ON CONFLICT ({keys}) DO UPDATE SET {assignments};
 
--- name: sql_target_insert_keys
-INSERT INTO {table} ({columns}) VALUES ({values})
-ON CONFLICT ({keys}) DO NOTHING;
-
--- A whole run of events of one type in one statement: one array parameter per column (text; jsonb
--- columns cast per element), at most one row per key (the caller keeps each key's last event).
--- name: sql_target_upsert_rows
+-- name: sql_target_insert_key_payloads
 INSERT INTO {table} ({columns})
-SELECT {values} FROM unnest({arrays}) AS batch({aliases})
-ON CONFLICT ({keys}) DO UPDATE SET {assignments};
-
--- name: sql_target_insert_key_rows
-INSERT INTO {table} ({columns})
-SELECT {values} FROM unnest({arrays}) AS batch({aliases})
+SELECT {aliases} FROM (
+    SELECT DISTINCT ON ({distinct}) {values}
+      FROM unnest($1::jsonb[]) WITH ORDINALITY AS batch(payload, position)
+     WHERE {keys_present}
+     ORDER BY {distinct}, batch.position DESC
+) AS latest
 ON CONFLICT ({keys}) DO NOTHING;
