@@ -25,13 +25,13 @@ from types import TracebackType
 from typing import Self
 
 from sluice.child_processes import parent_death_hook
-from sluice.errors import SluiceError
+from sluice.errors import UnavailableError
 
 SERVER_USER = "postgres"
 """The system account the server runs as when this process is root."""
 
 
-class EmbeddedPostgresError(SluiceError):
+class EmbeddedPostgresError(UnavailableError):
     """The throwaway server could not be found, initialised or started."""
 
     code = "embedded_postgres"
@@ -81,6 +81,10 @@ class ServerSettings:
     max_connections: int = 300
     shared_buffers: str = "128MB"
     database_user: str = "sluice"
+    crash_safe_commits: bool = False
+    """Keep ``synchronous_commit`` on even when not ``durable``: a commit is acknowledged only once its WAL
+    is written to the operating system, so a SIGKILLed server loses nothing acknowledged (only an OS crash
+    could, with fsync off). The fault-injection tests need it; other tests do not."""
 
 
 class EmbeddedPostgres:
@@ -94,6 +98,7 @@ class EmbeddedPostgres:
         self.work_dir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._run_as: str | None = SERVER_USER if os.geteuid() == 0 else None
+        self._paused = False
 
     @property
     def data_dir(self) -> Path:
@@ -138,8 +143,13 @@ class EmbeddedPostgres:
                 "--no-sync",
             ]
         )
-        durable = "on" if self.settings.durable else "off"
         self.port = free_loopback_port()
+        self._launch(timeout)
+
+    def _launch(self, timeout: float) -> None:
+        """Start ``postgres`` on the data folder and port already chosen, and wait until it is ready."""
+        durable = "on" if self.settings.durable else "off"
+        synchronous_commit = "on" if self.settings.durable or self.settings.crash_safe_commits else "off"
         command = [
             str(self.bindir / "postgres"),
             "-D",
@@ -157,7 +167,7 @@ class EmbeddedPostgres:
             "-c",
             f"fsync={durable}",
             "-c",
-            f"synchronous_commit={durable}",
+            f"synchronous_commit={synchronous_commit}",
             "-c",
             f"full_page_writes={durable}",
             "-c",
@@ -190,8 +200,60 @@ class EmbeddedPostgres:
         self.stop()
         raise EmbeddedPostgresError(f"postgres did not accept connections within {timeout} s")
 
+    def kill(self) -> None:
+        """SIGKILL the server and every backend (its whole process group), as an OOM kill or a node
+        failure would; the data folder and port are kept, so ``restart()`` brings it back with crash
+        recovery. For fault-injection tests."""
+        process = self._process
+        if process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        self._wait_for_backends_to_exit()
+
+    def restart(self, timeout: float = 60.0) -> None:
+        """A fast shutdown (SIGINT; nothing if the server is already down, e.g. after ``kill()``), then
+        start again on the same port and data folder and wait until it accepts connections."""
+        process = self._process
+        assert process is not None and self.work_dir is not None, "the server was never started"
+        if process.poll() is None:
+            self.resume()
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout)
+        self._wait_for_backends_to_exit()
+        self._launch(timeout)
+
+    def pause(self) -> None:
+        """SIGSTOP the server and its backends: connections stay open and nothing answers (a hung
+        database). ``resume()`` undoes it; ``stop()`` resumes the server first."""
+        if self._process is not None and self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGSTOP)
+            self._paused = True
+
+    def resume(self) -> None:
+        """SIGCONT what ``pause()`` stopped."""
+        if self._paused and self._process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGCONT)
+        self._paused = False
+
+    def _wait_for_backends_to_exit(self, timeout: float = 30.0) -> None:
+        """Backends of a killed postmaster exit by themselves; a new server cannot start while one
+        still holds the old shared memory."""
+        assert self._process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self._process.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.02)
+        raise EmbeddedPostgresError(f"the backends of postgres {self._process.pid} did not exit within {timeout} s")
+
     def stop(self, timeout: float = 30.0) -> None:
         """Fast shutdown by PID (SIGINT), SIGKILL if it lingers, then delete the folder. Idempotent."""
+        self.resume()
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGINT)

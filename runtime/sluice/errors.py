@@ -1,6 +1,9 @@
-"""The typed errors Sluice raises: one base class, one subclass per thing that can go wrong.
+"""The typed errors Sluice raises: one base class, seven categories, one subclass per thing that can go wrong.
 
-Backends translate driver errors into these, so callers never catch asyncpg exceptions.
+Every error belongs to exactly one category (``category_of``): invalid argument, not found, conflict,
+failed precondition, unavailable, unauthenticated, permission denied. The doors (REST, gRPC, CLI) map
+categories, not leaves, so a new error class needs no new table entry. Backends translate driver errors
+into these, so callers never catch asyncpg exceptions.
 """
 
 from __future__ import annotations
@@ -13,9 +16,37 @@ class SluiceError(Exception):
 
 
 class InvalidArgumentError(SluiceError, ValueError):
-    """An argument is malformed or out of range (negative offset, zero timeout, ...)."""
+    """Category, and an error of its own: an argument is malformed or out of range (negative offset,
+    zero timeout, a number the database cannot store, ...). Nothing was changed."""
 
     code = "invalid_argument"
+
+
+class NotFoundError(SluiceError, LookupError):
+    """Category: the named thing (stream, group, saga, replay, dead letter, ...) does not exist."""
+
+    code = "not_found"
+
+
+class ConflictError(SluiceError):
+    """Category: the request lost a race or clashes with what is stored (an expected offset, a version,
+    a name taken with another definition). Nothing was changed; reload and decide again."""
+
+    code = "conflict"
+
+
+class FailedPreconditionError(SluiceError):
+    """Category: the system is not in a state that allows this (a stale receipt or epoch, an archived
+    stream, an active group, ...). Retrying unchanged does not help until that state changes."""
+
+    code = "failed_precondition"
+
+
+class UnavailableError(SluiceError):
+    """Category: a dependency (the database, a server, a sink) cannot serve the request right now.
+    Retrying later, with backoff, is the expected answer."""
+
+    code = "unavailable"
 
 
 class InvalidNameError(InvalidArgumentError):
@@ -39,7 +70,7 @@ class PayloadTooLargeError(InvalidArgumentError):
         self.event_type = event_type
 
 
-class StreamNotFoundError(SluiceError, LookupError):
+class StreamNotFoundError(NotFoundError):
     """The named stream or queue does not exist."""
 
     code = "stream_not_found"
@@ -49,7 +80,7 @@ class StreamNotFoundError(SluiceError, LookupError):
         self.name = name
 
 
-class StreamAlreadyExistsError(SluiceError):
+class StreamAlreadyExistsError(ConflictError):
     """create_stream was called for a name that is taken with a different configuration."""
 
     code = "stream_already_exists"
@@ -59,13 +90,13 @@ class StreamAlreadyExistsError(SluiceError):
         self.name = name
 
 
-class StreamTypeError(SluiceError, TypeError):
+class StreamTypeError(FailedPreconditionError, TypeError):
     """A persistent-stream operation was used on a queue, or the other way round."""
 
     code = "wrong_stream_type"
 
 
-class ConcurrencyError(SluiceError):
+class ConcurrencyError(ConflictError):
     """An append's expected offset did not match the stream's actual position."""
 
     code = "concurrency_conflict"
@@ -81,13 +112,13 @@ class ConcurrencyError(SluiceError):
         self.head = head
 
 
-class DuplicateEventIdError(SluiceError):
+class DuplicateEventIdError(ConflictError):
     """A batch mixed event ids the stream already holds with new ones, so it is neither new nor a retry."""
 
     code = "duplicate_event_id"
 
 
-class StaleReceiptError(SluiceError):
+class StaleReceiptError(FailedPreconditionError):
     """A queue receipt no longer owns its message: the lease expired and the message was redelivered,
     or it was already acknowledged or dead-lettered. Nothing was changed."""
 
@@ -102,38 +133,39 @@ class StaleReceiptError(SluiceError):
         self.receipt = receipt
 
 
-class UnknownEventTypeError(SluiceError, LookupError):
+class UnknownEventTypeError(NotFoundError):
     """decode() met an event type that no registered class answers to."""
 
     code = "unknown_event_type"
 
 
-class SchemaVersionError(SluiceError):
+class SchemaVersionError(FailedPreconditionError):
     """A stored event's schema version cannot be upcast to the registered version."""
 
     code = "schema_version"
 
 
-class StoreClosedError(SluiceError):
+class StoreClosedError(UnavailableError):
     """The store was used after close()."""
 
     code = "store_closed"
 
 
-class ConnectionLostError(SluiceError, ConnectionError):
-    """The database connection failed during an operation. For an append this means the batch
+class ConnectionLostError(UnavailableError, ConnectionError):
+    """The database could not be reached (refused, starting up, too many connections) or the connection
+    failed during an operation. For an append this means the batch
     was either written whole or not at all; retrying with the same event ids is safe."""
 
     code = "connection_lost"
 
 
-class MigrationError(SluiceError):
+class MigrationError(UnavailableError):
     """The database schema is missing, newer than this code, or a migration failed."""
 
     code = "migration_error"
 
 
-class FencedError(SluiceError):
+class FencedError(FailedPreconditionError):
     """A consumer-group member committed (or acted) for a partition it no longer owns: the group
     rebalanced, its session expired, or an operator reset the offsets. Nothing was committed for
     those partitions; the member stops delivering them and rejoins."""
@@ -145,7 +177,7 @@ class FencedError(SluiceError):
         self.partitions = partitions
 
 
-class GroupNotFoundError(SluiceError, LookupError):
+class GroupNotFoundError(NotFoundError):
     """The consumer group does not exist (it is created when its first member joins)."""
 
     code = "group_not_found"
@@ -156,7 +188,7 @@ class GroupNotFoundError(SluiceError, LookupError):
         self.group_id = group_id
 
 
-class GroupActiveError(SluiceError):
+class GroupActiveError(FailedPreconditionError):
     """An offset reset or a delete was refused because the group has active members (use force=True
     to do it anyway; the members are then fenced)."""
 
@@ -164,13 +196,14 @@ class GroupActiveError(SluiceError):
 
 
 class UnauthenticatedError(SluiceError):
-    """A request to the gRPC or REST API carried no credentials, or credentials that are not valid."""
+    """Category, and an error of its own: a request to the gRPC or REST API carried no credentials, or
+    credentials that are not valid."""
 
     code = "unauthenticated"
 
 
 class PermissionDeniedError(SluiceError, PermissionError):
-    """The caller is authenticated but not allowed to do this (to this stream)."""
+    """Category, and an error of its own: the caller is authenticated but not allowed to do this (to this stream)."""
 
     code = "permission_denied"
 
@@ -188,7 +221,7 @@ class HandlerSpecError(InvalidArgumentError):
     code = "invalid_handler"
 
 
-class SinkDeliveryError(SluiceError):
+class SinkDeliveryError(UnavailableError):
     """An HTTP sink did not accept an event: it answered with a non-2xx status, or the request failed
     (connection refused, timeout, ...). ``status_code`` is None for transport failures."""
 
@@ -199,7 +232,7 @@ class SinkDeliveryError(SluiceError):
         self.status_code = status_code
 
 
-class RemoteCallError(SluiceError, ConnectionError):
+class RemoteCallError(UnavailableError, ConnectionError):
     """A call to a Sluice server (``sluice.client``) failed for a reason that is not a Sluice error:
     the server is unreachable or shutting down, the deadline passed, or the call was cancelled.
     ``status`` names the gRPC status (``UNAVAILABLE``, ``DEADLINE_EXCEEDED``, ...)."""
@@ -211,7 +244,7 @@ class RemoteCallError(SluiceError, ConnectionError):
         self.status = status
 
 
-class ProjectionConflictError(SluiceError):
+class ProjectionConflictError(ConflictError):
     """A projection's checkpoint moved under this runner: another runner of the same projection applied
     the batch (or reset it) first. Nothing of this runner's batch was applied; reload and continue."""
 
@@ -225,7 +258,7 @@ class ProjectionTargetError(InvalidArgumentError):
     code = "invalid_projection_target"
 
 
-class ProjectionNotFoundError(SluiceError, LookupError):
+class ProjectionNotFoundError(NotFoundError):
     """No projection of that name has ever run against this store."""
 
     code = "projection_not_found"
@@ -235,7 +268,7 @@ class ProjectionNotFoundError(SluiceError, LookupError):
         self.name = name
 
 
-class SagaConflictError(SluiceError):
+class SagaConflictError(ConflictError):
     """A saga instance changed since it was read (optimistic concurrency): another worker saved it
     first. Nothing was saved; reload the instance and try again."""
 
@@ -247,7 +280,7 @@ class SagaConflictError(SluiceError):
         self.expected_version = expected_version
 
 
-class SagaNotFoundError(SluiceError, LookupError):
+class SagaNotFoundError(NotFoundError):
     """No saga instance has this id."""
 
     code = "saga_not_found"
@@ -263,7 +296,7 @@ class SagaDefinitionError(InvalidArgumentError):
     code = "invalid_saga_definition"
 
 
-class ReplayNotFoundError(SluiceError, LookupError):
+class ReplayNotFoundError(NotFoundError):
     """No replay of that name exists (a replay is recorded when it first starts)."""
 
     code = "replay_not_found"
@@ -273,21 +306,21 @@ class ReplayNotFoundError(SluiceError, LookupError):
         self.name = name
 
 
-class ReplayConflictError(SluiceError):
+class ReplayConflictError(ConflictError):
     """A replay of that name exists with another definition (source, start or target), or another run
     of the same replay took over from this one. Nothing was changed; pick a new name to replay again."""
 
     code = "replay_conflict"
 
 
-class ReplayTargetUnavailableError(SluiceError):
+class ReplayTargetUnavailableError(FailedPreconditionError):
     """The replay's target cannot be used: a projection target without the projections runtime, a
     consumer-group target that does not exist, or a target that is the source stream itself."""
 
     code = "replay_target_unavailable"
 
 
-class ReplayFailedError(SluiceError):
+class ReplayFailedError(FailedPreconditionError):
     """A replay stopped on an error (its handler raised, the target refused an event, the database
     went away). Its progress is kept: running it again resumes from the last recorded position."""
 
@@ -299,7 +332,7 @@ class ReplayFailedError(SluiceError):
         self.reason = reason
 
 
-class DeadLetterNotFoundError(SluiceError, LookupError):
+class DeadLetterNotFoundError(NotFoundError):
     """No dead letter with this id belongs to this consumer group of this stream (it may have been
     purged, or delivered after a redrive)."""
 
@@ -312,7 +345,7 @@ class DeadLetterNotFoundError(SluiceError, LookupError):
         self.dead_letter_id = dead_letter_id
 
 
-class StreamArchivedError(SluiceError):
+class StreamArchivedError(FailedPreconditionError):
     """An append or enqueue was refused because the stream (queue) is archived: it is read-only until
     ``unarchive_stream``. Reads, subscriptions and consumer groups still work. Nothing was stored."""
 
@@ -335,14 +368,14 @@ class StreamDeletedError(StreamNotFoundError):
         self.detail = detail
 
 
-class CorruptPayloadError(SluiceError):
+class CorruptPayloadError(FailedPreconditionError):
     """A stored compressed payload could not be decompressed: it is corrupt, names an unknown encoding,
     or would decompress to more than ``max_payload_bytes`` (a decompression bomb). Nothing was decoded."""
 
     code = "corrupt_payload"
 
 
-class ConsumerTruncatedError(SluiceError):
+class ConsumerTruncatedError(FailedPreconditionError):
     """A consumer group's committed offset fell behind the start of a partition's log: retention (in
     enforce mode, or after the group was inactive) pruned events the group had not consumed. Raised to
     a member whose group's policy is ``on_truncation=fail``; reset the group's offsets to go on."""
@@ -363,13 +396,13 @@ class ConsumerTruncatedError(SluiceError):
         self.first_offset = first_offset
 
 
-class RetentionUnavailableError(SluiceError):
+class RetentionUnavailableError(FailedPreconditionError):
     """This store offers no retention (it is not one of Sluice's backends, or wraps one without it)."""
 
     code = "retention_unavailable"
 
 
-class RetentionPolicyNotFoundError(SluiceError, LookupError):
+class RetentionPolicyNotFoundError(NotFoundError):
     """No retention policy has that pattern."""
 
     code = "retention_policy_not_found"
@@ -379,7 +412,7 @@ class RetentionPolicyNotFoundError(SluiceError, LookupError):
         self.pattern = pattern
 
 
-class ProjectionHandlerError(SluiceError):
+class ProjectionHandlerError(FailedPreconditionError):
     """A projection's handler (or batch handler) raised while applying a batch. In same-database mode
     nothing of the batch was committed; the batch is applied again when the projection runs again. The
     handler's own exception is the ``__cause__``."""
@@ -387,9 +420,37 @@ class ProjectionHandlerError(SluiceError):
     code = "projection_handler_failed"
 
 
-class ProjectionDatabaseError(SluiceError):
+class ProjectionDatabaseError(FailedPreconditionError):
     """A statement of a projection's own transaction failed in the database (its checkpoint update, a
     hook's DDL, or the COMMIT), for a reason other than a lost connection. Nothing of that transaction
     was applied; the database's error is the ``__cause__``."""
 
     code = "projection_database_error"
+
+
+class DatabaseBusyError(UnavailableError):
+    """The database refused or cancelled the work for now: a statement timeout or cancellation, a
+    deadlock or serialization failure, a lock not available, insufficient resources. The statement's
+    transaction was rolled back, so nothing of it was changed; retry later."""
+
+    code = "database_busy"
+
+
+CATEGORIES: tuple[type[SluiceError], ...] = (
+    InvalidArgumentError,
+    NotFoundError,
+    ConflictError,
+    FailedPreconditionError,
+    UnavailableError,
+    UnauthenticatedError,
+    PermissionDeniedError,
+)
+"""The seven categories every Sluice error belongs to, exactly one each."""
+
+
+def category_of(error: SluiceError | type[SluiceError]) -> type[SluiceError] | None:
+    """The category an error (or error class) belongs to; None only for SluiceError itself or a class
+    outside the hierarchy (a test proves every class has exactly one)."""
+    error_class = error if isinstance(error, type) else type(error)
+    matches = [category for category in CATEGORIES if issubclass(error_class, category)]
+    return matches[0] if len(matches) == 1 else None
