@@ -85,6 +85,11 @@ class ServerSettings:
     """Keep ``synchronous_commit`` on even when not ``durable``: a commit is acknowledged only once its WAL
     is written to the operating system, so a SIGKILLed server loses nothing acknowledged (only an OS crash
     could, with fsync off). The fault-injection tests need it; other tests do not."""
+    extra_listen_addresses: tuple[str, ...] = ()
+    """Addresses to listen on besides 127.0.0.1 (a local Kubernetes node's bridge gateway, so its pods
+    reach the server); the port is the same."""
+    trusted_client_networks: tuple[str, ...] = ()
+    """Networks (CIDR) whose TCP clients are trusted like loopback ones (``pg_hba.conf``), e.g. the pods'."""
 
 
 class EmbeddedPostgres:
@@ -143,6 +148,9 @@ class EmbeddedPostgres:
                 "--no-sync",
             ]
         )
+        with (self.data_dir / "pg_hba.conf").open("a") as host_based_authentication:
+            for network in self.settings.trusted_client_networks:
+                host_based_authentication.write(f"host all all {network} trust\n")
         self.port = free_loopback_port()
         self._launch(timeout)
 
@@ -159,7 +167,7 @@ class EmbeddedPostgres:
             "-k",
             str(self.socket_dir),
             "-c",
-            "listen_addresses=127.0.0.1",
+            f"listen_addresses={','.join(('127.0.0.1', *self.settings.extra_listen_addresses))}",
             "-c",
             f"max_connections={self.settings.max_connections}",
             "-c",
@@ -201,55 +209,60 @@ class EmbeddedPostgres:
         raise EmbeddedPostgresError(f"postgres did not accept connections within {timeout} s")
 
     def kill(self) -> None:
-        """SIGKILL the server and every backend (its whole process group), as an OOM kill or a node
-        failure would; the data folder and port are kept, so ``restart()`` brings it back with crash
-        recovery. For fault-injection tests."""
+        """SIGKILL the postmaster and every backend at once, as an OOM kill or a node failure would;
+        the data folder and port are kept, so ``restart()`` brings the server back with crash recovery.
+        For fault-injection tests (Linux: the backends are found in ``/proc``)."""
         process = self._process
-        if process is None:
+        if process is None or process.poll() is not None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        process.send_signal(signal.SIGSTOP)  # no new backend is forked while they are killed
+        backends = self._backend_pids()
+        for backend in backends:
+            _signal_quietly(backend, signal.SIGKILL)
+        process.kill()
         process.wait()
-        self._wait_for_backends_to_exit()
+        self._paused = False
+        _wait_until_gone(backends)
 
     def restart(self, timeout: float = 60.0) -> None:
         """A fast shutdown (SIGINT; nothing if the server is already down, e.g. after ``kill()``), then
         start again on the same port and data folder and wait until it accepts connections."""
         process = self._process
-        assert process is not None and self.work_dir is not None, "the server was never started"
+        assert process is not None, "the server was never started"
+        assert self.work_dir is not None, "the server was stopped"
         if process.poll() is None:
             self.resume()
             process.send_signal(signal.SIGINT)
             process.wait(timeout)
-        self._wait_for_backends_to_exit()
         self._launch(timeout)
 
     def pause(self) -> None:
-        """SIGSTOP the server and its backends: connections stay open and nothing answers (a hung
-        database). ``resume()`` undoes it; ``stop()`` resumes the server first."""
-        if self._process is not None and self._process.poll() is None:
-            os.killpg(self._process.pid, signal.SIGSTOP)
-            self._paused = True
+        """SIGSTOP the postmaster and its backends: connections stay open and nothing answers (a hung
+        database). ``resume()`` undoes it; ``stop()`` and ``restart()`` resume the server first."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGSTOP)
+        self._paused = True
+        for backend in self._backend_pids():
+            _signal_quietly(backend, signal.SIGSTOP)
 
     def resume(self) -> None:
         """SIGCONT what ``pause()`` stopped."""
-        if self._paused and self._process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._process.pid, signal.SIGCONT)
+        process = self._process
+        if not self._paused or process is None:
+            return
+        for backend in self._backend_pids():
+            _signal_quietly(backend, signal.SIGCONT)
+        if process.poll() is None:
+            process.send_signal(signal.SIGCONT)
         self._paused = False
 
-    def _wait_for_backends_to_exit(self, timeout: float = 30.0) -> None:
-        """Backends of a killed postmaster exit by themselves; a new server cannot start while one
-        still holds the old shared memory."""
+    def _backend_pids(self) -> list[int]:
+        """The postmaster's child processes (backends, checkpointer, WAL writer, ...). Each is the
+        leader of its own process group, so they are found by parent id."""
         assert self._process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(self._process.pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.02)
-        raise EmbeddedPostgresError(f"the backends of postgres {self._process.pid} did not exit within {timeout} s")
+        return [pid for pid, parent in _parent_ids().items() if parent == self._process.pid]
 
     def stop(self, timeout: float = 30.0) -> None:
         """Fast shutdown by PID (SIGINT), SIGKILL if it lingers, then delete the folder. Idempotent."""
@@ -300,3 +313,40 @@ class EmbeddedPostgres:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _parent_ids() -> dict[int, int]:
+    """Every process id on this machine with its parent's id, from ``/proc``."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = status.rsplit(")", 1)[1].split()
+        parents[int(entry)] = int(fields[1])
+    return parents
+
+
+def _signal_quietly(pid: int, signal_number: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal_number)
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _wait_until_gone(pids: list[int], timeout: float = 30.0) -> None:
+    """Until none of ``pids`` runs (a new server cannot start while an old backend holds its shared memory)."""
+    deadline = time.monotonic() + timeout
+    while any(_is_alive(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            raise EmbeddedPostgresError(f"postgres processes {pids} did not exit within {timeout} s")
+        time.sleep(0.02)
