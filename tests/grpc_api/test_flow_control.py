@@ -65,7 +65,7 @@ async def test_rebalances_reach_the_client_and_stale_commits_are_fenced(
                 moved = second.partitions[0]
                 # A commit for a partition this member no longer owns is fenced; the call goes on.
                 with pytest.raises(sluice.FencedError):
-                    await first.commit({moved: 1})
+                    await first.commit({moved: 1}, epochs={moved: 0})
                 await store.append("carts", [EventData("Added", {"n": n}) for n in range(3)], partition=moved)
                 own = [await asyncio.wait_for(anext(second), 10) for _ in range(3)]
                 assert [(event.partition, event.offset) for event in own] == [(moved, 0), (moved, 1), (moved, 2)]

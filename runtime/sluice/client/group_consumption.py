@@ -13,25 +13,30 @@ waiting here), sends commits, and tracks the assignment the server reports.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any, Self
 
 from sluice.client.bidirectional_call import BidirectionalCall
 from sluice.client.received import ReceivedEvent, event_fields
 from sluice.client.remote_errors import error_from_code
+from sluice.errors import InvalidArgumentError
 from sluice.rpc.v1 import sluice_pb2
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class GroupEvent(ReceivedEvent):
     """An event delivered to this group member; ``await event.commit()`` commits its partition up
-    to and including it (FencedError if the partition moved to another member meanwhile)."""
+    to and including it (FencedError if the partition moved to another member, or an admin reset the
+    group's offsets, since it was delivered: nothing is committed then)."""
 
+    delivery_epoch: int = dataclasses.field(kw_only=True)
+    """The epoch of the partition's ownership (QUEUE delivery: the claim) it was delivered under; the
+    commit carries it, and the server refuses it once that epoch is over."""
     consumption: RemoteGroupConsumption = dataclasses.field(kw_only=True, repr=False, compare=False)
 
     async def commit(self) -> None:
-        await self.consumption.commit({self.partition: self.offset + 1})
+        await self.consumption.commit({self.partition: self.offset + 1}, epochs={self.partition: self.delivery_epoch})
 
 
 class RemoteGroupConsumption:
@@ -48,7 +53,7 @@ class RemoteGroupConsumption:
     def _route(self, response: sluice_pb2.ConsumeResponse) -> GroupEvent | None:
         kind = response.WhichOneof("kind")
         if kind == "event":
-            return GroupEvent(**event_fields(response.event), consumption=self)
+            return GroupEvent(**event_fields(response.event), delivery_epoch=response.epoch, consumption=self)
         if kind == "assignment":
             self.partitions = tuple(response.assignment.partitions)
             self.rebalances += 1
@@ -61,16 +66,20 @@ class RemoteGroupConsumption:
     async def open(self, opening: sluice_pb2.ConsumeOpen) -> None:
         await self._call.write(sluice_pb2.ConsumeRequest(open=opening))
 
-    async def commit(self, offsets: dict[int, int]) -> None:
-        """Commit ``{partition: next offset to read}``; raises FencedError for partitions this
-        member no longer owns (nothing is committed for them)."""
+    async def commit(self, offsets: Mapping[int, int], *, epochs: Mapping[int, int]) -> None:
+        """Commit ``{partition: next offset to read}``, each under the ``delivery_epoch`` of the event
+        it follows (``epochs``: ``{partition: epoch}``); raises FencedError for partitions this member
+        no longer owns under that epoch (nothing is committed for them)."""
+        missing = sorted(set(offsets) - set(epochs))
+        if missing:
+            raise InvalidArgumentError(f"epochs must name the delivery epoch of every partition, missing {missing}")
         request_id, result = self._call.next_request_id()
         await self._call.write(
             sluice_pb2.ConsumeRequest(
                 commit=sluice_pb2.Commit(
                     request_id=request_id,
                     offsets=[
-                        sluice_pb2.PartitionOffset(partition=partition, next_offset=offset)
+                        sluice_pb2.PartitionOffset(partition=partition, next_offset=offset, epoch=epochs[partition])
                         for partition, offset in offsets.items()
                     ],
                 )

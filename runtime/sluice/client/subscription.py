@@ -1,6 +1,6 @@
 """``client.subscribe(stream)``: catch up, then live, resuming from the last checkpoint after the
-connection or the server goes away (a restart, a rolling update: the server ends streams with
-UNAVAILABLE when it drains).
+connection, the server or its database goes away (a restart, a rolling update: the server ends
+streams with UNAVAILABLE when it drains, or when its database stays away longer than it waits).
 
 The resume point is the offset after the last event handed out, or the server's last checkpoint
 if that is further: no event is skipped, and none is handed out twice by one Subscription.
@@ -17,10 +17,11 @@ import grpc
 
 from sluice.client.received import ReceivedEvent
 from sluice.client.remote_errors import error_from_rpc
-from sluice.errors import RemoteCallError
 from sluice.rpc.v1 import sluice_pb2
 
-RETRYABLE_STATUSES = frozenset({"UNAVAILABLE"})
+RETRYABLE_STATUSES = frozenset({grpc.StatusCode.UNAVAILABLE})
+"""Whatever its details: the server restarting or draining, the network, or the database away for
+longer than the server waits (``connection_lost``)."""
 FIRST_RETRY_DELAY_SECONDS = 0.1
 MAX_RETRY_DELAY_SECONDS = 2.0
 
@@ -70,11 +71,16 @@ class Subscription:
                     failing_since, delay = None, FIRST_RETRY_DELAY_SECONDS
                     kind = response.WhichOneof("kind")
                     if kind == "events":
-                        for message in response.events.events:
+                        batch = response.events
+                        last = len(batch.events) - 1
+                        for index, message in enumerate(batch.events):
                             if message.offset < self.next_offset:
                                 continue  # already handed out before a reconnect
                             self.next_offset = message.offset + 1
+                            if index == last and batch.caught_up:
+                                self.caught_up = True  # before the application sees the last event
                             yield ReceivedEvent.from_message(message)
+                        self.caught_up = self.caught_up or batch.caught_up
                     elif kind == "checkpoint":
                         self.next_offset = max(self.next_offset, response.checkpoint.next_offset)
                     elif kind == "caught_up":
@@ -82,7 +88,7 @@ class Subscription:
                 return
             except grpc.aio.AioRpcError as rpc_error:
                 error = error_from_rpc(rpc_error)
-                if not isinstance(error, RemoteCallError) or error.status not in RETRYABLE_STATUSES:
+                if rpc_error.code() not in RETRYABLE_STATUSES:
                     raise error from rpc_error
                 now = loop.time()
                 failing_since = now if failing_since is None else failing_since

@@ -34,6 +34,13 @@ class ConsumedEvent(RecordedEvent):
         self._member = member
         self._epoch = epoch
 
+    @property
+    def delivery_epoch(self) -> int:
+        """The partition's ownership epoch this event was delivered under (QUEUE delivery: the
+        claim's id). A door that commits for a remote consumer sends it out with the event and
+        requires it back, so a commit after a rebalance or a forced reset is fenced."""
+        return self._epoch
+
     async def commit(self) -> None:
         """Commit this event's partition up to and including this event (QUEUE delivery: the
         member's claim it was delivered under). Raises FencedError if the member no longer owns the

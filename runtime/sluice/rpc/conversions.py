@@ -17,6 +17,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from sluice.errors import InvalidArgumentError
 from sluice.events import BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE, Direction, EventData, ExpectedOffset, RecordedEvent
 from sluice.messages import QueueMessage
+from sluice.rpc.request_limits import checked_offset, duration_value, timestamp_value
 from sluice.rpc.v1 import sluice_pb2
 
 SUPPORTED_CONTENT_TYPES = (JSON_CONTENT_TYPE, BINARY_CONTENT_TYPE)
@@ -63,7 +64,7 @@ def decode_json(payload: bytes, field: str) -> Any:
 def expected_offset_from_request(request: sluice_pb2.AppendRequest) -> int | ExpectedOffset:
     """The append's optimistic-concurrency expectation."""
     if request.WhichOneof("expected") == "expected_offset":
-        return request.expected_offset
+        return checked_offset(request.expected_offset, field="expected_offset")
     return _EXPECTED_STATES[request.expected_state]
 
 
@@ -122,13 +123,10 @@ def timestamp_message(moment: datetime) -> timestamp_pb2.Timestamp:
     return timestamp
 
 
-def datetime_from_timestamp(timestamp: timestamp_pb2.Timestamp) -> datetime:
-    return timestamp.ToDatetime(tzinfo=UTC)
+def datetime_from_timestamp(timestamp: timestamp_pb2.Timestamp, *, field: str) -> datetime:
+    return timestamp_value(timestamp, field=field)
 
 
 def timedelta_from_duration(duration: duration_pb2.Duration, *, field: str) -> timedelta:
-    """A non-negative timedelta from a Duration."""
-    value = duration.ToTimedelta()
-    if value < timedelta(0):
-        raise InvalidArgumentError(f"{field} must not be negative, got {value}")
-    return value
+    """A timedelta from a Duration, from zero to ``MAX_DURATION`` (InvalidArgumentError otherwise)."""
+    return duration_value(duration, field=field)

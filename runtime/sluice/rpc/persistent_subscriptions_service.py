@@ -17,15 +17,17 @@ from typing import Any
 
 import grpc
 
+from sluice.consumers.member import GroupMember
 from sluice.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy, StartFrom, StartPosition
-from sluice.consumers.reader import ConsumerGroupReader, GroupConsumption
-from sluice.errors import InvalidArgumentError, SluiceError
+from sluice.consumers.reader import GroupConsumption
+from sluice.errors import InvalidArgumentError
 from sluice.rpc.call_context import Draining
 from sluice.rpc.concurrent_tasks import run_until_first_ends
 from sluice.rpc.conversions import datetime_from_timestamp, recorded_event_message, timedelta_from_duration
 from sluice.rpc.flow_control import Credits
+from sluice.rpc.request_limits import checked_offset
 from sluice.rpc.serialized_writer import SerializedWriter
-from sluice.rpc.status_codes import translate_errors
+from sluice.rpc.status_codes import sluice_error_of, translate_errors
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
 from sluice.store import EventStore
 
@@ -79,12 +81,16 @@ class _ConsumerSession:
 
 def consumer_options(opening: sluice_pb2.ConsumeOpen) -> ConsumerGroupOptions:
     """The member's options from the open message (commits are always the client's: MANUAL)."""
-    start = StartPosition.model_validate(
-        {
-            "start_from": _START_FROM[opening.start_from],
-            "offset": opening.start_offset if opening.start_from == sluice_pb2.START_FROM_OFFSET else None,
-            "time": datetime_from_timestamp(opening.start_time) if opening.HasField("start_time") else None,
-        }
+    if opening.start_from not in _START_FROM:
+        raise InvalidArgumentError(f"start_from must be one of {sorted(_START_FROM)}, got {opening.start_from}")
+    start = StartPosition(
+        start_from=_START_FROM[opening.start_from],
+        offset=checked_offset(opening.start_offset, field="start_offset")
+        if opening.start_from == sluice_pb2.START_FROM_OFFSET
+        else None,
+        time=datetime_from_timestamp(opening.start_time, field="start_time")
+        if opening.HasField("start_time")
+        else None,
     )
     values: dict[str, object] = {
         "commit_strategy": OffsetCommitStrategy.MANUAL,
@@ -95,7 +101,7 @@ def consumer_options(opening: sluice_pb2.ConsumeOpen) -> ConsumerGroupOptions:
         session_timeout = timedelta_from_duration(opening.session_timeout, field="session_timeout")
         values["session_timeout"] = session_timeout
         values["max_poll_interval"] = max(session_timeout, timedelta(minutes=5))
-    return ConsumerGroupOptions.model_validate(values)
+    return ConsumerGroupOptions(**values)  # type: ignore[arg-type]  # (validated: InvalidArgumentError)
 
 
 class PersistentSubscriptionsService(sluice_pb2_grpc.PersistentSubscriptionsServicer):
@@ -137,7 +143,7 @@ class PersistentSubscriptionsService(sluice_pb2_grpc.PersistentSubscriptionsServ
             async with consumption:
                 await run_until_first_ends(
                     _send_events(session, writer),
-                    _receive_requests(session, reader, requests, writer),
+                    _receive_requests(session, requests, writer),
                     _send_assignments(session, writer),
                 )
         finally:
@@ -150,7 +156,7 @@ async def _send_events(session: _ConsumerSession, writer: SerializedWriter) -> N
         await session.credits.take()  # before pulling: what is pulled never exceeds what was granted
         event = await anext(events)
         await session.announce_assignment(writer)  # an event never arrives before its partition's assignment
-        await writer.write(sluice_pb2.ConsumeResponse(event=recorded_event_message(event)))
+        await writer.write(sluice_pb2.ConsumeResponse(event=recorded_event_message(event), epoch=event.delivery_epoch))
 
 
 async def _send_assignments(session: _ConsumerSession, writer: SerializedWriter) -> None:
@@ -162,28 +168,41 @@ async def _send_assignments(session: _ConsumerSession, writer: SerializedWriter)
 
 async def _receive_requests(
     session: _ConsumerSession,
-    reader: ConsumerGroupReader,
     requests: AsyncIterator[sluice_pb2.ConsumeRequest],
     writer: SerializedWriter,
 ) -> None:
     """Credits and commits until the client closes its side (which ends the call)."""
-    opening = session.opening
     async for request in requests:
         kind = request.WhichOneof("kind")
         if kind == "credits":
             await session.credits.grant(request.credits.count)
         elif kind == "commit":
-            commit = request.commit
-            result = sluice_pb2.CommitResult(request_id=commit.request_id)
+            result = sluice_pb2.CommitResult(request_id=request.commit.request_id)
             try:
-                await reader.commit(
-                    opening.stream_name,
-                    group_id=opening.group_id,
-                    consumer_id=opening.consumer_id,
-                    offsets={offset.partition: offset.next_offset for offset in commit.offsets},
-                )
-            except SluiceError as error:
-                result.error_code, result.error_message = error.code, str(error)
+                await _commit(session.consumption.member, request.commit)
+            except Exception as error:  # answered in the CommitResult; the call goes on
+                refused = sluice_error_of(error)
+                result.error_code, result.error_message = refused.code, str(refused)
             await writer.write(sluice_pb2.ConsumeResponse(commit_result=result))
         else:
             raise InvalidArgumentError(f"unexpected {kind!r} message after the open message")
+
+
+async def _commit(member: GroupMember, commit: sluice_pb2.Commit) -> None:
+    """Commit each ``{partition, next_offset, epoch}`` under the epoch its event was delivered with
+    (never the member's current one: a commit from before a rebalance or a forced reset is fenced),
+    in the order given; the first refusal stops the rest."""
+    if not commit.offsets:
+        raise InvalidArgumentError("a commit needs at least one partition offset")
+    for offset in commit.offsets:
+        if not offset.HasField("epoch"):
+            raise InvalidArgumentError(
+                f"the commit for partition {offset.partition} has no epoch: send back the epoch the event "
+                "was delivered with (ConsumeResponse.epoch)"
+            )
+        if offset.next_offset == 0:
+            raise InvalidArgumentError(f"next_offset of partition {offset.partition} must be at least 1")
+        checked_offset(offset.next_offset, field="next_offset")
+        checked_offset(offset.epoch, field="epoch")
+    for offset in commit.offsets:
+        await member.commit_event(offset.partition, offset.next_offset - 1, offset.epoch)

@@ -17,13 +17,15 @@ from typing import Any
 
 import grpc
 
-from sluice.errors import InvalidArgumentError, SluiceError
+from sluice.errors import InvalidArgumentError
 from sluice.messages import Receipt
 from sluice.rpc.call_context import Draining, correlation_id_of
 from sluice.rpc.concurrent_tasks import run_until_first_ends
 from sluice.rpc.conversions import event_data_from_message, queue_message_message, timedelta_from_duration
+from sluice.rpc.database_outages import DEFAULT_GIVE_UP_AFTER_SECONDS, TRANSIENT_ERRORS, OutageRetry
+from sluice.rpc.request_limits import checked_dedupe_keys, receipt_value
 from sluice.rpc.serialized_writer import SerializedWriter
-from sluice.rpc.status_codes import translate_errors
+from sluice.rpc.status_codes import sluice_error_of, translate_errors
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
 from sluice.store import DEFAULT_VISIBILITY_TIMEOUT, EventStore
 
@@ -63,15 +65,18 @@ class _InFlight:
 class QueuesService(sluice_pb2_grpc.QueuesServicer):
     """Queues over gRPC, backed by one EventStore."""
 
-    def __init__(self, store: EventStore, draining: Draining) -> None:
+    def __init__(
+        self, store: EventStore, draining: Draining, *, outage_seconds: float = DEFAULT_GIVE_UP_AFTER_SECONDS
+    ) -> None:
         self._store = store
         self._draining = draining
+        self._outage_seconds = outage_seconds
 
     @translate_errors
     async def Enqueue(  # noqa: N802  (the gRPC method name)
         self, request: sluice_pb2.EnqueueRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> sluice_pb2.EnqueueResponse:
-        keys = [key or None for key in request.dedupe_keys] or None
+        keys = checked_dedupe_keys(list(request.dedupe_keys))
         results = await self._store.enqueue_many(
             request.queue_name,
             [event_data_from_message(message) for message in request.messages],
@@ -113,14 +118,22 @@ class QueuesService(sluice_pb2_grpc.QueuesServicer):
     async def _deliver(
         self, queue_name: str, visibility: timedelta, in_flight: _InFlight, writer: SerializedWriter
     ) -> None:
+        """Lease messages while there is room. A database outage does not end the call: leasing
+        waits until the database answers again (the call ends with UNAVAILABLE only if the outage
+        lasts longer than the retry allows); settlements meanwhile answer ``connection_lost``."""
+        retry = OutageRetry(f"receiver of queue {queue_name!r}", give_up_after_seconds=self._outage_seconds)
         while True:
             in_flight.changed.clear()
             room = in_flight.room()
-            messages = (
-                await self._store.dequeue_many(queue_name, max_messages=room, visibility_timeout=visibility)
-                if room > 0
-                else []
-            )
+            try:
+                messages = (
+                    await self._store.dequeue_many(queue_name, max_messages=room, visibility_timeout=visibility)
+                    if room > 0
+                    else []
+                )
+            except TRANSIENT_ERRORS as error:
+                await retry.until_reachable(lambda: self._store.get_stream(queue_name), error)
+                continue
             for message in messages:
                 in_flight.add(message.receipt, visibility)
                 await writer.write(sluice_pb2.ReceiveResponse(message=queue_message_message(message)))
@@ -143,7 +156,7 @@ class QueuesService(sluice_pb2_grpc.QueuesServicer):
             settle: sluice_pb2.Settle = getattr(request, kind)
             result = sluice_pb2.SettleResult(request_id=settle.request_id, receipt=settle.receipt)
             try:
-                receipt = Receipt.parse(settle.receipt)
+                receipt = receipt_value(settle.receipt)
                 delay = timedelta_from_duration(settle.delay, field="delay") if settle.HasField("delay") else None
                 if kind == "ack":
                     try:
@@ -160,6 +173,7 @@ class QueuesService(sluice_pb2_grpc.QueuesServicer):
                         raise InvalidArgumentError("extend needs a delay: how much longer the lease should last")
                     await self._store.extend(queue_name, receipt, by=delay)
                     in_flight.extend(receipt, delay)
-            except SluiceError as error:
-                result.error_code, result.error_message = error.code, str(error)
+            except Exception as error:  # answered in the SettleResult; the call goes on
+                refused = sluice_error_of(error)
+                result.error_code, result.error_message = refused.code, str(refused)
             await writer.write(sluice_pb2.ReceiveResponse(result=result))

@@ -27,6 +27,7 @@ from sluice.errors import InvalidArgumentError
 from sluice.group_commit import AppendBatcher, batched
 from sluice.rpc.authentication import AuthenticationInterceptor
 from sluice.rpc.call_context import Draining
+from sluice.rpc.database_outages import DEFAULT_GIVE_UP_AFTER_SECONDS
 from sluice.rpc.persistent_subscriptions_service import PersistentSubscriptionsService
 from sluice.rpc.queues_service import QueuesService
 from sluice.rpc.streams_service import StreamsService
@@ -89,13 +90,16 @@ def build_grpc_server(
     tls: TlsSettings | None = None,
     policy: AccessPolicy | None = None,
     group_commit: bool = True,
+    database_outage_seconds: float = DEFAULT_GIVE_UP_AFTER_SECONDS,
 ) -> SluiceGrpcServer:
     """Build and bind the server (call ``start()`` to serve). ``address`` is ``host:port``; port 0
     picks a free port (see ``.port``). ``tokens`` authenticates callers (``BearerTokens``, a
     ``TokenReviewAuthenticator`` or a chain; None: everyone is ``anonymous``); ``policy`` authorizes
     each call (None: every authenticated caller may do everything). ``group_commit`` lets concurrent
     Append calls share transactions (docs/group-commit.md); each call still gets its own offsets and
-    errors, and the policy is checked per call before an append joins a batch."""
+    errors, and the policy is checked per call before an append joins a batch. Subscriptions and
+    queue receivers wait out a database outage of up to ``database_outage_seconds`` (then they end
+    with UNAVAILABLE, which clients retry)."""
     interceptors = [AuthenticationInterceptor(tokens)] if tokens is not None or policy is not None else []
     batching = batched(store) if group_commit else None
     appending_store = cast(EventStore, batching) if batching is not None else store
@@ -109,9 +113,9 @@ def build_grpc_server(
     )
     draining = Draining()
     services = SluiceServices(
-        streams=StreamsService(served_store, draining),
+        streams=StreamsService(served_store, draining, outage_seconds=database_outage_seconds),
         persistent_subscriptions=PersistentSubscriptionsService(served_store, draining),
-        queues=QueuesService(served_store, draining),
+        queues=QueuesService(served_store, draining, outage_seconds=database_outage_seconds),
         health=health.aio.HealthServicer(),
         draining=draining,
     )

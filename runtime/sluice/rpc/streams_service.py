@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +26,8 @@ from sluice.rpc.conversions import (
     recorded_event_message,
     timedelta_from_duration,
 )
+from sluice.rpc.database_outages import DEFAULT_GIVE_UP_AFTER_SECONDS, TRANSIENT_ERRORS, OutageRetry
+from sluice.rpc.request_limits import checked_offset
 from sluice.rpc.status_codes import translate_errors
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
 from sluice.store import EventStore
@@ -56,9 +57,12 @@ def stream_description(info: StreamInfo) -> sluice_pb2.StreamDescription:
 class StreamsService(sluice_pb2_grpc.StreamsServicer):
     """Persistent streams over gRPC, backed by one EventStore."""
 
-    def __init__(self, store: EventStore, draining: Draining) -> None:
+    def __init__(
+        self, store: EventStore, draining: Draining, *, outage_seconds: float = DEFAULT_GIVE_UP_AFTER_SECONDS
+    ) -> None:
         self._store = store
         self._draining = draining
+        self._outage_seconds = outage_seconds
 
     @translate_errors
     async def CreateStream(  # noqa: N802  (the gRPC method name)
@@ -67,17 +71,17 @@ class StreamsService(sluice_pb2_grpc.StreamsServicer):
         stream_type = (
             StreamType.EPHEMERAL if request.type == sluice_pb2.STREAM_TYPE_EPHEMERAL else StreamType.PERSISTENT
         )
-        config = StreamConfig.model_validate(
-            {
-                "name": request.name,
-                "type": stream_type,
-                "partitions": request.partitions or 1,
-                "delivery": DeliverySemantics.QUEUE
-                if request.delivery == sluice_pb2.DELIVERY_SEMANTICS_QUEUE
-                else DeliverySemantics.BROADCAST,
-                **({"max_attempts": request.max_attempts} if request.max_attempts else {}),
-            }
-        )
+        values: dict[str, object] = {
+            "name": request.name,
+            "type": stream_type,
+            "partitions": request.partitions or 1,
+            "delivery": DeliverySemantics.QUEUE
+            if request.delivery == sluice_pb2.DELIVERY_SEMANTICS_QUEUE
+            else DeliverySemantics.BROADCAST,
+        }
+        if request.max_attempts:
+            values["max_attempts"] = request.max_attempts
+        config = StreamConfig(**values)  # type: ignore[arg-type]  # (validated: InvalidArgumentError)
         return stream_description(await self._store.create_stream(config))
 
     @translate_errors
@@ -106,10 +110,10 @@ class StreamsService(sluice_pb2_grpc.StreamsServicer):
         start = request.WhichOneof("start")
         events = self._store.read_stream(
             request.stream_name,
-            from_offset=request.from_offset if start == "from_offset" else None,
-            from_time=datetime_from_timestamp(request.from_time) if start == "from_time" else None,
+            from_offset=checked_offset(request.from_offset, field="from_offset") if start == "from_offset" else None,
+            from_time=datetime_from_timestamp(request.from_time, field="from_time") if start == "from_time" else None,
             direction=direction_from_message(request.direction),
-            limit=request.limit or None,
+            limit=checked_offset(request.limit, field="limit") or None,
             partition=request.partition,
         )
         batch: list[sluice_pb2.RecordedEvent] = []
@@ -136,20 +140,19 @@ class StreamsService(sluice_pb2_grpc.StreamsServicer):
                 timedelta_from_duration(request.checkpoint_interval, field="checkpoint_interval"),
                 MINIMUM_CHECKPOINT_INTERVAL,
             )
+        from_offset = checked_offset(request.from_offset, field="from_offset")
         info = await self._store.get_stream(request.stream_name)
-        # Validates the partition and the stream type before anything is sent.
-        events = self._store.subscribe(
-            request.stream_name, from_offset=request.from_offset, partition=request.partition
-        )
         head = info.partition_heads[request.partition].head if request.partition < info.partitions else 0
         queue: asyncio.Queue[RecordedEvent] = asyncio.Queue(maxsize=SUBSCRIBE_QUEUE_EVENTS)
-        pump = asyncio.create_task(_pump(events, queue), name=f"sluice-grpc-subscribe-{request.stream_name}")
+        pump = asyncio.create_task(
+            self._pump(request, from_offset, queue), name=f"sluice-grpc-subscribe-{request.stream_name}"
+        )
         try:
             await _send_subscription(
                 context,
                 queue=queue,
                 pump=pump,
-                next_offset=request.from_offset,
+                next_offset=from_offset,
                 head=head,
                 checkpoint_seconds=interval.total_seconds(),
             )
@@ -158,10 +161,28 @@ class StreamsService(sluice_pb2_grpc.StreamsServicer):
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
 
-
-async def _pump(events: AsyncIterator[RecordedEvent], queue: asyncio.Queue[RecordedEvent]) -> None:
-    async for event in events:
-        await queue.put(event)
+    async def _pump(
+        self,
+        request: sluice_pb2.SubscribeRequest,
+        from_offset: int,
+        queue: asyncio.Queue[RecordedEvent],
+    ) -> None:
+        """Move the store's events into the queue. A database outage does not end the call: the
+        pump waits until the database answers again and subscribes anew from the next offset (the
+        call ends with UNAVAILABLE only if the outage lasts longer than the retry allows)."""
+        name, partition = request.stream_name, request.partition
+        retry = OutageRetry(
+            f"subscription to {name!r} partition {partition}", give_up_after_seconds=self._outage_seconds
+        )
+        position = from_offset
+        while True:
+            try:
+                async for event in self._store.subscribe(name, from_offset=position, partition=partition):
+                    await queue.put(event)
+                    position = event.offset + 1
+                return
+            except TRANSIENT_ERRORS as error:
+                await retry.until_reachable(lambda: self._store.get_stream(name), error)
 
 
 async def _send_subscription(
@@ -195,10 +216,13 @@ async def _send_subscription(
             batch = [recorded_event_message(getter.result())]
             while len(batch) < READ_BATCH_EVENTS and not queue.empty():
                 batch.append(recorded_event_message(queue.get_nowait()))
-            await context.write(sluice_pb2.SubscribeResponse(events=sluice_pb2.EventBatch(events=batch)))
             next_offset = batch[-1].offset + 1
-            if not caught_up and next_offset >= head and queue.empty():
-                caught_up = True
+            reaches_head = not caught_up and next_offset >= head
+            await context.write(
+                sluice_pb2.SubscribeResponse(events=sluice_pb2.EventBatch(events=batch, caught_up=reaches_head))
+            )
+            if reaches_head:
+                caught_up = True  # (the batch says so, for clients that hand out its events one by one)
                 await context.write(
                     sluice_pb2.SubscribeResponse(caught_up=sluice_pb2.CaughtUp(next_offset=next_offset))
                 )

@@ -26,23 +26,23 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asluice/rpc/v1/sluice.proto\x12\tsluice.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x87\x01\n\x0c\x45ventToWrite\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12\x15\n\rmetadata_json\x18\x05 \x01(\t\x12\x16\n\x0eschema_version\x18\x06 \x01(\r\"\xa0\x02\n\rRecordedEvent\x12\x13\n\x0bstream_name\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\r\x12\x0e\n\x06offset\x18\x03 \x01(\x04\x12\x10\n\x08\x65vent_id\x18\x04 \x01(\t\x12\x12\n\nevent_type\x18\x05 \x01(\t\x12\x16\n\x0eschema_version\x18\x06 \x01(\r\x12\x14\n\x0c\x63ontent_type\x18\x07 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x08 \x01(\x0c\x12\x15\n\rmetadata_json\x18\t \x01(\t\x12\x16\n\x0e\x63orrelation_id\x18\n \x01(\t\x12-\n\ttimestamp\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fglobal_position\x18\x0c \x01(\t\"\xa2\x01\n\x13\x43reateStreamRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x04type\x18\x02 \x01(\x0e\x32\x15.sluice.v1.StreamType\x12\x12\n\npartitions\x18\x03 \x01(\r\x12\x14\n\x0cmax_attempts\x18\x04 \x01(\r\x12.\n\x08\x64\x65livery\x18\x05 \x01(\x0e\x32\x1c.sluice.v1.DeliverySemantics\"\x99\x01\n\x11StreamDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x04type\x18\x02 \x01(\x0e\x32\x15.sluice.v1.StreamType\x12\x12\n\npartitions\x18\x03 \x01(\r\x12\r\n\x05heads\x18\x04 \x03(\x04\x12.\n\x08\x64\x65livery\x18\x05 \x01(\x0e\x32\x1c.sluice.v1.DeliverySemantics\"\xfd\x01\n\rAppendRequest\x12\x13\n\x0bstream_name\x18\x01 \x01(\t\x12\'\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x17.sluice.v1.EventToWrite\x12\x19\n\x0f\x65xpected_offset\x18\x03 \x01(\x04H\x00\x12\x32\n\x0e\x65xpected_state\x18\x04 \x01(\x0e\x32\x18.sluice.v1.ExpectedStateH\x00\x12\x15\n\rpartition_key\x18\x05 \x01(\t\x12\x16\n\tpartition\x18\x06 \x01(\rH\x01\x88\x01\x01\x12\x16\n\x0e\x63orrelation_id\x18\x07 \x01(\tB\n\n\x08\x65xpectedB\x0c\n\n_partition\"K\n\x0e\x41ppendResponse\x12\x0f\n\x07offsets\x18\x01 \x03(\x04\x12\x12\n\npartitions\x18\x02 \x03(\r\x12\x14\n\x0c\x64\x65\x64uplicated\x18\x03 \x01(\x08\"\xbe\x01\n\x0bReadRequest\x12\x13\n\x0bstream_name\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\r\x12\x15\n\x0b\x66rom_offset\x18\x03 \x01(\x04H\x00\x12/\n\tfrom_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12\'\n\tdirection\x18\x05 \x01(\x0e\x32\x14.sluice.v1.Direction\x12\r\n\x05limit\x18\x06 \x01(\x04\x42\x07\n\x05start\"8\n\x0cReadResponse\x12(\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x18.sluice.v1.RecordedEvent\"\x87\x01\n\x10SubscribeRequest\x12\x13\n\x0bstream_name\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\r\x12\x13\n\x0b\x66rom_offset\x18\x03 \x01(\x04\x12\x36\n\x13\x63heckpoint_interval\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x9b\x01\n\x11SubscribeResponse\x12\'\n\x06\x65vents\x18\x01 \x01(\x0b\x32\x15.sluice.v1.EventBatchH\x00\x12+\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x15.sluice.v1.CheckpointH\x00\x12(\n\tcaught_up\x18\x03 \x01(\x0b\x32\x13.sluice.v1.CaughtUpH\x00\x42\x06\n\x04kind\"6\n\nEventBatch\x12(\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x18.sluice.v1.RecordedEvent\"!\n\nCheckpoint\x12\x13\n\x0bnext_offset\x18\x01 \x01(\x04\"\x1f\n\x08\x43\x61ughtUp\x12\x13\n\x0bnext_offset\x18\x01 \x01(\x04\"\x8c\x01\n\x0e\x43onsumeRequest\x12&\n\x04open\x18\x01 \x01(\x0b\x32\x16.sluice.v1.ConsumeOpenH\x00\x12%\n\x07\x63redits\x18\x02 \x01(\x0b\x32\x12.sluice.v1.CreditsH\x00\x12#\n\x06\x63ommit\x18\x03 \x01(\x0b\x32\x11.sluice.v1.CommitH\x00\x42\x06\n\x04kind\"\x9a\x02\n\x0b\x43onsumeOpen\x12\x13\n\x0bstream_name\x18\x01 \x01(\t\x12\x10\n\x08group_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63onsumer_id\x18\x03 \x01(\t\x12\x17\n\x0finitial_credits\x18\x04 \x01(\r\x12(\n\nstart_from\x18\x05 \x01(\x0e\x32\x14.sluice.v1.StartFrom\x12\x14\n\x0cstart_offset\x18\x06 \x01(\x04\x12.\n\nstart_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0fsession_timeout\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nbatch_size\x18\t \x01(\r\"\x18\n\x07\x43redits\x12\r\n\x05\x63ount\x18\x01 \x01(\r\"I\n\x06\x43ommit\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12+\n\x07offsets\x18\x02 \x03(\x0b\x32\x1a.sluice.v1.PartitionOffset\"9\n\x0fPartitionOffset\x12\x11\n\tpartition\x18\x01 \x01(\r\x12\x13\n\x0bnext_offset\x18\x02 \x01(\x04\"\xa3\x01\n\x0f\x43onsumeResponse\x12)\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x18.sluice.v1.RecordedEventH\x00\x12+\n\nassignment\x18\x02 \x01(\x0b\x32\x15.sluice.v1.AssignmentH\x00\x12\x30\n\rcommit_result\x18\x03 \x01(\x0b\x32\x17.sluice.v1.CommitResultH\x00\x42\x06\n\x04kind\" \n\nAssignment\x12\x12\n\npartitions\x18\x01 \x03(\r\"M\n\x0c\x43ommitResult\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x12\n\nerror_code\x18\x02 \x01(\t\x12\x15\n\rerror_message\x18\x03 \x01(\t\"\xa6\x01\n\x0e\x45nqueueRequest\x12\x12\n\nqueue_name\x18\x01 \x01(\t\x12)\n\x08messages\x18\x02 \x03(\x0b\x32\x17.sluice.v1.EventToWrite\x12(\n\x05\x64\x65lay\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0b\x64\x65\x64upe_keys\x18\x04 \x03(\t\x12\x16\n\x0e\x63orrelation_id\x18\x05 \x01(\t\"<\n\x0f\x45nqueueResponse\x12\x13\n\x0bmessage_ids\x18\x01 \x03(\x04\x12\x14\n\x0c\x64\x65\x64uplicated\x18\x02 \x03(\x08\"\xaa\x01\n\x0eReceiveRequest\x12&\n\x04open\x18\x01 \x01(\x0b\x32\x16.sluice.v1.ReceiveOpenH\x00\x12 \n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x11.sluice.v1.SettleH\x00\x12!\n\x04nack\x18\x03 \x01(\x0b\x32\x11.sluice.v1.SettleH\x00\x12#\n\x06\x65xtend\x18\x04 \x01(\x0b\x32\x11.sluice.v1.SettleH\x00\x42\x06\n\x04kind\"o\n\x0bReceiveOpen\x12\x12\n\nqueue_name\x18\x01 \x01(\t\x12\x15\n\rmax_in_flight\x18\x02 \x01(\r\x12\x35\n\x12visibility_timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"g\n\x06Settle\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0f\n\x07receipt\x18\x02 \x01(\t\x12(\n\x05\x64\x65lay\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xa0\x02\n\x0cQueueMessage\x12\x12\n\nqueue_name\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\x04\x12\x0f\n\x07receipt\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\r\x12\x12\n\nevent_type\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x06 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x07 \x01(\x0c\x12\x15\n\rmetadata_json\x18\x08 \x01(\t\x12\x16\n\x0e\x63orrelation_id\x18\t \x01(\t\x12/\n\x0b\x65nqueued_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nvisible_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"p\n\x0fReceiveResponse\x12*\n\x07message\x18\x01 \x01(\x0b\x32\x17.sluice.v1.QueueMessageH\x00\x12)\n\x06result\x18\x02 \x01(\x0b\x32\x17.sluice.v1.SettleResultH\x00\x42\x06\n\x04kind\"^\n\x0cSettleResult\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0f\n\x07receipt\x18\x02 \x01(\t\x12\x12\n\nerror_code\x18\x03 \x01(\t\x12\x15\n\rerror_message\x18\x04 \x01(\t*g\n\rExpectedState\x12\x16\n\x12\x45XPECTED_STATE_ANY\x10\x00\x12\x1c\n\x18\x45XPECTED_STATE_NO_STREAM\x10\x01\x12 \n\x1c\x45XPECTED_STATE_STREAM_EXISTS\x10\x02*<\n\tDirection\x12\x16\n\x12\x44IRECTION_FORWARDS\x10\x00\x12\x17\n\x13\x44IRECTION_BACKWARDS\x10\x01*C\n\nStreamType\x12\x1a\n\x16STREAM_TYPE_PERSISTENT\x10\x00\x12\x19\n\x15STREAM_TYPE_EPHEMERAL\x10\x01*S\n\x11\x44\x65liverySemantics\x12 \n\x1c\x44\x45LIVERY_SEMANTICS_BROADCAST\x10\x00\x12\x1c\n\x18\x44\x45LIVERY_SEMANTICS_QUEUE\x10\x01*g\n\tStartFrom\x12\x17\n\x13START_FROM_EARLIEST\x10\x00\x12\x15\n\x11START_FROM_LATEST\x10\x01\x12\x15\n\x11START_FROM_OFFSET\x10\x02\x12\x13\n\x0fSTART_FROM_TIME\x10\x03\x32\x9b\x02\n\x07Streams\x12L\n\x0c\x43reateStream\x12\x1e.sluice.v1.CreateStreamRequest\x1a\x1c.sluice.v1.StreamDescription\x12=\n\x06\x41ppend\x12\x18.sluice.v1.AppendRequest\x1a\x19.sluice.v1.AppendResponse\x12\x39\n\x04Read\x12\x16.sluice.v1.ReadRequest\x1a\x17.sluice.v1.ReadResponse0\x01\x12H\n\tSubscribe\x12\x1b.sluice.v1.SubscribeRequest\x1a\x1c.sluice.v1.SubscribeResponse0\x01\x32_\n\x17PersistentSubscriptions\x12\x44\n\x07\x43onsume\x12\x19.sluice.v1.ConsumeRequest\x1a\x1a.sluice.v1.ConsumeResponse(\x01\x30\x01\x32\x90\x01\n\x06Queues\x12@\n\x07\x45nqueue\x12\x19.sluice.v1.EnqueueRequest\x1a\x1a.sluice.v1.EnqueueResponse\x12\x44\n\x07Receive\x12\x19.sluice.v1.ReceiveRequest\x1a\x1a.sluice.v1.ReceiveResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asluice/rpc/v1/sluice.proto\x12\tsluice.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x87\x01\n\x0c\x45ventToWrite\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12\x15\n\rmetadata_json\x18\x05 \x01(\t\x12\x16\n\x0eschema_version\x18\x06 \x01(\r\"\xa0\x02\n\rRecordedEvent\x12\x13\n\x0bstream_name\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\r\x12\x0e\n\x06offset\x18\x03 \x01(\x04\x12\x10\n\x08\x65vent_id\x18\x04 \x01(\t\x12\x12\n\nevent_type\x18\x05 \x01(\t\x12\x16\n\x0eschema_version\x18\x06 \x01(\r\x12\x14\n\x0c\x63ontent_type\x18\x07 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x08 \x01(\x0c\x12\x15\n\rmetadata_json\x18\t \x01(\t\x12\x16\n\x0e\x63orrelation_id\x18\n \x01(\t\x12-\n\ttimestamp\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fglobal_position\x18\x0c \x01(\t\"\xa2\x01\n\x13\x43reateStreamRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x04type\x18\x02 \x01(\x0e\x32\x15.sluice.v1.StreamType\x12\x12\n\npartitions\x18\x03 \x01(\r\x12\x14\n\x0cmax_attempts\x18\x04 \x01(\r\x12.\n\x08\x64\x65livery\x18\x05 \x01(\x0e\x32\x1c.sluice.v1.DeliverySemantics\"\x99\x01\n\x11StreamDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x04type\x18\x02 \x01(\x0e\x32\x15.sluice.v1.StreamType\x12\x12\n\npartitions\x18\x03 \x01(\r\x12\r\n\x05heads\x18\x04 \x03(\x04\x12.\n\x08\x64\x65livery\x18\x05 \x01(\x0e\x32\x1c.sluice.v1.DeliverySemantics\"\xfd\x01\n\rAppendRequest\x12\x13\n\x0bstream_name\x18\x01 \x01(\t\x12\'\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x17.sluice.v1.EventToWrite\x12\x19\n\x0f\x65xpected_offset\x18\x03 \x01(\x04H\x00\x12\x32\n\x0e\x65xpected_state\x18\x04 \x01(\x0e\x32\x18.sluice.v1.ExpectedStateH\x00\x12\x15\n\rpartition_key\x18\x05 \x01(\t\x12\x16\n\tpartition\x18\x06 \x01(\rH\x01\x88\x01\x01\x12\x16\n\x0e\x63orrelation_id\x18\x07 \x01(\tB\n\n\x08\x65xpectedB\x0c\n\n_partition\"K\n\x0e\x41ppendResponse\x12\x0f\n\x07offsets\x18\x01 \x03(\x04\x12\x12\n\npartitions\x18\x02 \x03(\r\x12\x14\n\x0c\x64\x65\x64uplicated\x18\x03 \x01(\x08\"\xbe\x01\n\x0bReadRequest\x12\x13\n\x0bstream_name\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\r\x12\x15\n\x0b\x66rom_offset\x18\x03 \x01(\x04H\x00\x12/\n\tfrom_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12\'\n\tdirection\x18\x05 \x01(\x0e\x32\x14.sluice.v1.Direction\x12\r\n\x05limit\x18\x06 \x01(\x04\x42\x07\n\x05start\"8\n\x0cReadResponse\x12(\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x18.sluice.v1.RecordedEvent\"\x87\x01\n\x10SubscribeRequest\x12\x13\n\x0bstream_name\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\r\x12\x13\n\x0b\x66rom_offset\x18\x03 \x01(\x04\x12\x36\n\x13\x63heckpoint_interval\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x9b\x01\n\x11SubscribeResponse\x12\'\n\x06\x65vents\x18\x01 \x01(\x0b\x32\x15.sluice.v1.EventBatchH\x00\x12+\n\ncheckpoint\x18\x02 \x01(\x0b\x32\x15.sluice.v1.CheckpointH\x00\x12(\n\tcaught_up\x18\x03 \x01(\x0b\x32\x13.sluice.v1.CaughtUpH\x00\x42\x06\n\x04kind\"I\n\nEventBatch\x12(\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x18.sluice.v1.RecordedEvent\x12\x11\n\tcaught_up\x18\x02 \x01(\x08\"!\n\nCheckpoint\x12\x13\n\x0bnext_offset\x18\x01 \x01(\x04\"\x1f\n\x08\x43\x61ughtUp\x12\x13\n\x0bnext_offset\x18\x01 \x01(\x04\"\x8c\x01\n\x0e\x43onsumeRequest\x12&\n\x04open\x18\x01 \x01(\x0b\x32\x16.sluice.v1.ConsumeOpenH\x00\x12%\n\x07\x63redits\x18\x02 \x01(\x0b\x32\x12.sluice.v1.CreditsH\x00\x12#\n\x06\x63ommit\x18\x03 \x01(\x0b\x32\x11.sluice.v1.CommitH\x00\x42\x06\n\x04kind\"\x9a\x02\n\x0b\x43onsumeOpen\x12\x13\n\x0bstream_name\x18\x01 \x01(\t\x12\x10\n\x08group_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63onsumer_id\x18\x03 \x01(\t\x12\x17\n\x0finitial_credits\x18\x04 \x01(\r\x12(\n\nstart_from\x18\x05 \x01(\x0e\x32\x14.sluice.v1.StartFrom\x12\x14\n\x0cstart_offset\x18\x06 \x01(\x04\x12.\n\nstart_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0fsession_timeout\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nbatch_size\x18\t \x01(\r\"\x18\n\x07\x43redits\x12\r\n\x05\x63ount\x18\x01 \x01(\r\"I\n\x06\x43ommit\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12+\n\x07offsets\x18\x02 \x03(\x0b\x32\x1a.sluice.v1.PartitionOffset\"W\n\x0fPartitionOffset\x12\x11\n\tpartition\x18\x01 \x01(\r\x12\x13\n\x0bnext_offset\x18\x02 \x01(\x04\x12\x12\n\x05\x65poch\x18\x03 \x01(\x04H\x00\x88\x01\x01\x42\x08\n\x06_epoch\"\xb2\x01\n\x0f\x43onsumeResponse\x12)\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x18.sluice.v1.RecordedEventH\x00\x12+\n\nassignment\x18\x02 \x01(\x0b\x32\x15.sluice.v1.AssignmentH\x00\x12\x30\n\rcommit_result\x18\x03 \x01(\x0b\x32\x17.sluice.v1.CommitResultH\x00\x12\r\n\x05\x65poch\x18\x04 \x01(\x04\x42\x06\n\x04kind\" \n\nAssignment\x12\x12\n\npartitions\x18\x01 \x03(\r\"M\n\x0c\x43ommitResult\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x12\n\nerror_code\x18\x02 \x01(\t\x12\x15\n\rerror_message\x18\x03 \x01(\t\"\xa6\x01\n\x0e\x45nqueueRequest\x12\x12\n\nqueue_name\x18\x01 \x01(\t\x12)\n\x08messages\x18\x02 \x03(\x0b\x32\x17.sluice.v1.EventToWrite\x12(\n\x05\x64\x65lay\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0b\x64\x65\x64upe_keys\x18\x04 \x03(\t\x12\x16\n\x0e\x63orrelation_id\x18\x05 \x01(\t\"<\n\x0f\x45nqueueResponse\x12\x13\n\x0bmessage_ids\x18\x01 \x03(\x04\x12\x14\n\x0c\x64\x65\x64uplicated\x18\x02 \x03(\x08\"\xaa\x01\n\x0eReceiveRequest\x12&\n\x04open\x18\x01 \x01(\x0b\x32\x16.sluice.v1.ReceiveOpenH\x00\x12 \n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x11.sluice.v1.SettleH\x00\x12!\n\x04nack\x18\x03 \x01(\x0b\x32\x11.sluice.v1.SettleH\x00\x12#\n\x06\x65xtend\x18\x04 \x01(\x0b\x32\x11.sluice.v1.SettleH\x00\x42\x06\n\x04kind\"o\n\x0bReceiveOpen\x12\x12\n\nqueue_name\x18\x01 \x01(\t\x12\x15\n\rmax_in_flight\x18\x02 \x01(\r\x12\x35\n\x12visibility_timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"g\n\x06Settle\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0f\n\x07receipt\x18\x02 \x01(\t\x12(\n\x05\x64\x65lay\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xa0\x02\n\x0cQueueMessage\x12\x12\n\nqueue_name\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\x04\x12\x0f\n\x07receipt\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\r\x12\x12\n\nevent_type\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x06 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x07 \x01(\x0c\x12\x15\n\rmetadata_json\x18\x08 \x01(\t\x12\x16\n\x0e\x63orrelation_id\x18\t \x01(\t\x12/\n\x0b\x65nqueued_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nvisible_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"p\n\x0fReceiveResponse\x12*\n\x07message\x18\x01 \x01(\x0b\x32\x17.sluice.v1.QueueMessageH\x00\x12)\n\x06result\x18\x02 \x01(\x0b\x32\x17.sluice.v1.SettleResultH\x00\x42\x06\n\x04kind\"^\n\x0cSettleResult\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0f\n\x07receipt\x18\x02 \x01(\t\x12\x12\n\nerror_code\x18\x03 \x01(\t\x12\x15\n\rerror_message\x18\x04 \x01(\t*g\n\rExpectedState\x12\x16\n\x12\x45XPECTED_STATE_ANY\x10\x00\x12\x1c\n\x18\x45XPECTED_STATE_NO_STREAM\x10\x01\x12 \n\x1c\x45XPECTED_STATE_STREAM_EXISTS\x10\x02*<\n\tDirection\x12\x16\n\x12\x44IRECTION_FORWARDS\x10\x00\x12\x17\n\x13\x44IRECTION_BACKWARDS\x10\x01*C\n\nStreamType\x12\x1a\n\x16STREAM_TYPE_PERSISTENT\x10\x00\x12\x19\n\x15STREAM_TYPE_EPHEMERAL\x10\x01*S\n\x11\x44\x65liverySemantics\x12 \n\x1c\x44\x45LIVERY_SEMANTICS_BROADCAST\x10\x00\x12\x1c\n\x18\x44\x45LIVERY_SEMANTICS_QUEUE\x10\x01*g\n\tStartFrom\x12\x17\n\x13START_FROM_EARLIEST\x10\x00\x12\x15\n\x11START_FROM_LATEST\x10\x01\x12\x15\n\x11START_FROM_OFFSET\x10\x02\x12\x13\n\x0fSTART_FROM_TIME\x10\x03\x32\x9b\x02\n\x07Streams\x12L\n\x0c\x43reateStream\x12\x1e.sluice.v1.CreateStreamRequest\x1a\x1c.sluice.v1.StreamDescription\x12=\n\x06\x41ppend\x12\x18.sluice.v1.AppendRequest\x1a\x19.sluice.v1.AppendResponse\x12\x39\n\x04Read\x12\x16.sluice.v1.ReadRequest\x1a\x17.sluice.v1.ReadResponse0\x01\x12H\n\tSubscribe\x12\x1b.sluice.v1.SubscribeRequest\x1a\x1c.sluice.v1.SubscribeResponse0\x01\x32_\n\x17PersistentSubscriptions\x12\x44\n\x07\x43onsume\x12\x19.sluice.v1.ConsumeRequest\x1a\x1a.sluice.v1.ConsumeResponse(\x01\x30\x01\x32\x90\x01\n\x06Queues\x12@\n\x07\x45nqueue\x12\x19.sluice.v1.EnqueueRequest\x1a\x1a.sluice.v1.EnqueueResponse\x12\x44\n\x07Receive\x12\x19.sluice.v1.ReceiveRequest\x1a\x1a.sluice.v1.ReceiveResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sluice.rpc.v1.sluice_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EXPECTEDSTATE']._serialized_start=3850
-  _globals['_EXPECTEDSTATE']._serialized_end=3953
-  _globals['_DIRECTION']._serialized_start=3955
-  _globals['_DIRECTION']._serialized_end=4015
-  _globals['_STREAMTYPE']._serialized_start=4017
-  _globals['_STREAMTYPE']._serialized_end=4084
-  _globals['_DELIVERYSEMANTICS']._serialized_start=4086
-  _globals['_DELIVERYSEMANTICS']._serialized_end=4169
-  _globals['_STARTFROM']._serialized_start=4171
-  _globals['_STARTFROM']._serialized_end=4274
+  _globals['_EXPECTEDSTATE']._serialized_start=3914
+  _globals['_EXPECTEDSTATE']._serialized_end=4017
+  _globals['_DIRECTION']._serialized_start=4019
+  _globals['_DIRECTION']._serialized_end=4079
+  _globals['_STREAMTYPE']._serialized_start=4081
+  _globals['_STREAMTYPE']._serialized_end=4148
+  _globals['_DELIVERYSEMANTICS']._serialized_start=4150
+  _globals['_DELIVERYSEMANTICS']._serialized_end=4233
+  _globals['_STARTFROM']._serialized_start=4235
+  _globals['_STARTFROM']._serialized_end=4338
   _globals['_EVENTTOWRITE']._serialized_start=107
   _globals['_EVENTTOWRITE']._serialized_end=242
   _globals['_RECORDEDEVENT']._serialized_start=245
@@ -64,47 +64,47 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBSCRIBERESPONSE']._serialized_start=1579
   _globals['_SUBSCRIBERESPONSE']._serialized_end=1734
   _globals['_EVENTBATCH']._serialized_start=1736
-  _globals['_EVENTBATCH']._serialized_end=1790
-  _globals['_CHECKPOINT']._serialized_start=1792
-  _globals['_CHECKPOINT']._serialized_end=1825
-  _globals['_CAUGHTUP']._serialized_start=1827
-  _globals['_CAUGHTUP']._serialized_end=1858
-  _globals['_CONSUMEREQUEST']._serialized_start=1861
-  _globals['_CONSUMEREQUEST']._serialized_end=2001
-  _globals['_CONSUMEOPEN']._serialized_start=2004
-  _globals['_CONSUMEOPEN']._serialized_end=2286
-  _globals['_CREDITS']._serialized_start=2288
-  _globals['_CREDITS']._serialized_end=2312
-  _globals['_COMMIT']._serialized_start=2314
-  _globals['_COMMIT']._serialized_end=2387
-  _globals['_PARTITIONOFFSET']._serialized_start=2389
-  _globals['_PARTITIONOFFSET']._serialized_end=2446
-  _globals['_CONSUMERESPONSE']._serialized_start=2449
-  _globals['_CONSUMERESPONSE']._serialized_end=2612
-  _globals['_ASSIGNMENT']._serialized_start=2614
-  _globals['_ASSIGNMENT']._serialized_end=2646
-  _globals['_COMMITRESULT']._serialized_start=2648
-  _globals['_COMMITRESULT']._serialized_end=2725
-  _globals['_ENQUEUEREQUEST']._serialized_start=2728
-  _globals['_ENQUEUEREQUEST']._serialized_end=2894
-  _globals['_ENQUEUERESPONSE']._serialized_start=2896
-  _globals['_ENQUEUERESPONSE']._serialized_end=2956
-  _globals['_RECEIVEREQUEST']._serialized_start=2959
-  _globals['_RECEIVEREQUEST']._serialized_end=3129
-  _globals['_RECEIVEOPEN']._serialized_start=3131
-  _globals['_RECEIVEOPEN']._serialized_end=3242
-  _globals['_SETTLE']._serialized_start=3244
-  _globals['_SETTLE']._serialized_end=3347
-  _globals['_QUEUEMESSAGE']._serialized_start=3350
-  _globals['_QUEUEMESSAGE']._serialized_end=3638
-  _globals['_RECEIVERESPONSE']._serialized_start=3640
-  _globals['_RECEIVERESPONSE']._serialized_end=3752
-  _globals['_SETTLERESULT']._serialized_start=3754
-  _globals['_SETTLERESULT']._serialized_end=3848
-  _globals['_STREAMS']._serialized_start=4277
-  _globals['_STREAMS']._serialized_end=4560
-  _globals['_PERSISTENTSUBSCRIPTIONS']._serialized_start=4562
-  _globals['_PERSISTENTSUBSCRIPTIONS']._serialized_end=4657
-  _globals['_QUEUES']._serialized_start=4660
-  _globals['_QUEUES']._serialized_end=4804
+  _globals['_EVENTBATCH']._serialized_end=1809
+  _globals['_CHECKPOINT']._serialized_start=1811
+  _globals['_CHECKPOINT']._serialized_end=1844
+  _globals['_CAUGHTUP']._serialized_start=1846
+  _globals['_CAUGHTUP']._serialized_end=1877
+  _globals['_CONSUMEREQUEST']._serialized_start=1880
+  _globals['_CONSUMEREQUEST']._serialized_end=2020
+  _globals['_CONSUMEOPEN']._serialized_start=2023
+  _globals['_CONSUMEOPEN']._serialized_end=2305
+  _globals['_CREDITS']._serialized_start=2307
+  _globals['_CREDITS']._serialized_end=2331
+  _globals['_COMMIT']._serialized_start=2333
+  _globals['_COMMIT']._serialized_end=2406
+  _globals['_PARTITIONOFFSET']._serialized_start=2408
+  _globals['_PARTITIONOFFSET']._serialized_end=2495
+  _globals['_CONSUMERESPONSE']._serialized_start=2498
+  _globals['_CONSUMERESPONSE']._serialized_end=2676
+  _globals['_ASSIGNMENT']._serialized_start=2678
+  _globals['_ASSIGNMENT']._serialized_end=2710
+  _globals['_COMMITRESULT']._serialized_start=2712
+  _globals['_COMMITRESULT']._serialized_end=2789
+  _globals['_ENQUEUEREQUEST']._serialized_start=2792
+  _globals['_ENQUEUEREQUEST']._serialized_end=2958
+  _globals['_ENQUEUERESPONSE']._serialized_start=2960
+  _globals['_ENQUEUERESPONSE']._serialized_end=3020
+  _globals['_RECEIVEREQUEST']._serialized_start=3023
+  _globals['_RECEIVEREQUEST']._serialized_end=3193
+  _globals['_RECEIVEOPEN']._serialized_start=3195
+  _globals['_RECEIVEOPEN']._serialized_end=3306
+  _globals['_SETTLE']._serialized_start=3308
+  _globals['_SETTLE']._serialized_end=3411
+  _globals['_QUEUEMESSAGE']._serialized_start=3414
+  _globals['_QUEUEMESSAGE']._serialized_end=3702
+  _globals['_RECEIVERESPONSE']._serialized_start=3704
+  _globals['_RECEIVERESPONSE']._serialized_end=3816
+  _globals['_SETTLERESULT']._serialized_start=3818
+  _globals['_SETTLERESULT']._serialized_end=3912
+  _globals['_STREAMS']._serialized_start=4341
+  _globals['_STREAMS']._serialized_end=4624
+  _globals['_PERSISTENTSUBSCRIPTIONS']._serialized_start=4626
+  _globals['_PERSISTENTSUBSCRIPTIONS']._serialized_end=4721
+  _globals['_QUEUES']._serialized_start=4724
+  _globals['_QUEUES']._serialized_end=4868
 # @@protoc_insertion_point(module_scope)

@@ -463,7 +463,9 @@ class SubscribeResponse(_message.Message):
 
     @_builtins.property
     def caught_up(self) -> Global___CaughtUp:
-        """Sent once, when the subscription reached the end of the partition."""
+        """Sent once, when the subscription reached the end of the partition as it was when the call
+        started (at once on a quiet stream: it does not wait for the next event).
+        """
 
     def __init__(
         self,
@@ -487,16 +489,23 @@ class EventBatch(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EVENTS_FIELD_NUMBER: _builtins.int
+    CAUGHT_UP_FIELD_NUMBER: _builtins.int
+    caught_up: _builtins.bool
+    """Subscribe: this batch takes the subscription to the end of the partition as it was when the
+    call started (a CaughtUp marker follows it too), so a client can report being caught up as it
+    hands out the batch's last event, before any new event arrives.
+    """
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecordedEvent]: ...
     def __init__(
         self,
         *,
         events: _abc.Iterable[Global___RecordedEvent] | None = ...,
+        caught_up: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["caught_up", b"caught_up", "events", b"events"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -669,20 +678,29 @@ class PartitionOffset(_message.Message):
 
     PARTITION_FIELD_NUMBER: _builtins.int
     NEXT_OFFSET_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
     partition: _builtins.int
     next_offset: _builtins.int
     """The next offset to read (the offset of the last processed event plus one)."""
+    epoch: _builtins.int
+    """Required: the epoch the committed event was delivered under (ConsumeResponse.epoch). A commit
+    whose epoch is no longer current (the partition moved, or an admin reset the group's offsets)
+    is refused with "fenced" and changes nothing.
+    """
     def __init__(
         self,
         *,
         partition: _builtins.int = ...,
         next_offset: _builtins.int = ...,
+        epoch: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_epoch", b"_epoch", "epoch", b"epoch"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_offset", b"next_offset", "partition", b"partition"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_epoch", b"_epoch", "epoch", b"epoch", "next_offset", b"next_offset", "partition", b"partition"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__epoch: _TypeAlias = _typing.Literal["epoch"]  # noqa: Y015
+    _WhichOneofArgType__epoch: _TypeAlias = _typing.Literal["_epoch", b"_epoch"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__epoch) -> _WhichOneofReturnType__epoch | None: ...
 
 Global___PartitionOffset: _TypeAlias = PartitionOffset  # noqa: Y015
 
@@ -693,6 +711,11 @@ class ConsumeResponse(_message.Message):
     EVENT_FIELD_NUMBER: _builtins.int
     ASSIGNMENT_FIELD_NUMBER: _builtins.int
     COMMIT_RESULT_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    epoch: _builtins.int
+    """With an event: the epoch of the partition's ownership it was delivered under (QUEUE delivery:
+    the id of the claim). Send it back in the commit's PartitionOffset.epoch.
+    """
     @_builtins.property
     def event(self) -> Global___RecordedEvent: ...
     @_builtins.property
@@ -705,10 +728,11 @@ class ConsumeResponse(_message.Message):
         event: Global___RecordedEvent | None = ...,
         assignment: Global___Assignment | None = ...,
         commit_result: Global___CommitResult | None = ...,
+        epoch: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["assignment", b"assignment", "commit_result", b"commit_result", "event", b"event", "kind", b"kind"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignment", b"assignment", "commit_result", b"commit_result", "event", b"event", "kind", b"kind"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignment", b"assignment", "commit_result", b"commit_result", "epoch", b"epoch", "event", b"event", "kind", b"kind"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["event", "assignment", "commit_result"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
