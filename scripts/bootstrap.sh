@@ -1,6 +1,7 @@
 # Sourced by ./dev: installs what Sluice's commands need, idempotently, and fast when warm.
 # - uv (pinned) in .cache/tools, then the locked virtualenv in .venv (uv sync --frozen);
-# - PostgreSQL server binaries from apt when none are found (tests start their own server).
+# - PostgreSQL server binaries from apt when none are found (tests start their own server);
+# - for a real Kubernetes node (ensure_node): its Debian packages and binaries, where one can run.
 
 UV_VERSION="0.13.9"
 
@@ -30,6 +31,40 @@ ensure_control_plane() {
   # etcd, kube-apiserver, kube-controller-manager, kubectl and helm, built from Go modules and
   # cached under .cache/control-plane (about 15 minutes cold on 2 cores, instant when built).
   log "control plane binaries: $(bash scripts/control-plane/build.sh | tail -n 1)"
+}
+
+# The Debian packages a real node needs: gcc, pkg-config and libseccomp-dev to build runc (cgo, seccomp),
+# iptables for kube-proxy and the kubelet (1.8, nf_tables backend), openssl for checks by hand.
+NODE_DEBIAN_PACKAGES="gcc libseccomp-dev pkg-config iptables openssl"
+
+node_supported() {
+  # A node needs root (bridge, iptables, mounts), overlayfs and cgroups; elsewhere the demo and the
+  # tests fall back to the process stand-in and say so.
+  [ "$(id -u)" -eq 0 ] && grep -qw overlay /proc/filesystems 2>/dev/null \
+    && { [ -d /sys/fs/cgroup/memory ] || [ -f /sys/fs/cgroup/cgroup.controllers ]; }
+}
+
+ensure_node_packages() {
+  local missing=() package
+  for package in $NODE_DEBIAN_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return
+  log "installing the node's Debian packages with apt-get: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+ensure_node() {
+  # runc, containerd, the CNI plugins and pause, built from Go modules and cached under .cache/node
+  # (a few minutes cold, instant when built); kubelet, kube-scheduler and kube-proxy come with the
+  # control plane.
+  if ! node_supported; then
+    log "no real node on this machine (needs root, overlayfs and cgroups): the process stand-in runs pods"
+    return
+  fi
+  ensure_node_packages
+  log "node binaries: $(bash scripts/node/build.sh | tail -n 1)"
 }
 
 bootstrap() {
