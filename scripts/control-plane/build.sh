@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the binaries of a local Kubernetes control plane from Go modules only:
-# kube-apiserver, kube-controller-manager, kubectl, etcd and helm.
+# kube-apiserver, kube-controller-manager, kubectl, etcd and helm, and the node's kubelet,
+# kube-scheduler and kube-proxy (built in the same `go build`).
 #
 # No container images, GitHub releases or dl.k8s.io: everything comes from the
 # Go module proxy. `go install k8s.io/kubernetes/cmd/...` is refused because the
@@ -40,7 +41,7 @@ control_plane_cache="${cache_root}/control-plane"
 version_key="kubernetes-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}"
 key_directory="${control_plane_cache}/${version_key}"
 bin_directory="${key_directory}/bin"
-binary_names=(kube-apiserver kube-controller-manager kubectl etcd helm)
+binary_names=(kube-apiserver kube-controller-manager kubectl kubelet kube-scheduler kube-proxy etcd helm)
 
 all_binaries_present() {
     local name
@@ -170,12 +171,17 @@ done
 
 (
     cd "${kubernetes_wrapper}"
-    run_step "go build kube-apiserver, kube-controller-manager, kubectl (k8s.io/kubernetes ${KUBERNETES_VERSION})" \
+    # The node's kubelet, kube-scheduler and kube-proxy share most packages with the API server and
+    # the controller manager: one `go build` compiles them together (much faster than apart).
+    run_step "go build kube-apiserver, kube-controller-manager, kubectl, kubelet, kube-scheduler, kube-proxy (k8s.io/kubernetes ${KUBERNETES_VERSION})" \
         nice -n 10 "${go_command}" build -mod=mod -trimpath -ldflags "${kubernetes_ldflags}" \
             -o "${staging_output}/" \
             k8s.io/kubernetes/cmd/kube-apiserver \
             k8s.io/kubernetes/cmd/kube-controller-manager \
-            k8s.io/kubernetes/cmd/kubectl
+            k8s.io/kubernetes/cmd/kubectl \
+            k8s.io/kubernetes/cmd/kubelet \
+            k8s.io/kubernetes/cmd/kube-scheduler \
+            k8s.io/kubernetes/cmd/kube-proxy
 )
 
 # --- etcd wrapper module --------------------------------------------------------
