@@ -5,13 +5,20 @@
 Bearer tokens come from ``SLUICE_API_TOKENS`` or ``SLUICE_API_TOKENS_FILE``; ``--kubernetes-token-review``
 also accepts Kubernetes service-account tokens (checked with a TokenReview; in a pod only); the access
 policy comes from ``--access-policy-file`` or ``SLUICE_ACCESS_POLICY`` (docs/access-control.md); TLS
-from ``--tls-certificate`` and ``--tls-key`` (plus ``--tls-client-ca`` for mutual TLS). SIGTERM drains both
-servers and exits 0.
+from ``--tls-certificate`` and ``--tls-key`` (plus ``--tls-client-ca`` for mutual TLS) for gRPC and REST
+alike; ``--health-address`` adds a plain-HTTP port serving only ``/health/*`` for probes.
+
+It starts even while the database is unreachable or not migrated (unready, retrying with backoff).
+SIGTERM drains both servers and exits 0 within ``--grace-seconds`` plus ``--close-seconds``, whatever the
+database does; if stopping is stuck past that (and a few seconds more) the process exits 1 anyway.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import threading
 from pathlib import Path
 
 import click
@@ -20,13 +27,33 @@ from sluice.cli.running import run
 from sluice.cli.settings import require_dsn, setting, store_settings
 
 readable_file = click.Path(exists=True, dir_okay=False, path_type=Path)
+WATCHDOG_MARGIN_SECONDS = 5.0
+logger = logging.getLogger(__name__)
+
+
+def _arm_watchdog(seconds: float) -> None:
+    """Exit the process ``seconds`` from now unless it has exited by then (a last resort: every shutdown
+    step already has a time limit, but a task that swallows its cancellation could still hold asyncio)."""
+
+    def give_up() -> None:
+        logger.error("stopping took longer than %.1f s: exiting anyway", seconds)
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, give_up)
+    timer.daemon = True
+    timer.start()
 
 
 @click.command()
 @store_settings
 @setting("--grpc-address", default="0.0.0.0:50051", show_default=True, help="host:port of the gRPC server.")
 @setting("--http-address", default="0.0.0.0:8080", show_default=True, help="host:port of REST, health, metrics.")
-@setting("--tls-certificate", type=readable_file, help="PEM certificate chain: serve gRPC over TLS.")
+@setting(
+    "--health-address",
+    help="host:port of a plain-HTTP listener serving only /health/* (for probes when REST is served over TLS).",
+)
+@setting("--tls-certificate", type=readable_file, help="PEM certificate chain: serve gRPC and REST over TLS.")
 @setting("--tls-key", type=readable_file, help="PEM private key of --tls-certificate.")
 @setting("--tls-client-ca", type=readable_file, help="PEM CA: require client certificates it signed (mTLS).")
 @setting(
@@ -42,6 +69,18 @@ readable_file = click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @setting("--migrate/--no-migrate", default=False, show_default=True, help="Apply schema migrations at start.")
 @setting("--grace-seconds", type=click.FloatRange(min=0), default=10.0, show_default=True)
+@setting(
+    "--close-seconds",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="After the grace period: the time limit of stopping the workers and closing the store.",
+)
+@setting(
+    "--max-request-body-bytes",
+    type=click.IntRange(min=1),
+    help="Refuse REST request bodies over this with 413 (default: the payload limit plus 1 MiB).",
+)
 @setting("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
 @setting("--ready-file", type=click.Path(dir_okay=False, path_type=Path), help="Write the bound ports here (JSON).")
 def serve(  # noqa: PLR0917  (click passes the options positionally)
@@ -49,6 +88,7 @@ def serve(  # noqa: PLR0917  (click passes the options positionally)
     schema_name: str,
     grpc_address: str,
     http_address: str,
+    health_address: str | None,
     tls_certificate: Path | None,
     tls_key: Path | None,
     tls_client_ca: Path | None,
@@ -56,6 +96,8 @@ def serve(  # noqa: PLR0917  (click passes the options positionally)
     kubernetes_token_review: bool,
     migrate: bool,
     grace_seconds: float,
+    close_seconds: float,
+    max_request_body_bytes: int | None,
     log_level: str,
     ready_file: Path | None,
 ) -> None:
@@ -91,18 +133,28 @@ def serve(  # noqa: PLR0917  (click passes the options positionally)
         schema_name=schema_name,
         grpc_address=grpc_address,
         http_address=http_address,
+        health_address=health_address,
         tokens=BearerTokens.from_environment(),
         token_review=token_review,
         policy=load_policy_file(access_policy_file) if access_policy_file is not None else policy_from_environment(),
         tls=tls,
         migrate=migrate,
         grace_seconds=grace_seconds,
+        close_seconds=close_seconds,
+        max_request_body_bytes=max_request_body_bytes,
     )
     configure_logging(log_level.upper())
 
     def announce(addresses: ServingAddresses) -> None:
         if ready_file is not None:
-            ports = {"grpc_port": addresses.grpc_port, "http_port": addresses.http_port}
+            ports = {
+                "grpc_port": addresses.grpc_port,
+                "http_port": addresses.http_port,
+                "health_port": addresses.health_port,
+            }
             ready_file.write_text(json.dumps(ports), encoding="utf-8")
 
-    run(run_gateway(settings, ready=announce))
+    def watchdog() -> None:
+        _arm_watchdog(grace_seconds + close_seconds + WATCHDOG_MARGIN_SECONDS)
+
+    run(run_gateway(settings, ready=announce, on_stopping=watchdog))

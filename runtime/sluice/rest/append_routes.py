@@ -18,7 +18,7 @@ from pydantic.alias_generators import to_camel
 from sluice.events import EventData
 from sluice.rest.authentication import CallerStore, Principal
 from sluice.rest.problems import problem_responses
-from sluice.rest.schemas import NAME_PATTERN
+from sluice.rest.schemas import MAX_OFFSET, NAME_PATTERN
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/event-streams", tags=["event streams"])
@@ -47,7 +47,10 @@ class AppendRequest(_CamelModel):
 
     events: list[NewEvent] = Field(min_length=1, max_length=MAXIMUM_EVENTS_PER_REQUEST)
     expected_offset: int | None = Field(
-        default=None, ge=0, description="The offset of the last event the caller has seen (409 if another is there)."
+        default=None,
+        ge=0,
+        le=MAX_OFFSET - 1,
+        description="The offset of the last event the caller has seen (409 if another is there).",
     )
     partition_key: str | None = Field(default=None, min_length=1, max_length=500)
     correlation_id: str | None = Field(default=None, min_length=1, max_length=200)

@@ -27,9 +27,11 @@ from sluice.rest import (
     saga_routes,
     stream_routes,
 )
+from sluice.rest.body_limit import BodyLimitMiddleware, default_body_limit
 from sluice.rest.context import ServerContext
 from sluice.rest.correlation_middleware import CorrelationMiddleware
 from sluice.rest.problems import add_problem_schemas, install_problem_handlers
+from sluice.rest.unexpected_errors import UnexpectedErrorMiddleware
 from sluice.security.authentication import Authenticator
 from sluice.security.policy import AccessPolicy
 from sluice.store import EventStore
@@ -52,11 +54,14 @@ def create_app(
     health: HealthSettings | None = None,
     metrics: SluiceMetrics | None = None,
     lag_refresh_interval: timedelta | None = DEFAULT_REFRESH_INTERVAL,
+    max_request_body_bytes: int | None = None,
 ) -> FastAPI:
     """The REST API over ``store``. ``tokens`` authenticates callers (``BearerTokens``, a
     ``TokenReviewAuthenticator`` or a chain; None disables authentication: development only); ``policy``
     authorizes each request (None: every authenticated caller may do everything);
-    ``lag_refresh_interval=None`` leaves the lag gauges to someone else."""
+    ``lag_refresh_interval=None`` leaves the lag gauges to someone else. Request bodies over
+    ``max_request_body_bytes`` (default: the store's payload limit plus 1 MiB) are refused with 413 while
+    they stream in."""
     used_metrics = metrics or default_metrics
 
     @contextlib.asynccontextmanager
@@ -85,6 +90,10 @@ def create_app(
     app.include_router(saga_routes.router)
     app.include_router(lifecycle_routes.router)
     app.include_router(health_routes.router)
+    # The last added runs first: correlation id, then the body limit, then the 500 safety net.
+    app.add_middleware(UnexpectedErrorMiddleware)
+    body_limit = max_request_body_bytes or default_body_limit(store.options.max_payload_bytes)
+    app.add_middleware(BodyLimitMiddleware, limit=body_limit)
     app.add_middleware(CorrelationMiddleware)
 
     def openapi() -> dict[str, Any]:

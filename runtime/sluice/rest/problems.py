@@ -50,6 +50,9 @@ from sluice.health.checks import DATABASE_UNREACHABLE_ERRORS
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:sluice:problem:"
+DATABASE_UNAVAILABLE_CODE = "database_unavailable"
+INTERNAL_ERROR_CODE = "internal_error"
+RETRY_AFTER_SECONDS = 5
 logger = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: tuple[tuple[type[SluiceError], int], ...] = (
@@ -132,13 +135,26 @@ def problem_response(
     errors: list[ValidationProblemEntry] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    return problem_at(request.url.path, status=status, code=code, detail=detail, errors=errors, headers=headers)
+
+
+def problem_at(
+    path: str,
+    *,
+    status: int,
+    code: str,
+    detail: str,
+    errors: list[ValidationProblemEntry] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """A problem answer for ``path`` (for ASGI middleware, which has no Request)."""
     problem = Problem(
         type=PROBLEM_TYPE_PREFIX + code,
         title=http.HTTPStatus(status).phrase,
         status=status,
         detail=detail,
         code=code,
-        instance=request.url.path,
+        instance=path,
         errors=errors,
     )
     return JSONResponse(
@@ -160,13 +176,34 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+SERVER_SIDE_DETAILS: tuple[tuple[type[SluiceError], str], ...] = (
+    (
+        ConnectionLostError,
+        "the database connection failed during the request; retry (an append with the same event ids is safe to retry)",
+    ),
+    (StoreClosedError, "the server is shutting down; retry"),
+    (MigrationError, "the database schema is not at this server's version; retry later"),
+)
+"""What a 5xx answer says: the error's own text (driver messages, hosts) goes to the log only."""
+
+
+def _server_side_detail(error: SluiceError) -> str:
+    for error_class, detail in SERVER_SIDE_DETAILS:
+        if isinstance(error, error_class):
+            return detail
+    return "the server could not complete the request; retry later"
+
+
 async def _sluice_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, SluiceError)
     status = status_for(error)
     headers = {"WWW-Authenticate": 'Bearer realm="sluice"'} if status == 401 else None
+    detail = str(error)
     if status >= 500:
-        logger.warning("request %s %s failed: %s", request.method, request.url.path, error)
-    return problem_response(request, status=status, code=error.code, detail=str(error), headers=headers)
+        logger.warning("request %s %s failed: %s: %s", request.method, request.url.path, type(error).__name__, error)
+        detail = _server_side_detail(error)
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+    return problem_response(request, status=status, code=error.code, detail=detail, headers=headers)
 
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
@@ -187,7 +224,7 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
-    codes = {404: "not_found", 405: "method_not_allowed"}
+    codes = {404: "not_found", 405: "method_not_allowed", 413: PayloadTooLargeError.code}
     code = codes.get(error.status_code, http.HTTPStatus(error.status_code).phrase.lower().replace(" ", "_"))
     return problem_response(
         request, status=error.status_code, code=code, detail=str(error.detail), headers=dict(error.headers or {})
@@ -195,12 +232,20 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
 
 
 async def _database_unreachable(request: Request, error: Exception) -> JSONResponse:
-    logger.warning("request %s %s: the database could not be reached: %s", request.method, request.url.path, error)
+    # The driver's own words stay in the log: they name hosts, ports and internals callers need not see.
+    logger.warning(
+        "request %s %s: the database could not be reached: %s: %s",
+        request.method,
+        request.url.path,
+        type(error).__name__,
+        error,
+    )
     return problem_response(
         request,
         status=503,
-        code="database_unavailable",
-        detail=f"the database could not be reached: {error or type(error).__name__}",
+        code=DATABASE_UNAVAILABLE_CODE,
+        detail="the database could not be reached; retry later",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
 

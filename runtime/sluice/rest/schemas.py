@@ -166,7 +166,7 @@ class DeadLetterList(BaseModel):
 
 
 class DeadLetterSelection(StrictModel):
-    dead_letter_ids: list[Annotated[int, Field(ge=1)]] | None = Field(
+    dead_letter_ids: list[Annotated[int, Field(ge=1, le=MAX_OFFSET)]] | None = Field(
         default=None, min_length=1, max_length=10_000, description="The dead letters to act on; omit for all."
     )
 

@@ -1,0 +1,76 @@
+"""``sluice serve`` starts while its database is unreachable or not migrated (issue 16, item 5): alive,
+not ready with the reason, gRPC health NOT_SERVING and API calls refused as unavailable; it retries and
+serves by itself once the database is there."""
+
+from __future__ import annotations
+
+import grpc
+import httpx
+import pytest
+from grpc_health.v1 import health_pb2
+
+import sluice
+from sluice.serve import ServeSettings
+from tests.gateway.running import gateway_in_process, grpc_health, wait_until_ready
+from tests.gateway.tcp_proxy import TcpProxy, dsn_via, free_port
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def settings_for(dsn: str) -> ServeSettings:
+    return ServeSettings(
+        database_url=dsn, grpc_address="127.0.0.1:0", http_address="127.0.0.1:0", grace_seconds=1, close_seconds=2
+    )
+
+
+async def assert_waiting(http: httpx.AsyncClient, grpc_port: int, reason: str) -> None:
+    assert (await http.get("/health/live")).status_code == 200
+    readiness = await http.get("/health/ready")
+    assert readiness.status_code == 503
+    assert readiness.json()["ready"] is False
+    assert reason in readiness.json()["detail"]
+    refused = await http.get("/api/event-streams")
+    assert refused.status_code == 503
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["code"] == "database_unavailable"
+    assert await grpc_health(grpc_port) == NOT_SERVING
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused_call:
+            await channel.unary_unary("/sluice.v1.Streams/ListStreams")(b"", timeout=5)
+    assert refused_call.value.code() is grpc.StatusCode.UNAVAILABLE
+
+
+async def assert_serving(http: httpx.AsyncClient, grpc_port: int) -> None:
+    readiness = await wait_until_ready(str(http.base_url))
+    assert readiness.status_code == 200, readiness.text
+    assert (await http.get("/api/event-streams")).status_code == 200
+    assert await grpc_health(grpc_port) == SERVING
+
+
+async def test_an_unreachable_database_leaves_the_gateway_up_until_it_comes(postgres_dsn: str) -> None:
+    port = free_port()
+    database = TcpProxy(postgres_dsn, port=port)
+    try:
+        async with (
+            gateway_in_process(settings_for(dsn_via(postgres_dsn, port))) as addresses,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{addresses.http_port}", timeout=10) as http,
+        ):
+            await assert_waiting(http, addresses.grpc_port, "waiting for the database")
+            await database.start()
+            await assert_serving(http, addresses.grpc_port)
+    finally:
+        await database.close()
+
+
+async def test_an_unmigrated_database_makes_the_gateway_wait_for_the_migration(fresh_database: str) -> None:
+    async with (
+        gateway_in_process(settings_for(fresh_database)) as addresses,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{addresses.http_port}", timeout=10) as http,
+    ):
+        await assert_waiting(http, addresses.grpc_port, "MigrationError")
+        migrated = await sluice.connect(fresh_database, migrate=True)
+        await migrated.close()
+        await assert_serving(http, addresses.grpc_port)
