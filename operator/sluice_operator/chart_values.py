@@ -78,9 +78,26 @@ class GatewayValues(StrictValues):
     replicas: Annotated[int, Field(ge=0)] = 2
     grpc_port: Port = 50051
     http_port: Port = 8080
+    health_port: Port = Field(
+        default=8081, description="Plain HTTP serving only /health/* (the probes use it, also when TLS is on)."
+    )
     api_tokens_secret_name: KubernetesName = ""
     access_policy_config_map_name: KubernetesName = ""
-    tls_secret_name: KubernetesName = ""
+    tls_secret_name: KubernetesName = Field(
+        default="", description="A kubernetes.io/tls Secret: serve gRPC and REST over TLS."
+    )
+    tls_client_auth: bool = Field(
+        default=False, description="Require client certificates signed by the ca.crt of tlsSecretName (mTLS)."
+    )
+    grace_seconds: Annotated[float, Field(ge=0)] = Field(
+        default=10, description="How long in-flight calls may finish on SIGTERM."
+    )
+    close_seconds: Annotated[float, Field(ge=0)] = Field(
+        default=5, description="After the grace period: the time limit of closing the store."
+    )
+    max_request_body_bytes: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="REST bodies over this are refused with 413; 0: the payload limit plus 1 MiB."
+    )
     termination_grace_period_seconds: Annotated[int, Field(ge=0)] = 30
     service: ServiceValues = Field(default_factory=ServiceValues)
     pod_disruption_budget: DisruptionBudgetValues = Field(default_factory=DisruptionBudgetValues)
