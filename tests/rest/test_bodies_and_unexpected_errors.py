@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from sluice import EventStore, StreamConfig, StreamType
+from sluice.errors import ConflictError, DatabaseBusyError, FailedPreconditionError, SluiceError
 from sluice.rest import create_app
 from sluice.security import BearerTokens
 from tests.rest.conftest import AUTHORIZATION, TOKEN
@@ -178,3 +179,39 @@ async def test_an_unreachable_database_is_a_503_without_the_drivers_words(
     assert_problem(answer, 503, "database_unavailable")
     assert "10.1.2.3" not in answer.text
     assert answer.headers["retry-after"].isdigit()
+
+
+class _NewConflictError(ConflictError):
+    code = "new_conflict"
+
+
+class _NewPreconditionError(FailedPreconditionError):
+    code = "new_precondition"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        (DatabaseBusyError("canceling statement due to statement timeout"), 503, "canceling"),
+        (_NewConflictError("clash"), 409, None),
+        (_NewPreconditionError("not now"), 409, None),
+        (SluiceError("outside every category"), 500, "outside"),
+    ],
+    ids=["database-busy", "new-conflict", "new-precondition", "uncategorised"],
+)
+async def test_errors_are_answered_by_their_category(
+    store: EventStore,
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    case: tuple[SluiceError, int, str | None],
+) -> None:
+    error, status, hidden = case
+
+    async def failing(*_arguments: object, **_options: object) -> None:
+        raise error
+
+    monkeypatch.setattr(store, "list_streams", failing)
+    answer = await client.get("/api/event-streams", headers=AUTHORIZATION)
+    assert_problem(answer, status, error.code)
+    if hidden is not None:
+        assert hidden not in answer.text

@@ -1,8 +1,10 @@
 """Errors as RFC 9457 problem details (``application/problem+json``) with Sluice's stable error codes.
 
 Every error answer has ``type``, ``title``, ``status``, ``detail``, ``code`` (``SluiceError.code``, or
-``validation_error``, ``not_found``, ``method_not_allowed``, ``database_unavailable``) and ``instance``
-(the request path); validation errors add ``errors``, one entry per invalid field.
+``validation_error``, ``not_found``, ``method_not_allowed``, ``payload_too_large``, ``database_unavailable``,
+``internal_error``) and ``instance`` (the request path); validation errors add ``errors``, one entry per
+invalid field. The status follows the error's category; a 5xx answer never carries the error's own text
+(driver messages, hosts): that goes to the log.
 """
 
 from __future__ import annotations
@@ -18,33 +20,19 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sluice.errors import (
-    ConcurrencyError,
+    ConflictError,
     ConnectionLostError,
-    ConsumerTruncatedError,
-    DeadLetterNotFoundError,
-    DuplicateEventIdError,
-    FencedError,
-    GroupActiveError,
-    GroupNotFoundError,
+    DatabaseBusyError,
+    FailedPreconditionError,
     InvalidArgumentError,
     MigrationError,
+    NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
-    ProjectionConflictError,
-    ProjectionNotFoundError,
-    ReplayConflictError,
-    ReplayNotFoundError,
-    RetentionPolicyNotFoundError,
-    SagaConflictError,
-    SagaNotFoundError,
     SluiceError,
-    StaleReceiptError,
     StoreClosedError,
-    StreamAlreadyExistsError,
-    StreamArchivedError,
-    StreamNotFoundError,
-    StreamTypeError,
     UnauthenticatedError,
+    UnavailableError,
 )
 from sluice.health.checks import DATABASE_UNREACHABLE_ERRORS
 
@@ -56,34 +44,17 @@ RETRY_AFTER_SECONDS = 5
 logger = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: tuple[tuple[type[SluiceError], int], ...] = (
-    (UnauthenticatedError, 401),
-    (PermissionDeniedError, 403),
-    (StreamNotFoundError, 404),
-    (GroupNotFoundError, 404),
-    (ReplayNotFoundError, 404),
-    (SagaNotFoundError, 404),
-    (DeadLetterNotFoundError, 404),
-    (ProjectionNotFoundError, 404),
-    (RetentionPolicyNotFoundError, 404),
     (PayloadTooLargeError, 413),
     (InvalidArgumentError, 400),
-    (StreamAlreadyExistsError, 409),
-    (StreamTypeError, 409),
-    (ConcurrencyError, 409),
-    (DuplicateEventIdError, 409),
-    (GroupActiveError, 409),
-    (FencedError, 409),
-    (StaleReceiptError, 409),
-    (StreamArchivedError, 409),
-    (ReplayConflictError, 409),
-    (SagaConflictError, 409),
-    (ProjectionConflictError, 409),
-    (ConsumerTruncatedError, 409),
-    (ConnectionLostError, 503),
-    (StoreClosedError, 503),
-    (MigrationError, 503),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (FailedPreconditionError, 409),
+    (UnavailableError, 503),
+    (UnauthenticatedError, 401),
+    (PermissionDeniedError, 403),
 )
-"""First match wins (subclasses before their bases); any other SluiceError is a 400."""
+"""By category (``sluice.errors.CATEGORIES``), so a new error class needs no entry here; first match wins
+(the one leaf with a status of its own comes before its category). An error outside every category is a 500."""
 
 
 class ValidationProblemEntry(BaseModel):
@@ -123,7 +94,7 @@ def status_for(error: SluiceError) -> int:
     for error_class, status in STATUS_BY_ERROR:
         if isinstance(error, error_class):
             return status
-    return 400
+    return 500
 
 
 def problem_response(
@@ -183,6 +154,7 @@ SERVER_SIDE_DETAILS: tuple[tuple[type[SluiceError], str], ...] = (
     ),
     (StoreClosedError, "the server is shutting down; retry"),
     (MigrationError, "the database schema is not at this server's version; retry later"),
+    (DatabaseBusyError, "the database is busy and nothing was changed; retry later"),
 )
 """What a 5xx answer says: the error's own text (driver messages, hosts) goes to the log only."""
 
