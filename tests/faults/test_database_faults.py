@@ -34,7 +34,9 @@ def server_processes(faulty: FaultyDatabase) -> set[int]:
     return found
 
 
-async def test_each_fault_breaks_open_connections_and_keeps_committed_rows(faulty_database: FaultyDatabase) -> None:
+async def test_each_fault_breaks_connections_keeps_committed_rows_and_pause_freezes(
+    faulty_database: FaultyDatabase,
+) -> None:
     port = faulty_database.server.port
     setup = await asyncpg.connect(faulty_database.dsn)
     await setup.execute("CREATE TABLE public.kept (n int)")
@@ -59,8 +61,11 @@ async def test_each_fault_breaks_open_connections_and_keeps_committed_rows(fault
         if fault is not Fault.BACKEND_KILL:
             assert not before & server_processes(faulty_database), f"a process of the old server survived {fault}"
 
+    await a_paused_server_answers_nothing_until_resumed(faulty_database)
+    await terminating_backends_spares_other_databases(faulty_database)
 
-async def test_a_paused_server_answers_nothing_until_resumed(faulty_database: FaultyDatabase) -> None:
+
+async def a_paused_server_answers_nothing_until_resumed(faulty_database: FaultyDatabase) -> None:
     connection = await asyncpg.connect(faulty_database.dsn)
     try:
         faulty_database.server.pause()
@@ -76,7 +81,7 @@ async def test_a_paused_server_answers_nothing_until_resumed(faulty_database: Fa
         connection.terminate()
 
 
-async def test_terminating_backends_spares_other_databases(faulty_database: FaultyDatabase) -> None:
+async def terminating_backends_spares_other_databases(faulty_database: FaultyDatabase) -> None:
     inside = await asyncpg.connect(faulty_database.dsn)
     outside = await asyncpg.connect(faulty_database.admin_dsn)
     try:

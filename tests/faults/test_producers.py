@@ -24,7 +24,7 @@ from tests.faults.traffic import Producer, grpc_append, library_append, rest_app
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.faults, pytest.mark.timeout(90)]
 
 WARM_UP_SECONDS = 1.0
-AFTER_FAULT_SECONDS = 2.0
+AFTER_FAULT_SECONDS = 1.5
 DOORS = ("library", "grpc", "rest")
 
 

@@ -127,23 +127,29 @@ class Feeder:
     dsn: str
     stream: str
     appended_at: dict[int, float] = dataclasses.field(default_factory=dict)
+    errors: list[str] = dataclasses.field(default_factory=list)
     pause: float = 0.05
 
     async def run(self, stop: asyncio.Event, enqueue_to: str | None = None) -> None:
         store: EventStore | None = None
         sequence = 0
+        event_id = uuid.uuid4()  # kept across retries of one event: a retry of an append that landed is a no-op
         try:
             while not stop.is_set():
-                event = EventData("Fed", {"seq": sequence}, event_id=uuid.uuid4())
                 try:
                     if store is None:
                         store = await _connect(self.dsn)
+                    event = EventData("Fed", {"seq": sequence}, event_id=event_id)
                     await asyncio.wait_for(store.append(self.stream, [event]), timeout=5)
                     if enqueue_to is not None:
                         await asyncio.wait_for(
-                            store.enqueue(enqueue_to, {"seq": sequence}, dedupe_key=f"seq-{sequence}"), timeout=5
+                            store.enqueue(
+                                enqueue_to, EventData("Job", {"seq": sequence}), dedupe_key=f"seq-{sequence}"
+                            ),
+                            timeout=5,
                         )
-                except Exception:
+                except Exception as error:  # the feeder is not under test: reconnect and go on
+                    self.errors.append(describe_error(error))
                     if store is not None:
                         await _close_quietly(store)
                         store = None
@@ -151,6 +157,7 @@ class Feeder:
                     continue
                 self.appended_at[sequence] = time.time()
                 sequence += 1
+                event_id = uuid.uuid4()
                 await asyncio.sleep(self.pause)
         finally:
             if store is not None:
