@@ -4,6 +4,8 @@ serves by itself once the database is there."""
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import httpx
 import pytest
@@ -74,3 +76,28 @@ async def test_an_unmigrated_database_makes_the_gateway_wait_for_the_migration(f
         migrated = await sluice.connect(fresh_database, migrate=True)
         await migrated.close()
         await assert_serving(http, addresses.grpc_port)
+
+
+async def wait_for_grpc_health(port: int, wanted: int, *, within_seconds: float = 30.0) -> int:
+    deadline = asyncio.get_running_loop().time() + within_seconds
+    while True:
+        status = await grpc_health(port)
+        if status == wanted or asyncio.get_running_loop().time() > deadline:
+            return status
+        await asyncio.sleep(0.5)
+
+
+async def test_grpc_health_follows_readiness_when_the_database_goes_and_comes_back(postgres_dsn: str) -> None:
+    port = free_port()
+    database = TcpProxy(postgres_dsn, port=port)
+    await database.start()
+    try:
+        async with gateway_in_process(settings_for(dsn_via(postgres_dsn, port))) as addresses:
+            assert await grpc_health(addresses.grpc_port) == SERVING
+            await database.close()
+            assert await wait_for_grpc_health(addresses.grpc_port, NOT_SERVING) == NOT_SERVING
+            database = TcpProxy(postgres_dsn, port=port)
+            await database.start()
+            assert await wait_for_grpc_health(addresses.grpc_port, SERVING) == SERVING
+    finally:
+        await database.close()
