@@ -215,3 +215,17 @@ async def test_errors_are_answered_by_their_category(
     assert_problem(answer, status, error.code)
     if hidden is not None:
         assert hidden not in answer.text
+
+
+async def test_deeply_nested_json_is_a_400_problem(client: httpx.AsyncClient, store: EventStore) -> None:
+    await store.create_stream(StreamConfig(name="orders"))
+    depth = 100_000
+    body = '{"events": [{"type": "T", "data": ' + "[" * depth + "]" * depth + "}]}"
+    answer = await client.post(
+        "/api/event-streams/orders/events",
+        content=body,
+        headers={**AUTHORIZATION, "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400
+    assert answer.headers["content-type"] == PROBLEM
+    assert [event async for event in store.read_stream("orders")] == []
