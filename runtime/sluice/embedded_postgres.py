@@ -183,16 +183,35 @@ class EmbeddedPostgres:
         ]
         with self.log_path.open("ab") as log:
             # SIGINT (a fast shutdown) when the process that started the server dies without stopping it.
-            # The hook makes system calls only, which is what preexec_fn allows with threads running.
-            child_setup = parent_death_hook(signal.SIGINT, run_as=self._run_as)
-            self._process = subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=child_setup,  # noqa: PLW1509
-                start_new_session=True,
-            )
+            if setpriv := shutil.which("setpriv"):
+                # setpriv switches the user and sets the parent-death signal after that switch, then runs
+                # postgres: no Python runs between fork and exec, so Popen can use vfork. A preexec_fn
+                # forks for real, which runs gRPC's fork handlers in the child; a server (re)started while
+                # a gRPC channel is busy in this process was seen to crash there.
+                self._process = subprocess.Popen(
+                    [setpriv, *self._setpriv_options(), "--pdeathsig", "INT", "--", *command],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            else:
+                # The hook makes system calls only, which is what preexec_fn allows with threads running.
+                child_setup = parent_death_hook(signal.SIGINT, run_as=self._run_as)
+                self._process = subprocess.Popen(
+                    command,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=child_setup,  # noqa: PLW1509
+                    start_new_session=True,
+                )
         self._wait_until_ready(timeout)
+
+    def _setpriv_options(self) -> list[str]:
+        """setpriv's options that run the server as ``SERVER_USER`` when this process is root."""
+        if self._run_as is None:
+            return []
+        account = pwd.getpwnam(self._run_as)
+        return [f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--clear-groups"]
 
     def _wait_until_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
