@@ -177,6 +177,14 @@ class FencedError(FailedPreconditionError):
         self.partitions = partitions
 
 
+class DuplicateConsumerError(FencedError):
+    """Another process joined the consumer group with this member's consumer id after this one did
+    (static membership: the newest join wins, as with Kafka's group.instance.id). This process is
+    fenced for good: it stops consuming. Two live processes must not share one consumer id."""
+
+    code = "duplicate_consumer"
+
+
 class GroupNotFoundError(NotFoundError):
     """The consumer group does not exist (it is created when its first member joins)."""
 

@@ -18,6 +18,7 @@ from typing import Self
 from sluice.batches import PreparedBatch, prepare_batch
 from sluice.consumers.backend import ConsumerGroupBackend
 from sluice.consumers.reader import ConsumerGroupReader
+from sluice.consumers.stream_wait import wait_for_stream
 from sluice.errors import (
     InvalidArgumentError,
     StaleReceiptError,
@@ -277,12 +278,13 @@ class EventStore(ConsumerGroupBackend):
         """Catch up from ``from_offset``, then deliver new events as they are appended, forever.
 
         Notifications only wake the subscription; it also polls every ``poll_interval``, so a lost
-        notification delays an event but never loses it.
+        notification delays an event but never loses it. A stream that does not exist yet is waited
+        for when its first append creates it (auto-creation); otherwise StreamNotFoundError.
         """
         self._check_open()
         self._check_offset(from_offset, "from_offset")
         self._check_partition(partition)
-        info = await self.get_stream(stream_name)
+        info = await wait_for_stream(self, validate_stream_name(stream_name))
         self._check_partition_exists(info, partition)
         position = from_offset
         page_size = self.options.read_page_size

@@ -184,7 +184,11 @@ async def test_a_handler_module_consumes_and_dead_letters(postgres_dsn: str, tmp
 @pytest.mark.parametrize(
     ("arguments", "exit_code", "message"),
     [
-        (["--stream", "missing", "--handler", "tests.cli.handlers:record_sync"], 1, "stream 'missing' does not exist"),
+        (
+            ["--stream", "missing", "--handler", "tests.cli.handlers:record_sync", "--no-auto-create-streams"],
+            1,
+            "stream 'missing' does not exist and is not auto-created",
+        ),
         (["--stream", "orders", "--handler", "no_colon"], 2, "expected 'module:function'"),
         (["--stream", "orders", "--handler", "tests.cli.nothing:handler"], 2, "cannot import module"),
         (["--stream", "orders", "--handler", "tests.cli.handlers:missing"], 2, "has no attribute 'missing'"),

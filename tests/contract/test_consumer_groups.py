@@ -21,7 +21,6 @@ from sluice import (
     OffsetCommitStrategy,
     StartFrom,
     StartPosition,
-    StreamNotFoundError,
 )
 from sluice.consumers.assignment import assign_partitions, moved_partitions
 from tests.contract.group_helpers import fill, take
@@ -291,8 +290,6 @@ async def test_bad_input_is_refused(store: EventStore) -> None:
         reader.consume("orders", group_id="g", consumer_id="")
     with pytest.raises(InvalidArgumentError, match="batch_size"):
         ConsumerGroupOptions(batch_size=0)
-    with pytest.raises(StreamNotFoundError):
-        await take(reader.consume("missing", group_id="g", consumer_id="w"), 1)
     with pytest.raises(GroupNotFoundError):
         await reader.describe("orders", "nope")
     consumption = reader.consume(

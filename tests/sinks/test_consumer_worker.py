@@ -169,14 +169,41 @@ async def test_a_stop_during_a_slow_delivery_finishes_it_and_commits_it(store: E
     assert description.partitions[0].committed_offset == 1
 
 
-async def test_an_unknown_stream_fails_before_joining(store: EventStore) -> None:
+async def test_a_stream_that_is_not_auto_created_fails_before_joining(postgres_dsn: str) -> None:
     async def handler(event: sluice.ConsumedEvent, attempt: int) -> None:
         raise AssertionError("never called")
 
-    worker = ConsumerWorker(store, settings(stream_name="missing"), handler)
-    with pytest.raises(sluice.StreamNotFoundError):
-        await worker.run()
-    assert await store.consumer_groups().list_groups() == []
+    async with await sluice.connect(postgres_dsn, poll_interval=FAST_POLL, auto_create_streams=False) as store:
+        worker = ConsumerWorker(store, settings(stream_name="missing"), handler)
+        with pytest.raises(sluice.StreamNotFoundError, match="not auto-created"):
+            await asyncio.wait_for(worker.run(), 10)
+        assert await store.consumer_groups().list_groups() == []
+
+
+async def test_a_worker_waits_unready_for_its_stream_and_consumes_once_it_is_created(store: EventStore) -> None:
+    """Workers start before producers: the stream appears with its first append (auto-created)."""
+    handled: list[int] = []
+
+    async def handler(event: sluice.ConsumedEvent, attempt: int) -> None:
+        handled.append(event.data["n"])
+
+    worker = ConsumerWorker(store, settings(stream_name="later", http_port=_free_port()), handler)
+    running = asyncio.create_task(worker.run())
+    await asyncio.sleep(0.5)
+    assert not running.done(), "the worker waits for the stream"
+    assert worker.health_server is not None
+    base = f"http://127.0.0.1:{worker.health_server.port}"
+    async with httpx.AsyncClient() as client:
+        waiting = await client.get(base + "/health/ready")
+        await store.append("later", [EventData("OrderPlaced", {"n": n}) for n in range(3)])
+        await wait_until(lambda: asyncio.sleep(0, len(handled) == 3))
+        consuming = await client.get(base + "/health/ready")
+    worker.stop()
+    await asyncio.wait_for(running, timeout=10)
+    assert waiting.status_code == 503
+    assert "waiting for stream 'later'" in waiting.text
+    assert consuming.status_code == 200, consuming.text
+    assert handled == [0, 1, 2]
 
 
 def _free_port() -> int:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from sluice.backends.memory_log import OffsetLog
 from sluice.consumers.backend import (
     describe_members,
+    duplicate_consumer,
     group_signal_key,
     refuse_if_active,
     start_offsets,
@@ -145,6 +146,13 @@ class MemoryConsumerGroups:
             partitions=[] if queue else [group.partitions[number] for number in sorted(group.partitions)],
             heartbeat=heartbeat,
         )
+        if plan.duplicate:
+            holder = group.members[heartbeat.consumer_id]
+            if not heartbeat.leaving:
+                group.members[heartbeat.consumer_id] = dataclasses.replace(
+                    holder, duplicates_fenced=holder.duplicates_fenced + 1, last_duplicate_at=now
+                )
+            raise duplicate_consumer(stream_name, group_id, heartbeat)
         if queue:
             _renew_claims(group, heartbeat, plan.removed_members, caller_gone=plan.caller is None, now=now)
         for consumer_id in plan.removed_members:

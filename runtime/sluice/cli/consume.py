@@ -3,6 +3,10 @@
 operator, whose ConsumerGroup pods run it (see docs/cli.md, "sluice consume").
 
 Everything is checked before anything is touched: a usage error (exit 2) has no side effect.
+
+The worker never exits because the database is away: at start-up it serves its health endpoint at
+once (not ready, saying why), connects with backoff, and logs each failure; later outages are waited
+out by the worker itself (see sluice.workers.consumer).
 """
 
 from __future__ import annotations
@@ -89,6 +93,12 @@ def checked(value: str, parameter: str, validate: Callable[[str], ResultT]) -> R
 @setting("--http-host", default="0.0.0.0", show_default=True, help="Address of the health and metrics endpoint.")  # noqa: S104
 @retry_settings
 @setting("--sink-timeout", type=click.FloatRange(min=0.001), default=10.0, show_default=True, help="Seconds per POST.")
+@setting(
+    "--auto-create-streams/--no-auto-create-streams",
+    default=True,
+    show_default=True,
+    help="Streams are created by their first append: a missing stream is waited for. Off: it is an error.",
+)
 @setting("--dsn", help="postgresql://user@host/db")
 @setting("--schema", "schema_name", default="sluice", show_default=True)
 def consume(
@@ -116,6 +126,7 @@ def consume(
     retry_min_delay: float,
     retry_jitter: bool,
     sink_timeout: float,
+    auto_create_streams: bool,
     dsn: str | None,
     schema_name: str,
 ) -> None:
@@ -186,6 +197,7 @@ def consume(
         _consume(
             dsn=database,
             schema_name=schema_name,
+            auto_create_streams=auto_create_streams,
             settings=settings,
             sink_url=sink,
             sink_timeout=sink_timeout,
@@ -198,6 +210,7 @@ async def _consume(
     *,
     dsn: str,
     schema_name: str,
+    auto_create_streams: bool,
     settings: ConsumerSettings,
     sink_url: str | None,
     sink_timeout: float,
@@ -205,6 +218,8 @@ async def _consume(
 ) -> None:
     from sluice.sinks.http import HttpSink  # noqa: PLC0415
     from sluice.workers.consumer import ConsumerWorker  # noqa: PLC0415
+    from sluice.workers.health_server import HealthServer  # noqa: PLC0415
+    from sluice.workers.startup import connect_when_available  # noqa: PLC0415
 
     # Signals are caught from the start: a stop during startup ends the worker before it joins.
     stop_requested = asyncio.Event()
@@ -218,8 +233,28 @@ async def _consume(
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, request_stop)
+    health_server: HealthServer | None = None
     try:
-        store = await sluice.connect(dsn, schema_name=schema_name)
+        connecting = "connecting to the database"
+
+        async def not_ready_yet() -> tuple[bool, str]:
+            return False, connecting
+
+        if settings.http_port:
+            health_server = HealthServer(host=settings.http_host, port=settings.http_port, readiness=not_ready_yet)
+            await health_server.start()
+
+        def unavailable(error: BaseException) -> None:
+            nonlocal connecting
+            connecting = f"database unavailable, retrying: {error}"
+
+        store = await connect_when_available(
+            lambda: sluice.connect(dsn, schema_name=schema_name, auto_create_streams=auto_create_streams),
+            stop_requested,
+            on_failure=unavailable,
+        )
+        if store is None:
+            return  # stopped before the database answered
         sink = HttpSink(sink_url, group_id=settings.group_id, timeout=sink_timeout) if sink_url is not None else None
         try:
             delivery: Delivery[ConsumedEvent]
@@ -228,7 +263,7 @@ async def _consume(
             else:
                 assert handler is not None
                 delivery = handler
-            workers.append(ConsumerWorker(store, settings, delivery))
+            workers.append(ConsumerWorker(store, settings, delivery, health_server=health_server))
             if stop_requested.is_set():
                 workers[0].stop()
             await workers[0].run()
@@ -237,5 +272,7 @@ async def _consume(
                 await sink.aclose()
             await store.close()
     finally:
+        if health_server is not None:
+            await health_server.stop()
         for signal_number in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signal_number)

@@ -25,7 +25,7 @@ from sluice.consumers.model import (
     PartitionState,
 )
 from sluice.consumers.options import StartFrom, StartPosition
-from sluice.errors import FencedError, GroupActiveError
+from sluice.errors import DuplicateConsumerError, FencedError, GroupActiveError
 
 
 def describe_members(
@@ -39,6 +39,9 @@ def describe_members(
             last_heartbeat_at=member.last_heartbeat_at,
             partitions=tuple(p.partition for p in partitions if p.owner == member.consumer_id),
             active=not member.expired(now),
+            instance_id=member.instance_id,
+            duplicates_fenced=member.duplicates_fenced,
+            last_duplicate_at=member.last_duplicate_at,
         )
         for member in sorted(members, key=lambda member: member.consumer_id)
     )
@@ -65,6 +68,15 @@ def refuse_stale_claims(consumer_id: str, group_id: str, stale: Sequence[ClaimAc
             f"{group_id!r} (another member took them over, or the group was reset); they were not acknowledged",
             partitions,
         )
+
+
+def duplicate_consumer(stream_name: str, group_id: str, heartbeat: Heartbeat) -> DuplicateConsumerError:
+    """The error refusing a heartbeat from a process whose consumer id a newer process took over."""
+    return DuplicateConsumerError(
+        f"duplicate consumer id {heartbeat.consumer_id!r} in group {group_id!r} of {stream_name!r}: another "
+        f"process joined with the same consumer id after this one (instance {heartbeat.instance_id}), so this "
+        "one is fenced for good and stops; give every process its own consumer id"
+    )
 
 
 def with_partition_epochs(assignment: Assignment, partitions: Iterable[PartitionState]) -> Assignment:

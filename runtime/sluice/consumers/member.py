@@ -5,6 +5,13 @@ Delivery is at least once. An event counts as processed when the consumer asks f
 only processed events are committed. A member that loses a partition (rebalance, expired session,
 forced reset) stops delivering it at once, and its commits for it are refused (FencedError).
 On a stream with QUEUE delivery semantics the member delivers claims instead (queue_delivery.py).
+
+The member outlives its database: joins, heartbeats, page reads and the automatic commits wait out
+transient failures (``transient.py``: the database restarting, unreachable, out of connections) with
+backoff and resume by themselves; ``health`` says why the member is not consuming meanwhile. A
+heartbeat that fails for any other reason (the stream was deleted, a newer process took this
+consumer id over: DuplicateConsumerError) ends the consumption with that error: the member never
+goes on delivering without a live heartbeat.
 """
 
 from __future__ import annotations
@@ -24,9 +31,11 @@ from sluice.consumers.consumed import ConsumedBatch, ConsumedEvent
 from sluice.consumers.model import Assignment, Heartbeat, OwnedPartition, PartitionCommit
 from sluice.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy, TruncationPolicy
 from sluice.consumers.queue_delivery import QueueDelivery
+from sluice.consumers.stream_wait import wait_for_stream
+from sluice.consumers.transient import RetryBackoff, is_transient
 from sluice.consumers.truncation import Truncation, announce
 from sluice.consumers.waiting import wait_either
-from sluice.errors import ConnectionLostError, ConsumerTruncatedError, FencedError, SluiceError, StreamTypeError
+from sluice.errors import ConsumerTruncatedError, FencedError, SluiceError, StreamTypeError
 from sluice.events import EventRow
 from sluice.observability.metrics import GroupRecorder, seconds_since
 from sluice.streams import DeliverySemantics, StreamType
@@ -35,6 +44,14 @@ if TYPE_CHECKING:
     from sluice.store import EventStore
 
 logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MemberHealth:
+    """Whether a member is consuming (what the readiness of a worker reports) and why not."""
+
+    ready: bool
+    reason: str
 
 
 @dataclasses.dataclass(slots=True)
@@ -104,6 +121,16 @@ class GroupMember:
         """Every truncation this member found, oldest first (see truncation.py)."""
         self._pending_truncations: dict[int, Truncation] = {}
         """Per partition, the truncation the next batch delivered of it carries."""
+        self._failure: BaseException | None = None
+        """Why the heartbeat stopped for good; the delivery loop raises it."""
+        self._keep_alive_task: asyncio.Task[None] | None = None
+        self._joined = False
+        self._last_heartbeat_ok = 0.0
+        """time.monotonic() of the last heartbeat the group answered."""
+        self._unavailable: dict[str, str] = {}
+        """Activities (join, heartbeat, read, commit) failing on a transient error now, and why."""
+        self._unavailable_since: float | None = None
+        self._read_backoff = RetryBackoff()
 
     # ----------------------------------------------------------------- membership
 
@@ -119,16 +146,78 @@ class GroupMember:
         """The group expelled this member (stuck past max_poll_interval); it rejoins on its next poll."""
         return self._expelled
 
+    @property
+    def health(self) -> MemberHealth:
+        """Consuming, or why not: joining, waiting out the database (and since when), or stopped."""
+        if self._failure is not None:
+            return MemberHealth(False, f"stopped: {self._failure}")
+        if self._unavailable:
+            since = time.monotonic() - (self._unavailable_since or time.monotonic())
+            reasons = "; ".join(f"{activity}: {reason}" for activity, reason in sorted(self._unavailable.items()))
+            return MemberHealth(False, f"database unavailable for {since:.0f} s, retrying ({reasons})")
+        if not self._joined:
+            return MemberHealth(False, "joining the group")
+        if self._session_lapsed():
+            return MemberHealth(False, "no heartbeat answered within the session timeout; rejoining")
+        return MemberHealth(True, f"consuming partitions {list(self.partitions)}")
+
+    def _session_lapsed(self) -> bool:
+        """No heartbeat was answered for a whole session: the group may have given our partitions away."""
+        return time.monotonic() - self._last_heartbeat_ok > self.options.session_timeout.total_seconds()
+
+    def _unavailable_for(self, activity: str, error: BaseException) -> None:
+        """A transient failure of ``activity``: logged when it starts, shown by ``health``."""
+        if activity not in self._unavailable:
+            logger.warning(
+                "consumer %s of group %s: %s failed, the database is unavailable (retrying with backoff): %s",
+                self.consumer_id,
+                self.group_id,
+                activity,
+                error,
+            )
+        self._unavailable[activity] = f"{type(error).__name__}: {error}"
+        if self._unavailable_since is None:
+            self._unavailable_since = time.monotonic()
+
+    def _available_for(self, activity: str) -> None:
+        if self._unavailable.pop(activity, None) is None or self._unavailable:
+            return
+        if self._unavailable_since is not None:
+            logger.warning(
+                "consumer %s of group %s: the database answers again after %.1f s; consuming",
+                self.consumer_id,
+                self.group_id,
+                time.monotonic() - self._unavailable_since,
+            )
+        self._unavailable_since = None
+
+    def _fail(self, error: BaseException) -> None:
+        """The heartbeat cannot go on: stop delivering, and let the delivery loop raise ``error``."""
+        logger.error("consumer %s of group %s stops: %s", self.consumer_id, self.group_id, error)
+        self._failure = error
+        self._owned = {}
+        self._positions.clear()
+        self._ownership_changes += 1
+        self._assignment_changed.set()
+
+    def raise_if_failed(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        task = self._keep_alive_task
+        if task is not None and task.done() and not task.cancelled():
+            self._fail(RuntimeError(f"the heartbeat of consumer {self.consumer_id!r} ended"))
+            raise self._failure  # type: ignore[misc]
+
     def polled(self) -> None:
         """The consumer asked for events now (max_poll_interval counts from here)."""
         self._last_poll = time.monotonic()
 
-    async def heartbeat(self, *, leaving: bool = False) -> Assignment:
-        """Tell the group this member is alive (or leaving) and adopt the assignment it answers.
-        Partitions the group asks to hand over are committed (automatic strategies) and released
-        right away."""
+    async def heartbeat(self, *, leaving: bool = False, joining: bool = False) -> Assignment:
+        """Tell the group this member is alive (or leaving, or joining) and adopt the assignment it
+        answers. Partitions the group asks to hand over are committed (automatic strategies) and
+        released right away."""
         async with self._heartbeat_lock:
-            assignment = await self._send_heartbeat(leaving=leaving, released=())
+            assignment = await self._send_heartbeat(leaving=leaving, released=(), joining=joining)
             for _ in range(3):
                 releasing = self._adopt(assignment)
                 if not releasing or leaving:
@@ -144,7 +233,7 @@ class GroupMember:
                 assignment = await self._send_heartbeat(leaving=False, released=tuple(releasing))
             return assignment
 
-    async def _send_heartbeat(self, *, leaving: bool, released: tuple[int, ...]) -> Assignment:
+    async def _send_heartbeat(self, *, leaving: bool, released: tuple[int, ...], joining: bool = False) -> Assignment:
         heartbeat = Heartbeat(
             consumer_id=self.consumer_id,
             instance_id=self.instance_id,
@@ -153,10 +242,21 @@ class GroupMember:
             since_last_poll=timedelta(seconds=time.monotonic() - self._last_poll),
             leaving=leaving,
             released=released,
+            joining=joining,
         )
-        return await self.store._group_heartbeat(
+        assignment = await self.store._group_heartbeat(
             self.stream_name, self.group_id, heartbeat, self.options.start_position
         )
+        self._last_heartbeat_ok = time.monotonic()
+        if assignment.replaced_live_instance:
+            logger.warning(
+                "consumer %s of group %s took its consumer id over from another instance that was still in its "
+                "session: a restart, or a second process with this id (that one is fenced and stops with "
+                "DuplicateConsumerError at its next heartbeat)",
+                self.consumer_id,
+                self.group_id,
+            )
+        return assignment
 
     def _in_flight_partition(self) -> int | None:
         batch = self.in_flight_batch
@@ -201,15 +301,33 @@ class GroupMember:
         return releasing
 
     async def _keep_alive(self) -> None:
+        """Heartbeat every interval (and at once when the group changes) until cancelled. Transient
+        failures are retried with backoff, never more than an interval apart, so the member rejoins
+        as soon as the database answers (after an outage longer than its session too: the group
+        then hands it partitions again); any other failure stops the member (``_fail``)."""
         interval = self.options.effective_heartbeat_interval.total_seconds()
         signals = self.store._signals
-        while True:
-            ticket = signals.ticket(self.group_signal)
-            await signals.wait(ticket, interval)
-            try:
-                await self.heartbeat()
-            except ConnectionLostError as error:
-                logger.warning("heartbeat of %s failed, retrying: %s", self.consumer_id, error)
+        backoff = RetryBackoff(maximum=max(interval, 0.05))
+        pause = interval
+        try:
+            while True:
+                ticket = signals.ticket(self.group_signal)
+                await signals.wait(ticket, pause)
+                try:
+                    await self.heartbeat()
+                except Exception as error:
+                    if not is_transient(error):
+                        raise
+                    self._unavailable_for("heartbeat", error)
+                    pause = backoff.next_delay()
+                else:
+                    self._available_for("heartbeat")
+                    backoff.reset()
+                    pause = interval
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # whatever it is, the delivery loop raises it
+            self._fail(error)
 
     # ----------------------------------------------------------------- commits
 
@@ -303,7 +421,10 @@ class GroupMember:
                 "commit of %s fenced for partitions %s; they will be redelivered", self.consumer_id, error.partitions
             )
             applied = [commit for commit in commits if commit.partition not in error.partitions]
-        except SluiceError as error:
+        except Exception as error:
+            if not isinstance(error, SluiceError) and not is_transient(error):
+                self._fail(error)  # a bug, not the database: the delivery loop raises it
+                return
             logger.warning("commit of %s failed; its events will be delivered again: %s", self.consumer_id, error)
             return
         if applied:
@@ -314,8 +435,25 @@ class GroupMember:
         if self._queue is not None:
             await self._queue.finish_pending()
 
-    async def commit_processed(self) -> None:
-        """Commit everything processed and not yet committed (the automatic strategies)."""
+    async def commit_processed(self, *, retry: bool = True) -> None:
+        """Commit everything processed and not yet committed (the automatic strategies). With
+        ``retry``, a transient failure is retried with backoff until the commit lands, is fenced, or
+        the member stops."""
+        backoff = RetryBackoff()
+        while True:
+            try:
+                await self._commit_processed_once()
+            except Exception as error:
+                if not retry or not is_transient(error):
+                    raise
+                self._unavailable_for("commit", error)
+                self.raise_if_failed()
+                await asyncio.sleep(backoff.next_delay())
+            else:
+                self._available_for("commit")
+                return
+
+    async def _commit_processed_once(self) -> None:
         if self._queue is not None:
             await self._queue.acknowledge_processed()
             return
@@ -332,14 +470,28 @@ class GroupMember:
     # ----------------------------------------------------------------- delivery
 
     async def _join(self) -> asyncio.Task[None]:
-        """Check the stream, join the group, and start heartbeating (the task returned)."""
-        info = await self.store.get_stream(self.stream_name)
-        if info.type is not StreamType.PERSISTENT:
-            raise StreamTypeError(f"{info.name!r} is a queue: consumer groups read persistent streams")
-        if info.delivery is DeliverySemantics.QUEUE:
-            self._queue = QueueDelivery(self)
-        await self.heartbeat()
-        return asyncio.create_task(self._keep_alive(), name=f"sluice-heartbeat-{self.consumer_id}")
+        """Check the stream (waiting for it to be created, when it is auto-created), join the group,
+        and start heartbeating (the task returned). Transient failures are retried with backoff."""
+        backoff = RetryBackoff()
+        while True:
+            try:
+                info = await wait_for_stream(self.store, self.stream_name)
+                if info.type is not StreamType.PERSISTENT:
+                    raise StreamTypeError(f"{info.name!r} is a queue: consumer groups read persistent streams")
+                if info.delivery is DeliverySemantics.QUEUE and self._queue is None:
+                    self._queue = QueueDelivery(self)
+                await self.heartbeat(joining=True)
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                self._unavailable_for("join", error)
+                await asyncio.sleep(backoff.next_delay())
+            else:
+                self._available_for("join")
+                break
+        self._joined = True
+        self._keep_alive_task = asyncio.create_task(self._keep_alive(), name=f"sluice-heartbeat-{self.consumer_id}")
+        return self._keep_alive_task
 
     async def batches(self, *, per_event: bool = False) -> AsyncGenerator[ConsumedBatch, None]:
         """Join, then deliver batches until the consumer stops; commit and leave on the way out.
@@ -467,12 +619,20 @@ class GroupMember:
         return True
 
     async def _leave(self) -> None:
+        """Commit what was processed and leave, one attempt each: a member that stops while the
+        database is away does not wait for it (its session expires; the uncommitted is redelivered)."""
+        if self._failure is not None:
+            return  # fenced for good (or the heartbeat failed): nothing of ours to commit or leave
         try:
             await self._finish_commit()
             if self.options.commit_strategy is not OffsetCommitStrategy.MANUAL:
-                await self.commit_processed()
+                await self.commit_processed(retry=False)
             await self.heartbeat(leaving=True)
-        except ConnectionLostError as error:
+        except FencedError as error:
+            logger.warning("consumer %s could not leave cleanly: %s", self.consumer_id, error)
+        except Exception as error:
+            if not is_transient(error):
+                raise
             logger.warning("consumer %s could not leave cleanly (its session will expire): %s", self.consumer_id, error)
 
     def confirm_in_flight(self) -> None:
@@ -506,11 +666,10 @@ class GroupMember:
         return owned is not None and owned.epoch == epoch and self._positions.get(partition) == offset
 
     async def _next_page(self) -> _Page | None:
-        """The next page to deliver (None after waiting for events or a rebalance); requests the
-        page after it ahead of time (AFTER_BATCH: and sends the commit of the batch just processed)."""
-        if self._expelled:
-            self._last_poll = time.monotonic()
-            await self.heartbeat()
+        """The next page to deliver (None after waiting for events, a rebalance, or the database);
+        requests the page after it ahead of time (AFTER_BATCH: and sends the commit of the batch
+        just processed). Raises what stopped the heartbeat for good."""
+        self.raise_if_failed()
         signals = self.store._signals
         stream_ticket = signals.ticket(self.stream_name)
         group_ticket = signals.ticket(self.group_signal)
@@ -518,10 +677,23 @@ class GroupMember:
         self._last_poll = time.monotonic()
         if self.options.commit_strategy is OffsetCommitStrategy.PERIODIC:
             await self.commit_if_due()
-        page = await self._take_prefetched()
-        await self._send_due_commits()
-        if page is None:
-            page = await self._fetch_next()
+        if self._session_lapsed():
+            # No heartbeat answered for a session: the group may have moved our partitions. Deliver
+            # nothing until one is answered (it says what we own); the heartbeat task retries.
+            await self._stop_prefetch()
+            await wait_either(group_ticket, self._assignment_changed, seconds=self._retry_pause())
+            return None
+        try:
+            if self._expelled:
+                await self.heartbeat()
+            page = await self._take_prefetched()
+            await self._send_due_commits()
+            if page is None:
+                page = await self._fetch_next()
+        except Exception as error:
+            await self.wait_out_read_failure(error)
+            return None
+        self.read_succeeded()
         if page is None:
             await wait_either(
                 stream_ticket,
@@ -543,6 +715,21 @@ class GroupMember:
         # only start when the page is done, and the database would idle while the consumer works.
         await asyncio.sleep(0)
         return page
+
+    async def wait_out_read_failure(self, error: Exception) -> None:
+        """A read (or claim) failed: wait before the next one if the failure is transient, else raise it."""
+        if not is_transient(error):
+            raise error
+        self._unavailable_for("read", error)
+        await wait_either(self._assignment_changed, seconds=self._read_backoff.next_delay())
+
+    def read_succeeded(self) -> None:
+        if self._read_backoff.failures:
+            self._read_backoff.reset()
+        self._available_for("read")
+
+    def _retry_pause(self) -> float:
+        return min(self.store.options.poll_interval.total_seconds(), 1.0)
 
     async def _skip_truncated(self, page: _Page) -> _Page | None:
         """The page starts past the position it was read from: retention pruned the events in
@@ -621,8 +808,13 @@ class GroupMember:
         task, self._prefetch = self._prefetch, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, SluiceError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception as error:  # the read ahead failed: nothing of it was delivered
+                if not isinstance(error, SluiceError) and not is_transient(error):
+                    raise
         await self._settle_commits()
 
     async def _fetch_next(self, *, assume: tuple[int, int] | None = None) -> _Page | None:

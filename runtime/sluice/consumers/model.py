@@ -17,6 +17,10 @@ class MemberState:
     last_poll_at: datetime
     session_timeout: timedelta
     max_poll_interval: timedelta
+    duplicates_fenced: int = 0
+    """Times a process with this consumer id heartbeated after a newer one had joined with the same id
+    (two live processes sharing one id); each such process was fenced for good."""
+    last_duplicate_at: datetime | None = None
 
     def expired(self, now: datetime) -> bool:
         """Silent past its session timeout, or stuck (not polling) past its max poll interval."""
@@ -49,6 +53,10 @@ class Heartbeat:
     leaving: bool = False
     released: tuple[int, ...] = ()
     """Partitions this member was asked to hand over and has committed and stopped delivering."""
+    joining: bool = False
+    """The first heartbeat of this process (instance). Only a join may take over a consumer id held by
+    another instance (static membership: the newest join wins); a later heartbeat from an instance
+    that was replaced is refused with DuplicateConsumerError."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -70,6 +78,9 @@ class Assignment:
     """The member was stuck past its max poll interval and lost everything; it rejoins on its next poll."""
     partition_epochs: tuple[tuple[int, int], ...] = ()
     """QUEUE delivery: (partition, epoch) of every partition; claims of an older epoch were dropped by a reset."""
+    replaced_live_instance: bool = False
+    """This join took the consumer id over from another instance whose session had not expired: a
+    restart, or a second process with the same id (which is fenced at its next heartbeat)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -135,6 +146,12 @@ class MemberDescription:
     last_heartbeat_at: datetime
     partitions: tuple[int, ...]
     active: bool
+    instance_id: str = ""
+    """The process (instance) that holds this consumer id now."""
+    duplicates_fenced: int = 0
+    """Processes with this consumer id that were fenced because a newer one joined with the same id:
+    more than zero means two live processes share this id (give each its own)."""
+    last_duplicate_at: datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -211,20 +211,25 @@ class QueueDelivery:
         member = self._member
         strategy = member.options.commit_strategy
         while True:
-            if member.expelled:
-                member.polled()
-                await member.heartbeat()
+            member.raise_if_failed()
             member.polled()
             if strategy is OffsetCommitStrategy.PERIODIC:
                 await member.commit_if_due()
-            claim = await self._claim()
-            if claim is None:
+            try:
+                if member.expelled:
+                    await member.heartbeat()
+                claim = await self._claim()
+                if claim is None:
+                    continue
+                rows = await member.store._read_rows(
+                    member.stream_name, claim.partition, claim.from_offset, claim.to_offset - claim.from_offset
+                )
+            except Exception as error:  # a claim whose events could not be read is redelivered after its lease
+                await member.wait_out_read_failure(error)
                 continue
+            member.read_succeeded()
             held = self._held[claim.claim_id] = HeldClaim(claim, claim.from_offset, claim.from_offset)
             member.in_flight_batch = (claim.partition, claim.claim_id)
-            rows = await member.store._read_rows(
-                member.stream_name, claim.partition, claim.from_offset, claim.to_offset - claim.from_offset
-            )
             if not rows or rows[0][0] != claim.from_offset:  # retention pruned the claim's first events
                 rows = [row for row in rows if row[0] < claim.to_offset]  # the read went on past the claim
                 self._truncated(claim, rows)

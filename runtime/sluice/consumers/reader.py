@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Generic, Self, TypeVar
 
 from sluice.consumers.consumed import ConsumedBatch, ConsumedEvent
-from sluice.consumers.member import GroupMember, MemberStats
+from sluice.consumers.member import GroupMember, MemberHealth, MemberStats
 from sluice.consumers.model import GroupDescription, GroupSummary
 from sluice.consumers.options import ConsumerGroupOptions, StartPosition
 from sluice.consumers.truncation import Truncation
@@ -46,6 +46,12 @@ class _MemberConsumption(Generic[Item]):
     def partitions(self) -> tuple[int, ...]:
         """The partitions this member owns right now."""
         return self.member.partitions
+
+    @property
+    def health(self) -> MemberHealth:
+        """Whether this member is consuming now, or why not (joining, waiting out the database,
+        stopped); what a worker's readiness reports."""
+        return self.member.health
 
     @property
     def truncations(self) -> list[Truncation]:
@@ -112,7 +118,10 @@ class ConsumerGroupReader:
         options: ConsumerGroupOptions | None = None,
     ) -> GroupConsumption:
         """Join ``group_id`` as ``consumer_id`` and iterate over the events of the partitions this
-        member owns. A stable ``consumer_id`` across a quick restart keeps its partitions."""
+        member owns. A stable ``consumer_id`` across a quick restart keeps its partitions; a process
+        whose consumer id a newer process took over stops with DuplicateConsumerError. A stream that
+        does not exist yet is waited for when streams are auto-created (else StreamNotFoundError);
+        database outages are waited out (see ``health``)."""
         return GroupConsumption(self._member(stream_name, group_id, consumer_id, options))
 
     def consume_batches(

@@ -10,6 +10,11 @@ Handoffs are cooperative: a partition owned by a live member is first marked wit
 the owner stops delivering it, commits what it processed and releases it in its next heartbeat,
 and only then do owner and epoch change. So a clean rebalance redelivers nothing that was
 processed. A partition whose owner is gone (left, expired, stuck) moves at once.
+
+Static membership, as Kafka's group.instance.id: only a *join* (the first heartbeat of a process) may
+take over a consumer id held by another instance, and the newest join wins. A later heartbeat from
+an instance that was replaced changes nothing (``duplicate``): the backend records it and refuses it
+with DuplicateConsumerError, so two live processes sharing one id cannot take the id back and forth.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ class RebalancePlan:
     changed: bool
     """Ownership or membership changed: bump the generation and wake the other members."""
     assignment: Assignment
+    duplicate: bool = False
+    """The caller was replaced by a newer instance with its consumer id: refuse the heartbeat."""
 
 
 def plan_heartbeat(
@@ -44,6 +51,16 @@ def plan_heartbeat(
 ) -> RebalancePlan:
     stuck = heartbeat.since_last_poll > heartbeat.max_poll_interval
     previous = {member.consumer_id: member for member in members}
+    holder = previous.get(heartbeat.consumer_id)
+    if holder is not None and holder.instance_id != heartbeat.instance_id and not heartbeat.joining:
+        return RebalancePlan(
+            removed_members=(),
+            caller=None,
+            partitions=tuple(partitions),
+            changed=False,
+            assignment=Assignment(generation=generation, partitions=()),
+            duplicate=True,
+        )
     removed = [
         member.consumer_id for member in members if member.consumer_id != heartbeat.consumer_id and member.expired(now)
     ]
@@ -58,6 +75,8 @@ def plan_heartbeat(
             last_poll_at=now - heartbeat.since_last_poll,
             session_timeout=heartbeat.session_timeout,
             max_poll_interval=heartbeat.max_poll_interval,
+            duplicates_fenced=earlier.duplicates_fenced if earlier else 0,
+            last_duplicate_at=earlier.last_duplicate_at if earlier else None,
         )
     elif heartbeat.consumer_id in previous:
         removed.append(heartbeat.consumer_id)
@@ -111,5 +130,10 @@ def plan_heartbeat(
         caller=caller,
         partitions=tuple(planned),
         changed=changed,
-        assignment=Assignment(generation=new_generation, partitions=owned, expelled=stuck and not heartbeat.leaving),
+        assignment=Assignment(
+            generation=new_generation,
+            partitions=owned,
+            expelled=stuck and not heartbeat.leaving,
+            replaced_live_instance=restarted and not previous[heartbeat.consumer_id].expired(now),
+        ),
     )

@@ -9,6 +9,12 @@ again; an abandoned redrive is released for another member), what was processed 
 the member leaves the group so the others take its partitions over at once. When idle (waiting for
 events), it stops at once.
 
+The worker outlives its database: while the database is unreachable or restarting, or the stream
+does not exist yet (it is waited for when its first append creates it), the worker reports not
+ready on ``/health/ready`` with the reason, logs it, retries with backoff and resumes by itself. It
+only stops on its own for a reason that waiting cannot fix: the stream is missing and not
+auto-created, it is a queue, or a newer process took its consumer id over (DuplicateConsumerError).
+
 Commit strategies are the consumer groups' own. ``manual`` means "the handler commits"
 (``await event.commit()``); with an HTTP sink, whose 2xx answer is its commit, and for dead-lettered
 events, the worker commits each event itself.
@@ -27,6 +33,8 @@ from typing import TYPE_CHECKING
 from sluice.consumers.member import ConsumedEvent
 from sluice.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy
 from sluice.consumers.reader import GroupConsumption
+from sluice.consumers.stream_wait import wait_for_stream
+from sluice.consumers.transient import RetryBackoff, is_transient
 from sluice.errors import FencedError, SluiceError, StreamTypeError
 from sluice.observability.correlation import correlation_context
 from sluice.observability.tracing import delivery_span
@@ -79,12 +87,24 @@ class ConsumerSettings:
 class ConsumerWorker:
     """Runs one member until ``stop()``; ``run()`` returns after a clean stop."""
 
-    def __init__(self, store: EventStore, settings: ConsumerSettings, delivery: Delivery[ConsumedEvent]) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        settings: ConsumerSettings,
+        delivery: Delivery[ConsumedEvent],
+        *,
+        health_server: HealthServer | None = None,
+    ) -> None:
+        """``health_server``: one already serving (the CLI starts it before the database answers);
+        the worker takes its readiness over. Otherwise the worker starts one when ``http_port`` is set."""
         self.store = store
         self.settings = settings
         self.delivery = delivery
         self.stopping = asyncio.Event()
-        self.health_server: HealthServer | None = None
+        self.health_server = health_server
+        self._owns_health_server = health_server is None
+        self._waiting_for: str | None = "checking the stream"
+        """Why the worker is not consuming yet (the database, the stream), None once it consumes."""
         self.delivered = 0
         self.dead_lettered = 0
         self.redrives_delivered = 0
@@ -121,29 +141,20 @@ class ConsumerWorker:
             self._consume_task.cancel()  # idle: stop waiting for events (commits and leaves on the way out)
 
     async def run(self) -> None:
-        """Check the stream, start the health endpoint, consume until stopped."""
-        info = await self.store.get_stream(self.settings.stream_name)
-        if info.type is not StreamType.PERSISTENT:
-            raise StreamTypeError(f"{info.name!r} is a queue: consumer groups read persistent streams")
-        if self.settings.http_port:
+        """Start the health endpoint, check the stream (waiting for the database, and for the stream
+        when it is auto-created), consume until stopped."""
+        if self.health_server is None and self.settings.http_port:
             self.health_server = HealthServer(
                 host=self.settings.http_host, port=self.settings.http_port, readiness=self.readiness
             )
             await self.health_server.start()
-        redrive_task = asyncio.create_task(self._drain_redrives(), name=f"sluice-redrive-{self.settings.group_id}")
+        if self.health_server is not None:
+            self.health_server.readiness = self.readiness
         try:
-            self._consume_task = asyncio.create_task(self._consume(), name=f"sluice-consume-{self.settings.group_id}")
-            if self.stopping.is_set():
-                self._consume_task.cancel()
-            try:
-                await self._consume_task
-            except asyncio.CancelledError:
-                if not self.stopping.is_set():
-                    raise
+            if await self._stream_ready():
+                await self._consume_until_stopped()
         finally:
-            self._consume_ended.set()
-            await redrive_task
-            if self.health_server is not None:
+            if self.health_server is not None and self._owns_health_server:
                 await self.health_server.stop()
         logger.info(
             "stopped cleanly: %d delivered, %d dead-lettered, %d redriven",
@@ -152,12 +163,80 @@ class ConsumerWorker:
             self.redrives_delivered,
         )
 
+    async def _stream_ready(self) -> bool:
+        """Wait until the stream exists (database outages waited out); False if stopped meanwhile."""
+        name = self.settings.stream_name
+        backoff = RetryBackoff()
+        while not self.stopping.is_set():
+            waiting = asyncio.create_task(wait_for_stream(self.store, name))
+            stopped = asyncio.create_task(self.stopping.wait())
+            self._waiting_for = f"waiting for stream {name!r} (created by its first append)"
+            try:
+                await asyncio.wait([waiting, stopped], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopped.cancel()
+                if not waiting.done():
+                    waiting.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await waiting
+            if not waiting.done() or waiting.cancelled():
+                return False
+            error = waiting.exception()
+            if error is None:
+                info = waiting.result()
+                if info.type is not StreamType.PERSISTENT:
+                    raise StreamTypeError(f"{info.name!r} is a queue: consumer groups read persistent streams")
+                self._waiting_for = None
+                return True
+            await self._wait_out(error, backoff)
+        return False
+
+    async def _wait_out(self, error: BaseException, backoff: RetryBackoff) -> None:
+        """A transient failure: not ready, logged, a pause (cut short by stop()); anything else is raised."""
+        if not is_transient(error):
+            raise error
+        delay = backoff.next_delay()
+        self._waiting_for = f"database unavailable, retrying: {error}"
+        logger.warning("the database is unavailable (retrying in %.1f s): %s", delay, error)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), timeout=delay)
+
+    async def _consume_until_stopped(self) -> None:
+        """Consume (and deliver redrives) until stopped. A consumption that ends on a transient
+        failure the member did not wait out itself is started again after a pause."""
+        redrive_task = asyncio.create_task(self._drain_redrives(), name=f"sluice-redrive-{self.settings.group_id}")
+        backoff = RetryBackoff()
+        try:
+            while not self.stopping.is_set():
+                self._consume_task = asyncio.create_task(
+                    self._consume(), name=f"sluice-consume-{self.settings.group_id}"
+                )
+                try:
+                    await self._consume_task
+                except asyncio.CancelledError:
+                    if not self.stopping.is_set():
+                        raise
+                    break
+                except Exception as error:
+                    self._consumption = None
+                    await self._wait_out(error, backoff)
+                    continue
+                break
+        finally:
+            self._consume_ended.set()
+            await redrive_task
+
     async def readiness(self) -> tuple[bool, str]:
-        """Ready: consuming, not stopping, and the database answers."""
+        """Ready: consuming (the member heartbeats and reads), not stopping, and the database answers."""
         if self.stopping.is_set():
             return False, "stopping"
+        if self._waiting_for is not None:
+            return False, self._waiting_for
         if self._consumption is None:
             return False, "not consuming yet"
+        health = self._consumption.health
+        if not health.ready:
+            return False, health.reason
         try:
             await asyncio.wait_for(self.store.get_stream(self.settings.stream_name), READINESS_TIMEOUT_SECONDS)
         except (SluiceError, OSError, TimeoutError) as error:
@@ -173,6 +252,7 @@ class ConsumerWorker:
             options=settings.options,
         )
         self._consumption = consumption
+        self._closing = False  # a consumption started again after a failure can be stopped like the first
         logger.info(
             "joining group %s of stream %s as %s", settings.group_id, settings.stream_name, settings.consumer_id
         )

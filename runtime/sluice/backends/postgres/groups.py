@@ -9,6 +9,7 @@ partition, even one whose connection and advisory locks silently vanished, canno
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeAlias, TypeVar
@@ -18,6 +19,7 @@ import asyncpg
 from sluice.backends.postgres.queries import query
 from sluice.consumers.backend import (
     describe_members,
+    duplicate_consumer,
     group_signal_key,
     refuse_if_active,
     start_offsets,
@@ -104,7 +106,10 @@ class PostgresConsumerGroups:
                 heartbeat=heartbeat,
             )
             group_key = group["group_key"]
-            if queue:
+            if plan.duplicate:
+                if not heartbeat.leaving:
+                    await connection.execute(query("record_duplicate_group_member"), group_key, heartbeat.consumer_id)
+            elif queue:
                 await self._renew_claims(connection, group_key, heartbeat, plan.removed_members, plan.caller is None)
             if plan.removed_members:
                 await connection.execute(query("remove_group_members"), group_key, list(plan.removed_members))
@@ -123,8 +128,9 @@ class PostgresConsumerGroups:
                 )
             before = {state.partition: state for state in partitions}
             changed = [state for state in plan.partitions if before[state.partition] != state]
+            assignment = plan.assignment
             if changed:
-                await connection.execute(
+                rows = await connection.fetch(
                     query("update_group_partitions"),
                     group_key,
                     [state.partition for state in changed],
@@ -132,13 +138,18 @@ class PostgresConsumerGroups:
                     [state.epoch for state in changed],
                     [state.pending_owner for state in changed],
                 )
-            if plan.assignment.generation != group["generation"]:
-                await connection.execute(query("set_group_generation"), group_key, plan.assignment.generation)
+                assignment = _with_committed_offsets(
+                    assignment, {row["partition"]: row["committed_offset"] for row in rows}
+                )
+            if assignment.generation != group["generation"]:
+                await connection.execute(query("set_group_generation"), group_key, assignment.generation)
+        if plan.duplicate:
+            raise duplicate_consumer(stream_name, group_id, heartbeat)
         if plan.changed:
             self._notify(group_signal_key(stream_name, group_id))
         if queue:
-            return with_partition_epochs(plan.assignment, partitions)
-        return plan.assignment
+            return with_partition_epochs(assignment, partitions)
+        return assignment
 
     @staticmethod
     async def _renew_claims(
@@ -333,6 +344,15 @@ async def _retrying_deadlocks(operation: Callable[..., Awaitable[T]], *arguments
     return await operation(*arguments)
 
 
+def _with_committed_offsets(assignment: Assignment, committed: dict[int, int]) -> Assignment:
+    """The assignment with the committed offsets read when its partitions changed hands."""
+    partitions = tuple(
+        dataclasses.replace(owned, committed_offset=committed.get(owned.partition, owned.committed_offset))
+        for owned in assignment.partitions
+    )
+    return dataclasses.replace(assignment, partitions=partitions)
+
+
 def _member(row: asyncpg.Record) -> MemberState:
     return MemberState(
         consumer_id=row["consumer_id"],
@@ -342,6 +362,8 @@ def _member(row: asyncpg.Record) -> MemberState:
         last_poll_at=row["last_poll_at"],
         session_timeout=row["session_timeout"],
         max_poll_interval=row["max_poll_interval"],
+        duplicates_fenced=row["duplicates_fenced"],
+        last_duplicate_at=row["last_duplicate_at"],
     )
 
 

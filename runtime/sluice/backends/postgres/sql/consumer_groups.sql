@@ -17,7 +17,8 @@ SELECT g.group_key, g.generation, g.created_at, s.stream_id, s.partitions, s.del
    FOR NO KEY UPDATE OF g;
 
 -- name: group_members
-SELECT consumer_id, instance_id, joined_at, last_heartbeat_at, last_poll_at, session_timeout, max_poll_interval
+SELECT consumer_id, instance_id, joined_at, last_heartbeat_at, last_poll_at, session_timeout, max_poll_interval,
+       duplicates_fenced, last_duplicate_at
   FROM consumer_group_members
  WHERE group_key = $1
  ORDER BY consumer_id;
@@ -60,11 +61,21 @@ ON CONFLICT (group_key, consumer_id) DO UPDATE
        session_timeout = EXCLUDED.session_timeout,
        max_poll_interval = EXCLUDED.max_poll_interval;
 
+-- name: record_duplicate_group_member
+-- A heartbeat from a process whose consumer id a newer process took over: counted, then refused.
+UPDATE consumer_group_members
+   SET duplicates_fenced = duplicates_fenced + 1, last_duplicate_at = clock_timestamp()
+ WHERE group_key = $1 AND consumer_id = $2;
+
 -- name: update_group_partitions
+-- Returns each partition's committed offset as of the change: a commit under the old epoch that
+-- landed after the heartbeat read the partitions is included (the UPDATE waited for it), and none can
+-- land after it, so a new owner starts exactly where the old one stopped.
 UPDATE consumer_group_partitions gp
    SET owner = changed.owner, epoch = changed.epoch, pending_owner = changed.pending_owner
   FROM unnest($2::integer[], $3::text[], $4::bigint[], $5::text[]) AS changed(partition, owner, epoch, pending_owner)
- WHERE gp.group_key = $1 AND gp.partition = changed.partition;
+ WHERE gp.group_key = $1 AND gp.partition = changed.partition
+RETURNING gp.partition, gp.committed_offset;
 
 -- name: set_group_generation
 UPDATE consumer_groups SET generation = $2 WHERE group_key = $1;

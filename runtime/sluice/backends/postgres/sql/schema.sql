@@ -1,6 +1,6 @@
 -- The whole current schema, for fresh databases. `sluice migrate` applies it to an empty
 -- schema; existing ones get the numbered migrations. A test proves both build the same database.
--- schema-version: 9
+-- schema-version: 10
 
 CREATE TABLE streams (
     stream_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -209,7 +209,11 @@ CREATE TABLE consumer_group_members (
     last_poll_at timestamptz NOT NULL,
     session_timeout interval NOT NULL,
     max_poll_interval interval NOT NULL,
-    PRIMARY KEY (group_key, consumer_id)
+    PRIMARY KEY (group_key, consumer_id),
+    -- Heartbeats refused because a newer process joined with this consumer id (two live processes
+    -- sharing one id; migration 0010): shown by describe().
+    duplicates_fenced integer NOT NULL DEFAULT 0,
+    last_duplicate_at timestamptz
 );
 
 -- One row per partition of the stream. Every commit is conditional on (owner, epoch): a member

@@ -1,0 +1,128 @@
+"""A consumer-group member waits out every transient database error — in its heartbeat, its page reads
+and its commits — for longer than its session, and resumes by itself; anything else stops it with that
+error instead of leaving it running with a dead heartbeat. Both backends.
+
+The errors are injected into the store's group operations at an exact time (the real database keeps
+running, so the test can append meanwhile); tests/consumer_liveness/test_database_outage.py kills a
+real PostgreSQL instead."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+
+from sluice import ConsumerGroupOptions, EventData, EventStore, OffsetCommitStrategy
+from sluice.errors import ConnectionLostError
+from tests.contract.group_helpers import fill, take
+
+FAST = ConsumerGroupOptions(
+    session_timeout=timedelta(seconds=1), heartbeat_interval=timedelta(milliseconds=100), batch_size=5
+)
+"""Commits after each batch, in the background: the delivery loop goes on reading (and retrying reads)."""
+AFTER_EACH = FAST.model_copy(update={"commit_strategy": OffsetCommitStrategy.AFTER_EACH})
+OUTAGE_SECONDS = 2.0
+"""Twice the session timeout."""
+
+
+class Outage:
+    """While ``active``, the store's heartbeats, page reads and commits raise ``make_error()``."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        make_error: Callable[[], BaseException],
+        operations: tuple[str, ...] = ("_group_heartbeat", "_read_rows", "_group_commit"),
+    ) -> None:
+        self.active = False
+        self.failures: Counter[str] = Counter()
+        for name in operations:
+            setattr(store, name, self._failing(name, getattr(store, name), make_error))
+
+    def _failing(self, name: str, operation: Any, make_error: Callable[[], BaseException]) -> Any:
+        async def call(*arguments: Any, **keywords: Any) -> Any:
+            if self.active:
+                self.failures[name] += 1
+                raise make_error()
+            return await operation(*arguments, **keywords)
+
+        return call
+
+
+TRANSIENT_ERRORS: dict[str, Callable[[], BaseException]] = {
+    "starting-up": lambda: asyncpg.CannotConnectNowError("the database system is starting up"),
+    "too-many-connections": lambda: asyncpg.TooManyConnectionsError("sorry, too many clients already"),
+    "internal-client-error": lambda: asyncpg.InternalClientError("internal client error"),
+    "connection-refused": lambda: ConnectionRefusedError(111, "Connection refused"),
+    "connection-lost": lambda: ConnectionLostError("the connection to the database was lost"),
+}
+
+
+@pytest.mark.parametrize("make_error", TRANSIENT_ERRORS.values(), ids=TRANSIENT_ERRORS.keys())
+async def test_a_lone_member_waits_out_an_outage_longer_than_its_session_and_resumes(
+    store: EventStore, make_error: Callable[[], BaseException]
+) -> None:
+    await fill(store, "orders", 10, partitions=2)
+    outage = Outage(store, make_error)
+    consumption = store.consumer_groups().consume("orders", group_id="g", consumer_id="w", options=FAST)
+    assert len(await take(consumption, 10)) == 10
+    assert consumption.health.ready, consumption.health.reason
+
+    outage.active = True
+    taking = asyncio.create_task(take(consumption, 4, seconds=30))
+    await store.append("orders", [EventData("E", {"n": n}) for n in range(10, 14)])
+    await asyncio.sleep(OUTAGE_SECONDS)
+    during = consumption.health
+    assert not taking.done(), "nothing is delivered, and nothing is raised, while the database is away"
+    outage.active = False
+
+    resumed = await taking
+    assert sorted(int(event.data["n"]) for event in resumed) == [10, 11, 12, 13]
+    assert not during.ready
+    assert "database unavailable" in during.reason
+    assert outage.failures["_group_heartbeat"] >= 3, "the heartbeat kept retrying"
+    assert outage.failures["_read_rows"] >= 2, "the reads kept retrying"
+
+    async def heartbeats_go_on() -> bool:
+        before = (await store.consumer_groups().describe("orders", "g")).members[0].last_heartbeat_at
+        await asyncio.sleep(0.5)
+        after = (await store.consumer_groups().describe("orders", "g")).members[0].last_heartbeat_at
+        return after > before
+
+    assert await heartbeats_go_on(), "the heartbeat survived the outage"
+    assert consumption.health.ready, consumption.health.reason
+    await consumption.aclose()
+    described = await store.consumer_groups().describe("orders", "g")
+    assert described.lag_events == 0, "everything processed was committed"
+
+
+async def test_a_commit_that_fails_transiently_is_retried_until_it_lands(store: EventStore) -> None:
+    await fill(store, "orders", 3)
+    outage = Outage(store, lambda: ConnectionLostError("gone"))
+    consumption = store.consumer_groups().consume("orders", group_id="g", consumer_id="w", options=AFTER_EACH)
+    [first] = await take(consumption, 1)
+    outage.active = True  # the commit of the first event (sent when the second is asked for) fails
+    loop = asyncio.get_running_loop()
+    loop.call_later(1.0, setattr, outage, "active", False)
+    rest = await take(consumption, 2, seconds=20)
+    assert [event.offset for event in [first, *rest]] == [0, 1, 2]
+    assert outage.failures["_group_commit"] >= 1
+    await consumption.aclose()
+    assert (await store.consumer_groups().describe("orders", "g")).partitions[0].committed_offset == 3
+
+
+async def test_a_heartbeat_that_fails_for_good_ends_the_consumption_with_its_error(store: EventStore) -> None:
+    await fill(store, "orders", 5)
+    outage = Outage(store, lambda: RuntimeError("a bug in the heartbeat"), operations=("_group_heartbeat",))
+    consumption = store.consumer_groups().consume("orders", group_id="g", consumer_id="w", options=FAST)
+    await take(consumption, 2)
+    outage.active = True
+    with pytest.raises(RuntimeError, match="a bug in the heartbeat"):
+        await take(consumption, 100, seconds=10)
+    assert not consumption.health.ready
+    assert "stopped" in consumption.health.reason
