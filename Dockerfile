@@ -1,25 +1,35 @@
 # syntax=docker/dockerfile:1.7
 # One image for everything Sluice runs in a cluster: the operator (sluice-operator), the gateway
 # (sluice serve) and the consumer, projection and replay pods (sluice consume | project | replay).
-# Build: docker build -t sluice:dev .    Lint: .venv/bin/hadolint Dockerfile (a test does both checks
-# that can run without Docker: hadolint, and the wheel installed as below with every entrypoint run).
+# Build: docker build -t sluice:dev .    Lint: .venv/bin/hadolint Dockerfile
+# Without Docker: ./dev image (scripts/image/build.sh) builds it with buildah FROM a Debian bookworm base
+# made locally with debootstrap (PYTHON_IMAGE=localhost/sluice-base:<hash>); see docs/platform.md.
+# PYTHON_IMAGE may be any Debian bookworm image with python3 and its venv module on PATH.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
+# Downloads trust the image's CA store (pip would use its own bundle, uv its built-in roots).
 ENV UV_VERSION=0.13.9 \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_SYSTEM_CERTS=1 \
+    PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
-RUN pip install "uv==${UV_VERSION}"
+# uv in a virtualenv of its own: python:*-slim has pip, Debian's python3 has no pip (and refuses
+# installs into the system Python), both have the venv module.
+RUN python3 -m venv /opt/uv \
+ && /opt/uv/bin/pip install "uv==${UV_VERSION}"
 WORKDIR /src
 COPY pyproject.toml uv.lock README.md ./
 COPY runtime ./runtime
 COPY operator ./operator
 # The wheel, and the locked runtime dependencies (no dev group) installed beside it into /opt/sluice.
-RUN uv build --wheel --out-dir /dist \
- && uv export --frozen --no-dev --extra operator --no-emit-project --no-hashes --output-file /dist/requirements.txt \
- && uv venv /opt/sluice \
- && uv pip install --python /opt/sluice/bin/python --compile-bytecode --no-cache \
+RUN /opt/uv/bin/uv build --wheel --out-dir /dist \
+ && /opt/uv/bin/uv export --frozen --no-dev --extra operator --no-emit-project --no-hashes \
+      --output-file /dist/requirements.txt \
+ && /opt/uv/bin/uv venv --python python3 /opt/sluice \
+ && /opt/uv/bin/uv pip install --python /opt/sluice/bin/python --compile-bytecode --no-cache \
       --requirement /dist/requirements.txt /dist/sluice-*.whl
 
 FROM ${PYTHON_IMAGE}
