@@ -10,6 +10,7 @@ restart with crash recovery) on a dedicated server, never the shared one:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -20,7 +21,7 @@ import pytest
 import sluice
 from sluice.client import SluiceClient, Subscription
 from sluice.embedded_postgres import EmbeddedPostgres, ServerSettings
-from sluice.errors import ConnectionLostError
+from sluice.errors import ConnectionLostError, FencedError, UnavailableError
 from sluice.events import EventData
 from sluice.rpc.server import build_grpc_server
 from sluice.store import EventStore
@@ -96,12 +97,16 @@ async def test_a_subscription_survives_a_database_crash(
     assert (subscription.reconnects > 0) is client_reconnects
 
 
+@pytest.mark.parametrize(
+    ("outage_seconds", "client_reconnects"),
+    [pytest.param(30.0, False, id="server-rides-it-out"), pytest.param(0.0, True, id="client-reconnects")],
+)
 async def test_a_queue_receiver_survives_a_database_crash(
-    own_postgres: EmbeddedPostgres, own_store: EventStore
+    own_postgres: EmbeddedPostgres, own_store: EventStore, outage_seconds: float, client_reconnects: bool
 ) -> None:
     await own_store.create_stream(StreamConfig(name="jobs", type=StreamType.EPHEMERAL))
     await own_store.enqueue_many("jobs", [EventData("Job", {"n": n}) for n in range(5)])
-    server = build_grpc_server(own_store, address="127.0.0.1:0")
+    server = build_grpc_server(own_store, address="127.0.0.1:0", database_outage_seconds=outage_seconds)
     await server.start()
     try:
         async with (
@@ -124,11 +129,51 @@ async def test_a_queue_receiver_survives_a_database_crash(
                     break
                 except ConnectionLostError:
                     await asyncio.sleep(0.1)
-            for _ in range(5):  # the same call: the server kept it open
+            for _ in range(5):
                 message = await asyncio.wait_for(anext(messages), 60)
                 await message.ack()
                 done.append(message.data["n"])
+            assert (messages.reconnects > 0) is client_reconnects
     finally:
         await server.stop(grace_seconds=1)
     assert sorted(done) == list(range(10))
     assert await own_store.dequeue_many("jobs", max_messages=10) == []
+
+
+async def test_a_group_member_survives_a_database_crash(own_postgres: EmbeddedPostgres, own_store: EventStore) -> None:
+    await own_store.append("orders", [EventData("Placed", {"n": n}) for n in range(10)])
+    server = build_grpc_server(own_store, address="127.0.0.1:0", database_outage_seconds=0.0)
+    await server.start()
+    processed: set[int] = set()
+    try:
+        async with (
+            await SluiceClient.connect(f"127.0.0.1:{server.port}") as client,
+            await client.consume(
+                "orders", group_id="billing", consumer_id="worker-1", session_timeout=timedelta(seconds=3)
+            ) as events,
+        ):
+            while len(processed) < 10:
+                event = await asyncio.wait_for(anext(events), 30)
+                await event.commit()
+                processed.add(event.data["n"])
+            crashed = time.monotonic()
+            await crash_and_restart(own_postgres)
+            await append_until_stored(own_store, "orders", range(10, 20))
+            while len(processed) < 20:
+                event = await asyncio.wait_for(anext(events), 60)
+                with contextlib.suppress(UnavailableError, FencedError):  # (a commit during the outage)
+                    await event.commit()
+                processed.add(event.data["n"])
+            committed = (await own_store.consumer_groups().describe("orders", "billing")).partitions[0]
+            while committed.committed_offset < 20:  # the last commits may have been refused: redelivered
+                event = await asyncio.wait_for(anext(events), 30)
+                with contextlib.suppress(UnavailableError, FencedError):
+                    await event.commit()
+                committed = (await own_store.consumer_groups().describe("orders", "billing")).partitions[0]
+            print(
+                f"group member caught up {time.monotonic() - crashed:.1f} s after the crash "
+                f"({events.reconnects} reconnect(s))"
+            )
+    finally:
+        await server.stop(grace_seconds=1)
+    assert processed == set(range(20))

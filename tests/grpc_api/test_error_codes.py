@@ -4,10 +4,12 @@ code the server put in the trailing metadata, and each class has a deliberate st
 from __future__ import annotations
 
 import grpc
+import pydantic
 
 from sluice import errors
 from sluice.client.remote_errors import error_from_code
-from sluice.rpc.status_codes import status_for
+from sluice.rpc.status_codes import sluice_error_of, status_for
+from sluice.streams import StreamConfig
 
 
 def _all_error_classes() -> list[type[errors.SluiceError]]:
@@ -45,3 +47,30 @@ def test_status_codes_of_the_main_errors() -> None:
     assert status_for(denied) == grpc.StatusCode.PERMISSION_DENIED
     assert status_for(errors.ConnectionLostError("lost")) == grpc.StatusCode.UNAVAILABLE
     assert status_for(errors.SluiceError("something new")) == grpc.StatusCode.INTERNAL
+
+
+def test_every_error_class_has_a_deliberate_status() -> None:
+    for error_class in _all_error_classes():
+        if error_class is errors.SluiceError:
+            continue
+        error = error_class.__new__(error_class)
+        assert status_for(error) != grpc.StatusCode.INTERNAL, error_class
+    assert status_for(errors.DatabaseBusyError("busy")) == grpc.StatusCode.UNAVAILABLE
+    assert status_for(errors.MigrationError("not migrated")) == grpc.StatusCode.UNAVAILABLE
+    assert status_for(errors.ReplayConflictError("taken")) == grpc.StatusCode.ABORTED
+    assert status_for(errors.StreamArchivedError("s")) == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_other_exceptions_become_invalid_argument_or_a_generic_internal_error() -> None:
+    try:
+        StreamConfig.model_validate({"name": "orders", "partitions": 5000})
+    except pydantic.ValidationError as validation:
+        refused = sluice_error_of(validation)
+    assert isinstance(refused, errors.InvalidArgumentError)
+    assert "partitions" in str(refused)
+    assert "pydantic" not in str(refused)
+    internal = sluice_error_of(KeyError("driver detail"))
+    assert internal.code == "internal"
+    assert status_for(internal) == grpc.StatusCode.INTERNAL
+    assert "driver detail" not in str(internal)
+    assert "KeyError" not in str(internal)

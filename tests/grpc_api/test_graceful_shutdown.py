@@ -34,7 +34,7 @@ async def test_stop_drains_streams_and_lets_unary_calls_finish(store: EventStore
     try:
         async with await SluiceClient.connect(f"127.0.0.1:{server.port}") as client:
             consumption = await client.consume(
-                "orders", group_id="g", consumer_id="c", session_timeout=timedelta(minutes=5)
+                "orders", group_id="g", consumer_id="c", session_timeout=timedelta(minutes=5), reconnect_for=None
             )
             subscription = client.subscribe("orders", reconnect_for=None)
             async with consumption:

@@ -251,10 +251,14 @@ class SluiceClient:
         start_position: StartPosition | None = None,
         session_timeout: timedelta | None = None,
         batch_size: int | None = None,
+        reconnect_for: timedelta | None = DEFAULT_RECONNECT_FOR,
     ) -> RemoteGroupConsumption:
         """Join ``group_id`` as ``consumer_id``; iterate over the events of the partitions this
         member owns and ``await event.commit()`` after processing each. At most ``prefetch``
-        events are on their way to this client or waiting in it at any time."""
+        events are on their way to this client or waiting in it at any time. When the server (or
+        its database, for longer than the server waits) goes away, the member rejoins on a new call
+        for up to ``reconnect_for`` (None: never); uncommitted events are delivered again, and
+        commits of events delivered before are fenced."""
         if not 0 < prefetch <= 10_000:
             raise InvalidArgumentError(f"prefetch must be 1 to 10000, got {prefetch}")
         start = start_position or StartPosition()
@@ -271,9 +275,12 @@ class SluiceClient:
             opening.start_time.CopyFrom(_timestamp(start.time))
         if session_timeout is not None:
             opening.session_timeout.CopyFrom(_duration(session_timeout))
-        consumption = RemoteGroupConsumption(self._groups.Consume(metadata=self._metadata()), prefetch=prefetch)
+        metadata = self._metadata()
+        consumption = RemoteGroupConsumption(
+            lambda: self._groups.Consume(metadata=metadata), opening, reconnect_for=reconnect_for
+        )
         try:
-            await consumption.open(opening)
+            await consumption.open()
         except BaseException:
             await consumption.aclose()
             raise
@@ -317,17 +324,18 @@ class SluiceClient:
         *,
         max_in_flight: int = 10,
         visibility_timeout: timedelta = timedelta(seconds=30),
+        reconnect_for: timedelta | None = DEFAULT_RECONNECT_FOR,
     ) -> QueueReceiver:
-        """Lease messages as they come, never more than ``max_in_flight`` unsettled at once."""
-        receiver = QueueReceiver(self._queues.Receive(metadata=self._metadata()))
+        """Lease messages as they come, never more than ``max_in_flight`` unsettled at once. When the
+        server goes away the receiver opens a new call for up to ``reconnect_for`` (None: never);
+        messages already received keep their leases."""
+        metadata = self._metadata()
+        opening = sluice_pb2.ReceiveOpen(
+            queue_name=queue_name, max_in_flight=max_in_flight, visibility_timeout=_duration(visibility_timeout)
+        )
+        receiver = QueueReceiver(lambda: self._queues.Receive(metadata=metadata), opening, reconnect_for=reconnect_for)
         try:
-            await receiver.open(
-                sluice_pb2.ReceiveOpen(
-                    queue_name=queue_name,
-                    max_in_flight=max_in_flight,
-                    visibility_timeout=_duration(visibility_timeout),
-                )
-            )
+            await receiver.open()
         except BaseException:
             await receiver.aclose()
             raise

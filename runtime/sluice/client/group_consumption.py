@@ -13,11 +13,12 @@ waiting here), sends commits, and tracks the assignment the server reports.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self
 
-from sluice.client.bidirectional_call import BidirectionalCall
+from sluice.client.bidirectional_call import BidirectionalCall, Reconnection
 from sluice.client.received import ReceivedEvent, event_fields
 from sluice.client.remote_errors import error_from_code
 from sluice.errors import InvalidArgumentError
@@ -42,13 +43,33 @@ class GroupEvent(ReceivedEvent):
 class RemoteGroupConsumption:
     """An async iterator of GroupEvent that is also an async context manager (leaves the group on exit)."""
 
-    def __init__(self, call: Any, *, prefetch: int) -> None:
-        self.prefetch = prefetch
+    def __init__(
+        self, open_call: Callable[[], Any], opening: sluice_pb2.ConsumeOpen, *, reconnect_for: timedelta | None
+    ) -> None:
+        self.prefetch = opening.initial_credits
         self.partitions: tuple[int, ...] = ()
         """The partitions this member owns, as the server last reported them."""
         self.rebalances = 0
+        self._opening = opening
         self._handed_out_since_grant = 0
-        self._call: BidirectionalCall[GroupEvent] = BidirectionalCall(call, self._route, "sluice-client-consume")
+        self._call: BidirectionalCall[GroupEvent] = BidirectionalCall(
+            open_call,
+            self._route,
+            "sluice-client-consume",
+            reconnection=Reconnection(self._reopening, reconnect_for, deliveries_end_with_the_call=True),
+        )
+
+    @property
+    def reconnects(self) -> int:
+        """How many times the call was opened again (the member rejoined) after the server went away."""
+        return self._call.reconnects
+
+    def _reopening(self) -> sluice_pb2.ConsumeRequest:
+        """A new call starts afresh: events not yet handed out are dropped (the new call delivers
+        them again), and the server gets the full prefetch as credits."""
+        self._handed_out_since_grant = 0
+        self.partitions = ()
+        return sluice_pb2.ConsumeRequest(open=self._opening)
 
     def _route(self, response: sluice_pb2.ConsumeResponse) -> GroupEvent | None:
         kind = response.WhichOneof("kind")
@@ -63,8 +84,8 @@ class RemoteGroupConsumption:
             self._call.resolve(result.request_id, error)
         return None
 
-    async def open(self, opening: sluice_pb2.ConsumeOpen) -> None:
-        await self._call.write(sluice_pb2.ConsumeRequest(open=opening))
+    async def open(self) -> None:
+        await self._call.write(sluice_pb2.ConsumeRequest(open=self._opening))
 
     async def commit(self, offsets: Mapping[int, int], *, epochs: Mapping[int, int]) -> None:
         """Commit ``{partition: next offset to read}``, each under the ``delivery_epoch`` of the event

@@ -12,14 +12,14 @@ settlement waits for the server's answer and raises StaleReceiptError when the l
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
 from google.protobuf import duration_pb2
 
-from sluice.client.bidirectional_call import BidirectionalCall
+from sluice.client.bidirectional_call import BidirectionalCall, Reconnection
 from sluice.client.received import decode_data, decode_metadata
 from sluice.client.remote_errors import error_from_code
 from sluice.rpc.v1 import sluice_pb2
@@ -57,8 +57,22 @@ class ReceivedMessage:
 class QueueReceiver:
     """An async iterator of ReceivedMessage that is also an async context manager."""
 
-    def __init__(self, call: Any) -> None:
-        self._call: BidirectionalCall[ReceivedMessage] = BidirectionalCall(call, self._route, "sluice-client-receive")
+    def __init__(
+        self, open_call: Callable[[], Any], opening: sluice_pb2.ReceiveOpen, *, reconnect_for: timedelta | None
+    ) -> None:
+        self._opening = sluice_pb2.ReceiveRequest(open=opening)
+        self._call: BidirectionalCall[ReceivedMessage] = BidirectionalCall(
+            open_call,
+            self._route,
+            "sluice-client-receive",
+            reconnection=Reconnection(lambda: self._opening, reconnect_for, deliveries_end_with_the_call=False),
+        )
+
+    @property
+    def reconnects(self) -> int:
+        """How many times the call was opened again after the server went away (messages received
+        before keep their leases: settle them as usual)."""
+        return self._call.reconnects
 
     def _route(self, response: sluice_pb2.ReceiveResponse) -> ReceivedMessage | None:
         if response.WhichOneof("kind") == "message":
@@ -81,8 +95,8 @@ class QueueReceiver:
         self._call.resolve(result.request_id, error)
         return None
 
-    async def open(self, opening: sluice_pb2.ReceiveOpen) -> None:
-        await self._call.write(sluice_pb2.ReceiveRequest(open=opening))
+    async def open(self) -> None:
+        await self._call.write(self._opening)
 
     async def settle(
         self, kind: str, receipt: str, *, delay: timedelta | None = None, reason: str | None = None
