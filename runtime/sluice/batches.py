@@ -103,7 +103,7 @@ def prepare_batch(
                 raise PayloadTooLargeError(size=len(payload), limit=payload_limit, event_type=event_type)
         else:
             payload, content_type = encode_payload(content, event_type=event_type, limit=payload_limit)
-        batch.event_ids.append(data.event_id)
+        batch.event_ids.append(event_uuid(data.event_id))
         batch.event_types.append(event_type)
         batch.schema_versions.append(data.schema_version)
         batch.content_types.append(content_type)
@@ -112,6 +112,21 @@ def prepare_batch(
     if len(set(batch.event_ids)) != len(batch.event_ids):
         raise InvalidArgumentError("a batch holds the same event id twice")
     return batch
+
+
+def event_uuid(event_id: object) -> uuid.UUID:
+    """An event id as a UUID: a ``uuid.UUID``, or its text in any form ``uuid.UUID()`` reads, so that
+    a string id and the same id as a UUID are one id on every backend (a retry deduplicates)."""
+    if type(event_id) is uuid.UUID:
+        return event_id
+    if isinstance(event_id, uuid.UUID):
+        return uuid.UUID(int=event_id.int)
+    if isinstance(event_id, str):
+        try:
+            return uuid.UUID(event_id)
+        except ValueError:
+            pass
+    raise InvalidArgumentError(f"event_id must be a UUID (or its text), got {event_id!r}")
 
 
 def _metadata_json(data: EventData, correlation: str | None, correlated_empty_metadata: str) -> str:

@@ -38,6 +38,15 @@ from sluice.options import StoreOptions
 from sluice.partitioning import PartitionSpreader, partition_for_key
 from sluice.signals import ALL_STREAMS, AppendSignals
 from sluice.streams import StreamConfig, StreamInfo, StreamType
+from sluice.validation import (
+    MAX_INT32,
+    MAX_INT64,
+    check_dedupe_key,
+    check_duration,
+    check_integer,
+    check_offset,
+    check_receipt,
+)
 
 DEFAULT_VISIBILITY_TIMEOUT = timedelta(seconds=30)
 MAX_BATCH_EVENTS = 10_000
@@ -149,8 +158,7 @@ class EventStore(ConsumerGroupBackend):
         period); returns their names."""
         self._check_open()
         age = self.options.deleted_stream_grace_period if older_than is None else older_than
-        if not isinstance(age, timedelta) or age < timedelta(0):
-            raise InvalidArgumentError(f"older_than must be a timedelta >= 0, got {older_than!r}")
+        check_duration(age, "older_than", allow_zero=True)
         return sorted(await self._purge_deleted_streams(age))
 
     async def _change(self, name: str, action: LifecycleAction, actor: str | None) -> StreamInfo:
@@ -211,8 +219,10 @@ class EventStore(ConsumerGroupBackend):
                 f"expected_offset must be the offset of the last event seen (>= 0), got {expected_offset}; "
                 "use ExpectedOffset.NO_STREAM for an empty stream"
             )
-        if partition is not None and partition < 0:
-            raise InvalidArgumentError(f"partition must be >= 0, got {partition}")
+        if isinstance(expected_offset, int) and not isinstance(expected_offset, ExpectedOffset):
+            check_integer(expected_offset, "expected_offset", maximum=MAX_INT64 - 1)
+        if partition is not None:
+            self._check_partition(partition)
         prepared = prepare_batch(batch, self.registry, self.options.max_payload_bytes, correlation_id=correlation_id)
         request = AppendRequest(
             stream_name=validate_stream_name(stream_name),
@@ -346,8 +356,7 @@ class EventStore(ConsumerGroupBackend):
     ) -> EnqueueResult:
         """Put one message on a queue. ``delay`` postpones its first delivery; a ``dedupe_key``
         already held by a pending message makes this a no-op that returns that message's id."""
-        if dedupe_key is not None and not (0 < len(dedupe_key) <= 500):
-            raise InvalidArgumentError("dedupe_key must be 1 to 500 characters")
+        check_dedupe_key(dedupe_key)
         results = await self.enqueue_many(
             queue_name, [message], delay=delay, correlation_id=correlation_id, dedupe_keys=[dedupe_key]
         )
@@ -369,11 +378,13 @@ class EventStore(ConsumerGroupBackend):
             raise InvalidArgumentError("enqueue_many needs at least one message")
         if len(messages) > MAX_BATCH_EVENTS:
             raise InvalidArgumentError(f"enqueue_many takes at most {MAX_BATCH_EVENTS} messages per call")
-        if delay is not None and delay < timedelta(0):
-            raise InvalidArgumentError(f"delay must not be negative, got {delay}")
+        if delay is not None:
+            check_duration(delay, "delay", allow_zero=True)
         keys: list[str | None] = list(dedupe_keys) if dedupe_keys is not None else [None] * len(messages)
         if len(keys) != len(messages):
             raise InvalidArgumentError("dedupe_keys must have one entry per message")
+        for key in keys:
+            check_dedupe_key(key)
         prepared = prepare_batch(messages, self.registry, self.options.max_payload_bytes, correlation_id=correlation_id)
         results = await self._enqueue(queue_name, prepared, keys, delay or timedelta(0), prepared.correlation_id)
         metrics.record_enqueued(queue_name, sum(not result.deduplicated for result in results))
@@ -420,6 +431,8 @@ class EventStore(ConsumerGroupBackend):
         validate_stream_name(queue_name)
         if not receipts:
             return []
+        for receipt in receipts:
+            check_receipt(receipt.message_id, receipt.attempt)
         stale = await self._acknowledge(queue_name, list(receipts))
         metrics.record_acknowledged(queue_name, len(receipts) - len(stale))
         return stale
@@ -436,8 +449,9 @@ class EventStore(ConsumerGroupBackend):
         ``reason`` in its history. On its last attempt it moves to the dead-letter queue."""
         self._check_open()
         validate_stream_name(queue_name)
-        if delay is not None and delay < timedelta(0):
-            raise InvalidArgumentError(f"delay must not be negative, got {delay}")
+        check_receipt(receipt.message_id, receipt.attempt)
+        if delay is not None:
+            check_duration(delay, "delay", allow_zero=True)
         if not await self._nack(queue_name, receipt, delay or timedelta(0), reason or "nacked"):
             raise StaleReceiptError(queue_name, receipt)
         metrics.record_nacked(queue_name)
@@ -446,6 +460,7 @@ class EventStore(ConsumerGroupBackend):
         """Lengthen a lease by ``by`` (from its current end, or from now if it has run out)."""
         self._check_open()
         validate_stream_name(queue_name)
+        check_receipt(receipt.message_id, receipt.attempt)
         self._check_duration(by, "by")
         if not await self._extend(queue_name, receipt, by):
             raise StaleReceiptError(queue_name, receipt)
@@ -482,8 +497,12 @@ class EventStore(ConsumerGroupBackend):
         if dead_letter_ids is None:
             return None
         ids = list(dead_letter_ids)
-        if not ids or any(isinstance(value, bool) or not isinstance(value, int) or value <= 0 for value in ids):
-            raise InvalidArgumentError("dead_letter_ids must be positive integers (or None for all of them)")
+        if not ids or any(
+            isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_INT64 for value in ids
+        ):
+            raise InvalidArgumentError(
+                f"dead_letter_ids must be integers from 1 to {MAX_INT64} (or None for all of them)"
+            )
         return ids
 
     async def queue_depth(self, queue_name: str) -> QueueDepth:
@@ -514,13 +533,11 @@ class EventStore(ConsumerGroupBackend):
 
     @staticmethod
     def _check_offset(offset: int | None, name: str) -> None:
-        if offset is not None and offset < 0:
-            raise InvalidArgumentError(f"{name} must be >= 0, got {offset}")
+        check_offset(offset, name)
 
     @staticmethod
     def _check_partition(partition: int) -> None:
-        if partition < 0:
-            raise InvalidArgumentError(f"partition must be >= 0, got {partition}")
+        check_integer(partition, "partition", maximum=MAX_INT32)
 
     @staticmethod
     def _check_partition_exists(info: StreamInfo, partition: int) -> None:
@@ -533,8 +550,7 @@ class EventStore(ConsumerGroupBackend):
 
     @staticmethod
     def _check_duration(duration: timedelta, name: str) -> None:
-        if not isinstance(duration, timedelta) or duration <= timedelta(0):
-            raise InvalidArgumentError(f"{name} must be a positive timedelta, got {duration!r}")
+        check_duration(duration, name)
 
     # ----------------------------------------------------------------- backend interface
 

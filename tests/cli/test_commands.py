@@ -112,10 +112,10 @@ async def test_append_and_read(postgres_dsn: str, tmp_path: Path) -> None:
     bad_file = tmp_path / "bad.jsonl"
     bad_file.write_text('{"type": "A", "data": 1}\n{"type": "A", "data": \n')
     bad = run_cli("append", "orders", "--file", str(bad_file), dsn=dsn)
-    assert bad.returncode == 1
+    assert bad.returncode == 2  # invalid input
     assert "line 2: not valid JSON" in bad.stderr
     no_envelope = run_cli("append", "orders", "--data", '{"n": 1}', dsn=dsn)
-    assert no_envelope.returncode == 1
+    assert no_envelope.returncode == 2
     assert "expected an envelope" in no_envelope.stderr
     assert json_output("streams", "describe", "orders", dsn=dsn)["events"] == 29  # nothing half-appended
     missing = run_cli("read", "nowhere", dsn=dsn)

@@ -70,7 +70,7 @@ def test_settings_come_from_the_environment_and_flags_win() -> None:
     flag_wins = runner.invoke(main, ["streams", "list", "--output", "table"], env=environment)
     assert (flag_wins.exit_code, flag_wins.output.strip()) == (0, "(none)")
     bad_schema = runner.invoke(main, ["streams", "list", "--dsn", "memory://", "--schema", "Bad;Name"])
-    assert bad_schema.exit_code == 1
+    assert bad_schema.exit_code == 2  # invalid input
     assert "invalid schema name" in bad_schema.output
 
 

@@ -51,9 +51,9 @@ def test_migrate_errors_are_clear_and_exit_non_zero() -> None:
     assert "give --dsn or set SLUICE_DSN" in missing.stderr
     unreachable = run_cli("migrate", "--dsn", "postgresql://nobody@127.0.0.1:1/none")
     assert unreachable.returncode == 1
-    assert "cannot reach the database" in unreachable.stderr
+    assert "the database connection failed during connect" in unreachable.stderr
     bad_schema = run_cli("migrate", "--dry-run", "--schema", "Bad;Name")
-    assert bad_schema.returncode == 1
+    assert bad_schema.returncode == 2  # invalid input
     assert "invalid schema name" in bad_schema.stderr
     offline = run_cli("migrate", "--dry-run")
     assert offline.returncode == 0

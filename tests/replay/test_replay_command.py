@@ -190,7 +190,7 @@ async def test_failures_and_usage_errors(postgres_dsn: str, store: EventStore) -
         "replay", "--name", "not a name", "--stream", "orders", "--from-offset", "0", "--to-stream", "copy",
         dsn=postgres_dsn,
     )  # fmt: skip
-    assert bad_name.returncode == 1
+    assert bad_name.returncode == 2  # invalid input
     assert "invalid replay name" in bad_name.stderr
     no_group = run_cli(
         "replay", "--name", "r", "--stream", "orders", "--from-offset", "0", "--to-consumer-group", "nobody",

@@ -76,6 +76,6 @@ async def test_bad_input_is_refused_with_a_clear_message(postgres_dsn: str) -> N
         (("set", "or*ders", "--max-events", "5"), "invalid retention pattern"),
     ):
         result = run_cli("retention", *arguments, dsn=postgres_dsn)
-        assert result.returncode == 1, (arguments, result.stderr)
+        assert result.returncode == 2, (arguments, result.stderr)  # invalid input
         assert message in result.stderr, (arguments, result.stderr)
     assert json_output("retention", "list", dsn=postgres_dsn) == []

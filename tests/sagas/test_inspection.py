@@ -100,5 +100,5 @@ async def test_cli_lists_and_shows_sagas(postgres_dsn: str) -> None:
     assert missing.returncode == 1
     assert "does not exist" in missing.stderr
     malformed = run_cli("sagas", "show", "not-a-uuid", dsn=postgres_dsn)
-    assert malformed.returncode == 1
+    assert malformed.returncode == 2  # invalid input
     assert "not a saga id" in malformed.stderr

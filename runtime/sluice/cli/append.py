@@ -9,7 +9,7 @@ import click
 
 from sluice.cli.input_events import parse_event, parse_lines
 from sluice.cli.output import emit_object
-from sluice.cli.running import open_store, run
+from sluice.cli.running import InvalidInput, open_store, run
 from sluice.cli.settings import output_setting, require_dsn, setting, store_settings
 from sluice.errors import InvalidArgumentError
 from sluice.events import EventData, ExpectedOffset
@@ -75,7 +75,7 @@ def append(
             source = input_file if input_file is not None else sys.stdin
             events = parse_lines(source, event_type=event_type, source=getattr(source, "name", "stdin"))
     except InvalidArgumentError as error:
-        raise click.ClickException(str(error)) from error
+        raise InvalidInput(str(error)) from error
     show_progress = input_file is not None and len(events) > append_batch_size
     run(
         _append(

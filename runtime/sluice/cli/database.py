@@ -8,6 +8,7 @@ import asyncpg
 import click
 
 from sluice.backends.postgres import migrations
+from sluice.backends.postgres.driver_errors import translated
 from sluice.cli.running import run
 from sluice.cli.settings import setting
 from sluice.errors import SluiceError
@@ -28,6 +29,21 @@ async def _migrate(dsn: str | None, schema_name: str, dry_run: bool) -> None:
             raise click.UsageError("give --dsn or set SLUICE_DSN (or use --dry-run to print the SQL)")
         click.echo(migrations.plan_migration(schema_name, 0).script(), nl=False)
         return
+    with translated("connect"):
+        plan = await _apply_or_print(dsn, schema_name, dry_run)
+    if plan is None:
+        return
+    if plan.up_to_date:
+        click.echo(f"schema {schema_name!r} is up to date at version {plan.target_version}")
+    else:
+        click.echo(
+            f"schema {schema_name!r} migrated from version {plan.current_version} to {plan.target_version} "
+            f"({', '.join(f'{m.version:04d}_{m.name}' for m in plan.versions_to_record)})"
+        )
+
+
+async def _apply_or_print(dsn: str, schema_name: str, dry_run: bool) -> migrations.MigrationPlan | None:
+    """Migrate (the plan that ran), or print what would run (None)."""
     connection = await asyncpg.connect(dsn)
     try:
         if dry_run:
@@ -37,17 +53,10 @@ async def _migrate(dsn: str | None, schema_name: str, dry_run: bool) -> None:
                 click.echo(f"-- schema {schema_name!r} is up to date at version {current}")
             else:
                 click.echo(plan.script(), nl=False)
-            return
-        plan = await migrations.migrate(connection, schema_name)
+            return None
+        return await migrations.migrate(connection, schema_name)
     finally:
         await connection.close()
-    if plan.up_to_date:
-        click.echo(f"schema {schema_name!r} is up to date at version {plan.target_version}")
-    else:
-        click.echo(
-            f"schema {schema_name!r} migrated from version {plan.current_version} to {plan.target_version} "
-            f"({', '.join(f'{m.version:04d}_{m.name}' for m in plan.versions_to_record)})"
-        )
 
 
 @click.command()

@@ -25,6 +25,8 @@ def parse_event(text: str, *, event_type: str | None, where: str) -> EventData:
         value: Any = json.loads(text)
     except json.JSONDecodeError as error:
         raise InvalidArgumentError(f"{where}: not valid JSON: {error}") from error
+    except RecursionError as error:
+        raise InvalidArgumentError(f"{where}: the JSON is nested too deeply") from error
     if event_type is not None:
         return EventData(event_type=event_type, data=value)
     if not isinstance(value, dict) or "type" not in value or "data" not in value:

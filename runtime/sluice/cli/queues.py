@@ -8,9 +8,10 @@ from typing import Any
 
 import click
 
+from sluice.cli.durations import Seconds
 from sluice.cli.input_events import parse_event, parse_lines
 from sluice.cli.output import emit_rows, to_json
-from sluice.cli.running import open_store, run
+from sluice.cli.running import InvalidInput, open_store, run
 from sluice.cli.settings import output_setting, require_dsn, store_settings
 from sluice.errors import InvalidArgumentError
 from sluice.messages import QueueMessage
@@ -20,7 +21,7 @@ from sluice.messages import QueueMessage
 @click.argument("queue")
 @click.option("--data", help="The message as JSON (stdin JSON lines, one message each, if omitted).")
 @click.option("--type", "event_type", default="message", show_default=True, help="Message type.")
-@click.option("--delay", type=click.FloatRange(min=0), help="Seconds before its first delivery.")
+@click.option("--delay", type=Seconds(), help="Seconds before its first delivery.")
 @click.option("--dedupe-key", help="Skip it while a pending message has the same key (single message only).")
 @click.option("--correlation-id")
 @store_settings
@@ -45,7 +46,7 @@ def enqueue(
         else:
             messages = parse_lines(sys.stdin, event_type=event_type, source="stdin")
     except InvalidArgumentError as error:
-        raise click.ClickException(str(error)) from error
+        raise InvalidInput(str(error)) from error
     if dedupe_key is not None and len(messages) != 1:
         raise click.UsageError("--dedupe-key applies to a single message (--data)")
 
@@ -85,9 +86,7 @@ def message_record(message: QueueMessage) -> dict[str, Any]:
 @click.command()
 @click.argument("queue")
 @click.option("--max-messages", type=click.IntRange(1, 1000), default=1, show_default=True)
-@click.option(
-    "--visibility-timeout", type=click.FloatRange(min=0.001), default=30.0, show_default=True, help="Seconds."
-)
+@click.option("--visibility-timeout", type=Seconds(0.001), default=30.0, show_default=True, help="Seconds.")
 @click.option("--ack", is_flag=True, help="Acknowledge the messages once printed (they are then gone).")
 @store_settings
 @output_setting

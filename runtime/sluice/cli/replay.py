@@ -20,11 +20,12 @@ from typing import Any
 
 import click
 
+from sluice.cli.durations import Seconds
 from sluice.cli.output import emit_object, emit_rows
 from sluice.cli.reading import parse_time
-from sluice.cli.running import open_store, run
+from sluice.cli.running import InvalidInput, open_store, run
 from sluice.cli.settings import output_setting, require_dsn, setting, store_settings
-from sluice.errors import SluiceError
+from sluice.errors import InvalidArgumentError
 from sluice.replay import ReplayProgress, ReplayRequest, Replays, ReplayState, ReplayTargetKind
 from sluice.replay.model import MAXIMUM_BATCH_SIZE
 
@@ -142,7 +143,7 @@ def _target(
 )
 @setting(
     "--progress-interval",
-    type=click.FloatRange(min=0),
+    type=Seconds(),
     default=10.0,
     show_default=True,
     help="Seconds between progress lines when stderr is not a terminal.",
@@ -193,8 +194,8 @@ def replay(
             rate_limit=rate_limit,
             batch_size=batch_size,
         )
-    except SluiceError as error:
-        raise click.ClickException(str(error)) from error
+    except InvalidArgumentError as error:
+        raise InvalidInput(str(error)) from error
     progress = run(_run_replay(database, schema_name, request, progress_interval))
     emit_object(progress_record(progress), output)
     if progress.state is ReplayState.CANCELLED:

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from sluice.cli.durations import Seconds
 from sluice.cli.settings import CommandT, environment_variable, setting
 from sluice.errors import InvalidArgumentError
 from sluice.retries.policy import Backoff, RetryPolicy
@@ -44,7 +45,7 @@ class BackoffType(click.ParamType["Backoff | float", Any]):
 
 def retry_settings(command: CommandT) -> CommandT:
     """The retry flags, outermost last so they print in this order in ``--help``."""
-    seconds = click.FloatRange(min=0)
+    seconds = Seconds()
     decorators: list[Callable[[CommandT], CommandT]] = [
         setting(
             "--retry-backoff",

@@ -1,7 +1,8 @@
 """Running a command's coroutine: open the store, and turn failures into clear messages and exit codes.
 
 Exit codes: 0 success; 1 a failure (a SluiceError such as an unknown stream, or an unreachable
-database), with a one-line message on stderr; 2 a usage error (click's own).
+database), with a one-line message on stderr; 2 bad input: a usage error (click's own) or an argument
+Sluice refuses (InvalidArgumentError: a value out of range, malformed JSON, ...), also one line.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-import asyncpg
 import click
 
 import sluice
@@ -20,14 +20,28 @@ from sluice.store import EventStore
 ResultT = TypeVar("ResultT")
 
 
+class InvalidInput(click.ClickException):
+    """Input Sluice refused: ``Error: <message>`` on stderr and exit code 2, like click's usage errors."""
+
+    exit_code = 2
+
+
 def run(coroutine: Coroutine[Any, Any, ResultT]) -> ResultT:
-    """``asyncio.run`` with Sluice's errors as click errors (exit 1, message on stderr)."""
+    """``asyncio.run`` with Sluice's errors as click errors: exit 2 for invalid input, 1 for the rest,
+    a one-line message on stderr either way."""
     try:
         return asyncio.run(coroutine)
+    except sluice.InvalidArgumentError as error:
+        raise InvalidInput(one_line(error)) from error
+    except OverflowError as error:  # a number too large for a date or duration that no check caught
+        raise InvalidInput(f"a value is out of range: {one_line(error)}") from error
     except sluice.SluiceError as error:
-        raise click.ClickException(str(error)) from error
-    except (OSError, asyncpg.PostgresError) as error:
-        raise click.ClickException(f"cannot reach the database: {error}") from error
+        raise click.ClickException(one_line(error)) from error
+
+
+def one_line(error: BaseException) -> str:
+    """The error's message on one line (a multi-line driver message is joined)."""
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 @asynccontextmanager

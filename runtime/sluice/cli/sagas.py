@@ -10,6 +10,7 @@ from datetime import timedelta
 import click
 
 import sluice
+from sluice.cli.durations import Seconds
 from sluice.cli.output import emit_object, emit_rows
 from sluice.cli.running import open_store, run
 from sluice.cli.settings import output_setting, require_dsn, setting, store_settings
@@ -31,7 +32,7 @@ def sagas() -> None:
 @setting("--worker-id", default=None, help="Consumer id in the saga's groups (default: the host name).")
 @setting(
     "--lease-seconds",
-    type=click.FloatRange(min=0.1),
+    type=Seconds(0.1),
     default=30.0,
     show_default=True,
     help="How long a work message a dead worker held waits before another worker takes it.",

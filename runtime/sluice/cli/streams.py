@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from sluice.cli.durations import Seconds
 from sluice.cli.output import emit_object, emit_rows
 from sluice.cli.running import open_store, run
 from sluice.cli.settings import output_setting, require_dsn, setting, store_settings
@@ -239,7 +240,7 @@ restore_stream = lifecycle_command(
 @streams.command("purge-deleted")
 @click.option(
     "--older-than",
-    type=click.FloatRange(min=0),
+    type=Seconds(),
     default=None,
     help="Seconds since the soft delete (default: the store's grace period, 7 days).",
 )

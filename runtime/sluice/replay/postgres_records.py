@@ -6,20 +6,21 @@ so a superseded runner changes nothing), except reads, which take the replay and
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
 
 from sluice.backends.postgres.queries import parse_named_queries, read_sql_file
-from sluice.errors import ConnectionLostError, ReplayNotFoundError
+from sluice.errors import ReplayNotFoundError
 from sluice.replay.model import PartitionProgress, ReplayProgress, ReplayRequest, ReplayState
 from sluice.replay.records import ReplayRecords, superseded
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sluice.backends.postgres.store import PostgresEventStore
 
     Connection: TypeAlias = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
@@ -34,17 +35,6 @@ def _query(name: str) -> str:
     return _queries()[name]
 
 
-@contextlib.contextmanager
-def _translated_connection_errors(operation: str) -> Iterator[None]:
-    """asyncpg's errors for a connection that is gone, as ConnectionLostError."""
-    try:
-        yield
-    except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError) as error:
-        raise ConnectionLostError(f"the database connection failed while {operation}: {error}") from error
-    except asyncpg.AdminShutdownError as error:
-        raise ConnectionLostError(f"the database connection was terminated while {operation}") from error
-
-
 class PostgresReplayRecords(ReplayRecords):
     """Replays of a PostgreSQL store, on the store's connection pool."""
 
@@ -53,73 +43,69 @@ class PostgresReplayRecords(ReplayRecords):
         self._pool: asyncpg.Pool = store._pool
 
     async def get(self, name: str) -> ReplayProgress | None:
-        with _translated_connection_errors("reading a replay"):
-            async with self._pool.acquire() as connection:
-                return await _load(connection, name)
+        async with self._pool.acquire() as connection:
+            return await _load(connection, name)
 
     async def list(self) -> list[ReplayProgress]:
-        with _translated_connection_errors("listing replays"):
-            async with self._pool.acquire() as connection:
-                names = [row["name"] for row in await connection.fetch(_query("list_replay_names"))]
-                loaded = [await _load(connection, name) for name in names]
-            return [progress for progress in loaded if progress is not None]
+        async with self._pool.acquire() as connection:
+            names = [row["name"] for row in await connection.fetch(_query("list_replay_names"))]
+            loaded = [await _load(connection, name) for name in names]
+        return [progress for progress in loaded if progress is not None]
 
     async def create(self, request: ReplayRequest, partitions: Sequence[PartitionProgress]) -> bool:
-        with _translated_connection_errors("recording a new replay"):
-            created = await self._pool.fetchval(
-                _query("create_replay"),
-                request.name,
-                json.dumps(request.definition()),
-                request.rate_limit,
-                request.batch_size,
-                [partition.partition for partition in partitions],
-                [partition.start_offset for partition in partitions],
-                [partition.end_offset for partition in partitions],
-            )
-            return created is not None
+        created = await self._pool.fetchval(
+            _query("create_replay"),
+            request.name,
+            json.dumps(request.definition()),
+            request.rate_limit,
+            request.batch_size,
+            [partition.partition for partition in partitions],
+            [partition.start_offset for partition in partitions],
+            [partition.end_offset for partition in partitions],
+        )
+        return created is not None
 
     async def begin_run(self, request: ReplayRequest) -> ReplayProgress:
-        with _translated_connection_errors("starting a replay run"):
-            async with self._pool.acquire() as connection:
-                epoch = await connection.fetchval(
-                    _query("begin_replay_run"), request.name, request.rate_limit, request.batch_size
-                )
-                if epoch is None:
-                    if await connection.fetchval(_query("get_replay"), request.name) is None:
-                        raise ReplayNotFoundError(request.name)
-                    raise superseded(request.name)
-                progress = await _load(connection, request.name)
-            if progress is None:
-                raise ReplayNotFoundError(request.name)
-            return progress
+        async with self._pool.acquire() as connection:
+            epoch = await connection.fetchval(
+                _query("begin_replay_run"), request.name, request.rate_limit, request.batch_size
+            )
+            if epoch is None:
+                if await connection.fetchval(_query("get_replay"), request.name) is None:
+                    raise ReplayNotFoundError(request.name)
+                raise superseded(request.name)
+            progress = await _load(connection, request.name)
+        if progress is None:
+            raise ReplayNotFoundError(request.name)
+        return progress
 
     async def advance(self, name: str, epoch: int, positions: dict[int, int], events_per_second: float | None) -> bool:
-        with _translated_connection_errors("recording replay progress"):
-            rows = await self._pool.fetch(
-                _query("advance_replay"), name, epoch, events_per_second, list(positions), list(positions.values())
-            )
-            if not rows:
-                raise superseded(name)
-            return bool(rows[0]["cancel_requested"])
+        rows = await self._pool.fetch(
+            _query("advance_replay"), name, epoch, events_per_second, list(positions), list(positions.values())
+        )
+        if not rows:
+            raise superseded(name)
+        return bool(rows[0]["cancel_requested"])
 
     async def mark_target_prepared(self, name: str, epoch: int) -> None:
-        with _translated_connection_errors("recording a consumer-group reset"):
-            if await self._pool.fetchval(_query("mark_replay_target_prepared"), name, epoch) is None:
-                raise superseded(name)
+        if await self._pool.fetchval(_query("mark_replay_target_prepared"), name, epoch) is None:
+            raise superseded(name)
 
-    async def finish(self, name: str, epoch: int, state: ReplayState, error: str | None) -> None:
-        with _translated_connection_errors("recording how a replay ended"):
-            if await self._pool.fetchval(_query("finish_replay"), name, epoch, state.value, error) is None:
-                raise superseded(name)
+    async def finish(
+        self, name: str, epoch: int, state: ReplayState, error: str | None
+    ) -> tuple[datetime, datetime | None]:
+        row = await self._pool.fetchrow(_query("finish_replay"), name, epoch, state.value, error)
+        if row is None:
+            raise superseded(name)
+        return row["updated_at"], row["finished_at"]
 
     async def request_cancel(self, name: str) -> ReplayProgress:
-        with _translated_connection_errors("recording a cancel request"):
-            async with self._pool.acquire() as connection:
-                await connection.execute(_query("request_replay_cancel"), name)
-                progress = await _load(connection, name)
-            if progress is None:
-                raise ReplayNotFoundError(name)
-            return progress
+        async with self._pool.acquire() as connection:
+            await connection.execute(_query("request_replay_cancel"), name)
+            progress = await _load(connection, name)
+        if progress is None:
+            raise ReplayNotFoundError(name)
+        return progress
 
 
 async def _load(connection: Connection, name: str) -> ReplayProgress | None:

@@ -54,8 +54,11 @@ class ReplayRecords(abc.ABC):
         """Record that the target was prepared (a consumer group's offsets were reset)."""
 
     @abc.abstractmethod
-    async def finish(self, name: str, epoch: int, state: ReplayState, error: str | None) -> None:
-        """End this run in ``state`` (``pending`` for an interrupted run that may be resumed)."""
+    async def finish(
+        self, name: str, epoch: int, state: ReplayState, error: str | None
+    ) -> tuple[datetime, datetime | None]:
+        """End this run in ``state`` (``pending`` for an interrupted run that may be resumed); returns
+        the recorded ``updated_at`` and ``finished_at`` (None unless the state is final)."""
 
     @abc.abstractmethod
     async def request_cancel(self, name: str) -> ReplayProgress:
@@ -153,13 +156,16 @@ class MemoryReplayRecords(ReplayRecords):
     async def mark_target_prepared(self, name: str, epoch: int) -> None:
         self._running(name, epoch).target_prepared = True
 
-    async def finish(self, name: str, epoch: int, state: ReplayState, error: str | None) -> None:
+    async def finish(
+        self, name: str, epoch: int, state: ReplayState, error: str | None
+    ) -> tuple[datetime, datetime | None]:
         replay = self._running(name, epoch)
         now = datetime.now(UTC)
         replay.state = state
         replay.error = error
         replay.updated_at = now
         replay.finished_at = None if state in (ReplayState.PENDING, ReplayState.RUNNING) else now
+        return replay.updated_at, replay.finished_at
 
     async def request_cancel(self, name: str) -> ReplayProgress:
         replay = self._replays.get(name)

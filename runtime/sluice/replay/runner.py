@@ -91,8 +91,10 @@ class ReplayRun:
         return cancel
 
     async def finish(self, state: ReplayState, error: str | None = None) -> ReplayProgress:
-        await self.records.finish(self.name, self.progress.run_epoch, state, error)
-        self.progress = dataclasses.replace(self.progress, state=state, error=error)
+        updated_at, finished_at = await self.records.finish(self.name, self.progress.run_epoch, state, error)
+        self.progress = dataclasses.replace(
+            self.progress, state=state, error=error, updated_at=updated_at, finished_at=finished_at
+        )
         if self.on_progress is not None:
             self.on_progress(self.progress)
         return self.progress

@@ -3,11 +3,9 @@ queries in ``group_dead_letters.sql`` next to this module, connections from the 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib.resources
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +13,7 @@ import asyncpg
 import pydantic_core
 
 from sluice.backends.postgres.queries import parse_named_queries
-from sluice.errors import ConnectionLostError, GroupNotFoundError
+from sluice.errors import GroupNotFoundError
 from sluice.payloads import encode_metadata
 from sluice.retries.model import FailedDelivery, GroupDeadLetter
 from sluice.retries.repository import DeadLetterBurial, GroupDeadLetters, RedriveClaim
@@ -38,17 +36,6 @@ def query(name: str) -> str:
     return _queries()[name]
 
 
-@contextlib.contextmanager
-def _translated(operation: str) -> Iterator[None]:
-    """Driver errors of a lost connection become ConnectionLostError, as in the store."""
-    try:
-        yield
-    except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError) as error:
-        raise ConnectionLostError(f"the database connection failed during {operation}: {error}") from error
-    except asyncpg.AdminShutdownError as error:
-        raise ConnectionLostError(f"the database connection was terminated during {operation}") from error
-
-
 class PostgresGroupDeadLetters(GroupDeadLetters):
     """Dead letters in ``group_dead_letters``; every operation is one statement."""
 
@@ -57,10 +44,9 @@ class PostgresGroupDeadLetters(GroupDeadLetters):
         self._postgres = store
 
     async def _fetch(self, operation: str, name: str, *arguments: Any) -> list[asyncpg.Record]:
-        with _translated(operation):
-            async with self._postgres.acquire() as connection:
-                rows: list[asyncpg.Record] = await connection.fetch(query(name), *arguments)
-                return rows
+        async with self._postgres.acquire() as connection:
+            rows: list[asyncpg.Record] = await connection.fetch(query(name), *arguments)
+            return rows
 
     async def _bury(self, event: RecordedEvent, failure: FailedDelivery, burial: DeadLetterBurial) -> GroupDeadLetter:
         try:

@@ -8,18 +8,17 @@ SQL lives in ``backends/postgres/sql/sagas.sql``.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import asyncpg
 
 from sluice.backends.postgres.queries import parse_named_queries, read_sql_file
-from sluice.errors import ConnectionLostError, SagaConflictError, SagaNotFoundError
+from sluice.errors import SagaConflictError, SagaNotFoundError
 from sluice.sagas.model import HistoryEntry, SagaInstance, SagaRecord, SagaStatus
 from sluice.sagas.repository import SagaRepository, check_list_arguments, check_new_instance, context_json
 
@@ -34,14 +33,6 @@ def _queries() -> dict[str, str]:
 
 def _query(name: str) -> str:
     return _queries()[name]
-
-
-@contextlib.contextmanager
-def _translate_connection_errors(operation: str) -> Iterator[None]:
-    try:
-        yield
-    except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError) as error:
-        raise ConnectionLostError(f"the database connection failed during {operation}: {error}") from error
 
 
 def _history_arrays(
@@ -64,36 +55,34 @@ class PostgresSagaRepository(SagaRepository):
     async def create(self, instance: SagaInstance, history: Sequence[HistoryEntry]) -> bool:
         check_new_instance(instance)
         context = context_json(instance.context)
-        with _translate_connection_errors("saga create"):
-            async with self._store.acquire() as connection:
-                version = await connection.fetchval(
-                    _query("create_saga"),
-                    instance.saga_id,
-                    instance.saga_name,
-                    instance.correlation_id,
-                    instance.status.value,
-                    instance.current_step,
-                    json.dumps(instance.progress_document()),
-                    context,
-                    *_history_arrays(history),
-                )
+        async with self._store.acquire() as connection:
+            version = await connection.fetchval(
+                _query("create_saga"),
+                instance.saga_id,
+                instance.saga_name,
+                instance.correlation_id,
+                instance.status.value,
+                instance.current_step,
+                json.dumps(instance.progress_document()),
+                context,
+                *_history_arrays(history),
+            )
         return version is not None
 
     async def save(self, instance: SagaInstance, history: Sequence[HistoryEntry]) -> SagaInstance:
         context = context_json(instance.context)
-        with _translate_connection_errors("saga save"):
-            async with self._store.acquire() as connection:
-                row = await connection.fetchrow(
-                    _query("save_saga"),
-                    instance.saga_id,
-                    instance.version,
-                    instance.status.value,
-                    instance.current_step,
-                    json.dumps(instance.progress_document()),
-                    context,
-                    *_history_arrays(history),
-                )
-                exists = row is not None or await connection.fetchval(_query("get_saga"), instance.saga_id) is not None
+        async with self._store.acquire() as connection:
+            row = await connection.fetchrow(
+                _query("save_saga"),
+                instance.saga_id,
+                instance.version,
+                instance.status.value,
+                instance.current_step,
+                json.dumps(instance.progress_document()),
+                context,
+                *_history_arrays(history),
+            )
+            exists = row is not None or await connection.fetchval(_query("get_saga"), instance.saga_id) is not None
         if row is None:
             if not exists:
                 raise SagaNotFoundError(instance.saga_id)
@@ -103,16 +92,14 @@ class PostgresSagaRepository(SagaRepository):
         )
 
     async def load(self, saga_id: uuid.UUID) -> SagaInstance | None:
-        with _translate_connection_errors("saga load"):
-            async with self._store.acquire() as connection:
-                row = await connection.fetchrow(_query("get_saga"), saga_id)
+        async with self._store.acquire() as connection:
+            row = await connection.fetchrow(_query("get_saga"), saga_id)
         return None if row is None else _instance(row)
 
     async def get(self, saga_id: uuid.UUID) -> SagaRecord:
-        with _translate_connection_errors("saga get"):
-            async with self._store.acquire() as connection, connection.transaction(isolation="repeatable_read"):
-                row = await connection.fetchrow(_query("get_saga"), saga_id)
-                rows = [] if row is None else await connection.fetch(_query("saga_history"), saga_id)
+        async with self._store.acquire() as connection, connection.transaction(isolation="repeatable_read"):
+            row = await connection.fetchrow(_query("get_saga"), saga_id)
+            rows = [] if row is None else await connection.fetch(_query("saga_history"), saga_id)
         if row is None:
             raise SagaNotFoundError(saga_id)
         history = tuple(
@@ -136,12 +123,11 @@ class PostgresSagaRepository(SagaRepository):
         limit: int = 100,
     ) -> list[SagaInstance]:
         chosen = [status.value for status in check_list_arguments(limit, statuses)]
-        with _translate_connection_errors("saga list"):
-            async with self._store.acquire() as connection:
-                if saga_name is None:
-                    rows = await connection.fetch(_query("list_sagas"), chosen, limit)
-                else:
-                    rows = await connection.fetch(_query("list_sagas_named"), saga_name, chosen, limit)
+        async with self._store.acquire() as connection:
+            if saga_name is None:
+                rows = await connection.fetch(_query("list_sagas"), chosen, limit)
+            else:
+                rows = await connection.fetch(_query("list_sagas_named"), saga_name, chosen, limit)
         return [_instance(row) for row in rows]
 
 

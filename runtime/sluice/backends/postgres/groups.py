@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 import asyncpg
 
+from sluice.backends.postgres.driver_errors import is_deadlock
 from sluice.backends.postgres.queries import query
 from sluice.consumers.backend import (
     describe_members,
@@ -339,8 +340,9 @@ async def _retrying_deadlocks(operation: Callable[..., Awaitable[T]], *arguments
     for _ in range(DEADLOCK_RETRIES):
         try:
             return await operation(*arguments)
-        except asyncpg.DeadlockDetectedError:
-            continue
+        except Exception as error:  # the pool translates it (DatabaseBusyError caused by the deadlock)
+            if not is_deadlock(error):
+                raise
     return await operation(*arguments)
 
 

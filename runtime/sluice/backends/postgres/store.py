@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ import asyncpg
 import pydantic_core
 
 from sluice.backends.postgres import migrations
+from sluice.backends.postgres.driver_errors import create_translating_pool, translated
 from sluice.backends.postgres.groups import PostgresConsumerGroups
 from sluice.backends.postgres.notifications import NotificationChannel
 from sluice.backends.postgres.queries import query
@@ -38,7 +39,6 @@ from sluice.consumers.model import (
 from sluice.consumers.options import StartPosition
 from sluice.errors import (
     ConcurrencyError,
-    ConnectionLostError,
     DuplicateEventIdError,
     StreamAlreadyExistsError,
     StreamArchivedError,
@@ -66,16 +66,6 @@ from sluice.streams import (
 
 PARTITION_COUNT_TTL_SECONDS = 5.0
 """How long append trusts a cached partition count before looking it up again."""
-
-
-@contextlib.contextmanager
-def _translate_connection_errors(operation: str) -> Iterator[None]:
-    try:
-        yield
-    except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError) as error:
-        raise ConnectionLostError(f"the database connection failed during {operation}: {error}") from error
-    except asyncpg.AdminShutdownError as error:
-        raise ConnectionLostError(f"the database connection was terminated during {operation}") from error
 
 
 def _expectation(expected: int | ExpectedOffset) -> tuple[int | None, bool, str]:
@@ -113,16 +103,16 @@ class PostgresEventStore(EventStore):
     ) -> PostgresEventStore:
         """Connect, check (or apply) the schema, and start listening for appends."""
         schema = options.schema_name
-        with _translate_connection_errors("connect"):
+        with translated("connect"):
             connection = await asyncpg.connect(dsn)
-        try:
-            if options.migrate:
-                await migrations.migrate(connection, schema)
-            else:
-                await migrations.check_schema(connection, schema)
-        finally:
-            await connection.close()
-        pool = await asyncpg.create_pool(
+            try:
+                if options.migrate:
+                    await migrations.migrate(connection, schema)
+                else:
+                    await migrations.check_schema(connection, schema)
+            finally:
+                await connection.close()
+        pool = await create_translating_pool(
             dsn,
             min_size=options.pool_min_size,
             max_size=options.pool_max_size,
@@ -142,7 +132,8 @@ class PostgresEventStore(EventStore):
             on_appended=store._signals.fire,
             on_reconnected=store._signals.fire_everything,
         )
-        await channel.start()
+        with translated("connect"):
+            await channel.start()
         store._notifications = channel
         return store
 
@@ -165,19 +156,18 @@ class PostgresEventStore(EventStore):
     # ----------------------------------------------------------------- streams
 
     async def _create_stream(self, config: StreamConfig, actor: str | None = None) -> StreamInfo:
-        with _translate_connection_errors("create_stream"):
-            created = await self._pool.fetchval(
-                query("create_stream"),
-                config.name,
-                config.type.value,
-                config.partitions,
-                config.max_attempts,
-                config.delivery.value,
-                config.compression.value,
-                config.compression_threshold,
-                actor,
-            )
-            info = await self._describe_stream(config.name)
+        created = await self._pool.fetchval(
+            query("create_stream"),
+            config.name,
+            config.type.value,
+            config.partitions,
+            config.max_attempts,
+            config.delivery.value,
+            config.compression.value,
+            config.compression_threshold,
+            actor,
+        )
+        info = await self._describe_stream(config.name)
         if info is None:  # deleted again between the two statements
             raise StreamNotFoundError(config.name)
         if info.deleted:
@@ -198,48 +188,42 @@ class PostgresEventStore(EventStore):
         return cached
 
     async def _describe_stream(self, name: str) -> StreamInfo | None:
-        with _translate_connection_errors("get_stream"):
-            rows = await self._pool.fetch(query("describe_stream"), name)
+        rows = await self._pool.fetch(query("describe_stream"), name)
         streams = _stream_infos(rows)
         return streams[0] if streams else None
 
     async def _list_streams(self) -> list[StreamInfo]:
-        with _translate_connection_errors("list_streams"):
-            rows = await self._pool.fetch(query("list_streams"))
+        rows = await self._pool.fetch(query("list_streams"))
         return _stream_infos(rows)
 
     async def _delete_stream(self, name: str) -> bool:
-        with _translate_connection_errors("delete_stream"):
-            async with self._pool.acquire() as connection, connection.transaction():
-                stream_id = await connection.fetchval(query("lock_stream_for_delete"), name)
-                if stream_id is None:
-                    return False
-                await connection.execute(query("delete_stream_data"), stream_id)
+        async with self._pool.acquire() as connection, connection.transaction():
+            stream_id = await connection.fetchval(query("lock_stream_for_delete"), name)
+            if stream_id is None:
+                return False
+            await connection.execute(query("delete_stream_data"), stream_id)
         self._cached_streams.pop(name, None)
         return True
 
     async def _change_lifecycle(self, name: str, change: LifecycleChange) -> StreamInfo | None:
         # One statement: archive and soft delete lock the stream's row and its partitions' append
         # locks after marking it, so appends and enqueues in flight commit first (see queries.sql).
-        with _translate_connection_errors(f"{change.action.value} stream"):
-            stream_id = await self._pool.fetchval(
-                query("change_lifecycle"), name, change.action.value, change.actor, change.grace_period
-            )
+        stream_id = await self._pool.fetchval(
+            query("change_lifecycle"), name, change.action.value, change.actor, change.grace_period
+        )
         if stream_id is None:
             return None
         return await self._describe_stream(name)
 
     async def _purge_deleted_streams(self, older_than: timedelta) -> list[str]:
-        with _translate_connection_errors("purge_deleted_streams"):
-            rows = await self._pool.fetch(query("purge_deleted_streams"), older_than)
+        rows = await self._pool.fetch(query("purge_deleted_streams"), older_than)
         names = [str(row["name"]) for row in rows]
         for name in names:
             self._cached_streams.pop(name, None)
         return names
 
     async def _set_partitions(self, name: str, partitions: int) -> StreamInfo:
-        with _translate_connection_errors("set_partitions"):
-            await self._pool.execute(query("increase_partitions"), name, partitions)
+        await self._pool.execute(query("increase_partitions"), name, partitions)
         self._cached_streams.pop(name, None)
         info = await self._describe_stream(name)
         if info is None:
@@ -251,14 +235,12 @@ class PostgresEventStore(EventStore):
     async def _group_heartbeat(
         self, stream_name: str, group_id: str, heartbeat: Heartbeat, start: StartPosition
     ) -> Assignment:
-        with _translate_connection_errors("a consumer group heartbeat"):
-            return await self._groups.heartbeat(stream_name, group_id, heartbeat, start)
+        return await self._groups.heartbeat(stream_name, group_id, heartbeat, start)
 
     async def _group_commit(
         self, stream_name: str, group_id: str, consumer_id: str, commits: Sequence[PartitionCommit]
     ) -> None:
-        with _translate_connection_errors("a consumer group commit"):
-            await self._groups.commit(stream_name, group_id, consumer_id, commits)
+        await self._groups.commit(stream_name, group_id, consumer_id, commits)
 
     async def _group_claim(
         self,
@@ -271,40 +253,34 @@ class PostgresEventStore(EventStore):
         lease: timedelta,
         first_partition: int,
     ) -> Claim | None:
-        with _translate_connection_errors("a consumer group claim"):
-            return await self._groups.claim(
-                stream_name,
-                group_id,
-                consumer_id=consumer_id,
-                instance_id=instance_id,
-                count=count,
-                lease=lease,
-                first_partition=first_partition,
-            )
+        return await self._groups.claim(
+            stream_name,
+            group_id,
+            consumer_id=consumer_id,
+            instance_id=instance_id,
+            count=count,
+            lease=lease,
+            first_partition=first_partition,
+        )
 
     async def _group_acknowledge(
         self, stream_name: str, group_id: str, acknowledgements: Sequence[ClaimAcknowledgement]
     ) -> list[ClaimAcknowledgement]:
-        with _translate_connection_errors("a consumer group acknowledgement"):
-            return await self._groups.acknowledge(stream_name, group_id, acknowledgements)
+        return await self._groups.acknowledge(stream_name, group_id, acknowledgements)
 
     async def _group_describe(self, stream_name: str, group_id: str) -> GroupDescription | None:
-        with _translate_connection_errors("describe group"):
-            return await self._groups.describe(stream_name, group_id)
+        return await self._groups.describe(stream_name, group_id)
 
     async def _group_list(self) -> list[GroupSummary]:
-        with _translate_connection_errors("list groups"):
-            return await self._groups.list()
+        return await self._groups.list()
 
     async def _group_reset(
         self, stream_name: str, group_id: str, target: StartPosition, force: bool
     ) -> GroupDescription:
-        with _translate_connection_errors("reset group offsets"):
-            return await self._groups.reset(stream_name, group_id, target, force)
+        return await self._groups.reset(stream_name, group_id, target, force)
 
     async def _group_delete(self, stream_name: str, group_id: str, force: bool) -> bool:
-        with _translate_connection_errors("delete group"):
-            return await self._groups.delete(stream_name, group_id, force)
+        return await self._groups.delete(stream_name, group_id, force)
 
     # ----------------------------------------------------------------- appends
 
@@ -316,36 +292,33 @@ class PostgresEventStore(EventStore):
             stream = await self._stream_settings(name, StreamType.PERSISTENT)
             arguments = _event_arrays(stream.compression.apply(events))
             partition = self._route(request, stream.partitions)
-            with _translate_connection_errors(
-                "append (the batch was stored whole or not at all; retrying with the same event ids is safe)"
-            ):
-                try:
-                    first_offset = await self._pool.fetchval(
-                        query("append_events"),
-                        name,
-                        partition,
-                        expected_next,
-                        require_existing,
-                        *arguments,
-                        request.correlation_id,
-                    )
-                except asyncpg.UniqueViolationError as error:
-                    if error.constraint_name != "events_event_id":
-                        raise
-                    deduplicated = await self._deduplicate(name, events)
-                    if deduplicated is None:
-                        continue
-                    return deduplicated
-                if first_offset is not None:
-                    first = int(first_offset)
-                    if self._notifications is not None:
-                        self._notifications.appended(name)
-                    return AppendResult(
-                        stream_name=name,
-                        partitions=(partition,) * len(events),
-                        offsets=tuple(range(first, first + len(events))),
-                    )
-                head = await self._pool.fetchrow(query("partition_head"), name, partition)
+            try:
+                first_offset = await self._pool.fetchval(
+                    query("append_events"),
+                    name,
+                    partition,
+                    expected_next,
+                    require_existing,
+                    *arguments,
+                    request.correlation_id,
+                )
+            except asyncpg.UniqueViolationError as error:
+                if error.constraint_name != "events_event_id":
+                    raise
+                deduplicated = await self._deduplicate(name, events)
+                if deduplicated is None:
+                    continue
+                return deduplicated
+            if first_offset is not None:
+                first = int(first_offset)
+                if self._notifications is not None:
+                    self._notifications.appended(name)
+                return AppendResult(
+                    stream_name=name,
+                    partitions=(partition,) * len(events),
+                    offsets=tuple(range(first, first + len(events))),
+                )
+            head = await self._pool.fetchrow(query("partition_head"), name, partition)
             if head is None:
                 self._cached_streams.pop(name, None)
                 if self.options.auto_create_config(name, StreamType.PERSISTENT) is None:
@@ -407,33 +380,27 @@ class PostgresEventStore(EventStore):
         self, stream_name: str, partition: int, start: int, direction: Direction, count: int
     ) -> list[RecordedEvent]:
         name = "read_forwards" if direction is Direction.FORWARDS else "read_backwards"
-        with _translate_connection_errors("read"):
-            rows = await self._pool.fetch(query(name), stream_name, partition, start, count)
+        rows = await self._pool.fetch(query(name), stream_name, partition, start, count)
         # read_forwards' columns are RecordedEvent's row layout: the rows are wrapped as they are.
         plain = plain_rows(rows, limit=self.options.max_payload_bytes)  # compressed payloads decompressed
         return [RecordedEvent(row, stream_name, partition) for row in plain]
 
     async def _read_rows(self, stream_name: str, partition: int, start: int, count: int) -> Sequence[EventRow]:
-        with _translate_connection_errors("read"):
-            rows: list[asyncpg.Record] = await self._pool.fetch(
-                query("read_forwards"), stream_name, partition, start, count
-            )
+        rows: list[asyncpg.Record] = await self._pool.fetch(
+            query("read_forwards"), stream_name, partition, start, count
+        )
         # read_forwards' columns are the event row layout; compressed payloads are decompressed.
         return plain_rows(rows, limit=self.options.max_payload_bytes)
 
     async def _offset_at_time(self, stream_name: str, partition: int, at: datetime) -> int:
-        with _translate_connection_errors("read"):
-            offset = await self._pool.fetchval(query("offset_at_time"), stream_name, partition, at)
+        offset = await self._pool.fetchval(query("offset_at_time"), stream_name, partition, at)
         if offset is None:
             raise StreamNotFoundError(stream_name)
         return int(offset)
 
     async def _read_all_page(self, after: GlobalPosition | None, count: int) -> list[RecordedEvent]:
         position = after or GlobalPosition(0, 0)
-        with _translate_connection_errors("read_all"):
-            rows = await self._pool.fetch(
-                query("read_all_forwards"), str(position.transaction), position.sequence, count
-            )
+        rows = await self._pool.fetch(query("read_all_forwards"), str(position.transaction), position.sequence, count)
         # read_all_forwards adds the stream name and partition after RecordedEvent's row layout.
         plain = plain_rows(rows, limit=self.options.max_payload_bytes)  # compressed payloads decompressed
         return [RecordedEvent(row, row[11], row[12]) for row in plain]
@@ -451,10 +418,9 @@ class PostgresEventStore(EventStore):
         for _ in range(3):
             queue = await self._stream_settings(queue_name, StreamType.EPHEMERAL)
             arrays = _event_arrays(queue.compression.apply(messages))[1:]  # queues keep no event ids
-            with _translate_connection_errors("enqueue"):
-                rows = await self._pool.fetch(
-                    query("enqueue_messages"), queue_name, *arrays, dedupe_keys, correlation_id, delay
-                )
+            rows = await self._pool.fetch(
+                query("enqueue_messages"), queue_name, *arrays, dedupe_keys, correlation_id, delay
+            )
             if rows:
                 return await self._enqueue_results(queue_name, rows, dedupe_keys)
             self._cached_streams.pop(queue_name, None)
@@ -507,8 +473,7 @@ class PostgresEventStore(EventStore):
 
     async def _dequeue(self, queue_name: str, max_messages: int, visibility_timeout: timedelta) -> list[QueueMessage]:
         while True:
-            with _translate_connection_errors("dequeue"):
-                rows = await self._pool.fetch(query("dequeue_messages"), queue_name, max_messages, visibility_timeout)
+            rows = await self._pool.fetch(query("dequeue_messages"), queue_name, max_messages, visibility_timeout)
             if not rows:
                 await self._ensure_queue_exists(queue_name)
                 return []
@@ -530,21 +495,19 @@ class PostgresEventStore(EventStore):
             raise StreamTypeError(f"{queue_name!r} is a persistent stream: read it, do not dequeue from it")
 
     async def _acknowledge(self, queue_name: str, receipts: list[Receipt]) -> list[Receipt]:
-        with _translate_connection_errors("acknowledge"):
-            rows = await self._pool.fetch(
-                query("acknowledge_messages"),
-                queue_name,
-                [receipt.message_id for receipt in receipts],
-                [receipt.attempt for receipt in receipts],
-            )
+        rows = await self._pool.fetch(
+            query("acknowledge_messages"),
+            queue_name,
+            [receipt.message_id for receipt in receipts],
+            [receipt.attempt for receipt in receipts],
+        )
         done = {int(row["message_id"]) for row in rows}
         return [receipt for receipt in receipts if receipt.message_id not in done]
 
     async def _nack(self, queue_name: str, receipt: Receipt, delay: timedelta, reason: str) -> bool:
-        with _translate_connection_errors("nack"):
-            outcome = await self._pool.fetchrow(
-                query("nack_message"), queue_name, receipt.message_id, receipt.attempt, delay, reason
-            )
+        outcome = await self._pool.fetchrow(
+            query("nack_message"), queue_name, receipt.message_id, receipt.attempt, delay, reason
+        )
         changed = outcome is not None and outcome["changed"] > 0
         if outcome is not None and changed and outcome["buried"]:
             metrics.record_dead_lettered(queue_name, outcome["buried"])
@@ -553,33 +516,28 @@ class PostgresEventStore(EventStore):
         return bool(changed)
 
     async def _extend(self, queue_name: str, receipt: Receipt, by: timedelta) -> bool:
-        with _translate_connection_errors("extend"):
-            message_id = await self._pool.fetchval(
-                query("extend_lease"), queue_name, receipt.message_id, receipt.attempt, by
-            )
+        message_id = await self._pool.fetchval(
+            query("extend_lease"), queue_name, receipt.message_id, receipt.attempt, by
+        )
         return message_id is not None
 
     async def _redrive_dead_letters(self, queue_name: str, dead_letter_ids: list[int] | None) -> list[int]:
         await self._ensure_queue_exists(queue_name)
-        with _translate_connection_errors("redrive_dead_letters"):
-            rows = await self._pool.fetch(query("redrive_dead_letters"), queue_name, dead_letter_ids)
+        rows = await self._pool.fetch(query("redrive_dead_letters"), queue_name, dead_letter_ids)
         return sorted(int(row["message_id"]) for row in rows)
 
     async def _purge_dead_letters(self, queue_name: str, dead_letter_ids: list[int] | None) -> int:
         await self._ensure_queue_exists(queue_name)
-        with _translate_connection_errors("purge_dead_letters"):
-            return int(await self._pool.fetchval(query("purge_dead_letters"), queue_name, dead_letter_ids))
+        return int(await self._pool.fetchval(query("purge_dead_letters"), queue_name, dead_letter_ids))
 
     async def _queue_depth(self, queue_name: str) -> QueueDepth:
         await self._ensure_queue_exists(queue_name)
-        with _translate_connection_errors("queue_depth"):
-            row = await self._pool.fetchrow(query("queue_depth"), queue_name)
+        row = await self._pool.fetchrow(query("queue_depth"), queue_name)
         total, in_flight = (int(row["total"]), int(row["in_flight"])) if row is not None else (0, 0)
         return QueueDepth(queue_name, waiting=total - in_flight, in_flight=in_flight)
 
     async def _dead_letters(self, queue_name: str, limit: int) -> list[DeadLetter]:
-        with _translate_connection_errors("dead_letters"):
-            rows = await self._pool.fetch(query("list_dead_letters"), queue_name, limit)
+        rows = await self._pool.fetch(query("list_dead_letters"), queue_name, limit)
         if not rows:
             await self._ensure_queue_exists(queue_name)
         return [_dead_letter(row, queue_name, self.options.max_payload_bytes) for row in rows]

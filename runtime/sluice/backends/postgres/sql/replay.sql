@@ -63,7 +63,7 @@ UPDATE replays
    SET state = $3::text, error = $4, updated_at = clock_timestamp(),
        finished_at = CASE WHEN $3::text IN ('pending', 'running') THEN NULL ELSE clock_timestamp() END
  WHERE name = $1 AND run_epoch = $2 AND state = 'running'
-RETURNING name;
+RETURNING name, updated_at, finished_at;
 
 -- name: request_replay_cancel
 UPDATE replays
