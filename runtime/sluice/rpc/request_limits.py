@@ -21,8 +21,9 @@ MAX_ATTEMPT = 2**31 - 1
 """A receipt's attempt is an integer in the database."""
 MAX_RECEIPT_LENGTH = 40
 """Two decimal numbers below 2^63 and a dot fit in 40 characters."""
-MAX_DURATION = timedelta(days=365)
-"""The longest delay, lease, visibility timeout, session timeout or checkpoint interval over gRPC."""
+MAX_DURATION = timedelta(days=36_500)
+"""The longest delay, lease, visibility timeout, session timeout or checkpoint interval over gRPC: 100
+years, as the library allows, so a time computed from it stays below the year 9999."""
 MAX_DEDUPE_KEY_LENGTH = 500
 """As the library's ``enqueue``: a dedupe key is 1 to 500 characters."""
 
@@ -43,7 +44,7 @@ def duration_value(duration: duration_pb2.Duration, *, field: str) -> timedelta:
     if value < timedelta(0):
         raise InvalidArgumentError(f"{field} must not be negative, got {value}")
     if value > MAX_DURATION:
-        raise InvalidArgumentError(f"{field} must be at most {MAX_DURATION.days} days, got {value}")
+        raise InvalidArgumentError(f"{field} must be at most {MAX_DURATION.days} days (100 years), got {value}")
     return value
 
 
