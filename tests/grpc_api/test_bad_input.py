@@ -16,7 +16,7 @@ from google.protobuf.duration_pb2 import Duration
 import sluice
 from sluice.client import SluiceClient
 from sluice.events import EventData
-from sluice.rpc.server import SluiceGrpcServer
+from sluice.rpc.server import SluiceGrpcServer, build_grpc_server
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
 from sluice.store import EventStore
 
@@ -167,3 +167,35 @@ async def test_an_unexpected_error_is_internal_with_a_generic_message(
     assert "reference" in message
     reference = message.split("reference ")[1].split(";")[0]
     assert any(reference in record.getMessage() and record.exc_info for record in caplog.records)
+
+
+class _FailingAuthenticator:
+    """An authenticator whose backend fails (its API unreachable, or a bug)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def principal_of(self, authorization: str | None) -> str:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (sluice.errors.ConnectionLostError("token review unreachable"), grpc.StatusCode.UNAVAILABLE, "connection_lost"),
+        (RuntimeError("secret internal detail"), grpc.StatusCode.INTERNAL, "internal"),
+    ],
+)
+async def test_an_authenticator_that_fails_is_never_unknown(
+    store: EventStore, error: Exception, status: grpc.StatusCode, code: str
+) -> None:
+    server = build_grpc_server(store, address="127.0.0.1:0", tokens=_FailingAuthenticator(error))
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            streams = sluice_pb2_grpc.StreamsStub(channel)
+            refused = await refusal(streams.CreateStream(sluice_pb2.CreateStreamRequest(name="orders")))
+    finally:
+        await server.stop(grace_seconds=1)
+    assert refused[:2] == (status, code)
+    assert "secret internal detail" not in refused[2]

@@ -15,10 +15,10 @@ from typing import Any
 
 import grpc
 
-from sluice.errors import UnauthenticatedError
+from sluice.errors import SluiceError, UnauthenticatedError
 from sluice.observability.correlation import MAX_CORRELATION_ID_LENGTH, correlation_context
 from sluice.rpc.call_context import CORRELATION_ID_METADATA_KEY
-from sluice.rpc.status_codes import abort_with
+from sluice.rpc.status_codes import abort_with, sluice_error_of
 from sluice.security.authentication import ANONYMOUS, Authenticator
 from sluice.security.caller_scope import caller_context, enter_caller_context
 
@@ -28,10 +28,9 @@ Behavior = Callable[..., Any]
 """A handler's behavior (the stubs type them for the sync server; the aio server passes coroutines)."""
 
 
-def _denying_handler(
-    handler: grpc.RpcMethodHandler[Any, Any], error: UnauthenticatedError
-) -> grpc.RpcMethodHandler[Any, Any]:
-    """A handler of the same shape as ``handler`` that ends the call as UNAUTHENTICATED."""
+def _denying_handler(handler: grpc.RpcMethodHandler[Any, Any], error: SluiceError) -> grpc.RpcMethodHandler[Any, Any]:
+    """A handler of the same shape as ``handler`` that ends the call with ``error`` (UNAUTHENTICATED, or
+    the status of whatever else stopped the authenticator)."""
 
     async def deny(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         await abort_with(context, error)
@@ -118,4 +117,6 @@ class AuthenticationInterceptor(grpc.aio.ServerInterceptor):
             principal = await self._authenticator.principal_of(authorization)
         except UnauthenticatedError as error:
             return _denying_handler(handler, error)
+        except Exception as error:  # an authenticator that failed (unreachable, a bug): never UNKNOWN
+            return _denying_handler(handler, sluice_error_of(error))
         return _handler_as_caller(handler, principal, correlation_id)
