@@ -95,6 +95,7 @@ async def test_a_replay_killed_midway_resumes_without_duplicates(postgres_dsn: s
         150,
         100,
     )
+    assert result["finished_at"] is not None  # the recorded finish, not null (issue 16 item 14)
     source = [event async for event in store.read_stream("orders")]
     copied = [event async for event in store.read_stream("orders-copy")]
     assert [event.data for event in copied] == [event.data for event in source]
