@@ -56,6 +56,7 @@ __all__ = [
     "LocalControlPlane",
     "build_control_plane_binaries",
     "generate_control_plane_certificates",
+    "issue_leaf_certificate",
 ]
 
 LOOPBACK_ADDRESS = "127.0.0.1"
@@ -163,12 +164,16 @@ def _leaf_certificate(
 
 
 def generate_control_plane_certificates(
-    directory: Path, *, first_service_address: ipaddress.IPv4Address
+    directory: Path,
+    *,
+    first_service_address: ipaddress.IPv4Address,
+    node_address: ipaddress.IPv4Address | None = None,
 ) -> ControlPlaneCertificates:
     """Create the certificate authority, leaf certificates and service-account key in ``directory``.
 
     Every leaf certificate names ``localhost`` and ``127.0.0.1`` so it verifies whichever of the two a
-    client dials; the serving certificate also names the in-cluster ``kubernetes`` service.
+    client dials; the serving certificate also names the in-cluster ``kubernetes`` service and, with a
+    local node, the node's bridge address the API server then listens on.
     """
     directory.mkdir(parents=True, exist_ok=True)
     certificate_authority_key = ec.generate_private_key(ec.SECP256R1())
@@ -210,6 +215,7 @@ def generate_control_plane_certificates(
         x509.DNSName("kubernetes.default.svc"),
         x509.DNSName("kubernetes.default.svc.cluster.local"),
         x509.IPAddress(first_service_address),
+        *([x509.IPAddress(node_address)] if node_address is not None else []),
     ]
     leaf_subjects: dict[str, tuple[x509.Name, list[x509.GeneralName]]] = {
         "serving": (x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]), serving_names),
@@ -267,6 +273,45 @@ def generate_control_plane_certificates(
         service_account_private_key=key_path("service-account"),
         service_account_public_key=service_account_public_key_path,
     )
+
+
+def issue_leaf_certificate(
+    certificates: ControlPlaneCertificates,
+    directory: Path,
+    *,
+    name: str,
+    common_name: str,
+    organization: str | None = None,
+    addresses: Sequence[ipaddress.IPv4Address] = (),
+) -> tuple[Path, Path]:
+    """Issue one more leaf certificate from the control plane's CA (a node's kubelet, scheduler, proxy).
+
+    Returns the certificate's and the key's paths (``<directory>/<name>.crt`` and ``.key``); the
+    certificate names ``localhost``, ``127.0.0.1`` and ``addresses``.
+    """
+    authority_certificate = x509.load_pem_x509_certificate(certificates.certificate_authority_certificate.read_bytes())
+    authority_key = serialization.load_pem_private_key(certificates.certificate_authority_key.read_bytes(), None)
+    if not isinstance(authority_key, ec.EllipticCurvePrivateKey):
+        raise TypeError(f"{certificates.certificate_authority_key} is not the EC key this module writes")
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organization is not None:
+        attributes.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    certificate, private_key = _leaf_certificate(
+        subject=x509.Name(attributes),
+        certificate_authority_certificate=authority_certificate,
+        certificate_authority_key=authority_key,
+        alternative_names=[
+            x509.DNSName("localhost"),
+            x509.IPAddress(ipaddress.IPv4Address(LOOPBACK_ADDRESS)),
+            *(x509.IPAddress(address) for address in addresses),
+        ],
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    certificate_path = directory / f"{name}.crt"
+    key_path = directory / f"{name}.key"
+    certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    _write_private_file(key_path, _private_key_pem(private_key))
+    return certificate_path, key_path
 
 
 def _free_loopback_ports(count: int) -> list[int]:
@@ -375,6 +420,7 @@ class LocalControlPlane:
         terminate_with_parent: bool = True,
         wait_for_default_service_account: bool = True,
         controllers: Sequence[str] = ("*",),
+        node_address: ipaddress.IPv4Address | None = None,
     ) -> None:
         """Prepare (but do not start) a control plane.
 
@@ -391,6 +437,11 @@ class LocalControlPlane:
         on-by-default controller (deployment, replicaset, garbage collector, namespace, service account and
         token, horizontal pod autoscaler, job, statefulset, ...); a shorter list such as
         ``("deployment-controller", "replicaset-controller", ...)`` starts a little faster.
+
+        ``node_address`` is for a local node (``local_node.py``): the API server then listens on that
+        address (the node's bridge gateway) instead of 127.0.0.1, advertises it, keeps the default lease
+        endpoint reconciler (so the ``kubernetes`` Service routes pods to it), authorises kubelets with the
+        Node authorizer and reaches them with a client certificate of its own.
         """
         self.bin_directory = Path(bin_directory).absolute()
         self.work_directory = Path(work_directory).absolute()
@@ -400,6 +451,8 @@ class LocalControlPlane:
         self.terminate_with_parent = terminate_with_parent
         self.wait_for_default_service_account = wait_for_default_service_account
         self.controllers = tuple(controllers)
+        self.node_address = node_address
+        self.apiserver_address = str(node_address) if node_address is not None else LOOPBACK_ADDRESS
         self.certificate_directory = self.work_directory / "certificates"
         self.log_directory = self.work_directory / "logs"
         self.etcd_data_directory = self.work_directory / "etcd-data"
@@ -419,7 +472,7 @@ class LocalControlPlane:
 
     @property
     def server_url(self) -> str:
-        """``https://127.0.0.1:<port>`` of the API server; known once ``start()`` has begun."""
+        """``https://127.0.0.1:<port>`` (or the node address) of the API server; known once ``start()`` has begun."""
         if self._server_url is None:
             raise RuntimeError("the control plane has not been started")
         return self._server_url
@@ -492,7 +545,7 @@ class LocalControlPlane:
         self.etcd_data_directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         first_service_address = next(self.service_cluster_ip_range.hosts())
         certificates = generate_control_plane_certificates(
-            self.certificate_directory, first_service_address=first_service_address
+            self.certificate_directory, first_service_address=first_service_address, node_address=self.node_address
         )
         self._certificates = certificates
         (
@@ -501,14 +554,14 @@ class LocalControlPlane:
             apiserver_port,
             controller_manager_port,
         ) = _free_loopback_ports(4)
-        self._server_url = f"https://{LOOPBACK_ADDRESS}:{apiserver_port}"
-        self._write_kubeconfig(
+        self._server_url = f"https://{self.apiserver_address}:{apiserver_port}"
+        self.write_kubeconfig(
             self._kubeconfig_path,
             user_name="sluice-local-administrator",
             client_certificate=certificates.administrator_certificate,
             client_key=certificates.administrator_key,
         )
-        self._write_kubeconfig(
+        self.write_kubeconfig(
             self._controller_manager_kubeconfig_path,
             user_name="system:kube-controller-manager",
             client_certificate=certificates.controller_manager_certificate,
@@ -538,15 +591,14 @@ class LocalControlPlane:
             "kube-apiserver",
             [
                 f"--etcd-servers={etcd_url}",
-                f"--bind-address={LOOPBACK_ADDRESS}",
-                f"--advertise-address={LOOPBACK_ADDRESS}",
+                f"--bind-address={self.apiserver_address}",
+                f"--advertise-address={self.apiserver_address}",
                 f"--secure-port={apiserver_port}",
-                "--endpoint-reconciler-type=none",
+                *self._node_apiserver_arguments(),
                 f"--cert-dir={self.certificate_directory / 'kube-apiserver'}",
                 f"--tls-cert-file={certificates.serving_certificate}",
                 f"--tls-private-key-file={certificates.serving_key}",
                 f"--client-ca-file={certificates.certificate_authority_certificate}",
-                "--authorization-mode=RBAC",
                 f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
                 f"--service-account-key-file={certificates.service_account_public_key}",
                 f"--service-account-signing-key-file={certificates.service_account_private_key}",
@@ -600,6 +652,26 @@ class LocalControlPlane:
                 "the default ServiceAccount (created by the controller manager's serviceaccount controller)",
             )
 
+    def _node_apiserver_arguments(self) -> list[str]:
+        """Flags that differ when a local node joins: endpoints, authorisation, reaching kubelets."""
+        if self.node_address is None:
+            # A loopback advertise address is rejected by the endpoint reconciler (logged every few seconds).
+            return ["--endpoint-reconciler-type=none", "--authorization-mode=RBAC"]
+        certificate, key = issue_leaf_certificate(
+            self.certificates,
+            self.certificate_directory,
+            name="apiserver-kubelet-client",
+            common_name="kube-apiserver-kubelet-client",
+            organization="system:masters",
+        )
+        return [
+            "--authorization-mode=Node,RBAC",
+            f"--kubelet-client-certificate={certificate}",
+            f"--kubelet-client-key={key}",
+            f"--kubelet-certificate-authority={self.certificates.certificate_authority_certificate}",
+            "--kubelet-preferred-address-types=InternalIP",
+        ]
+
     def _launch(self, name: str, arguments: Sequence[str]) -> ManagedProcess:
         process = ManagedProcess(name, [str(self.bin_directory / name), *arguments], self.log_path(name))
         self._processes.append(process)
@@ -643,7 +715,7 @@ class LocalControlPlane:
                 )
             time.sleep(POLL_INTERVAL_SECONDS)
 
-    def _write_kubeconfig(self, path: Path, *, user_name: str, client_certificate: Path, client_key: Path) -> None:
+    def write_kubeconfig(self, path: Path, *, user_name: str, client_certificate: Path, client_key: Path) -> None:
         """Write a kubeconfig (JSON, which every YAML reader accepts) with absolute paths only."""
         kubeconfig = {
             "apiVersion": "v1",
