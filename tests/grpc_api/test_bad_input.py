@@ -81,6 +81,21 @@ async def test_offsets_at_or_past_two_to_the_63_are_refused(channel: grpc.aio.Ch
         ),
         (streams.Read(sluice_pb2.ReadRequest(stream_name="orders", from_offset=TOO_BIG_OFFSET)), "from_offset"),
         (streams.Read(sluice_pb2.ReadRequest(stream_name="orders", limit=2**64 - 1)), "limit"),
+        (streams.Read(sluice_pb2.ReadRequest(stream_name="orders", partition=2**32 - 1)), "partition"),
+        (streams.Subscribe(sluice_pb2.SubscribeRequest(stream_name="orders", partition=2**32 - 1)), "partition"),
+        (
+            streams.Append(sluice_pb2.AppendRequest(stream_name="orders", events=[event], partition=2**32 - 1)),
+            "partition",
+        ),
+        (
+            streams.Append(
+                sluice_pb2.AppendRequest(
+                    stream_name="orders",
+                    events=[sluice_pb2.EventToWrite(event_type="Placed", data=b"{}", schema_version=2**32 - 1)],
+                )
+            ),
+            "schema_version",
+        ),
         (
             streams.Subscribe(sluice_pb2.SubscribeRequest(stream_name="orders", from_offset=TOO_BIG_OFFSET)),
             "from_offset",

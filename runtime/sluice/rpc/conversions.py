@@ -21,6 +21,8 @@ from sluice.rpc.request_limits import checked_offset, duration_value, timestamp_
 from sluice.rpc.v1 import sluice_pb2
 
 SUPPORTED_CONTENT_TYPES = (JSON_CONTENT_TYPE, BINARY_CONTENT_TYPE)
+MAX_SCHEMA_VERSION = 2**31 - 1
+"""A schema version is an integer in the database."""
 
 _EXPECTED_STATES = {
     sluice_pb2.EXPECTED_STATE_ANY: ExpectedOffset.ANY,
@@ -44,6 +46,8 @@ def event_data_from_message(message: sluice_pb2.EventToWrite) -> EventData:
         event_id = uuid.UUID(message.event_id) if message.event_id else uuid.uuid4()
     except ValueError as error:
         raise InvalidArgumentError(f"event_id must be a UUID, got {message.event_id!r}") from error
+    if message.schema_version > MAX_SCHEMA_VERSION:
+        raise InvalidArgumentError(f"schema_version must be at most {MAX_SCHEMA_VERSION}, got {message.schema_version}")
     return EventData(
         event_type=message.event_type,
         data=data,
