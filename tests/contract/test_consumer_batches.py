@@ -276,10 +276,17 @@ async def test_queue_delivery_batches_are_claims_and_each_event_goes_to_one_memb
     }
     seen: list[tuple[str, int]] = []
     done = asyncio.Event()
+    holding_a_claim: set[str] = set()
+    everyone_holds_one = asyncio.Event()
 
     async def run(name: str, consumption: GroupBatchConsumption) -> None:
         async for batch in consumption:
             assert len(batch) <= 5
+            if not everyone_holds_one.is_set():  # each member holds its first claim until all three do
+                holding_a_claim.add(name)
+                if len(holding_a_claim) == len(consumptions):
+                    everyone_holds_one.set()
+                await asyncio.wait_for(everyone_holds_one.wait(), 20)
             seen.extend((name, event.offset) for event in batch)
             if len(seen) >= 40:
                 done.set()
