@@ -55,8 +55,10 @@ def check_integer(value: object, name: str, *, minimum: int = 0, maximum: int = 
     """``value`` when it is an int (not a bool) from ``minimum`` to ``maximum``, else InvalidArgumentError."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgumentError(f"{name} must be an integer, got {value!r}")
-    if not minimum <= value <= maximum:
-        raise InvalidArgumentError(f"{name} must be {minimum} to {maximum}, got {value}")
+    if value < minimum:
+        raise InvalidArgumentError(f"{name} must be >= {minimum}, got {value}")
+    if value > maximum:
+        raise InvalidArgumentError(f"{name} must be at most {maximum}, got {value}")
     return value
 
 
@@ -68,11 +70,10 @@ def check_offset(value: int | None, name: str) -> None:
 
 def check_duration(value: object, name: str, *, allow_zero: bool = False) -> timedelta:
     """``value`` when it is a timedelta above zero (or zero, if allowed) and at most ``MAX_DURATION``."""
-    low = "zero or more" if allow_zero else "positive"
-    if not isinstance(value, timedelta):
-        raise InvalidArgumentError(f"{name} must be a {low} timedelta, got {value!r}")
-    if value < timedelta(0) or (value == timedelta(0) and not allow_zero):
-        raise InvalidArgumentError(f"{name} must be a {low} timedelta, got {value}")
+    if not isinstance(value, timedelta) or (value <= timedelta(0) and not allow_zero):
+        raise InvalidArgumentError(f"{name} must be a positive timedelta, got {value!r}")
+    if value < timedelta(0):
+        raise InvalidArgumentError(f"{name} must not be negative, got {value}")
     if value > MAX_DURATION:
         raise InvalidArgumentError(f"{name} must be at most {MAX_DURATION.days} days, got {value}")
     return value
