@@ -80,7 +80,14 @@ async def test_a_clean_rebalance_redelivers_no_processed_event(store: EventStore
     await store.create_stream(StreamConfig(name="orders", partitions=4))
     for n in range(200):
         await store.append("orders", EventData("E", {"n": n}), partition_key=f"key-{n}")
-    options = FAST.model_copy(update={"commit_strategy": OffsetCommitStrategy.AFTER_EACH})
+    # A long session: on a busy machine a 1 s session can expire, which is not a clean rebalance. The
+    # handoff itself does not wait for a heartbeat interval: the join wakes the owner at once.
+    options = ConsumerGroupOptions(
+        commit_strategy=OffsetCommitStrategy.AFTER_EACH,
+        session_timeout=timedelta(seconds=15),
+        heartbeat_interval=timedelta(seconds=1),
+        batch_size=10,
+    )
     deliveries: Counter[tuple[int, int]] = Counter()
     everything = asyncio.Event()
 
