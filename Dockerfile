@@ -21,16 +21,21 @@ ENV UV_VERSION=0.13.9 \
 RUN python3 -m venv /opt/uv \
  && /opt/uv/bin/pip install "uv==${UV_VERSION}"
 WORKDIR /src
+# The locked runtime dependencies (no dev group) into /opt/sluice first: this layer is reused while
+# only the sources change.
 COPY pyproject.toml uv.lock README.md ./
-COPY runtime ./runtime
-COPY operator ./operator
-# The wheel, and the locked runtime dependencies (no dev group) installed beside it into /opt/sluice.
-RUN /opt/uv/bin/uv build --wheel --out-dir /dist \
- && /opt/uv/bin/uv export --frozen --no-dev --extra operator --no-emit-project --no-hashes \
-      --output-file /dist/requirements.txt \
+RUN /opt/uv/bin/uv export --frozen --no-dev --extra operator --no-emit-project --no-hashes \
+      --output-file /tmp/requirements.txt \
  && /opt/uv/bin/uv venv --python python3 /opt/sluice \
  && /opt/uv/bin/uv pip install --python /opt/sluice/bin/python --compile-bytecode --no-cache \
-      --requirement /dist/requirements.txt /dist/sluice-*.whl
+      --requirement /tmp/requirements.txt
+# Then Sluice's wheel beside them.
+COPY runtime ./runtime
+COPY operator ./operator
+RUN /opt/uv/bin/uv build --wheel --out-dir /dist \
+ && /opt/uv/bin/uv pip install --python /opt/sluice/bin/python --compile-bytecode --no-cache --no-deps \
+      /dist/sluice-*.whl \
+ && /opt/uv/bin/uv pip check --python /opt/sluice/bin/python
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="sluice" \

@@ -13,6 +13,8 @@ cd "$(dirname "$0")/../.."
 # shellcheck source=scripts/image/common.sh
 source scripts/image/common.sh
 
+LAYER_CACHE_LIMIT_MB=4000
+
 # The build context as the Dockerfile copies it; caches are excluded (.dockerignore does the same).
 context_hash() {
   local base="$1"
@@ -37,18 +39,21 @@ build_image() {
     build_arguments+=(--volume "$host_bundle:$host_bundle:ro")
   fi
   image_log "building $reference FROM $base"
+  local started=$SECONDS
   image_buildah build "${build_arguments[@]}" --file Dockerfile . >"$IMAGE_CACHE/build.log" 2>&1 \
     || { tail -n 30 "$IMAGE_CACHE/build.log" >&2; return 1; }
   # oci-archive:FILE:NAME names the image in index.json (org.opencontainers.image.ref.name);
   # name_archive.py adds io.containerd.image.name, the annotation containerd reads first.
+  image_log "buildah build: $((SECONDS - started)) s; writing the OCI archive"
   rm -f "$archive.partial"
   image_buildah push --quiet "$reference" "oci-archive:$archive.partial:$reference" >/dev/null
   python3 scripts/image/name_archive.py "$archive.partial" "$reference"
   mv "$archive.partial" "$archive"
 }
 
-# Only the newest build is kept: older archives, tags and the layers only they used go (an image a
-# container still uses, say a running test's, stays until the next build).
+# Only the newest build is kept: older archives and tags go (an image a container still uses, say a
+# running test's, stays until the next build). The layer cache (--layers: untagged images of each
+# step, so a change of sources only reruns the steps after COPY runtime) is pruned past a size.
 remove_older_builds() {
   local reference="$1" archive="$2" old
   for old in "$IMAGE_CACHE"/sluice-*.oci.tar; do
@@ -59,7 +64,9 @@ remove_older_builds() {
       image_buildah rmi "$old" >/dev/null 2>&1 || true
     fi
   done
-  image_buildah rmi --prune >/dev/null 2>&1 || true
+  if [ "$(du -sm "$IMAGE_CACHE/storage" | cut -f1)" -gt "$LAYER_CACHE_LIMIT_MB" ]; then
+    image_buildah rmi --prune >/dev/null 2>&1 || true
+  fi
 }
 
 main() {
