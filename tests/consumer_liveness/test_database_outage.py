@@ -162,11 +162,15 @@ async def test_sluice_consume_waits_for_the_database_and_its_stream_and_rides_ou
     await asyncio.to_thread(killable_server.kill)  # down before the worker starts
     worker = ConsumeProcess(dsn, tmp_path)
     try:
-        await asyncio.sleep(3)
+
+        async def not_ready_for_its_database() -> bool:
+            status, reason = await worker.readiness()
+            return worker.alive() and status == 503 and "database unavailable" in reason
+
+        await eventually(not_ready_for_its_database, 30, "the worker serves its probes, not ready: no database")
+        await asyncio.sleep(2)  # several connection attempts
         assert worker.alive(), "a worker whose database is down at start-up waits for it"
-        status, reason = await worker.readiness()
-        assert status == 503, reason
-        assert "database unavailable" in reason
+        assert await not_ready_for_its_database()
 
         await asyncio.to_thread(killable_server.restart)
 
