@@ -1,7 +1,7 @@
 """The operator's database connections: one store per database and schema, migrated once per process.
 
-The first use of a database applies Sluice's migrations (``sluice.backends.postgres.migrations.migrate``,
-under its advisory lock, so several operators or pods starting together migrate once). Every call is bounded
+The first use of a database applies Sluice's migrations (``sluice.connect(..., migrate=True)``, under the
+migrations' advisory lock, so several operators or pods starting together migrate once). Every call is bounded
 by a timeout, and a failure to reach the database becomes ``DatabaseUnavailableError``, which the reconcilers
 report as Ready=False instead of hanging; the store is then dropped and reopened on the next use.
 """
@@ -13,11 +13,8 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import asyncpg
-
 import sluice
-from sluice.backends.postgres import migrations
-from sluice.errors import ConnectionLostError, MigrationError
+from sluice.errors import UnavailableError
 from sluice.store import EventStore
 from sluice_operator.errors import DatabaseUnavailableError
 from sluice_operator.reconcile.databases import DatabaseTarget
@@ -25,15 +22,10 @@ from sluice_operator.reconcile.databases import DatabaseTarget
 __all__ = ["Databases"]
 
 T = TypeVar("T")
-UNAVAILABLE_ERRORS = (
-    OSError,
-    TimeoutError,
-    ConnectionLostError,
-    MigrationError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-)
-"""What counts as "the database is unreachable or unusable" rather than a mistake in the request."""
+UNAVAILABLE_ERRORS = (UnavailableError, OSError, TimeoutError)
+"""What counts as "the database is unreachable or unusable" rather than a mistake in the request: the
+unavailable category (the store translates every driver error into Sluice errors, docs/errors.md; a
+missing or newer schema is a MigrationError there too) and the call's timeout."""
 
 
 class Databases:
@@ -79,14 +71,14 @@ class Databases:
             store = self._stores.get(target)
             if store is not None:
                 return store
-            if target not in self._migrated:
-                connection = await asyncpg.connect(target.url, timeout=self._timeout_seconds)
-                try:
-                    await migrations.migrate(connection, target.schema_name)
-                finally:
-                    await connection.close()
-                self._migrated.add(target)
-            store = await sluice.connect(target.url, schema_name=target.schema_name, pool_min_size=0, pool_max_size=2)
+            store = await sluice.connect(
+                target.url,
+                schema_name=target.schema_name,
+                migrate=target not in self._migrated,  # later stores of the target only check the schema
+                pool_min_size=0,
+                pool_max_size=2,
+            )
+            self._migrated.add(target)
             self._stores[target] = store
             return store
 

@@ -54,6 +54,17 @@ MAX_PARTITIONS = 1024
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class BackendCheck:
+    """What ``EventStore.check_backend()`` found: the backend can serve (for PostgreSQL: the database
+    answers and its schema is at this Sluice's version)."""
+
+    backend: str
+    """``"postgresql"`` or ``"memory"``."""
+    schema_name: str | None = None
+    schema_version: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class AppendRequest:
     """A validated append: where it goes and what it must find there."""
 
@@ -83,6 +94,12 @@ class EventStore(ConsumerGroupBackend):
             self._closed = True
             self._signals.fire_everything()
             await self._close()
+
+    async def check_backend(self) -> BackendCheck:
+        """Whether the backend can serve now (readiness probes use it). Raises MigrationError when the
+        schema is missing or at another version, an unavailable error (ConnectionLostError,
+        DatabaseBusyError) when the database cannot be reached."""
+        return await self._check_backend()
 
     async def __aenter__(self) -> Self:
         return self
@@ -556,6 +573,9 @@ class EventStore(ConsumerGroupBackend):
 
     @abc.abstractmethod
     async def _close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def _check_backend(self) -> BackendCheck: ...
 
     @abc.abstractmethod
     async def _create_stream(self, config: StreamConfig, actor: str | None = None) -> StreamInfo: ...

@@ -18,6 +18,7 @@ import asyncpg
 import pytest
 
 from sluice import ConsumerGroupOptions, EventData, EventStore, OffsetCommitStrategy
+from sluice.backends.postgres.driver_errors import translate
 from sluice.errors import ConnectionLostError
 from tests.contract.group_helpers import fill, take
 
@@ -54,10 +55,18 @@ class Outage:
         return call
 
 
+def as_the_pool_raises(driver_error: Exception) -> BaseException:
+    """The Sluice error the PostgreSQL backend's pool raises for ``driver_error`` (it translates them all)."""
+    translated = translate(driver_error)
+    assert translated is not None, f"the backend does not translate {driver_error!r}"
+    return translated
+
+
 TRANSIENT_ERRORS: dict[str, Callable[[], BaseException]] = {
-    "starting-up": lambda: asyncpg.CannotConnectNowError("the database system is starting up"),
-    "too-many-connections": lambda: asyncpg.TooManyConnectionsError("sorry, too many clients already"),
-    "internal-client-error": lambda: asyncpg.InternalClientError("internal client error"),
+    "starting-up": lambda: as_the_pool_raises(asyncpg.CannotConnectNowError("the database system is starting up")),
+    "too-many-connections": lambda: as_the_pool_raises(asyncpg.TooManyConnectionsError("sorry, too many clients")),
+    "internal-client-error": lambda: as_the_pool_raises(asyncpg.InternalClientError("internal client error")),
+    "deadlock": lambda: as_the_pool_raises(asyncpg.DeadlockDetectedError("deadlock detected")),
     "connection-refused": lambda: ConnectionRefusedError(111, "Connection refused"),
     "connection-lost": lambda: ConnectionLostError("the connection to the database was lost"),
 }

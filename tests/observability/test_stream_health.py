@@ -10,9 +10,11 @@ import pytest
 
 import sluice
 from sluice import ConsumerGroupOptions, EventData, EventStore, StreamConfig, StreamNotFoundError
+from sluice.backends.postgres import migrations
 from sluice.embedded_postgres import EmbeddedPostgres
 from sluice.health import HealthStatus, HealthThresholds, LagThresholds, check_readiness, check_stream_health
 from sluice.health.model import ReasonCode
+from sluice.store import BackendCheck
 
 FAST = ConsumerGroupOptions(
     session_timeout=timedelta(seconds=1), heartbeat_interval=timedelta(milliseconds=200), batch_size=10
@@ -53,6 +55,15 @@ async def test_dead_letters_degrade_a_queue(store: EventStore) -> None:
 async def test_an_unknown_stream_raises(store: EventStore) -> None:
     with pytest.raises(StreamNotFoundError):
         await check_stream_health(store, "missing")
+
+
+async def test_the_store_says_which_backend_serves_and_at_which_schema_version(store: EventStore) -> None:
+    check = await store.check_backend()
+    if check.backend == "postgresql":
+        assert check.schema_name == store.options.schema_name
+        assert check.schema_version == migrations.latest_version()
+    else:
+        assert check == BackendCheck(backend="memory")
 
 
 async def test_the_memory_store_is_always_ready() -> None:

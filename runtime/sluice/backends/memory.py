@@ -46,7 +46,7 @@ from sluice.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueDep
 from sluice.observability import metrics
 from sluice.options import StoreOptions
 from sluice.payloads import decode_payload, encode_metadata
-from sluice.store import AppendRequest, EventStore
+from sluice.store import AppendRequest, BackendCheck, EventStore
 from sluice.streams import PartitionInfo, StreamConfig, StreamInfo, StreamType, same_shape, shape_description
 
 
@@ -159,6 +159,9 @@ class MemoryEventStore(EventStore):
 
     async def _close(self) -> None:
         return None
+
+    async def _check_backend(self) -> BackendCheck:
+        return BackendCheck(backend="memory")
 
     # ----------------------------------------------------------------- streams
 

@@ -6,9 +6,9 @@ an administrator. Those are *transient*: the member retries with exponential bac
 resumes by itself. Everything else (the stream was deleted, this member was fenced for good, a bug)
 is not, and ends the consumption with that error.
 
-The backends translate driver errors into ``sluice.errors`` (the unavailable category); raw
-asyncpg and OS errors are classified too, so that a driver error a backend does not translate yet
-is still waited out rather than ending a worker.
+The backends translate every driver error into ``sluice.errors`` (docs/errors.md), so this module
+knows no driver: the unavailable category is transient (except a store closed on purpose), and so
+are a socket error or a timeout of the caller's own.
 """
 
 from __future__ import annotations
@@ -16,24 +16,7 @@ from __future__ import annotations
 import dataclasses
 import random
 
-import asyncpg
-
-from sluice import errors
-from sluice.errors import ConnectionLostError, SluiceError, StoreClosedError
-
-_UNAVAILABLE: type[SluiceError] = getattr(errors, "UnavailableError", ConnectionLostError)
-"""The unavailable category (ConnectionLostError before the categories existed)."""
-
-_TRANSIENT_DRIVER_ERRORS: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresConnectionError,  # class 08: cannot connect, connection lost
-    asyncpg.exceptions.OperatorInterventionError,  # class 57: starting up, shutting down, cancelled
-    asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, out of memory
-    asyncpg.exceptions.TransactionRollbackError,  # class 40: deadlock, serialization failure
-    asyncpg.InterfaceError,  # the client's side of a broken connection ("connection is closed")
-    asyncpg.exceptions.InternalClientError,
-    OSError,  # refused, reset, unreachable
-    TimeoutError,
-)
+from sluice.errors import SluiceError, StoreClosedError, UnavailableError
 
 
 def is_transient(error: BaseException) -> bool:
@@ -41,8 +24,8 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, StoreClosedError):
         return False  # closed on purpose: nothing will bring it back
     if isinstance(error, SluiceError):
-        return isinstance(error, _UNAVAILABLE | ConnectionLostError)
-    return isinstance(error, _TRANSIENT_DRIVER_ERRORS)
+        return isinstance(error, UnavailableError)
+    return isinstance(error, OSError | TimeoutError)  # refused, reset, unreachable; no answer in time
 
 
 @dataclasses.dataclass(slots=True)

@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import cast
 
-import asyncpg
-
-from sluice.backends.postgres import migrations
 from sluice.consumers.model import GroupDescription
-from sluice.errors import ConnectionLostError, GroupNotFoundError, MigrationError
+from sluice.errors import ConnectionLostError, DatabaseBusyError, GroupNotFoundError, MigrationError
 from sluice.health.evaluation import evaluate_stream_health
 from sluice.health.model import HealthThresholds, Readiness, StreamHealth, StreamObservation
 from sluice.names import validate_stream_name
@@ -25,14 +21,12 @@ DEFAULT_PROBE_TIMEOUT = timedelta(seconds=3)
 
 DATABASE_UNREACHABLE_ERRORS: tuple[type[Exception], ...] = (
     ConnectionLostError,
+    DatabaseBusyError,
     OSError,
     TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.OperatorInterventionError,
 )
-"""What counts as "the database cannot be reached" (asyncpg errors the backend has not translated
-are among them: a pool opening a new connection to a server that is shutting down raises them)."""
+"""What counts as "the database cannot be reached": the backend's unavailable errors for the database
+(it translates every driver error, docs/errors.md), and the probe's own timeout."""
 
 
 async def check_stream_health(
@@ -86,15 +80,9 @@ async def _observe(store: EventStore, name: str, thresholds: HealthThresholds) -
 
 async def check_readiness(store: EventStore, *, probe_timeout: timedelta = DEFAULT_PROBE_TIMEOUT) -> Readiness:
     """Ready when the database answers and its schema is at this Sluice's version (memory: always)."""
-    from sluice.backends.postgres.store import PostgresEventStore  # noqa: PLC0415  (only when used)
-
-    if not isinstance(store, PostgresEventStore):
-        return Readiness(ready=True, backend="memory", detail="the in-memory store is always ready")
-    schema_name = store.options.schema_name
-    # The store has no public probe yet, so this borrows a pooled connection (see docs/observability.md).
     try:
-        async with asyncio.timeout(probe_timeout.total_seconds()), store._pool.acquire() as connection:
-            version = await migrations.check_schema(cast(asyncpg.Connection, connection), schema_name)
+        async with asyncio.timeout(probe_timeout.total_seconds()):
+            check = await store.check_backend()
     except MigrationError as error:
         return Readiness(ready=False, backend="postgresql", detail=str(error))
     except DATABASE_UNREACHABLE_ERRORS as error:
@@ -103,9 +91,11 @@ async def check_readiness(store: EventStore, *, probe_timeout: timedelta = DEFAU
             backend="postgresql",
             detail=f"the database could not be reached: {error or type(error).__name__}",
         )
+    if check.schema_version is None:
+        return Readiness(ready=True, backend=check.backend, detail="the in-memory store is always ready")
     return Readiness(
         ready=True,
-        backend="postgresql",
-        detail=f"schema {schema_name!r} is at version {version}",
-        schema_version=version,
+        backend=check.backend,
+        detail=f"schema {check.schema_name!r} is at version {check.schema_version}",
+        schema_version=check.schema_version,
     )

@@ -10,17 +10,11 @@ event is applied exactly once to the read model (effectively once).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
-import asyncpg
-
-from sluice.errors import (
-    ConnectionLostError,
-    ProjectionConflictError,
-    ProjectionDatabaseError,
-    ProjectionNotFoundError,
-)
+from sluice.backends.postgres.driver_errors import is_untranslated_database_error
+from sluice.errors import ProjectionConflictError, ProjectionDatabaseError, ProjectionNotFoundError
 from sluice.events import GlobalPosition
 from sluice.projections.checkpoints import CheckpointStore, TransactionWork
 from sluice.projections.queries import projection_query
@@ -29,21 +23,6 @@ from sluice.projections.state import ProjectionState, RebuildProgress, VersionCh
 if TYPE_CHECKING:
     from sluice.backends.postgres.store import PostgresEventStore
     from sluice.projections.context import DatabaseConnection
-
-
-CONNECTION_ERRORS = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError, asyncpg.AdminShutdownError)
-"""asyncpg's errors for a connection that is gone (what ConnectionLostError stands for)."""
-
-
-@contextlib.contextmanager
-def translated_connection_errors(operation: str) -> Iterator[None]:
-    """asyncpg's lost-connection errors as ConnectionLostError (the transaction did not commit)."""
-    try:
-        yield
-    except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError) as error:
-        raise ConnectionLostError(f"the database connection failed during {operation}: {error}") from error
-    except asyncpg.AdminShutdownError as error:
-        raise ConnectionLostError(f"the database connection was terminated during {operation}") from error
 
 
 def position_parameters(position: GlobalPosition | None) -> tuple[int | None, int | None]:
@@ -60,11 +39,14 @@ class PostgresCheckpointStore(CheckpointStore):
 
     @contextlib.asynccontextmanager
     async def _transaction(self, operation: str) -> AsyncIterator[DatabaseConnection]:
+        # The store's pool translates driver errors (a lost connection: ConnectionLostError); what it leaves
+        # as it is (a handler's statement or a trigger refused for good) is this projection's database error.
         try:
-            with translated_connection_errors(operation):
-                async with self._store.acquire() as connection, connection.transaction():
-                    yield connection
-        except asyncpg.PostgresError as error:
+            async with self._store.acquire() as connection, connection.transaction():
+                yield connection
+        except Exception as error:
+            if not is_untranslated_database_error(error):
+                raise
             raise ProjectionDatabaseError(f"the {operation} transaction failed, nothing applied: {error}") from error
 
     async def register(
@@ -81,17 +63,16 @@ class PostgresCheckpointStore(CheckpointStore):
             return await self._load(connection, name)
 
     async def load(self, name: str) -> ProjectionState | None:
-        with translated_connection_errors("projection load"):
-            # One snapshot for the projection's row and its checkpoints: a rebuild finishing in between
-            # (active version switched, old checkpoint deleted) must not be seen half-way.
-            async with (
-                self._store.acquire() as connection,
-                connection.transaction(isolation="repeatable_read", readonly=True),
-            ):
-                try:
-                    return await self._load(connection, name)
-                except ProjectionNotFoundError:
-                    return None
+        # One snapshot for the projection's row and its checkpoints: a rebuild finishing in between
+        # (active version switched, old checkpoint deleted) must not be seen half-way.
+        async with (
+            self._store.acquire() as connection,
+            connection.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            try:
+                return await self._load(connection, name)
+            except ProjectionNotFoundError:
+                return None
 
     async def advance(
         self,
@@ -147,20 +128,17 @@ class PostgresCheckpointStore(CheckpointStore):
             await work(connection)
 
     async def request_rebuild(self, name: str) -> None:
-        with translated_connection_errors("projection rebuild request"):
-            async with self._store.acquire() as connection:
-                if await connection.fetchval(projection_query("projection_request_rebuild"), name) is None:
-                    raise ProjectionNotFoundError(name)
+        async with self._store.acquire() as connection:
+            if await connection.fetchval(projection_query("projection_request_rebuild"), name) is None:
+                raise ProjectionNotFoundError(name)
 
     async def rebuild_requested(self, name: str) -> bool:
-        with translated_connection_errors("projection rebuild request"):
-            async with self._store.acquire() as connection:
-                return bool(await connection.fetchval(projection_query("projection_rebuild_requested"), name))
+        async with self._store.acquire() as connection:
+            return bool(await connection.fetchval(projection_query("projection_rebuild_requested"), name))
 
     async def record_generation(self, name: str, generation: int) -> None:
-        with translated_connection_errors("projection reset generation"):
-            async with self._store.acquire() as connection:
-                await connection.execute(projection_query("projection_record_generation"), name, generation)
+        async with self._store.acquire() as connection:
+            await connection.execute(projection_query("projection_record_generation"), name, generation)
 
     @staticmethod
     async def _lock(connection: DatabaseConnection, name: str) -> None:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from sluice.backends.postgres.driver_errors import is_connection_lost
 from sluice.backends.postgres.store import PostgresEventStore
 from sluice.errors import InvalidArgumentError, ProjectionConflictError, ProjectionHandlerError, SluiceError
 from sluice.events import RecordedEvent
@@ -25,7 +26,7 @@ from sluice.projections.checkpoints import CheckpointStore, TransactionWork
 from sluice.projections.context import ProjectionContext
 from sluice.projections.memory_checkpoints import MemoryCheckpointStore
 from sluice.projections.options import ProjectionStart
-from sluice.projections.postgres_checkpoints import CONNECTION_ERRORS, PostgresCheckpointStore
+from sluice.projections.postgres_checkpoints import PostgresCheckpointStore
 from sluice.projections.projection import Hook, Projection, call
 from sluice.projections.read_ahead import ReadAhead
 from sluice.projections.sources import SourceReader
@@ -228,9 +229,11 @@ class ProjectionRunner:
             context = ProjectionContext(projection.name, version, connection, rebuilding)
             try:
                 await projection.apply(events, context)
-            except (SluiceError, *CONNECTION_ERRORS):
-                raise  # already typed, or a lost connection the checkpoint store reports as ConnectionLostError
+            except SluiceError:
+                raise  # already typed
             except Exception as error:
+                if is_connection_lost(error):
+                    raise  # the transaction's connection broke: the store's pool reports it as ConnectionLostError
                 raise ProjectionHandlerError(
                     f"projection {projection.name!r} (version {version}): a handler failed on the batch of "
                     f"{len(events)} event(s) from {events[0].stream_name}/{events[0].partition}/{events[0].offset} "

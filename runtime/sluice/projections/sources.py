@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from sluice.backends.postgres.store import PostgresEventStore
 from sluice.events import GlobalPosition, RecordedEvent
-from sluice.projections.postgres_checkpoints import translated_connection_errors
 from sluice.projections.queries import projection_query
 from sluice.signals import ALL_STREAMS, AppendSignals
 
@@ -53,15 +52,14 @@ class SourceReader:
         if self._postgres is None:
             return await self._read_filtered(after, limit)
         position = after or START
-        with translated_connection_errors("projection read"):
-            async with self._postgres.acquire() as connection:
-                rows = await connection.fetch(
-                    projection_query("projection_read_sources"),
-                    str(position.transaction),
-                    position.sequence,
-                    limit,
-                    list(self.sources),
-                )
+        async with self._postgres.acquire() as connection:
+            rows = await connection.fetch(
+                projection_query("projection_read_sources"),
+                str(position.transaction),
+                position.sequence,
+                limit,
+                list(self.sources),
+            )
         return [RecordedEvent(row, row[11], row[12]) for row in rows]
 
     async def behind(self, after: GlobalPosition | None) -> SourcesBehind:
@@ -75,14 +73,13 @@ class SourceReader:
                     oldest = oldest or event.timestamp
             return SourcesBehind(events, oldest)
         position = after or START
-        with translated_connection_errors("projection lag"):
-            async with self._postgres.acquire() as connection:
-                row = await connection.fetchrow(
-                    projection_query("projection_sources_behind"),
-                    str(position.transaction),
-                    position.sequence,
-                    list(self.sources),
-                )
+        async with self._postgres.acquire() as connection:
+            row = await connection.fetchrow(
+                projection_query("projection_sources_behind"),
+                str(position.transaction),
+                position.sequence,
+                list(self.sources),
+            )
         assert row is not None
         return SourcesBehind(int(row["events"]), row["oldest"])
 
@@ -94,9 +91,8 @@ class SourceReader:
                 if event.stream_name in self._source_set:
                     last = event.global_position
             return last
-        with translated_connection_errors("projection head"):
-            async with self._postgres.acquire() as connection:
-                row = await connection.fetchrow(projection_query("projection_sources_head"), list(self.sources))
+        async with self._postgres.acquire() as connection:
+            row = await connection.fetchrow(projection_query("projection_sources_head"), list(self.sources))
         return None if row is None else GlobalPosition(int(row[0]), int(row[1]))
 
     def wake_up_ticket(self) -> asyncio.Event:

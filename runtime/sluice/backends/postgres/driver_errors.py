@@ -108,6 +108,18 @@ def is_deadlock(error: BaseException) -> bool:
     )
 
 
+def is_connection_lost(error: BaseException) -> bool:
+    """Whether ``error`` (raw, inside an ``acquire()`` block) means the connection broke: the pool turns it
+    into ``ConnectionLostError`` when it escapes the block."""
+    return isinstance(translate(error), ConnectionLostError)
+
+
+def is_untranslated_database_error(error: BaseException) -> bool:
+    """Whether ``error`` is a database error this module leaves as it is (a failed constraint, a raised
+    exception, a bug in a statement): the server refused the statement for good."""
+    return isinstance(error, asyncpg.PostgresError) and translate(error) is None
+
+
 @contextlib.contextmanager
 def translated(operation: str | None = None) -> Iterator[None]:
     """Re-raise the driver errors of the block as Sluice errors (the driver's error is the cause)."""

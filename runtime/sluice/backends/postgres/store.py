@@ -14,7 +14,7 @@ import dataclasses
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import pydantic_core
@@ -53,7 +53,7 @@ from sluice.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueDep
 from sluice.observability import metrics
 from sluice.options import StoreOptions
 from sluice.payloads import decode_payload
-from sluice.store import AppendRequest, EventStore
+from sluice.store import AppendRequest, BackendCheck, EventStore
 from sluice.streams import (
     DeliverySemantics,
     PartitionInfo,
@@ -152,6 +152,12 @@ class PostgresEventStore(EventStore):
         if self._notifications is not None:
             await self._notifications.stop()
         await self._pool.close()
+
+    async def _check_backend(self) -> BackendCheck:
+        schema_name = self.options.schema_name
+        async with self._pool.acquire() as connection:
+            version = await migrations.check_schema(cast(asyncpg.Connection, connection), schema_name)
+        return BackendCheck(backend="postgresql", schema_name=schema_name, schema_version=version)
 
     # ----------------------------------------------------------------- streams
 
