@@ -9,6 +9,8 @@ echo "== ruff"
 .venv/bin/ruff format --check .
 echo "== mypy --strict"
 .venv/bin/mypy
+echo "== import layers (import-linter: contracts in pyproject.toml)"
+.venv/bin/lint-imports --no-cache --no-logo
 echo "== generated files are current"
 scripts/generate.sh --check
 echo "== pytest"

@@ -1,10 +1,12 @@
-"""What the checkpoint stores keep per projection: versions with their positions, and the rebuild."""
+"""What the checkpoint stores keep per projection (versions with their positions, and the rebuild), and
+the status the operator reports (pure data: no store, no database)."""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
 from datetime import datetime
+from typing import Any
 
 from sluice.events import GlobalPosition
 
@@ -86,3 +88,43 @@ class ProjectionState:
         """The versions kept up to date: the active one, and the one a blue/green rebuild builds."""
         building = self.building_version
         return [self.active_version] if building is None else [self.active_version, building]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProjectionStatus:
+    """A projection as observed at ``observed_at``."""
+
+    name: str
+    sources: tuple[str, ...]
+    position: GlobalPosition | None
+    """The last event applied to the active version (None: none yet)."""
+    lag_events: int
+    """Events of the sources not yet applied to the active version."""
+    lag_seconds: float
+    """Age of the oldest of those events (0 when caught up)."""
+    active_version: int
+    reset_generation: int
+    rebuild: RebuildProgress | None
+    observed_at: datetime
+
+    def to_manifest(self) -> dict[str, Any]:
+        """The runtime's part of the operator's ProjectionStatus, camelCase with JSON values: ``position``
+        (left out before the first event), ``lag`` and ``rebuild`` (left out when there never was one)."""
+        manifest: dict[str, Any] = {
+            "lag": {
+                "events": self.lag_events,
+                "seconds": round(self.lag_seconds, 3),
+                "observedAt": self.observed_at.isoformat(),
+            }
+        }
+        if self.position is not None:
+            manifest["position"] = str(self.position)
+        if self.rebuild is not None:
+            rebuild = self.rebuild
+            manifest["rebuild"] = {
+                "phase": rebuild.phase.value,
+                "eventsDone": min(rebuild.done, rebuild.total) if rebuild.running else rebuild.done,
+                "eventsTotal": rebuild.total,
+                "percent": rebuild.percent,
+            }
+        return manifest

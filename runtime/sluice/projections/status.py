@@ -3,57 +3,17 @@ progress, active version and reset generation — read from the checkpoint store
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
-from typing import Any
 
 from sluice.errors import ProjectionNotFoundError
-from sluice.events import GlobalPosition
 from sluice.projections.checkpoints import CheckpointStore
 from sluice.projections.runner import default_checkpoint_store
 from sluice.projections.sources import SourceReader
-from sluice.projections.state import RebuildProgress
+from sluice.projections.state import ProjectionStatus
 from sluice.store import EventStore
 
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ProjectionStatus:
-    """A projection as observed at ``observed_at``."""
-
-    name: str
-    sources: tuple[str, ...]
-    position: GlobalPosition | None
-    """The last event applied to the active version (None: none yet)."""
-    lag_events: int
-    """Events of the sources not yet applied to the active version."""
-    lag_seconds: float
-    """Age of the oldest of those events (0 when caught up)."""
-    active_version: int
-    reset_generation: int
-    rebuild: RebuildProgress | None
-    observed_at: datetime
-
-    def to_manifest(self) -> dict[str, Any]:
-        """The runtime's part of the operator's ProjectionStatus, camelCase with JSON values: ``position``
-        (left out before the first event), ``lag`` and ``rebuild`` (left out when there never was one)."""
-        manifest: dict[str, Any] = {
-            "lag": {
-                "events": self.lag_events,
-                "seconds": round(self.lag_seconds, 3),
-                "observedAt": self.observed_at.isoformat(),
-            }
-        }
-        if self.position is not None:
-            manifest["position"] = str(self.position)
-        if self.rebuild is not None:
-            rebuild = self.rebuild
-            manifest["rebuild"] = {
-                "phase": rebuild.phase.value,
-                "eventsDone": min(rebuild.done, rebuild.total) if rebuild.running else rebuild.done,
-                "eventsTotal": rebuild.total,
-                "percent": rebuild.percent,
-            }
-        return manifest
+__all__ = ["ProjectionStatus", "projection_status"]
+"""``ProjectionStatus`` itself lives in ``state.py`` (pure data, which the operator's reconcile logic reads)."""
 
 
 async def projection_status(
