@@ -25,6 +25,8 @@ def parse_event(text: str, *, event_type: str | None, where: str) -> EventData:
         value: Any = json.loads(text)
     except json.JSONDecodeError as error:
         raise InvalidArgumentError(f"{where}: not valid JSON: {error}") from error
+    except ValueError as error:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise InvalidArgumentError(f"{where}: a JSON number is too long: {error}") from error
     except RecursionError as error:
         raise InvalidArgumentError(f"{where}: the JSON is nested too deeply") from error
     if event_type is not None:

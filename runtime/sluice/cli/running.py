@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
 
@@ -35,6 +36,8 @@ def run(coroutine: Coroutine[Any, Any, ResultT]) -> ResultT:
         raise InvalidInput(one_line(error)) from error
     except OverflowError as error:  # a number too large for a date or duration that no check caught
         raise InvalidInput(f"a value is out of range: {one_line(error)}") from error
+    except UnicodeEncodeError as error:  # an argument holding bytes that are not UTF-8 (surrogate escapes)
+        raise InvalidInput(f"an argument is not valid UTF-8 text: {one_line(error)}") from error
     except sluice.SluiceError as error:
         raise click.ClickException(one_line(error)) from error
 
@@ -47,6 +50,10 @@ def one_line(error: BaseException) -> str:
 @asynccontextmanager
 async def open_store(dsn: str, schema_name: str) -> AsyncIterator[EventStore]:
     """Connect to ``dsn`` (checking the schema is current) and close the store afterwards."""
+    try:
+        urlsplit(dsn)
+    except ValueError as error:  # such as an unclosed IPv6 bracket
+        raise sluice.InvalidArgumentError(f"invalid --dsn: {error}") from error
     store = await sluice.connect(dsn, schema_name=schema_name)
     try:
         yield store

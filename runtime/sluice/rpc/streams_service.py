@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 
+from sluice.errors import InvalidArgumentError, StreamTypeError
 from sluice.events import RecordedEvent
 from sluice.rpc.call_context import Draining, correlation_id_of
 from sluice.rpc.conversions import (
@@ -32,6 +33,7 @@ from sluice.rpc.status_codes import translate_errors
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
 from sluice.store import EventStore
 from sluice.streams import DeliverySemantics, StreamConfig, StreamInfo, StreamType
+from sluice.validation import MAX_INT32, check_integer
 
 READ_BATCH_EVENTS = 500
 """Events per Read or Subscribe message (a page of the store is cut into messages of this size)."""
@@ -142,7 +144,8 @@ class StreamsService(sluice_pb2_grpc.StreamsServicer):
             )
         from_offset = checked_offset(request.from_offset, field="from_offset")
         info = await self._store.get_stream(request.stream_name)
-        head = info.partition_heads[request.partition].head if request.partition < info.partitions else 0
+        _check_subscribable(info, request.partition)
+        head = info.partition_heads[request.partition].head
         queue: asyncio.Queue[RecordedEvent] = asyncio.Queue(maxsize=SUBSCRIBE_QUEUE_EVENTS)
         pump = asyncio.create_task(
             self._pump(request, from_offset, queue), name=f"sluice-grpc-subscribe-{request.stream_name}"
@@ -183,6 +186,18 @@ class StreamsService(sluice_pb2_grpc.StreamsServicer):
                 return
             except TRANSIENT_ERRORS as error:
                 await retry.until_reachable(lambda: self._store.get_stream(name), error)
+
+
+def _check_subscribable(info: StreamInfo, partition: int) -> None:
+    """Refuse a queue or a partition the stream does not have before anything is sent, so that a
+    refused call never reports ``caught_up`` first."""
+    check_integer(partition, "partition", maximum=MAX_INT32)
+    if info.type is not StreamType.PERSISTENT:
+        raise StreamTypeError(f"{info.name!r} is a queue (an ephemeral stream): dequeue from it, do not read it")
+    if partition >= info.partitions:
+        raise InvalidArgumentError(
+            f"stream {info.name!r} has {info.partitions} partition(s); partition {partition} does not exist"
+        )
 
 
 async def _send_subscription(
