@@ -83,8 +83,8 @@ class ReplayRequest(SluiceModel):
     target: ReplayTargetKind
     target_name: str | None = None
     """The consumer group, projection or stream; a label for a handler (optional)."""
-    rate_limit: Annotated[float, Field(gt=0)] | None = None
-    """At most this many events per second; unlimited when None. May change when resuming."""
+    rate_limit: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    """At most this many events per second (a finite number); unlimited when None. May change when resuming."""
     batch_size: Annotated[int, Field(ge=1, le=MAXIMUM_BATCH_SIZE)] = 500
     """Events read and delivered per batch. May change when resuming."""
 
