@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from sluice.errors import InvalidArgumentError, SchemaVersionError, UnknownEventTypeError
-from sluice.events import EventData
+from sluice.event_data import EventData
 
 ClassT = TypeVar("ClassT", bound=type)
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]

@@ -1,4 +1,5 @@
-"""Events as written (EventData), as read back (RecordedEvent), and what append returns."""
+"""Events as written (EventData, kept in ``event_data.py`` below the type registry), as read back
+(RecordedEvent), and what append returns."""
 
 from __future__ import annotations
 
@@ -7,30 +8,27 @@ import enum
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Final, Protocol
 
 from pydantic_core import from_json as _from_json
 
-if TYPE_CHECKING:
-    from sluice.event_types import EventTypeRegistry
+from sluice.event_data import EventData
+from sluice.event_types import EventTypeRegistry, default_registry
+
+__all__ = [
+    "BINARY_CONTENT_TYPE",
+    "JSON_CONTENT_TYPE",
+    "AppendResult",
+    "Direction",
+    "EventData",
+    "EventRow",
+    "ExpectedOffset",
+    "GlobalPosition",
+    "RecordedEvent",
+]
 
 JSON_CONTENT_TYPE: Final = "application/json"
 BINARY_CONTENT_TYPE: Final = "application/octet-stream"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class EventData:
-    """An event to write, given explicitly. Pydantic models and dataclasses are converted to this.
-
-    ``data`` is anything JSON can hold, or ``bytes`` for an opaque payload.
-    ``event_id`` makes appends idempotent: a stream stores each id once.
-    """
-
-    event_type: str
-    data: Any
-    metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    event_id: uuid.UUID = dataclasses.field(default_factory=uuid.uuid4)
-    schema_version: int = 1
 
 
 @dataclasses.dataclass(frozen=True, slots=True, order=True)
@@ -138,8 +136,6 @@ class RecordedEvent:
 
     def decode(self, registry: EventTypeRegistry | None = None) -> Any:
         """Rebuild the registered class instance for this event, upcasting old schema versions."""
-        from sluice.event_types import default_registry  # noqa: PLC0415  (avoids an import cycle)
-
         return (registry or default_registry).decode(self.event_type, self.schema_version, self.data)
 
     def _key(self) -> tuple[str, int, int, uuid.UUID]:

@@ -33,7 +33,8 @@ from sluice.replay import (
     ReplayTargetKind,
     replayed_event_id,
 )
-from sluice.replay.records import ReplayRecords, replay_records
+from sluice.replay.record_stores import replay_records
+from sluice.replay.records import ReplayRecords
 
 
 async def fill(store: EventStore, stream: str, count: int, *, partitions: int = 1, first: int = 0) -> None:

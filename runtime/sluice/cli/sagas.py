@@ -16,7 +16,7 @@ from sluice.cli.running import open_store, run
 from sluice.cli.settings import output_setting, require_dsn, setting, store_settings
 from sluice.sagas.documents import instance_document, parse_saga_id, record_document
 from sluice.sagas.model import SagaStatus
-from sluice.sagas.repository import saga_repository
+from sluice.sagas.repositories import saga_repository
 
 SAGA_COLUMNS = ["saga_id", "saga_name", "correlation_id", "status", "current_step", "version", "updated_at"]
 HISTORY_COLUMNS = ["recorded_at", "version", "kind", "step", "attempt", "detail"]

@@ -1,4 +1,5 @@
-"""Where replays are recorded: the interface, and the in-memory records of a ``memory://`` store.
+"""Where replays are recorded: the interface, and the in-memory records of a ``memory://`` store
+(``record_stores.py`` picks the records of a store).
 
 Every update of a run is conditional on the run's epoch (bumped each time the replay starts or
 resumes), so a runner that was superseded (a retried Job whose first pod still lives) is fenced: its
@@ -9,13 +10,11 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sluice.errors import ReplayConflictError, ReplayNotFoundError
 from sluice.replay.model import PartitionProgress, ReplayProgress, ReplayRequest, ReplayState
-from sluice.store import EventStore
 
 
 def superseded(name: str) -> ReplayConflictError:
@@ -178,20 +177,3 @@ class MemoryReplayRecords(ReplayRecords):
                 replay.state = ReplayState.CANCELLED
                 replay.finished_at = replay.updated_at
         return replay.progress()
-
-
-_memory_records: weakref.WeakKeyDictionary[EventStore, MemoryReplayRecords] = weakref.WeakKeyDictionary()
-
-
-def replay_records(store: EventStore) -> ReplayRecords:
-    """The replay records of ``store``: its PostgreSQL tables, or memory that lives with the store."""
-    from sluice.backends.postgres.store import PostgresEventStore  # noqa: PLC0415  (asyncpg only when used)
-
-    if isinstance(store, PostgresEventStore):
-        from sluice.replay.postgres_records import PostgresReplayRecords  # noqa: PLC0415
-
-        return PostgresReplayRecords(store)
-    records = _memory_records.get(store)
-    if records is None:
-        records = _memory_records[store] = MemoryReplayRecords()
-    return records

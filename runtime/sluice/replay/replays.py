@@ -24,7 +24,8 @@ from sluice.replay.model import (
     validate_replay_name,
 )
 from sluice.replay.planning import check_target, plan_partitions
-from sluice.replay.records import ReplayRecords, replay_records
+from sluice.replay.record_stores import replay_records
+from sluice.replay.records import ReplayRecords
 from sluice.replay.runner import (
     DEFAULT_GROUP_POLL_SECONDS,
     ProgressCallback,

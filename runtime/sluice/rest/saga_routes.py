@@ -22,7 +22,7 @@ from sluice.rest.problems import problem_response, problem_responses
 from sluice.rest.schemas import NAME_PATTERN
 from sluice.sagas.documents import history_document, instance_document
 from sluice.sagas.model import SagaInstance, SagaStatus
-from sluice.sagas.repository import saga_repository
+from sluice.sagas.repositories import saga_repository
 from sluice.security.authorizer import Authorizer
 from sluice.security.permissions import Permission
 

@@ -22,7 +22,8 @@ from sluice.sagas.model import (
     StepPhase,
     saga_id_for,
 )
-from sluice.sagas.repository import SagaRepository, saga_repository
+from sluice.sagas.repositories import saga_repository
+from sluice.sagas.repository import SagaRepository
 from sluice.sagas.worker import run_saga_worker
 
 __all__ = [

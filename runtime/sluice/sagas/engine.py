@@ -29,7 +29,8 @@ from sluice.messages import QueueMessage
 from sluice.sagas import transitions
 from sluice.sagas.definition import Saga, StepExecution
 from sluice.sagas.model import ReplyOutcome, SagaInstance, SagaStatus, StepPhase, StepReply, saga_id_for
-from sluice.sagas.repository import SagaRepository, context_json, saga_repository
+from sluice.sagas.repositories import saga_repository
+from sluice.sagas.repository import SagaRepository, context_json
 from sluice.store import EventStore
 
 logger = logging.getLogger(__name__)

@@ -1,8 +1,9 @@
 """The saga repository contract: where saga instances and their history are kept.
 
 Two implementations pass one contract suite (``tests/sagas/test_repository_contract.py``): the
-in-memory one for ``memory://`` stores and the PostgreSQL one. ``saga_repository(store)`` picks the
-one that lives beside a store, so the worker, the CLI and the REST API see the same instances.
+in-memory one for ``memory://`` stores and the PostgreSQL one. ``saga_repository(store)``
+(``repositories.py``) picks the one that lives beside a store, so the worker, the CLI and the REST API
+see the same instances; this module knows neither implementation.
 """
 
 from __future__ import annotations
@@ -10,15 +11,11 @@ from __future__ import annotations
 import abc
 import json
 import uuid
-import weakref
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sluice.errors import InvalidArgumentError
 from sluice.sagas.model import HistoryEntry, SagaInstance, SagaRecord, SagaStatus
-
-if TYPE_CHECKING:
-    from sluice.store import EventStore
 
 MAX_LIST_LIMIT = 10_000
 
@@ -79,24 +76,3 @@ def check_list_arguments(limit: int, statuses: Sequence[SagaStatus] | None) -> l
 def check_new_instance(instance: SagaInstance) -> None:
     if instance.version != 1:
         raise InvalidArgumentError(f"a new saga instance starts at version 1, not {instance.version}")
-
-
-_memory_repositories: weakref.WeakKeyDictionary[EventStore, SagaRepository] = weakref.WeakKeyDictionary()
-"""One in-memory repository per memory store (it lives, and goes, with its store)."""
-
-
-def saga_repository(store: EventStore) -> SagaRepository:
-    """The saga repository that lives beside ``store``: its PostgreSQL tables, or (``memory://``)
-    one in-memory repository per store, shared by everything that uses that store."""
-    from sluice.backends.postgres.store import PostgresEventStore  # noqa: PLC0415  (only the backend used)
-
-    if isinstance(store, PostgresEventStore):
-        from sluice.sagas.postgres_repository import PostgresSagaRepository  # noqa: PLC0415
-
-        return PostgresSagaRepository(store)
-    repository = _memory_repositories.get(store)
-    if repository is None:
-        from sluice.sagas.memory_repository import MemorySagaRepository  # noqa: PLC0415
-
-        repository = _memory_repositories[store] = MemorySagaRepository()
-    return repository
