@@ -1,5 +1,5 @@
 """Fixtures of the end-to-end tests on a real node (marked ``kubernetes`` and ``node``): one cluster with
-a kubelet, containerd and the Sluice image for the session (``node_cluster.py``).
+a kubelet, containerd and the Sluice image per test module (``node_cluster.py``).
 
 On a machine where a node cannot run (not root, no overlayfs or cgroups) these tests are skipped with the
 reason; the process stand-in (tests/platform) covers such machines.
@@ -30,9 +30,10 @@ def node_binaries() -> tuple[Path, Path]:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def real_cluster(node_binaries: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealCluster]:
-    """PostgreSQL, the control plane and a node for the session, with the Sluice image imported."""
+    """PostgreSQL, the control plane and a node for one test module, with the Sluice image imported. Per
+    module, not per session: one node per machine, and other modules start and stop nodes of their own."""
     kubernetes_bin, node_bin = node_binaries
     cluster = start_real_cluster(kubernetes_bin, node_bin, tmp_path_factory.mktemp("real-node"))
     try:
@@ -44,8 +45,8 @@ def real_cluster(node_binaries: tuple[Path, Path], tmp_path_factory: pytest.Temp
         cluster.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def operator_release(real_cluster: RealCluster) -> RealCluster:
-    """The chart installed once for the session: the operator runs as a pod and watches every namespace."""
+    """The chart installed on the module's cluster: the operator runs as a pod and watches every namespace."""
     install_chart(real_cluster)
     return real_cluster

@@ -127,7 +127,6 @@ def start_real_cluster(kubernetes_bin: Path, node_bin: Path, work_directory: Pat
             extra_listen_addresses=(str(node.gateway),),
             trusted_client_networks=(str(node.layout.pod_subnet),),
         ),
-        base_dir=work_directory,
     )
     control_plane = LocalControlPlane(kubernetes_bin, work_directory / "control-plane", node_address=node.gateway)
     try:
@@ -191,12 +190,15 @@ def install_chart(cluster: RealCluster, *, resync_seconds: int = 2) -> None:
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
-    cluster.kubectl(
-        "wait",
-        "--for=condition=Ready",
-        "--timeout=120s",
-        "pod",
-        "-l",
-        "app.kubernetes.io/component=operator",
-        f"--namespace={OPERATOR_NAMESPACE}",
-    )
+
+    def operator_ready() -> bool:
+        pods = cluster.get_json(
+            "pods", f"--namespace={OPERATOR_NAMESPACE}", "-l", "app.kubernetes.io/component=operator"
+        )["items"]
+        return any(
+            entry["type"] == "Ready" and entry["status"] == "True"
+            for pod in pods
+            for entry in (pod.get("status") or {}).get("conditions", [])
+        )
+
+    wait_for(operator_ready, "the operator pod to be Ready", timeout_seconds=180)

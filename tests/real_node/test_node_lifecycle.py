@@ -1,7 +1,7 @@
 """The node's lifecycle: it starts (Node Ready), runs a pod on the CNI bridge, and its teardown leaves
 nothing behind (processes, shims, mounts, cgroups, veths, the bridge, iptables chains, sysctls).
 
-Runs first in this folder (file order), before the session's shared node exists: one node per machine.
+One node per machine: the example's cluster is module-scoped, so it is gone when this module runs.
 """
 
 from __future__ import annotations

@@ -30,18 +30,22 @@ class ReceivedCloudEvent:
 
 
 class CloudEventSink:
-    """Serve on 127.0.0.1 (a free port) in a background thread; ``stop()`` shuts it down."""
+    """Serve on 127.0.0.1 (a free port), or on ``host`` (a real node's bridge gateway, so pods reach it), in a
+    background thread; ``stop()`` shuts it down."""
 
-    def __init__(self, *, on_event: Callable[[ReceivedCloudEvent], None] | None = None) -> None:
+    def __init__(
+        self, *, on_event: Callable[[ReceivedCloudEvent], None] | None = None, host: str = "127.0.0.1"
+    ) -> None:
         self._on_event = on_event
+        self._host = host
         self._lock = threading.Lock()
         self._received: list[ReceivedCloudEvent] = []
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = http.server.ThreadingHTTPServer((host, 0), self._handler_class())
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/events"
+        return f"http://{self._host}:{self._server.server_address[1]}/events"
 
     @property
     def received(self) -> list[ReceivedCloudEvent]:

@@ -1,6 +1,13 @@
 """``python -m sluice_operator.local.platform``: the whole local Sluice platform with one command.
 
-What ``./dev demo`` runs. In order, it
+What ``./dev demo`` runs, in one of two modes it names when it starts:
+
+- **real node** (``--mode node``; the default where the machine allows it: root, overlayfs, cgroups): a
+  kubelet, containerd and runc run the operator (installed by the Helm chart), the workers and the Replay
+  Job as containers of the Sluice image (``node_platform.py``);
+- **process stand-in** (``--mode processes``, or where no node can run): the steps below.
+
+In the process stand-in, it
 
 1. starts PostgreSQL (``sluice.embedded_postgres``, fsync on, its folder under ``.sluice/postgres``);
 2. starts the local control plane (etcd, kube-apiserver, kube-controller-manager; ``.sluice/control-plane``),
@@ -31,10 +38,12 @@ import click
 
 from sluice.errors import SluiceError
 from sluice_operator.local.control_plane import ControlPlaneStartError
+from sluice_operator.local.local_node import node_unsupported_reason
 from sluice_operator.local.local_platform import REPOSITORY_ROOT, LocalPlatform, PlatformOptions
+from sluice_operator.local.node_platform import NodePlatform
 from sluice_operator.local.platform_errors import PlatformInterruptedError
 
-__all__ = ["main", "run_platform"]
+__all__ = ["choose_platform", "main", "run_platform"]
 
 
 def _raise_interrupted(signal_number: int, frame: FrameType | None) -> None:
@@ -52,9 +61,26 @@ def _stop_on_signals() -> Iterator[None]:
             signal.signal(number, handler)
 
 
-def run_platform(options: PlatformOptions) -> int:
+def choose_platform(options: PlatformOptions, mode: str) -> LocalPlatform:
+    """``node``: a real kubelet runs the pods (needs root, overlayfs, cgroups); ``processes``: the process
+    stand-in; ``auto``: the real node where it can run (never with an existing cluster), else the stand-in."""
+    if mode == "processes" or options.kubeconfig_path is not None:
+        return LocalPlatform(options)
+    reason = node_unsupported_reason()
+    if mode == "node" and reason is not None:
+        raise click.UsageError(f"--mode node: a real node cannot run here: {reason}")
+    if reason is not None:
+        click.echo(
+            f"mode: process stand-in (no real node here: {reason}); pods run as local processes, "
+            "reported Running by this platform"
+        )
+        return LocalPlatform(options)
+    return NodePlatform(options)
+
+
+def run_platform(options: PlatformOptions, mode: str = "auto") -> int:
     """Run the platform; the process's exit code (0: it became ready, or Ctrl-C stopped it after that)."""
-    platform = LocalPlatform(options)
+    platform = choose_platform(options, mode)
     exit_code = 0
     try:
         with _stop_on_signals():
@@ -107,6 +133,14 @@ def run_platform(options: PlatformOptions) -> int:
     help="Use the cluster of KUBECONFIG (or ~/.kube/config) at its current context.",
 )
 @click.option(
+    "--mode",
+    type=click.Choice(["auto", "node", "processes"]),
+    default="auto",
+    show_default=True,
+    help="node: a real kubelet and containerd run the pods as containers (root, overlayfs, cgroups); "
+    "processes: the process stand-in; auto: node where it can run.",
+)
+@click.option(
     "--state-directory",
     type=click.Path(file_okay=False, path_type=Path),
     default=REPOSITORY_ROOT / ".sluice",
@@ -126,6 +160,7 @@ def main(  # noqa: PLR0917  (click passes the options positionally)
     keep_running: bool,
     kubeconfig: Path | None,
     use_current_context: bool,
+    mode: str,
     state_directory: Path,
     ready_timeout: float,
 ) -> None:
@@ -144,7 +179,7 @@ def main(  # noqa: PLR0917  (click passes the options positionally)
         kubeconfig_path=None if kubeconfig_path is None else kubeconfig_path.absolute(),
         ready_timeout_seconds=ready_timeout,
     )
-    sys.exit(run_platform(options))
+    sys.exit(run_platform(options, mode))
 
 
 if __name__ == "__main__":
