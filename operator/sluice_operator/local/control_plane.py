@@ -36,7 +36,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -68,6 +68,7 @@ LOG_TAIL_LINE_COUNT = 40
 POLL_INTERVAL_SECONDS = 0.2
 REQUEST_TIMEOUT_SECONDS = 2.0
 CERTIFICATE_VALIDITY = datetime.timedelta(days=365)
+FRONT_PROXY_CLIENT_NAME = "front-proxy-client"
 
 
 class ControlPlaneStartError(RuntimeError):
@@ -88,6 +89,10 @@ class ControlPlaneCertificates:
     controller_manager_key: Path
     service_account_private_key: Path
     service_account_public_key: Path
+    front_proxy_certificate_authority_certificate: Path
+    """The aggregation layer's own CA (kubeadm's front-proxy CA): it signs only the proxy client certificate."""
+    front_proxy_client_certificate: Path
+    front_proxy_client_key: Path
 
 
 def _write_private_file(path: Path, content: bytes) -> None:
@@ -119,6 +124,36 @@ def _certificate_builder(
         .not_valid_after(now + CERTIFICATE_VALIDITY)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
     )
+
+
+def _certificate_authority(common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A self-signed CA certificate with the extensions strict verifiers demand, and its key."""
+    certificate_authority_key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    certificate = (
+        _certificate_builder(name, name, certificate_authority_key.public_key())
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(certificate_authority_key.public_key()),
+            critical=False,
+        )
+        .sign(certificate_authority_key, hashes.SHA256())
+    )
+    return certificate, certificate_authority_key
 
 
 def _leaf_certificate(
@@ -252,6 +287,24 @@ def generate_control_plane_certificates(
         certificate_path(name).write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
         _write_private_file(key_path(name), _private_key_pem(private_key))
 
+    # The aggregation layer (front proxy): kube-apiserver presents this client certificate to aggregated API
+    # servers (KEDA's metrics adapter) and passes the caller's identity in X-Remote-* headers, which those
+    # servers trust only from a certificate of this separate CA named in --requestheader-allowed-names.
+    front_proxy_authority_certificate, front_proxy_authority_key = _certificate_authority("sluice-local-front-proxy-ca")
+    certificate_path("front-proxy-ca").write_bytes(
+        front_proxy_authority_certificate.public_bytes(serialization.Encoding.PEM)
+    )
+    front_proxy_client_certificate, front_proxy_client_key = _leaf_certificate(
+        subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, FRONT_PROXY_CLIENT_NAME)]),
+        certificate_authority_certificate=front_proxy_authority_certificate,
+        certificate_authority_key=front_proxy_authority_key,
+        alternative_names=loopback_names,
+    )
+    certificate_path("front-proxy-client").write_bytes(
+        front_proxy_client_certificate.public_bytes(serialization.Encoding.PEM)
+    )
+    _write_private_file(key_path("front-proxy-client"), _private_key_pem(front_proxy_client_key))
+
     service_account_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     _write_private_file(key_path("service-account"), _private_key_pem(service_account_key))
     service_account_public_key_path = directory / "service-account.pub"
@@ -272,6 +325,9 @@ def generate_control_plane_certificates(
         controller_manager_key=key_path("controller-manager"),
         service_account_private_key=key_path("service-account"),
         service_account_public_key=service_account_public_key_path,
+        front_proxy_certificate_authority_certificate=certificate_path("front-proxy-ca"),
+        front_proxy_client_certificate=certificate_path("front-proxy-client"),
+        front_proxy_client_key=key_path("front-proxy-client"),
     )
 
 
@@ -283,11 +339,12 @@ def issue_leaf_certificate(
     common_name: str,
     organization: str | None = None,
     addresses: Sequence[ipaddress.IPv4Address] = (),
+    dns_names: Sequence[str] = (),
 ) -> tuple[Path, Path]:
     """Issue one more leaf certificate from the control plane's CA (a node's kubelet, scheduler, proxy).
 
     Returns the certificate's and the key's paths (``<directory>/<name>.crt`` and ``.key``); the
-    certificate names ``localhost``, ``127.0.0.1`` and ``addresses``.
+    certificate names ``localhost``, ``127.0.0.1``, ``addresses`` and ``dns_names``.
     """
     authority_certificate = x509.load_pem_x509_certificate(certificates.certificate_authority_certificate.read_bytes())
     authority_key = serialization.load_pem_private_key(certificates.certificate_authority_key.read_bytes(), None)
@@ -304,6 +361,7 @@ def issue_leaf_certificate(
             x509.DNSName("localhost"),
             x509.IPAddress(ipaddress.IPv4Address(LOOPBACK_ADDRESS)),
             *(x509.IPAddress(address) for address in addresses),
+            *(x509.DNSName(name) for name in dns_names),
         ],
     )
     directory.mkdir(parents=True, exist_ok=True)
@@ -352,7 +410,7 @@ class ManagedProcess:
     def process_id(self) -> int | None:
         return None if self._process is None else self._process.pid
 
-    def start(self, *, terminate_with_parent: bool) -> None:
+    def start(self, *, terminate_with_parent: bool, environment: Mapping[str, str] | None = None) -> None:
         pre_exec_hook = parent_death_hook() if terminate_with_parent else None
         with self.log_path.open("ab") as log_file:
             log_file.write(f"# started: {' '.join(self.command)}\n".encode())
@@ -360,6 +418,7 @@ class ManagedProcess:
             self._process = subprocess.Popen(
                 self.command,
                 stdin=subprocess.DEVNULL,
+                env=environment,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 # Own session: a Ctrl-C in the terminal reaches the test process, which then stops these.
@@ -604,6 +663,7 @@ class LocalControlPlane:
                 f"--service-account-signing-key-file={certificates.service_account_private_key}",
                 f"--service-cluster-ip-range={self.service_cluster_ip_range}",
                 "--allow-privileged=true",
+                *self._aggregation_layer_arguments(),
             ],
         )
         apiserver_context = self._client_ssl_context()
@@ -617,9 +677,9 @@ class LocalControlPlane:
                 f"--kubeconfig={self._controller_manager_kubeconfig_path}",
                 f"--authentication-kubeconfig={self._controller_manager_kubeconfig_path}",
                 f"--authorization-kubeconfig={self._controller_manager_kubeconfig_path}",
-                # Trust --client-ca-file alone; otherwise it also reads the front-proxy (request header)
-                # CA from kube-system/extension-apiserver-authentication, which this cluster does not
-                # configure, and logs an error every few seconds.
+                # Trust --client-ca-file alone: nothing reaches the controller manager through the front
+                # proxy, and without this it reads the request-header CA from
+                # kube-system/extension-apiserver-authentication (and logs errors while that is missing).
                 "--authentication-skip-lookup=true",
                 "--leader-elect=false",
                 f"--bind-address={LOOPBACK_ADDRESS}",
@@ -651,6 +711,27 @@ class LocalControlPlane:
                 apiserver_context,
                 "the default ServiceAccount (created by the controller manager's serviceaccount controller)",
             )
+
+    def _aggregation_layer_arguments(self) -> list[str]:
+        """The front proxy, so that aggregated API servers (an APIService such as KEDA's
+        ``v1beta1.external.metrics.k8s.io``) can be registered and trust the callers kube-apiserver names.
+
+        With a node, ``--enable-aggregator-routing`` makes kube-apiserver dial an endpoint address of the
+        APIService's Service (on the bridge) rather than its cluster IP. Without one there is no valid
+        endpoint address (loopback is refused in Endpoints), and an APIService reaches a local server
+        through an ``ExternalName`` Service instead (``keda.py``), which only the default routing resolves.
+        """
+        certificates = self.certificates
+        return [
+            f"--requestheader-client-ca-file={certificates.front_proxy_certificate_authority_certificate}",
+            f"--requestheader-allowed-names={FRONT_PROXY_CLIENT_NAME}",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-username-headers=X-Remote-User",
+            f"--proxy-client-cert-file={certificates.front_proxy_client_certificate}",
+            f"--proxy-client-key-file={certificates.front_proxy_client_key}",
+            f"--enable-aggregator-routing={'true' if self.node_address is not None else 'false'}",
+        ]
 
     def _node_apiserver_arguments(self) -> list[str]:
         """Flags that differ when a local node joins: endpoints, authorisation, reaching kubelets."""
