@@ -1,8 +1,12 @@
-"""Shared fixtures: one throwaway PostgreSQL server per test run, a migrated template database,
-and a fresh database per test cloned from it (``CREATE DATABASE ... TEMPLATE``, milliseconds).
+"""Shared fixtures: one throwaway PostgreSQL server per test run (per worker under pytest-xdist), a migrated
+template database, and a fresh database per test cloned from it (``CREATE DATABASE ... TEMPLATE``, milliseconds).
 
 ``SLUICE_TEST_DSN=postgresql://user@host:port/db`` points the suite at an existing server instead
-(the user must be allowed to create databases).
+(the user must be allowed to create databases). Workers then share that server: the template's name carries
+the worker id and each test database the worker's process id, so no two workers touch the same database.
+
+Tests that need a machine-wide resource (the real node's bridge and ports, the image build's storage) run
+in one xdist group, so ``--dist loadgroup`` sends them to a single worker one after another.
 """
 
 from __future__ import annotations
@@ -10,16 +14,22 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import re
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from _pytest.nodeid import NodeId  # private, for set_group_suffix only
 
 from sluice.backends.postgres import migrations
 from sluice.embedded_postgres import EmbeddedPostgres, find_postgres_bindir
 
-TEMPLATE_DATABASE = "sluice_test_template"
+WORKER_ID = os.environ.get("PYTEST_XDIST_WORKER", "main")
+"""``gw0``, ``gw1``, ... under pytest-xdist; ``main`` in a run without workers."""
+if not re.fullmatch(r"gw[0-9]+|main", WORKER_ID):
+    raise RuntimeError(f"unexpected PYTEST_XDIST_WORKER {WORKER_ID!r}: it names databases")
+TEMPLATE_DATABASE = f"sluice_test_template_{WORKER_ID}"
 SCHEMA = "sluice"
 _database_numbers = itertools.count(1)
 
@@ -125,11 +135,52 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+MACHINE_WIDE_GROUPS = {"node": "machine", "image": "machine"}
+"""Marker → xdist group of the tests that hold something only one test on the machine can hold at a time:
+``node`` (the bridge rn0, its fixed node ports, iptables and mounts) and ``image`` (the buildah storage under
+.cache/image, which the real-node tests fill too). A group runs on one worker under ``--dist loadgroup``."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``kind`` run only with ``--kind-e2e``; otherwise they are deselected (not skipped)."""
+    """Tests of a machine-wide resource join its xdist group. Tests marked ``kind`` run only with
+    ``--kind-e2e``; otherwise they are deselected (not skipped)."""
+    for item in items:
+        for marker, group in MACHINE_WIDE_GROUPS.items():
+            if item.get_closest_marker(marker) is not None and item.get_closest_marker("xdist_group") is None:
+                item.add_marker(pytest.mark.xdist_group(group))
     if config.getoption(KIND_OPTION):
         return
     deselected = [item for item in items if item.get_closest_marker("kind") is not None]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = [item for item in items if item.get_closest_marker("kind") is None]
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's hook sends the ids to the controller
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under ``--dist loadgroup``, make sure each grouped test's id ends in ``@<group>``: that suffix is all the
+    controller sees of a group. pytest-xdist 3.8 writes it to ``item._nodeid``, which pytest 9.2 no longer
+    reads (pytest-dev/pytest-xdist#1386): the grouped tests would silently spread over every worker."""
+    if not getattr(session.config.option, "loadgroup", False):  # set in pytest-xdist's workers only
+        return
+    for item in session.items:
+        groups = sorted(
+            {
+                str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                for mark in item.iter_markers("xdist_group")
+            }
+        )
+        if groups:
+            set_group_suffix(item, "_".join(groups))
+
+
+def set_group_suffix(item: pytest.Item, group: str) -> None:
+    """Give ``item`` the id ``<nodeid>@<group>`` unless pytest-xdist already did; fail the run if it won't stick."""
+    suffix = f"@{group}"
+    if item.nodeid.endswith(suffix):
+        return
+    grouped = item.nodeid + suffix
+    item._id = NodeId.parse(grouped)
+    if not item.nodeid.endswith(suffix):
+        raise pytest.UsageError(f"cannot put {item.nodeid} in xdist group {group!r}: pytest changed its node ids")

@@ -3,6 +3,9 @@ for the whole session, shared by every test marked ``kubernetes``, with Sluice's
 
 The binaries come from scripts/control-plane/build.sh (instant once built; a cold build takes about 15
 minutes, so CI runs the script before pytest). Each test module works in its own namespace.
+
+Under pytest-xdist each worker that runs a ``kubernetes`` test starts a control plane of its own (about 410 MB
+and 15 s to start here, measured): CRDs and other cluster-wide objects are never shared between workers.
 """
 
 from __future__ import annotations
