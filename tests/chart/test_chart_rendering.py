@@ -44,11 +44,13 @@ def test_values_yaml_is_exactly_the_documented_defaults() -> None:
     assert ChartValues().model_dump(by_alias=True) == values
 
 
+@pytest.mark.kubernetes  # helm comes from the control-plane build
 def test_helm_lint_passes(helm: Path) -> None:
     result = helm_run(helm, "lint", "--strict", str(CHART), "--set", "gateway.enabled=true")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.kubernetes  # helm comes from the control-plane build
 @pytest.mark.parametrize(
     ("setting", "complaint"),
     [
@@ -64,6 +66,7 @@ def test_values_schema_refuses_typos_and_wrong_values(helm: Path, setting: str, 
     assert complaint in result.stderr
 
 
+@pytest.mark.kubernetes  # helm comes from the control-plane build
 def test_default_render_is_one_recreated_operator_with_least_privilege(helm: Path) -> None:
     documents = render(helm)
     kinds = sorted(document["kind"] for document in documents)
@@ -85,6 +88,7 @@ def test_default_render_is_one_recreated_operator_with_least_privilege(helm: Pat
     assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
 
 
+@pytest.mark.kubernetes  # helm comes from the control-plane build
 def test_watch_namespaces_bind_the_workload_role_only_there(helm: Path) -> None:
     documents = render(helm, "--set", "operator.watchNamespaces={shop,billing}")
     bindings = [document for document in documents if document["kind"] == "RoleBinding"]
@@ -95,6 +99,7 @@ def test_watch_namespaces_bind_the_workload_role_only_there(helm: Path) -> None:
     assert cluster_bindings == ["sluice-operator-discovery"]
 
 
+@pytest.mark.kubernetes  # helm comes from the control-plane build
 def test_gateway_toggle_adds_deployment_service_and_disruption_budget(helm: Path) -> None:
     kinds = [document["kind"] for document in render(helm, "--set", "gateway.enabled=true")]
     assert kinds.count("Deployment") == 2
@@ -106,6 +111,7 @@ def test_gateway_toggle_adds_deployment_service_and_disruption_budget(helm: Path
     ]
 
 
+@pytest.mark.kubernetes  # helm comes from the control-plane build
 def test_an_access_policy_config_map_is_mounted_where_the_gateway_reads_it(helm: Path) -> None:
     documents = render(helm, "--set", "gateway.enabled=true,gateway.accessPolicyConfigMapName=sluice-access")
     gateway = next(

@@ -154,6 +154,7 @@ def test_hpa_asks_for_the_metric_the_adapter_exposes() -> None:
     assert metric["object"]["metric"]["name"] in exposed
 
 
+@pytest.mark.kubernetes  # helm comes from the control-plane build
 def test_chart_service_monitor_keeps_the_lag_gauges_namespace_label() -> None:
     """Prometheus would rename the gauges' own ``namespace`` label to ``exported_namespace`` (the operator's
     namespace is the target's); the rules above map ``namespace``, so the chart's ServiceMonitor honours it."""
