@@ -13,7 +13,7 @@ from tests.contract.group_helpers import take
 from tests.custom_resources.cluster import KubernetesCluster, Manifest
 from tests.kopf_operator.conftest import DATABASE_SECRET
 from tests.kopf_operator.helpers import condition_status, conditions, reconciled_with, wait_for_object
-from tests.kopf_operator.operator_process import OperatorProcess
+from tests.kopf_operator.operator_process import OperatorProcess, free_port
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.postgres, pytest.mark.slow]
 
@@ -27,12 +27,12 @@ def retention_policy(name: str, **spec: Any) -> dict[str, Any]:
     }
 
 
-def event_stream(name: str) -> dict[str, Any]:
+def event_stream(name: str, *, secret: str = DATABASE_SECRET) -> dict[str, Any]:
     return {
         "apiVersion": "sluice.dev/v1alpha1",
         "kind": "EventStream",
         "metadata": {"name": name},
-        "spec": {"database": {"secretRef": {"name": DATABASE_SECRET}}},
+        "spec": {"database": {"secretRef": {"name": secret}}},
     }
 
 
@@ -126,3 +126,37 @@ async def test_an_event_streams_own_retention_is_applied_and_reported(
     assert stream["status"]["appendedEventCount"] == 30
     assert stream["status"]["lastPruneTime"]
     assert await first_offset(postgres_dsn, "clicks") == 20
+
+
+async def test_a_policy_between_runs_is_not_ready_while_its_database_is_unreachable(
+    kubernetes_cluster: KubernetesCluster, operator_namespace: str, running_operator: OperatorProcess
+) -> None:
+    # Found on the real node: no run being due, the policy never asked its database and stayed Ready=True
+    # through a PostgreSQL outage, while every other kind went Ready=False (DatabaseUnreachable).
+    namespace = operator_namespace
+    kubernetes_cluster.kubectl(
+        "create",
+        "secret",
+        "generic",
+        "unreachable-database",
+        f"--from-literal=uri=postgresql://nobody@127.0.0.1:{free_port()}/nothing",
+        namespace=namespace,
+    )
+    kubernetes_cluster.create(namespace, event_stream("audit-logins", secret="unreachable-database"))
+    kubernetes_cluster.create(namespace, retention_policy("audit-short", maxEventCount=5))
+
+    down = wait_for_object(
+        kubernetes_cluster, namespace, "RetentionPolicy", "audit-short", reconciled_with("Ready", "False")
+    )
+    assert conditions(down)["Ready"]["reason"] == "DatabaseUnreachable"
+    assert condition_status(down, "DatabaseReachable") == "False"
+    assert conditions(down)["Enforced"]["reason"] == "NotDue"  # no run was due: the outage alone made it unready
+    assert "nobody" not in conditions(down)["Ready"]["message"]  # no credentials in status
+
+    kubernetes_cluster.merge_patch(
+        namespace, "EventStream", "audit-logins", {"spec": {"database": {"secretRef": {"name": DATABASE_SECRET}}}}
+    )
+    up = wait_for_object(
+        kubernetes_cluster, namespace, "RetentionPolicy", "audit-short", reconciled_with("Ready", "True")
+    )
+    assert condition_status(up, "DatabaseReachable") == "True"

@@ -29,7 +29,7 @@ FIRST_EVENTS = 200
 WORKER_SELECTOR = f"app.kubernetes.io/instance={CONSUMER_GROUP}"
 APPLY_TO_RUNNING_BUDGET_SECONDS = 15.0
 SLUICE_KINDS = ("eventstream", "consumergroup", "projection", "retentionpolicy")
-OUTAGE_REPORTING_KINDS = ("eventstream", "consumergroup", "projection")
+OUTAGE_REPORTING_KINDS = SLUICE_KINDS
 OUTAGE_READINESS: dict[str, str | None] = {}
 """Every example object's Ready status while PostgreSQL was down (filled by the crash test)."""
 
@@ -332,10 +332,6 @@ def test_a_postgres_crash_under_load_is_survived(example: Example) -> None:
     assert example.sink.distinct_event_count() == example.appended
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found here: a RetentionPolicy stays Ready=True while its database is down (operator, reported)",
-)
 def test_the_retention_policy_reports_the_outage_too() -> None:
     assert OUTAGE_READINESS, "runs after the crash test, which records every object's readiness"
     assert OUTAGE_READINESS["retentionpolicy/orders-nightly"] == "False"

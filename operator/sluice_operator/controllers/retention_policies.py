@@ -5,6 +5,10 @@ Every reconcile (on change, and on each periodic resync) decides from the schedu
 prunes each matched stream in its own database through the runtime's ``prune_stream`` (bounded batches, so
 appends go on meanwhile) and records the run in status. A database that cannot be reached fails the run:
 ``Enforced`` turns False and the run is tried again at the next resync, since ``lastRunTime`` did not move.
+
+Between runs every reconcile also asks each matched stream's database whether it answers
+(``DatabaseReachable``), as the other kinds do on each resync: a policy whose database is down is not Ready
+even when no run is due.
 """
 
 from __future__ import annotations
@@ -27,14 +31,16 @@ from sluice_operator.models.common import ConditionStatus
 from sluice_operator.models.event_streams import EventStream
 from sluice_operator.models.retention_policies import RetentionPolicy
 from sluice_operator.reconcile.conditions import DesiredCondition, roll_up
+from sluice_operator.reconcile.databases import DatabaseTarget
 from sluice_operator.reconcile.retention_limits import prune_status_fields, runtime_limits
 from sluice_operator.reconcile.retention_policies import matched_stream_names
 from sluice_operator.reconcile.retention_schedule import RUN_REQUESTED_ANNOTATION, RunReason, run_decision
 
-__all__ = ["KIND", "PRUNE_TIMEOUT_SECONDS", "parse_timestamp", "reconcile_retention_policy"]
+__all__ = ["DATABASE_REACHABLE", "KIND", "PRUNE_TIMEOUT_SECONDS", "parse_timestamp", "reconcile_retention_policy"]
 
 KIND = "RetentionPolicy"
 ENFORCED = "Enforced"
+DATABASE_REACHABLE = "DatabaseReachable"
 PRUNE_TIMEOUT_SECONDS = 3600.0
 """Longest one stream's prune may take before the run counts as failed (it resumes at the next run)."""
 
@@ -57,6 +63,21 @@ async def _prune(
         return await prune_stream(store, stream.stream_name, limits, now=now, ignore_window=True)
 
     return await context.databases.run(database.target, prune, timeout_seconds=PRUNE_TIMEOUT_SECONDS)
+
+
+async def _databases_reachable(
+    context: OperatorContext, namespace: str, streams: list[EventStream]
+) -> DesiredCondition:
+    """DatabaseReachable: whether every database of the matched streams answers (each asked once)."""
+    targets: dict[DatabaseTarget, None] = {}
+    try:
+        for stream in streams:
+            targets[(await resolve_database(context, namespace, stream.spec.database)).target] = None
+        for target in targets:
+            await context.databases.run(target, lambda store: store.check_backend())
+    except (DatabaseSecretError, DatabaseUnavailableError) as error:
+        return DesiredCondition(DATABASE_REACHABLE, ConditionStatus.FALSE, error.reason, str(error))
+    return DesiredCondition(DATABASE_REACHABLE, ConditionStatus.TRUE, "Checked", f"{len(targets)} database(s) answer")
 
 
 async def reconcile_retention_policy(context: OperatorContext, body: Mapping[str, Any]) -> None:
@@ -82,6 +103,8 @@ async def reconcile_retention_policy(context: OperatorContext, body: Mapping[str
         last_run_request=status.get("lastRunRequest"),
     )
     fields: dict[str, Any] = {"matchedStreams": matched, "nextRunTime": decision.next_run_time.isoformat()}
+    by_name = {str(stream["metadata"]["name"]): stream for stream in stream_bodies}
+    streams = [EventStream.model_validate(by_name[name]) for name in matched]
     if not decision.run:
         waiting = "waiting for the cleanup window" if decision.reason is RunReason.OUTSIDE_CLEANUP_WINDOW else "idle"
         enforced = DesiredCondition(
@@ -90,20 +113,20 @@ async def reconcile_retention_policy(context: OperatorContext, body: Mapping[str
             decision.reason.value,
             f"{len(matched)} stream(s) matched; {waiting}; next run at {decision.next_run_time.isoformat()}",
         )
-        await write_status(context.kubernetes, body, fields, roll_up([enforced]))
+        reachable = await _databases_reachable(context, namespace, streams)
+        await write_status(context.kubernetes, body, fields, roll_up([reachable, enforced]))
         return
-    by_name = {str(stream["metadata"]["name"]): stream for stream in stream_bodies}
     reports: list[PruneReport] = []
     try:
-        for name in matched:
-            stream = EventStream.model_validate(by_name[name])
+        for stream in streams:
             try:
                 reports.append(await _prune(context, namespace, stream, policy, now))
             except StreamNotFoundError:
                 continue  # its EventStream has not created it yet: nothing to prune
     except (DatabaseSecretError, DatabaseUnavailableError) as error:
         failed = DesiredCondition(ENFORCED, ConditionStatus.FALSE, error.reason, f"the run failed: {error}")
-        await write_status(context.kubernetes, body, fields, roll_up([failed]))
+        unreachable = DesiredCondition(DATABASE_REACHABLE, ConditionStatus.FALSE, error.reason, str(error))
+        await write_status(context.kubernetes, body, fields, roll_up([unreachable, failed]))
         return
     except SluiceError as error:
         failed = DesiredCondition(ENFORCED, ConditionStatus.FALSE, "PruneFailed", f"the run failed: {error}")
@@ -118,4 +141,5 @@ async def reconcile_retention_policy(context: OperatorContext, body: Mapping[str
         decision.reason.value,
         f"{len(matched)} stream(s) matched; the last run pruned {fields['prunedEvents']} event(s)",
     )
-    await write_status(context.kubernetes, body, fields, roll_up([enforced]))
+    reachable = DesiredCondition(DATABASE_REACHABLE, ConditionStatus.TRUE, "Pruned", "the run reached every database")
+    await write_status(context.kubernetes, body, fields, roll_up([reachable, enforced]))
