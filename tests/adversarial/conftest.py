@@ -1,8 +1,9 @@
-"""Fixtures of the adversarial tests: a store on both backends (tests/store_fixtures.py) and a gRPC server
-over the memory backend with a channel to it."""
+"""Fixtures of the adversarial tests: a store on both backends (tests/store_fixtures.py), a gRPC server
+over the memory backend with a channel to it, and a database on a server of its own that a test may freeze."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -11,10 +12,12 @@ import pytest
 
 import sluice
 from sluice import EventStore
+from sluice.embedded_postgres import EmbeddedPostgres
 from sluice.rpc.server import build_grpc_server
+from tests.faults.database import FaultyDatabase, create_database, fault_server_settings
 from tests.store_fixtures import store, store_url
 
-__all__ = ["grpc_channel", "memory_store", "store", "store_url"]
+__all__ = ["freezable_database", "grpc_channel", "memory_store", "store", "store_url"]
 
 
 @pytest.fixture
@@ -33,3 +36,17 @@ async def grpc_channel(memory_store: EventStore) -> AsyncIterator[grpc.aio.Chann
             yield channel
     finally:
         await server.stop(grace_seconds=1)
+
+
+@pytest.fixture
+async def freezable_database() -> AsyncIterator[FaultyDatabase]:
+    """A migrated database on a server of its own, which the test may freeze (resumed again at the end)."""
+    server = EmbeddedPostgres(fault_server_settings())
+    await asyncio.to_thread(server.start)
+    try:
+        faulty = FaultyDatabase(server)
+        await create_database(server, faulty.database)
+        yield faulty
+    finally:
+        server.resume()  # (a no-op unless the test left it frozen)
+        await asyncio.to_thread(server.stop)

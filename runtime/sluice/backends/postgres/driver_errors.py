@@ -166,6 +166,16 @@ class TranslatingPool(_PoolBase):
     def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext[asyncpg.Record]:
         return _TranslatingAcquireContext(self, timeout)
 
+    async def release(self, connection: Any, *, timeout: float | None = None) -> None:  # noqa: ASYNC109  (asyncpg's signature)
+        """Give a connection back. One whose statement was cancelled (the caller's timeout or a cancelled
+        task) is closed at once instead of waiting for the server to confirm the cancel: a frozen server
+        never confirms it, and the caller's cancellation (a readiness probe's time limit, a gRPC deadline)
+        would wait for it as long as the server stays frozen. The pool opens a new connection when needed."""
+        raw = getattr(connection, "_con", None)
+        if raw is not None and raw._protocol is not None and raw._protocol._is_cancelling():
+            raw.terminate()  # returns the holder to the pool and detaches the proxy
+        await super().release(connection, timeout=timeout)
+
 
 async def create_translating_pool(dsn: str, *, min_size: int, max_size: int, **options: Any) -> TranslatingPool:
     """Open a ``TranslatingPool`` with asyncpg's defaults (as ``asyncpg.create_pool`` would)."""
