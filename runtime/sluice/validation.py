@@ -97,3 +97,16 @@ def check_receipt(message_id: int, attempt: int) -> None:
     """A receipt's message id (1 to 2^63 - 1) and attempt (1 to 2^31 - 1) are numbers the database can hold."""
     check_integer(message_id, "a receipt's message id", minimum=1)
     check_integer(attempt, "a receipt's attempt", minimum=1, maximum=MAX_INT32)
+
+
+def check_partition_key(value: object) -> None:
+    """A partition key is None or text UTF-8 can encode (its CRC-32 is taken of its UTF-8 bytes): a string
+    holding a lone surrogate (such as a command-line argument that was not UTF-8) raises InvalidArgumentError."""
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"partition_key must be text, got {value!r}")
+    try:
+        value.encode()
+    except UnicodeEncodeError as error:
+        raise InvalidArgumentError(f"partition_key is not valid Unicode text: {error}") from error

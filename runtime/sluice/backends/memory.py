@@ -48,6 +48,7 @@ from sluice.options import StoreOptions
 from sluice.payloads import decode_payload, encode_metadata
 from sluice.store import AppendRequest, BackendCheck, EventStore
 from sluice.streams import PartitionInfo, StreamConfig, StreamInfo, StreamType, same_shape, shape_description
+from sluice.validation import check_partition_key
 
 
 def _now() -> datetime:
@@ -307,6 +308,7 @@ class MemoryEventStore(EventStore):
     # ----------------------------------------------------------------- appends
 
     async def _append(self, request: AppendRequest) -> AppendResult:
+        check_partition_key(request.partition_key)  # before a stream is auto-created
         stream = self._stream(request.stream_name, StreamType.PERSISTENT, create=True)
         known = [stream.event_ids.get(event_id) for event_id in request.events.event_ids]
         if all(known):
@@ -417,6 +419,8 @@ class MemoryEventStore(EventStore):
     async def _offset_at_time(self, stream_name: str, partition: int, at: datetime) -> int:
         stream = self._stream(stream_name, StreamType.PERSISTENT, create=False)
         events = stream.partitions[partition].events
+        if at.tzinfo is None:  # a naive time is UTC, as PostgreSQL's driver reads it
+            at = at.replace(tzinfo=UTC)
         # Offsets below first_offset were pruned: the search starts at the oldest one retained.
         return bisect.bisect_left(events, at, lo=events.first_offset, key=lambda stored: stored.timestamp)
 

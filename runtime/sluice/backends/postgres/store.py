@@ -63,6 +63,7 @@ from sluice.streams import (
     same_shape,
     shape_description,
 )
+from sluice.validation import check_partition_key
 
 PARTITION_COUNT_TTL_SECONDS = 5.0
 """How long append trusts a cached partition count before looking it up again."""
@@ -291,6 +292,7 @@ class PostgresEventStore(EventStore):
     # ----------------------------------------------------------------- appends
 
     async def _append(self, request: AppendRequest) -> AppendResult:
+        check_partition_key(request.partition_key)  # before a stream is auto-created
         name = request.stream_name
         events = request.events
         expected_next, require_existing, expectation = _expectation(request.expected_offset)
