@@ -10,15 +10,28 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pytest
 
+import sluice
+from sluice.projections.status import projection_status
 from sluice_operator.local.demo_sink import CloudEventSink
-from sluice_operator.local.end_to_end_example import CONSUMER_GROUP, PROJECTION, REPLAY, STREAM, load_example_manifests
+from sluice_operator.local.end_to_end_example import (
+    CONSUMER_GROUP,
+    PROJECTION,
+    PROJECTION_TABLE,
+    REPLAY,
+    STREAM,
+    load_example_manifests,
+)
+from sluice_operator.local.read_model import order_summary_rows
 from sluice_operator.local.sample_events import append_sample_orders
 from tests.real_node.node_cluster import OPERATOR_NAMESPACE, RealCluster, wait_for
 
@@ -27,6 +40,7 @@ pytestmark = [pytest.mark.kubernetes, pytest.mark.node, pytest.mark.slow, pytest
 NAMESPACE = "shop-on-node"
 FIRST_EVENTS = 200
 WORKER_SELECTOR = f"app.kubernetes.io/instance={CONSUMER_GROUP}"
+PROJECTION_SELECTOR = f"app.kubernetes.io/instance={PROJECTION}"
 APPLY_TO_RUNNING_BUDGET_SECONDS = 15.0
 SLUICE_KINDS = ("eventstream", "consumergroup", "projection", "retentionpolicy")
 OUTAGE_REPORTING_KINDS = SLUICE_KINDS
@@ -291,6 +305,233 @@ def test_the_replay_job_runs_to_succeeded(example: Example) -> None:
     )
 
 
+def _restart_counts(example: Example) -> dict[str, int]:
+    return {
+        pod["metadata"]["name"]: int(pod["status"]["containerStatuses"][0]["restartCount"]) for pod in example.workers()
+    }
+
+
+def _crash_looping(example: Example) -> list[str]:
+    return [
+        pod["metadata"]["name"]
+        for pod in example.workers()
+        for status in pod["status"].get("containerStatuses", [])
+        if ((status.get("state") or {}).get("waiting") or {}).get("reason") == "CrashLoopBackOff"
+    ]
+
+
+def test_a_worker_without_its_database_goes_unready_and_is_not_restarted(example: Example) -> None:
+    cluster = example.cluster
+    workers = wait_for(
+        lambda: len(example.ready_workers()) == len(example.workers()) and example.ready_workers(), "Ready workers"
+    )
+    liveness = workers[0]["spec"]["containers"][0]["livenessProbe"]
+    liveness_budget = liveness.get("periodSeconds", 10) * liveness.get("failureThreshold", 3)
+    restarts_before = _restart_counts(example)
+    cluster.postgres.kill()
+    down_since = time.monotonic()
+    try:
+        wait_for(
+            lambda: example.workers() and not example.ready_workers(),
+            "every worker unready (READY 0/1) while its database is down",
+            timeout_seconds=60,
+        )
+        print(f"every worker unready {time.monotonic() - down_since:.1f} s after PostgreSQL was killed")
+        # Stay down well past the time a failing liveness probe would take to restart the container.
+        while time.monotonic() - down_since < liveness_budget + 15:
+            assert _restart_counts(example) == restarts_before, "a worker was restarted while its database was down"
+            assert not _crash_looping(example)
+            assert not example.ready_workers()
+            time.sleep(2)
+    finally:
+        cluster.postgres.restart()
+    up_since = time.monotonic()
+    wait_for(
+        lambda: len(example.ready_workers()) == len(restarts_before),
+        "every worker Ready again once the database is back",
+        timeout_seconds=90,
+    )
+    print(f"every worker Ready again {time.monotonic() - up_since:.1f} s after PostgreSQL restarted")
+    assert _restart_counts(example) == restarts_before
+    example.append(50)
+    wait_for(lambda: _everything_delivered(example), "every event at the sink", timeout_seconds=90)
+
+
+def _watch_workers(example: Example) -> subprocess.Popen[str]:
+    cluster = example.cluster
+    return subprocess.Popen(
+        [
+            str(cluster.node.layout.kubernetes_bin_directory / "kubectl"),
+            f"--kubeconfig={cluster.control_plane.kubeconfig_path}",
+            "get",
+            "pods",
+            f"--namespace={NAMESPACE}",
+            "-l",
+            WORKER_SELECTOR,
+            "--watch",
+            "--output=json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def _json_documents(text: str) -> list[dict[str, Any]]:
+    decoder = json.JSONDecoder()
+    documents: list[dict[str, Any]] = []
+    position = 0
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position >= len(text):
+            return documents
+        try:
+            document, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError:
+            return documents  # the watch was stopped in the middle of a document
+        documents.append(document)
+
+
+def _scale(example: Example, replicas: int) -> None:
+    example.cluster.kubectl(
+        "scale", "consumergroup.sluice.dev", CONSUMER_GROUP, f"--namespace={NAMESPACE}", f"--replicas={replicas}"
+    )
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def test_sigterm_on_scale_down_drains_within_the_grace_period(example: Example) -> None:
+    replicas_before = len(example.workers())
+    _scale(example, 2)
+    wait_for(lambda: len(example.ready_workers()) == 2 and len(example.workers()) == 2, "2 Ready workers")
+    wait_for(lambda: _everything_delivered(example), "every earlier event at the sink", timeout_seconds=90)
+    first_received = len(example.sink.received)
+    stop_trickle = threading.Event()
+
+    def trickle() -> None:
+        while not stop_trickle.is_set():
+            example.append(5)
+            time.sleep(0.2)
+
+    trickler = threading.Thread(target=trickle, daemon=True)
+    watch = _watch_workers(example)
+    trickler.start()
+    try:
+        time.sleep(3)  # both workers busy with the trickle
+        scaled_at = time.monotonic()
+        _scale(example, 1)
+        wait_for(
+            lambda: (
+                len(example.cluster.get_json("pods", f"--namespace={NAMESPACE}", "-l", WORKER_SELECTOR)["items"]) == 1
+            ),
+            "the scaled-down pod gone",
+            timeout_seconds=90,
+            interval=0.2,
+        )
+        print(f"scale 2 -> 1: the terminated pod gone {time.monotonic() - scaled_at:.1f} s after kubectl scale")
+        time.sleep(3)  # the trickle goes on to the remaining worker
+    finally:
+        stop_trickle.set()
+        trickler.join(timeout=30)
+        watch.terminate()
+        watched, _ = watch.communicate(timeout=30)
+    wait_for(lambda: _everything_delivered(example), "every event at the sink", timeout_seconds=90)
+    assert example.sink.distinct_event_count() == example.appended
+    deliveries = Counter(event.subject for event in example.sink.received[first_received:])
+    processed_twice = sorted(subject for subject, count in deliveries.items() if count > 1)
+    assert not processed_twice, f"(partition/offset) delivered twice around the scale-down: {processed_twice}"
+    terminated = [
+        (pod, status["state"]["terminated"])
+        for pod in _json_documents(watched)
+        if pod["metadata"].get("deletionTimestamp")
+        for status in (pod.get("status") or {}).get("containerStatuses", [])
+        if (status.get("state") or {}).get("terminated")
+    ]
+    assert terminated, "the watch saw the scaled-down pod's container terminate"
+    pod, state = terminated[-1]
+    grace = int(pod["spec"]["terminationGracePeriodSeconds"])
+    # deletionTimestamp is the deletion request's time plus the grace period: the end of the grace period.
+    grace_ends = _parse_time(pod["metadata"]["deletionTimestamp"])
+    finished = _parse_time(state["finishedAt"])
+    print(
+        f"scaled-down pod {pod['metadata']['name']}: exit code {state['exitCode']}, "
+        f"finished {(grace_ends - finished).total_seconds():.0f} s before its {grace} s grace period ended; "
+        f"{sum(deliveries.values())} deliveries during the test, none twice"
+    )
+    assert state["exitCode"] == 0, state
+    assert state.get("reason") != "OOMKilled"
+    assert finished < grace_ends
+    _scale(example, replicas_before)
+    wait_for(lambda: len(example.ready_workers()) == replicas_before, f"{replicas_before} Ready workers again")
+
+
+async def _projection_state(dsn: str) -> tuple[int, int, int]:
+    """(active version, reset generation, rows in the read model's view)."""
+    async with await sluice.connect(dsn) as store:
+        status = await projection_status(store, PROJECTION)
+    rows = await order_summary_rows(dsn, PROJECTION_TABLE, limit=1)
+    return status.active_version, status.reset_generation, rows.total
+
+
+def test_a_projection_reset_rebuilds_with_a_real_pod(example: Example) -> None:
+    cluster = example.cluster
+    dsn = cluster.postgres.dsn()
+
+    def projection() -> dict[str, Any]:
+        return cluster.get_json("projection.sluice.dev", PROJECTION, f"--namespace={NAMESPACE}")
+
+    wait_for(lambda: (projection().get("status") or {}).get("lag", {}).get("events") == 0, "the projection caught up")
+    version_before, generation_before, rows_before = asyncio.run(_projection_state(dsn))
+    pods_before = {
+        pod["metadata"]["name"]
+        for pod in cluster.get_json("pods", f"--namespace={NAMESPACE}", "-l", PROJECTION_SELECTOR)["items"]
+    }
+    generation = int(projection()["spec"].get("resetGeneration") or 0) + 1
+    started_at = time.monotonic()
+    cluster.kubectl(
+        "patch",
+        "projection.sluice.dev",
+        PROJECTION,
+        f"--namespace={NAMESPACE}",
+        "--type=merge",
+        f"--patch={json.dumps({'spec': {'resetGeneration': generation}})}",
+    )
+
+    def rebuilt_pod() -> dict[str, Any] | None:
+        for pod in cluster.get_json("pods", f"--namespace={NAMESPACE}", "-l", PROJECTION_SELECTOR)["items"]:
+            arguments = pod["spec"]["containers"][0].get("args") or pod["spec"]["containers"][0].get("command")
+            fresh = pod["metadata"]["name"] not in pods_before and not pod["metadata"].get("deletionTimestamp")
+            if fresh and _pod_ready(pod) and "--reset-generation" in arguments:
+                position = arguments.index("--reset-generation")
+                if arguments[position + 1] == str(generation):
+                    return pod
+        return None
+
+    pod = wait_for(rebuilt_pod, f"a new projection pod with --reset-generation {generation} Ready", timeout_seconds=90)
+    assert pod["status"]["containerStatuses"][0]["containerID"].startswith("containerd://")
+
+    def rebuilt() -> bool:
+        version, stored_generation, _ = asyncio.run(_projection_state(dsn))
+        status = projection().get("status") or {}
+        return (
+            version == version_before + 1
+            and stored_generation == generation
+            and status.get("lag", {}).get("events") == 0
+            and (status.get("rebuild") or {}).get("phase") in {None, "Succeeded"}
+        )
+
+    wait_for(rebuilt, "the rebuilt version active and caught up", timeout_seconds=120)
+    print(f"projection reset to generation {generation}: rebuilt and active in {time.monotonic() - started_at:.1f} s")
+    version, stored_generation, rows = asyncio.run(_projection_state(dsn))
+    assert (version, stored_generation) == (version_before + 1, generation)
+    assert generation > generation_before
+    assert rows == rows_before, "the rebuilt read model has every row the old version had"
+    assert _ready(projection()) == "True"
+
+
 def test_a_postgres_crash_under_load_is_survived(example: Example) -> None:
     cluster = example.cluster
     example.append(300)
@@ -326,7 +567,14 @@ def test_a_postgres_crash_under_load_is_survived(example: Example) -> None:
     except AssertionError as error:
         raise AssertionError(f"{error}: {readiness()}") from None
     print(f"every Sluice object Ready=True {time.monotonic() - up_since:.1f} s after the restart")
-    wait_for(lambda: len(example.ready_workers()) == 3, "every worker Ready again, by itself", timeout_seconds=120)
+    replicas = int(
+        example.cluster.get_json("consumergroup.sluice.dev", CONSUMER_GROUP, f"--namespace={NAMESPACE}")["spec"][
+            "replicas"
+        ]
+    )
+    wait_for(
+        lambda: len(example.ready_workers()) == replicas, "every worker Ready again, by itself", timeout_seconds=120
+    )
     example.append(100)
     wait_for(lambda: _everything_delivered(example), "every event at the sink", timeout_seconds=120)
     assert example.sink.distinct_event_count() == example.appended
