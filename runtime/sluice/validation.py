@@ -110,3 +110,12 @@ def check_partition_key(value: object) -> None:
         value.encode()
     except UnicodeEncodeError as error:
         raise InvalidArgumentError(f"partition_key is not valid Unicode text: {error}") from error
+
+
+def lease_too_long(queue_name: str, receipt: object) -> InvalidArgumentError:
+    """The error of an ``extend`` whose lease would end more than ``MAX_DURATION`` from now (the lease is
+    left as it was): stacked extensions would otherwise end it past year 9999, and the message with it."""
+    return InvalidArgumentError(
+        f"extending receipt {receipt} of queue {queue_name!r} would end its lease more than "
+        f"{MAX_DURATION.days} days from now; the lease was not changed"
+    )

@@ -48,7 +48,7 @@ from sluice.options import StoreOptions
 from sluice.payloads import decode_payload, encode_metadata
 from sluice.store import AppendRequest, BackendCheck, EventStore
 from sluice.streams import PartitionInfo, StreamConfig, StreamInfo, StreamType, same_shape, shape_description
-from sluice.validation import check_partition_key
+from sluice.validation import MAX_DURATION, check_partition_key, lease_too_long
 
 
 def _now() -> datetime:
@@ -565,7 +565,11 @@ class MemoryEventStore(EventStore):
         if current is None:
             return False
         message = current[1]
-        message.visible_at = max(message.visible_at, _now()) + by
+        now = _now()
+        new_end = max(message.visible_at, now) + by
+        if new_end > now + MAX_DURATION:
+            raise lease_too_long(queue_name, receipt)
+        message.visible_at = new_end
         return True
 
     async def _dead_letters(self, queue_name: str, limit: int) -> list[DeadLetter]:

@@ -63,7 +63,7 @@ from sluice.streams import (
     same_shape,
     shape_description,
 )
-from sluice.validation import check_partition_key
+from sluice.validation import MAX_DURATION, check_partition_key, lease_too_long
 
 PARTITION_COUNT_TTL_SECONDS = 5.0
 """How long append trusts a cached partition count before looking it up again."""
@@ -524,10 +524,12 @@ class PostgresEventStore(EventStore):
         return bool(changed)
 
     async def _extend(self, queue_name: str, receipt: Receipt, by: timedelta) -> bool:
-        message_id = await self._pool.fetchval(
-            query("extend_lease"), queue_name, receipt.message_id, receipt.attempt, by
+        row = await self._pool.fetchrow(
+            query("extend_lease"), queue_name, receipt.message_id, receipt.attempt, by, MAX_DURATION
         )
-        return message_id is not None
+        if row is not None and not row["extended"]:
+            raise lease_too_long(queue_name, receipt)
+        return row is not None
 
     async def _redrive_dead_letters(self, queue_name: str, dead_letter_ids: list[int] | None) -> list[int]:
         await self._ensure_queue_exists(queue_name)

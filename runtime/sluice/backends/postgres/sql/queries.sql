@@ -275,11 +275,22 @@ SELECT (SELECT count(*) FROM retried) + (SELECT count(*) FROM buried) AS changed
        (SELECT count(*) FROM buried) AS buried;
 
 -- name: extend_lease
-UPDATE queue_messages m
-   SET visible_at = greatest(m.visible_at, clock_timestamp()) + $4::interval
- WHERE m.stream_id = (SELECT stream_id FROM streams WHERE name = $1)
-   AND m.message_id = $2 AND m.attempts = $3
-RETURNING m.message_id;
+-- The lease moves only while its new end stays within $5 of now (repeated extensions could otherwise
+-- push it past year 9999, losing the message): no row means a stale receipt, extended = false the limit.
+WITH leased AS (
+    SELECT m.message_id, greatest(m.visible_at, clock_timestamp()) + $4::interval AS new_end
+      FROM queue_messages m
+     WHERE m.stream_id = (SELECT stream_id FROM streams WHERE name = $1)
+       AND m.message_id = $2 AND m.attempts = $3
+       FOR UPDATE
+), extended AS (
+    UPDATE queue_messages m
+       SET visible_at = l.new_end
+      FROM leased l
+     WHERE m.message_id = l.message_id AND l.new_end <= clock_timestamp() + $5::interval
+    RETURNING m.message_id
+)
+SELECT l.message_id, EXISTS (SELECT 1 FROM extended) AS extended FROM leased l;
 
 -- name: list_dead_letters
 SELECT d.dead_letter_id, d.message_id, d.event_type, d.schema_version, d.content_type, d.data,
