@@ -36,7 +36,15 @@ def checked_offset(value: int, *, field: str) -> int:
 
 
 def duration_value(duration: duration_pb2.Duration, *, field: str) -> timedelta:
-    """A Duration as a timedelta from zero to MAX_DURATION."""
+    """A Duration as a timedelta from zero to MAX_DURATION. A Duration the protobuf spec calls invalid
+    (nanos outside +-999,999,999, or of another sign than seconds) is refused, not read as some other
+    length."""
+    seconds, nanos = duration.seconds, duration.nanos
+    if not -999_999_999 <= nanos <= 999_999_999 or (seconds > 0 and nanos < 0) or (seconds < 0 and nanos > 0):
+        raise InvalidArgumentError(
+            f"{field} is not a valid duration: nanos must be within +-999,999,999 and have the sign of seconds "
+            f"(got seconds={seconds}, nanos={nanos})"
+        )
     try:
         value = duration.ToTimedelta()
     except (ValueError, OverflowError) as error:
