@@ -119,3 +119,14 @@ def lease_too_long(queue_name: str, receipt: object) -> InvalidArgumentError:
         f"extending receipt {receipt} of queue {queue_name!r} would end its lease more than "
         f"{MAX_DURATION.days} days from now; the lease was not changed"
     )
+
+
+def check_prepared_events(schema_versions: list[int], metadata: list[str], *, limit: int) -> None:
+    """Schema versions from 1 to 2^31 - 1 (a stored 0 or -1 cannot travel in the wire's unsigned field:
+    every gRPC read of its partition failed) and metadata of at most ``limit`` bytes (the payload limit:
+    metadata was unbounded), checked by each backend before it stores anything."""
+    for version in schema_versions:
+        check_integer(version, "schema_version", minimum=1, maximum=MAX_INT32)
+    for text in metadata:
+        if len(text) > limit and len(text.encode()) > limit:
+            raise InvalidArgumentError(f"metadata is {len(text.encode())} bytes, over the limit of {limit} bytes")

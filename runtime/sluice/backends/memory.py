@@ -48,7 +48,7 @@ from sluice.options import StoreOptions
 from sluice.payloads import decode_payload, encode_metadata
 from sluice.store import AppendRequest, BackendCheck, EventStore
 from sluice.streams import PartitionInfo, StreamConfig, StreamInfo, StreamType, same_shape, shape_description
-from sluice.validation import MAX_DURATION, check_partition_key, lease_too_long
+from sluice.validation import MAX_DURATION, check_partition_key, check_prepared_events, lease_too_long
 
 
 def _now() -> datetime:
@@ -309,6 +309,9 @@ class MemoryEventStore(EventStore):
 
     async def _append(self, request: AppendRequest) -> AppendResult:
         check_partition_key(request.partition_key)  # before a stream is auto-created
+        check_prepared_events(
+            request.events.schema_versions, request.events.metadata, limit=self.options.max_payload_bytes
+        )
         stream = self._stream(request.stream_name, StreamType.PERSISTENT, create=True)
         known = [stream.event_ids.get(event_id) for event_id in request.events.event_ids]
         if all(known):
@@ -443,6 +446,7 @@ class MemoryEventStore(EventStore):
         delay: timedelta,
         correlation_id: str | None,
     ) -> list[EnqueueResult]:
+        check_prepared_events(messages.schema_versions, messages.metadata, limit=self.options.max_payload_bytes)
         stream = self._stream(queue_name, StreamType.EPHEMERAL, create=True)
         messages = stream.config.compression_policy.apply(messages)
         pending_by_key = {

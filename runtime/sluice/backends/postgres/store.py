@@ -63,7 +63,7 @@ from sluice.streams import (
     same_shape,
     shape_description,
 )
-from sluice.validation import MAX_DURATION, check_partition_key, lease_too_long
+from sluice.validation import MAX_DURATION, check_partition_key, check_prepared_events, lease_too_long
 
 PARTITION_COUNT_TTL_SECONDS = 5.0
 """How long append trusts a cached partition count before looking it up again."""
@@ -293,6 +293,9 @@ class PostgresEventStore(EventStore):
 
     async def _append(self, request: AppendRequest) -> AppendResult:
         check_partition_key(request.partition_key)  # before a stream is auto-created
+        check_prepared_events(
+            request.events.schema_versions, request.events.metadata, limit=self.options.max_payload_bytes
+        )
         name = request.stream_name
         events = request.events
         expected_next, require_existing, expectation = _expectation(request.expected_offset)
@@ -423,6 +426,7 @@ class PostgresEventStore(EventStore):
         delay: timedelta,
         correlation_id: str | None,
     ) -> list[EnqueueResult]:
+        check_prepared_events(messages.schema_versions, messages.metadata, limit=self.options.max_payload_bytes)
         for _ in range(3):
             queue = await self._stream_settings(queue_name, StreamType.EPHEMERAL)
             arrays = _event_arrays(queue.compression.apply(messages))[1:]  # queues keep no event ids
