@@ -22,6 +22,7 @@ from sluice.projections.options import ProjectionOptions
 from sluice.projections.projection import Projection
 from sluice.projections.queries import projection_query
 from sluice.projections.sql_target.definition import SqlTarget, SqlUpsert, parse_sql_target
+from sluice.projections.sql_target.json_text import jsonb_unreadable
 from sluice.projections.sql_target.statements import SqlTargetStatements, json_path_parameters
 
 if TYPE_CHECKING:
@@ -76,10 +77,23 @@ def sql_projection(
                         event.event_type,
                     )
                     continue
+                payload = event.payload.decode()
+                problem = jsonb_unreadable(payload)
+                if problem is not None:
+                    logger.warning(
+                        "projection %s: skipped %s/%d/%d (%s): PostgreSQL cannot read its payload as JSON: %s",
+                        name,
+                        event.stream_name,
+                        event.partition,
+                        event.offset,
+                        event.event_type,
+                        problem,
+                    )
+                    continue
                 if upsert is not run_upsert:
                     await _write_payloads(connection, statements, run_upsert, run_payloads, context.version)
                     run_upsert, run_payloads = upsert, []
-                run_payloads.append(event.payload.decode())
+                run_payloads.append(payload)
         await _write_payloads(connection, statements, run_upsert, run_payloads, context.version)
 
     @projection.on_start
