@@ -33,6 +33,12 @@ ensure_control_plane() {
   log "control plane binaries: $(bash scripts/control-plane/build.sh | tail -n 1)"
 }
 
+ensure_keda() {
+  # KEDA's operator and metrics adapter (and its CRDs), built from its Go module and cached under
+  # .cache/keda (several minutes cold on 2 cores, instant when built); the `keda` tests run them.
+  log "KEDA binaries: $(bash scripts/keda/build.sh | tail -n 1)"
+}
+
 # The Debian packages a real node needs: gcc, pkg-config and libseccomp-dev to build runc (cgo, seccomp),
 # iptables for kube-proxy and the kubelet (1.8, nf_tables backend), openssl for checks by hand.
 NODE_DEBIAN_PACKAGES="gcc libseccomp-dev pkg-config iptables openssl"
