@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 import click
 
 from sluice.cli.output import emit_event
-from sluice.cli.running import open_store, run
+from sluice.cli.running import one_line, one_line_logs, open_store, run
 from sluice.cli.settings import output_setting, require_dsn, store_settings
+from sluice.errors import ConnectionLostError, DatabaseBusyError
 from sluice.events import Direction, RecordedEvent
 from sluice.store import EventStore
 
@@ -108,7 +109,33 @@ def tail(
     )
 
 
+OUTAGE_FIRST_DELAY_SECONDS = 0.1
+OUTAGE_MAX_DELAY_SECONDS = 2.0
+
+
 async def _tail(
+    *,
+    dsn: str,
+    schema_name: str,
+    stream: str,
+    partition: int | None,
+    from_beginning: bool,
+    limit: int | None,
+    output: str,
+) -> None:
+    with one_line_logs():
+        await _tail_store(
+            dsn=dsn,
+            schema_name=schema_name,
+            stream=stream,
+            partition=partition,
+            from_beginning=from_beginning,
+            limit=limit,
+            output=output,
+        )
+
+
+async def _tail_store(
     *,
     dsn: str,
     schema_name: str,
@@ -160,5 +187,22 @@ async def _tail(
 async def _follow(
     store: EventStore, stream: str, partition: int, start: int, arrivals: asyncio.Queue[RecordedEvent]
 ) -> None:
-    async for event in store.subscribe(stream, from_offset=start, partition=partition):
-        await arrivals.put(event)
+    """Follow one partition from ``start``, riding out database outages: a restart or a killed
+    connection is noted once on stderr, and the subscription resumes at the next offset once the
+    database answers (tail used to exit 1 on the first blip)."""
+    position, delay, noted = start, OUTAGE_FIRST_DELAY_SECONDS, False
+    while True:
+        try:
+            async for event in store.subscribe(stream, from_offset=position, partition=partition):
+                if noted:
+                    click.echo(f"the database answers again; following partition {partition} from {position}", err=True)
+                    delay, noted = OUTAGE_FIRST_DELAY_SECONDS, False
+                await arrivals.put(event)
+                position = event.offset + 1
+            return
+        except (ConnectionLostError, DatabaseBusyError) as error:
+            if not noted:
+                click.echo(f"the database is unavailable, retrying: {one_line(error)}", err=True)
+                noted = True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, OUTAGE_MAX_DELAY_SECONDS)

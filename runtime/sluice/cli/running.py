@@ -8,8 +8,10 @@ Sluice refuses (InvalidArgumentError: a value out of range, malformed JSON, ...)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
+import logging
+import sys
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -59,3 +61,29 @@ async def open_store(dsn: str, schema_name: str) -> AsyncIterator[EventStore]:
         yield store
     finally:
         await store.close()
+
+
+class _OneLineFormatter(logging.Formatter):
+    """``WARNING logger: message (ErrorType: text)``: a library's warning without its traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"{record.levelname} {record.name}: {one_line(Exception(record.getMessage()))}"
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            text += f" ({type(error).__name__}: {one_line(error)})"
+        return text
+
+
+@contextmanager
+def one_line_logs() -> Iterator[None]:
+    """While a long-running command (``tail``) runs: warnings of the libraries under it (asyncpg's pool
+    retrying during a database outage) on stderr as one line each, not as tracebacks."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(_OneLineFormatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
