@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING
 
 from sluice.backends.postgres.driver_errors import is_connection_lost
 from sluice.backends.postgres.store import PostgresEventStore
-from sluice.errors import InvalidArgumentError, ProjectionConflictError, ProjectionHandlerError, SluiceError
+from sluice.errors import (
+    ConnectionLostError,
+    DatabaseBusyError,
+    InvalidArgumentError,
+    ProjectionConflictError,
+    ProjectionHandlerError,
+    SluiceError,
+)
 from sluice.events import RecordedEvent
 from sluice.projections import metrics
 from sluice.projections.checkpoints import CheckpointStore, TransactionWork
@@ -37,6 +44,10 @@ if TYPE_CHECKING:
     from sluice.projections.context import DatabaseConnection
 
 logger = logging.getLogger(__name__)
+
+OUTAGE_FIRST_DELAY_SECONDS = 0.1
+OUTAGE_MAX_DELAY_SECONDS = 2.0
+"""Backoff while the database is away (doubling from the first delay up to the last)."""
 
 ProgressCallback = Callable[[RebuildProgress], None]
 
@@ -126,14 +137,17 @@ class ProjectionRunner:
         try:
             while not self.stopping.is_set():
                 ticket = self.reader.wake_up_ticket()
-                if time.monotonic() >= next_request_check:
-                    next_request_check = time.monotonic() + check_interval
-                    await self._rebuild_if_requested()
                 try:
+                    if time.monotonic() >= next_request_check:
+                        next_request_check = time.monotonic() + check_interval
+                        await self._rebuild_if_requested()
                     applied = await self.step()
                 except ProjectionConflictError as error:
                     logger.warning("projection %s: %s; reloading its checkpoint", self.projection.name, error)
                     await self._reload()
+                    continue
+                except (ConnectionLostError, DatabaseBusyError) as error:
+                    await self._ride_out_outage(error)
                     continue
                 if applied == 0:
                     await self._wait(ticket)
@@ -314,6 +328,23 @@ class ProjectionRunner:
         if self._state is None:
             raise InvalidArgumentError("start the projection runner first")
         return self._state
+
+    async def _ride_out_outage(self, error: SluiceError) -> None:
+        """Wait with backoff until the database answers again (or ``stop()``), then go on from the stored
+        checkpoint, which says whether the batch in hand committed. A PostgreSQL restart used to end
+        ``run`` (``sluice project`` exited 1, and again while the database was starting: a crash loop)."""
+        name, started, delay = self.projection.name, time.monotonic(), OUTAGE_FIRST_DELAY_SECONDS
+        logger.warning("projection %s: the database is unavailable, retrying: %s", name, error)
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), delay)
+            delay = min(delay * 2, OUTAGE_MAX_DELAY_SECONDS)
+            try:
+                await self._reload()
+            except (ConnectionLostError, DatabaseBusyError):
+                continue
+            logger.info("projection %s: the database answers again after %.1f s", name, time.monotonic() - started)
+            return
 
     async def _wait(self, ticket: asyncio.Event) -> None:
         """Until an append, ``stop()`` or the poll interval, whichever comes first."""
