@@ -23,7 +23,13 @@ import socket
 from datetime import timedelta
 
 from sluice.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy
-from sluice.errors import InvalidArgumentError, StaleReceiptError, StreamNotFoundError
+from sluice.errors import (
+    ConnectionLostError,
+    DatabaseBusyError,
+    InvalidArgumentError,
+    StaleReceiptError,
+    StreamNotFoundError,
+)
 from sluice.sagas.definition import Saga
 from sluice.sagas.engine import SagaEngine
 from sluice.store import EventStore
@@ -34,6 +40,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_LEASE = timedelta(seconds=30)
 RETRY_DELAY = timedelta(seconds=1)
 MAX_CONCURRENCY = 100
+OUTAGE_FIRST_DELAY_SECONDS = 0.1
+OUTAGE_MAX_DELAY_SECONDS = 2.0
+TRANSIENT_ERRORS = (ConnectionLostError, DatabaseBusyError)
+"""Errors the worker waits out: the database is away or busy, and will be back."""
 
 
 def default_worker_id() -> str:
@@ -89,25 +99,67 @@ async def _consume(engine: SagaEngine, stream_name: str, worker_id: str, options
         stream_name, group_id=engine.saga.group_id, consumer_id=worker_id, options=options
     ) as events:
         async for event in events:
-            # Both are idempotent: a redelivered event finds its instance (or reply) recorded.
-            if await engine.start(event) is None:
-                await engine.deliver_reply(event)
+            outage = _Outage(f"saga {engine.saga.name}: event {event.stream_name}/{event.partition}/{event.offset}")
+            while True:
+                try:
+                    # Both are idempotent: a redelivered event finds its instance (or reply) recorded.
+                    if await engine.start(event) is None:
+                        await engine.deliver_reply(event)
+                    break
+                except TRANSIENT_ERRORS as error:  # the same event again once the database answers
+                    await outage.wait(error)
+            outage.over()
 
 
 async def _work(engine: SagaEngine, lease: timedelta) -> None:
+    """Take work messages off the saga's queue and handle them. A database outage does not end the loop
+    (it ended the whole worker): a failed dequeue, ack or nack is retried with backoff, and a message
+    whose settlement was lost comes back when its lease runs out."""
     store = engine.store
     queue = engine.saga.work_queue
     idle = store.options.poll_interval.total_seconds()
+    outage = _Outage(f"saga {engine.saga.name}: work queue {queue}")
     while True:
-        message = await store.dequeue(queue, visibility_timeout=lease)
-        if message is None:
-            await asyncio.sleep(idle)
-            continue
         try:
-            await engine.handle_message(message)
-        except Exception as error:  # the database went away, a definition mismatch...: try later
-            logger.exception("saga %s: work message %s failed", engine.saga.name, message.message_id)
-            await store.nack(queue, message.receipt, delay=RETRY_DELAY, reason=str(error)[:500])
+            await _work_once(engine, lease, idle)
+        except TRANSIENT_ERRORS as error:
+            await outage.wait(error)
             continue
-        with contextlib.suppress(StaleReceiptError):  # the lease ran out and another worker has it now
-            await store.acknowledge(queue, message.receipt)
+        outage.over()
+
+
+async def _work_once(engine: SagaEngine, lease: timedelta, idle: float) -> None:
+    store = engine.store
+    queue = engine.saga.work_queue
+    message = await store.dequeue(queue, visibility_timeout=lease)
+    if message is None:
+        await asyncio.sleep(idle)
+        return
+    try:
+        await engine.handle_message(message)
+    except Exception as error:  # the database went away, a definition mismatch...: try later
+        logger.exception("saga %s: work message %s failed", engine.saga.name, message.message_id)
+        await store.nack(queue, message.receipt, delay=RETRY_DELAY, reason=str(error)[:500])
+        return
+    with contextlib.suppress(StaleReceiptError):  # the lease ran out and another worker has it now
+        await store.acknowledge(queue, message.receipt)
+
+
+class _Outage:
+    """Backoff while the database is away: 0.1 s doubling to 2 s, logged once per outage."""
+
+    def __init__(self, description: str) -> None:
+        self._description = description
+        self._delay: float | None = None
+
+    async def wait(self, error: Exception) -> None:
+        if self._delay is None:
+            logger.warning("%s: the database is unavailable, retrying: %s", self._description, error)
+            self._delay = OUTAGE_FIRST_DELAY_SECONDS
+        await asyncio.sleep(self._delay)
+        self._delay = min(self._delay * 2, OUTAGE_MAX_DELAY_SECONDS)
+
+    def over(self) -> None:
+        if self._delay is not None:
+            logger.info("%s: the database answers again", self._description)
+            self._delay = None
