@@ -112,6 +112,43 @@ class ServiceMonitorValues(StrictValues):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
+class KedaScaledObjectValues(StrictValues):
+    """One KEDA ScaledObject (and its TriggerAuthentication) scaling a ConsumerGroup on its lag in events, with
+    the postgresql trigger and Sluice's lag query (runtime/sluice/backends/postgres/sql/keda_lag.sql)."""
+
+    consumer_group: Annotated[KubernetesName, Field(min_length=1)] = Field(
+        description="The ConsumerGroup's metadata.name: the scale target and the group in the lag query."
+    )
+    stream: Annotated[KubernetesName, Field(min_length=1)] = Field(
+        description="The stream the group reads (the EventStream's stream name, by default its metadata.name)."
+    )
+    namespace: KubernetesName = Field(default="", description="The ConsumerGroup's namespace; empty: the release's.")
+    schema_: Annotated[str, Field(alias="schema", pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = "sluice"
+    max_replica_count: Annotated[int, Field(ge=1)] = Field(
+        description="The stream's partitions: replicas beyond them own no partition and sit idle."
+    )
+    min_replica_count: Annotated[int, Field(ge=0)] = Field(
+        default=1, description="0 scales an idle group to zero (only for a group that already had a member)."
+    )
+    target_lag: Annotated[int, Field(ge=1)] = Field(default=1000, description="Events of lag per replica.")
+    activation_lag: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="From zero replicas: activate when the lag is above this."
+    )
+    polling_interval: Annotated[int, Field(ge=1)] = 15
+    cooldown_period: Annotated[int, Field(ge=0)] = 300
+    scale_down_stabilization_seconds: Annotated[int, Field(ge=0)] = 300
+    connection_secret_name: Annotated[KubernetesName, Field(min_length=1)] = Field(
+        default="sluice-database", description="A Secret in the group's namespace with a PostgreSQL URL KEDA reads."
+    )
+    connection_secret_key: str = "uri"  # noqa: S105  (the name of a key in the Secret, not a secret)
+
+
+class KedaValues(StrictValues):
+    scaled_objects: list[KedaScaledObjectValues] = Field(
+        default_factory=list, description="KEDA ScaledObjects for ConsumerGroups (the KEDA CRDs must exist)."
+    )
+
+
 class ChartValues(StrictValues):
     """Everything ``values.yaml`` may set."""
 
@@ -125,3 +162,4 @@ class ChartValues(StrictValues):
     rbac: RbacValues = Field(default_factory=RbacValues)
     gateway: GatewayValues = Field(default_factory=GatewayValues)
     service_monitor: ServiceMonitorValues = Field(default_factory=ServiceMonitorValues)
+    keda: KedaValues = Field(default_factory=KedaValues)
