@@ -20,11 +20,10 @@ set -euo pipefail
 
 script_directory="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repository_root="$(cd "${script_directory}/../.." && pwd)"
-
-fail() {
-    echo "control-plane build: ERROR: $*" >&2
-    exit 1
-}
+# shellcheck disable=SC2034 # used by cached-go-build.sh
+build_label="control-plane build"
+# shellcheck source=../lib/cached-go-build.sh
+source "${script_directory}/../lib/cached-go-build.sh"
 
 # shellcheck source=versions.env
 source "${script_directory}/versions.env"
@@ -32,84 +31,22 @@ source "${script_directory}/versions.env"
 : "${ETCD_VERSION:?ETCD_VERSION missing from versions.env}"
 : "${HELM_VERSION:?HELM_VERSION missing from versions.env}"
 
-cache_root="${SLUICE_CACHE_DIR:-${repository_root}/.cache}"
-case "${cache_root}" in
-    /*) ;;
-    *) cache_root="${PWD}/${cache_root}" ;;
-esac
-control_plane_cache="${cache_root}/control-plane"
+control_plane_cache="$(tool_cache_directory "${repository_root}" control-plane)"
 version_key="kubernetes-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}"
 key_directory="${control_plane_cache}/${version_key}"
 bin_directory="${key_directory}/bin"
 binary_names=(kube-apiserver kube-controller-manager kubectl kubelet kube-scheduler kube-proxy etcd helm)
 
-all_binaries_present() {
-    local name
-    for name in "${binary_names[@]}"; do
-        [[ -x "${bin_directory}/${name}" ]] || return 1
-    done
-    return 0
-}
+is_built() { all_executable "${bin_directory}" "${binary_names[@]}"; }
+take_warm_path_or_lock "${control_plane_cache}" "${key_directory}" "${bin_directory}"
 
-# Warm path: nothing but file tests.
-if all_binaries_present; then
-    echo "${bin_directory}"
-    exit 0
-fi
-
-mkdir -p "${key_directory}"
-# The cache must never be committed, whatever the repository's .gitignore says.
-[[ -f "${control_plane_cache}/.gitignore" ]] || printf '*\n' > "${control_plane_cache}/.gitignore"
-
-# One build at a time per version key; a second caller waits, then finds the
-# binaries and takes the warm path.
-exec 9> "${key_directory}/build.lock"
-if command -v flock > /dev/null 2>&1 && ! flock --nonblock 9; then
-    echo "control-plane build: another build holds ${key_directory}/build.lock; waiting for it" >&2
-    flock 9
-fi
-if all_binaries_present; then
-    echo "${bin_directory}"
-    exit 0
-fi
-
-go_command="$(command -v go || true)"
-if [[ -z "${go_command}" && -x /usr/local/go/bin/go ]]; then
-    go_command=/usr/local/go/bin/go
-fi
-[[ -n "${go_command}" ]] || fail "no Go toolchain found (looked on PATH and at /usr/local/go/bin/go)"
-
-# Never let the go command try to download another toolchain: if a module asks
-# for a newer Go than the installed one, fail with Go's own clear message.
-export GOTOOLCHAIN=local
+find_go_command
 export CGO_ENABLED=0
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 
-run_step() {
-    local description="$1"
-    shift
-    echo "control-plane build: ${description}" >&2
-    local started_at=${SECONDS}
-    if ! "$@" >&2; then
-        fail "step failed: ${description} (command: $*)"
-    fi
-    echo "control-plane build: done in $((SECONDS - started_at)) s: ${description}" >&2
-}
-
 module_file_of() {
     # Prints the path of the downloaded go.mod of module@version.
-    local module_at_version="$1"
-    local json
-    json="$("${go_command}" mod download -json "${module_at_version}")" \
-        || fail "could not download ${module_at_version} from the Go module proxy: ${json:-no output}"
-    local module_file
-    module_file="$(printf '%s\n' "${json}" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
-    [[ -f "${module_file}" ]] || fail "no go.mod found for ${module_at_version} (go mod download said: ${json})"
-    echo "${module_file}"
-}
-
-go_directive_of() {
-    sed -n 's/^go \([0-9][0-9.]*\)[[:space:]]*$/\1/p' "$1" | head -n 1
+    go_module_field "$1" GoMod
 }
 
 godebug_lines_of() {

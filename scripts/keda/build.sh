@@ -15,63 +15,27 @@ set -euo pipefail
 
 script_directory="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repository_root="$(cd "${script_directory}/../.." && pwd)"
-
-fail() {
-    echo "keda build: ERROR: $*" >&2
-    exit 1
-}
+# shellcheck disable=SC2034 # used by cached-go-build.sh
+build_label="keda build"
+# shellcheck source=../lib/cached-go-build.sh
+source "${script_directory}/../lib/cached-go-build.sh"
 
 # shellcheck source=versions.env
 source "${script_directory}/versions.env"
 : "${KEDA_VERSION:?KEDA_VERSION missing from versions.env}"
 
-cache_root="${SLUICE_CACHE_DIR:-${repository_root}/.cache}"
-case "${cache_root}" in
-    /*) ;;
-    *) cache_root="${PWD}/${cache_root}" ;;
-esac
-keda_cache="${cache_root}/keda"
+keda_cache="$(tool_cache_directory "${repository_root}" keda)"
 key_directory="${keda_cache}/${KEDA_VERSION}"
 bin_directory="${key_directory}/bin"
 crd_directory="${key_directory}/crds"
 binary_names=(keda keda-adapter)
 
-everything_present() {
-    local name
-    for name in "${binary_names[@]}"; do
-        [[ -x "${bin_directory}/${name}" ]] || return 1
-    done
-    [[ -f "${crd_directory}/keda.sh_scaledobjects.yaml" ]] || return 1
-    return 0
+is_built() {
+    all_executable "${bin_directory}" "${binary_names[@]}" && [[ -f "${crd_directory}/keda.sh_scaledobjects.yaml" ]]
 }
+take_warm_path_or_lock "${keda_cache}" "${key_directory}" "${bin_directory}"
 
-# Warm path: nothing but file tests.
-if everything_present; then
-    echo "${bin_directory}"
-    exit 0
-fi
-
-mkdir -p "${key_directory}"
-[[ -f "${keda_cache}/.gitignore" ]] || printf '*\n' > "${keda_cache}/.gitignore"
-
-# One build at a time per version; a second caller waits, then takes the warm path.
-exec 9> "${key_directory}/build.lock"
-if command -v flock > /dev/null 2>&1 && ! flock --nonblock 9; then
-    echo "keda build: another build holds ${key_directory}/build.lock; waiting for it" >&2
-    flock 9
-fi
-if everything_present; then
-    echo "${bin_directory}"
-    exit 0
-fi
-
-go_command="$(command -v go || true)"
-if [[ -z "${go_command}" && -x /usr/local/go/bin/go ]]; then
-    go_command=/usr/local/go/bin/go
-fi
-[[ -n "${go_command}" ]] || fail "no Go toolchain found (looked on PATH and at /usr/local/go/bin/go)"
-
-export GOTOOLCHAIN=local
+find_go_command
 export CGO_ENABLED=0
 export GOFLAGS="-mod=mod -buildvcs=false"
 
@@ -79,10 +43,7 @@ echo "keda build: cold build of KEDA ${KEDA_VERSION} into ${bin_directory}" >&2
 echo "keda build: using $("${go_command}" version)" >&2
 build_started_at=${SECONDS}
 
-module_json="$(GOFLAGS= "${go_command}" mod download -json "github.com/kedacore/keda/v2@${KEDA_VERSION}")" \
-    || fail "could not download github.com/kedacore/keda/v2@${KEDA_VERSION}: ${module_json:-no output}"
-module_directory="$(printf '%s\n' "${module_json}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
-[[ -d "${module_directory}" ]] || fail "no module directory in: ${module_json}"
+module_directory="$(go_module_field "github.com/kedacore/keda/v2@${KEDA_VERSION}" Dir)"
 
 source_directory="${key_directory}/source"
 rm -rf "${source_directory}"

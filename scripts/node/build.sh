@@ -18,11 +18,10 @@ set -euo pipefail
 
 script_directory="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repository_root="$(cd "${script_directory}/../.." && pwd)"
-
-fail() {
-    echo "node build: ERROR: $*" >&2
-    exit 1
-}
+# shellcheck disable=SC2034 # used by cached-go-build.sh
+build_label="node build"
+# shellcheck source=../lib/cached-go-build.sh
+source "${script_directory}/../lib/cached-go-build.sh"
 
 # shellcheck source=versions.env
 source "${script_directory}/versions.env"
@@ -33,82 +32,24 @@ source "${script_directory}/../control-plane/versions.env"
 : "${CNI_PLUGINS_VERSION:?CNI_PLUGINS_VERSION missing from versions.env}"
 : "${KUBERNETES_VERSION:?KUBERNETES_VERSION missing from ../control-plane/versions.env}"
 
-cache_root="${SLUICE_CACHE_DIR:-${repository_root}/.cache}"
-case "${cache_root}" in
-    /*) ;;
-    *) cache_root="${PWD}/${cache_root}" ;;
-esac
-node_cache="${cache_root}/node"
+node_cache="$(tool_cache_directory "${repository_root}" node)"
 version_key="runc-${RUNC_VERSION}_containerd-${CONTAINERD_VERSION}_cni-${CNI_PLUGINS_VERSION}_pause-${KUBERNETES_VERSION}"
 key_directory="${node_cache}/${version_key}"
 bin_directory="${key_directory}/bin"
 binary_names=(runc containerd containerd-shim-runc-v2 ctr pause cni/bridge cni/loopback cni/host-local cni/portmap)
 
-all_binaries_present() {
-    local name
-    for name in "${binary_names[@]}"; do
-        [[ -x "${bin_directory}/${name}" ]] || return 1
-    done
-    return 0
-}
+is_built() { all_executable "${bin_directory}" "${binary_names[@]}"; }
+take_warm_path_or_lock "${node_cache}" "${key_directory}" "${bin_directory}"
 
-# Warm path: nothing but file tests.
-if all_binaries_present; then
-    echo "${bin_directory}"
-    exit 0
-fi
-
-mkdir -p "${key_directory}"
-[[ -f "${node_cache}/.gitignore" ]] || printf '*\n' > "${node_cache}/.gitignore"
-
-# One build at a time per version key; a second caller waits, then takes the warm path.
-exec 9> "${key_directory}/build.lock"
-if command -v flock > /dev/null 2>&1 && ! flock --nonblock 9; then
-    echo "node build: another build holds ${key_directory}/build.lock; waiting for it" >&2
-    flock 9
-fi
-if all_binaries_present; then
-    echo "${bin_directory}"
-    exit 0
-fi
-
-go_command="$(command -v go || true)"
-if [[ -z "${go_command}" && -x /usr/local/go/bin/go ]]; then
-    go_command=/usr/local/go/bin/go
-fi
-[[ -n "${go_command}" ]] || fail "no Go toolchain found (looked on PATH and at /usr/local/go/bin/go)"
+find_go_command
 command -v gcc > /dev/null 2>&1 || fail "gcc is missing (apt-get install gcc; scripts/bootstrap.sh does it)"
 pkg-config --exists libseccomp 2> /dev/null \
     || fail "libseccomp is missing (apt-get install pkg-config libseccomp-dev; scripts/bootstrap.sh does it)"
-
-export GOTOOLCHAIN=local
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
-
-run_step() {
-    local description="$1"
-    shift
-    echo "node build: ${description}" >&2
-    local started_at=${SECONDS}
-    if ! "$@" >&2; then
-        fail "step failed: ${description} (command: $*)"
-    fi
-    echo "node build: done in $((SECONDS - started_at)) s: ${description}" >&2
-}
 
 module_directory_of() {
     # Prints the directory of the downloaded source of module@version.
-    local module_at_version="$1"
-    local json
-    json="$("${go_command}" mod download -json "${module_at_version}")" \
-        || fail "could not download ${module_at_version} from the Go module proxy: ${json:-no output}"
-    local directory
-    directory="$(printf '%s\n' "${json}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
-    [[ -d "${directory}" ]] || fail "no source directory for ${module_at_version} (go mod download said: ${json})"
-    echo "${directory}"
-}
-
-go_directive_of() {
-    sed -n 's/^go \([0-9][0-9.]*\)[[:space:]]*$/\1/p' "$1" | head -n 1
+    go_module_field "$1" Dir
 }
 
 write_wrapper_module() {
