@@ -61,8 +61,12 @@ class NotificationChannel:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # a hint channel never fails the store's close; its loops should not end
+                logger.exception("the notification task %s had ended with an error", task.get_name())
         self._tasks = []
         if self._connection is not None:
             with contextlib.suppress(Exception):
@@ -99,7 +103,7 @@ class NotificationChannel:
             while True:
                 try:
                     await self._connect()
-                except (OSError, asyncpg.PostgresError) as error:
+                except Exception as error:  # any failure (refused, starting up, a broken protocol state): retry
                     logger.warning("reconnecting the notification connection failed: %s", error)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 2.0)
@@ -124,6 +128,14 @@ class NotificationChannel:
                     await connection.execute(query("notify_appended"), self._channel, payload)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 logger.info("a notification was not sent (%s); readers will find the events by polling", error)
+            except asyncpg.InternalClientError as error:
+                # The driver's protocol state broke (seen while PostgreSQL restarts): this connection is
+                # no use any more. Drop it and let the listening loop reconnect, instead of ending this
+                # task (which would stop every later notification and fail the store's close).
+                logger.warning("the notification connection broke (%s); reconnecting", error)
+                if self._connection is connection:
+                    connection.terminate()
+                    self._lost.set()
 
 
 def _payloads(names: list[str]) -> list[str]:
