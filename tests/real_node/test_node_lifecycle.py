@@ -56,7 +56,7 @@ def test_a_pod_runs_on_the_bridge_and_teardown_leaves_nothing(node_binaries: tup
         pod_ip = node.kubectl("get", "pod", "sleeper", "-o", "jsonpath={.status.podIP}").stdout
         assert pod_ip.startswith("10.244.0."), pod_ip
         assert interfaces_on_bridge(node.layout.bridge_name), "the pod's veth is on the bridge"
-        assert mounts_under([node.layout.work_directory]), "the container's root file system is mounted"
+        assert mounts_under([node.layout.work_directory, node.layout.runtime_directory]), "the pod is mounted"
     finally:
         left = node.stop()
         control_plane.stop()

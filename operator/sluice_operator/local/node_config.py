@@ -85,7 +85,10 @@ class NodeLayout:
 
     @property
     def kubelet_root(self) -> Path:
-        return self.work_directory / "kubelet"
+        """Under the short runtime folder too: the kubelet makes unix sockets in it (pod-resources,
+        device-plugins, plugins_registry), and pytest-xdist's longer temporary folders pushed them past the
+        limit ("bind: invalid argument"). Pod logs and container layers stay in the work folder."""
+        return self.runtime_directory / "kubelet"
 
     @property
     def pod_logs_directory(self) -> Path:
