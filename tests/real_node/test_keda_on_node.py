@@ -30,6 +30,9 @@ NAMESPACE = "shop-keda"
 WORKER_SELECTOR = f"app.kubernetes.io/instance={CONSUMER_GROUP}"
 KEDA_BUILD_SCRIPT = REPOSITORY_ROOT / "scripts" / "keda" / "build.sh"
 
+BACKLOG = 12_000
+"""Events appended to the group at zero replicas."""
+
 
 def _pod_ready(pod: dict[str, Any]) -> bool:
     return any(
@@ -92,17 +95,27 @@ def test_a_backlog_activates_the_group_from_zero_and_real_workers_drain_it(
         )
 
         appended_at = time.monotonic()
-        append(3000)
+        # Large enough that one worker cannot drain it before the HPA's first syncs (every 15 s) see the lag:
+        # with 3,000 a fast first worker sometimes finished alone and the HPA never had a reason to scale.
+        append(BACKLOG)
         wait_for(lambda: ready_workers() >= 1, "a worker started by KEDA", timeout_seconds=120, interval=0.2)
         first_worker_seconds = time.monotonic() - appended_at
-        wait_for(
-            lambda: group()["spec"]["replicas"] >= 2, "the HPA raising replicas", timeout_seconds=120, interval=0.5
-        )
+        try:
+            wait_for(
+                lambda: group()["spec"]["replicas"] >= 2, "the HPA raising replicas", timeout_seconds=120, interval=0.5
+            )
+        except AssertionError:
+            print(cluster.kubectl("describe", "hpa,scaledobject", f"--namespace={NAMESPACE}"))
+            raise
         raised_seconds = time.monotonic() - appended_at
-        wait_for(lambda: lag() == 0 and sink.distinct_event_count() >= 3050, "the backlog drained", timeout_seconds=240)
+        wait_for(
+            lambda: lag() == 0 and sink.distinct_event_count() >= BACKLOG + 50,
+            "the backlog drained",
+            timeout_seconds=300,
+        )
         drained_seconds = time.monotonic() - appended_at
         print(
-            f"backlog of 3000 on a group at zero: first worker Ready after {first_worker_seconds:.1f} s, "
+            f"backlog of {BACKLOG} on a group at zero: first worker Ready after {first_worker_seconds:.1f} s, "
             f"replicas >= 2 after {raised_seconds:.1f} s, lag 0 after {drained_seconds:.1f} s"
         )
         print(cluster.kubectl("get", "hpa,scaledobject,consumergroup,pods", f"--namespace={NAMESPACE}", "-o", "wide"))
