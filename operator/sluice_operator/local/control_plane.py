@@ -211,32 +211,8 @@ def generate_control_plane_certificates(
     local node, the node's bridge address the API server then listens on.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    certificate_authority_key = ec.generate_private_key(ec.SECP256R1())
-    certificate_authority_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sluice-local-control-plane-ca")])
-    certificate_authority_certificate = (
-        _certificate_builder(
-            certificate_authority_name, certificate_authority_name, certificate_authority_key.public_key()
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(certificate_authority_key.public_key()),
-            critical=False,
-        )
-        .sign(certificate_authority_key, hashes.SHA256())
+    certificate_authority_certificate, certificate_authority_key = _certificate_authority(
+        "sluice-local-control-plane-ca"
     )
 
     loopback_names: list[x509.GeneralName] = [
