@@ -453,8 +453,14 @@ def test_sigterm_on_scale_down_drains_within_the_grace_period(example: Example) 
     assert terminated, "the watch saw the scaled-down pod's container terminate"
     pod, state = terminated[-1]
     grace = int(pod["spec"]["terminationGracePeriodSeconds"])
-    # deletionTimestamp is the deletion request's time plus the grace period: the end of the grace period.
-    grace_ends = _parse_time(pod["metadata"]["deletionTimestamp"])
+    # deletionTimestamp is first the deletion request's time plus the grace period: the end of the grace
+    # period. Once the kubelet has stopped the pod it deletes it with grace 0, which moves deletionTimestamp
+    # to that moment, so the earliest one the watch saw is the one that counts.
+    grace_ends = min(
+        _parse_time(seen["metadata"]["deletionTimestamp"])
+        for seen in _json_documents(watched)
+        if seen["metadata"]["name"] == pod["metadata"]["name"] and seen["metadata"].get("deletionTimestamp")
+    )
     finished = _parse_time(state["finishedAt"])
     print(
         f"scaled-down pod {pod['metadata']['name']}: exit code {state['exitCode']}, "
