@@ -27,6 +27,16 @@ ensure_postgres() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
 }
 
+ensure_chromium() {
+  # Debian's headless Chromium, driven by the console's browser tests (tests/console) over CDP.
+  command -v chromium >/dev/null 2>&1 && return
+  log "Chromium not found: installing Debian's chromium with apt-get (for tests/console)"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
+}
+
 ensure_control_plane() {
   # etcd, kube-apiserver, kube-controller-manager, kubectl and helm, built from Go modules and
   # cached under .cache/control-plane (about 15 minutes cold on 2 cores, instant when built).
@@ -77,4 +87,5 @@ bootstrap() {
   ensure_uv
   .cache/tools/bin/uv sync --frozen --all-extras --quiet
   ensure_postgres
+  ensure_chromium
 }
