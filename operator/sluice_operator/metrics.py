@@ -1,10 +1,22 @@
-"""The operator's Prometheus metrics (served on ``--metrics-port``): reconciles and consumer-group lag."""
+"""The operator's Prometheus metrics (served on ``--metrics-port``): reconciles, consumer-group lag, and each
+custom resource's Ready condition and failed phase as its status was last written."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from prometheus_client import Counter, Gauge
 
-__all__ = ["CONSUMER_GROUP_LAG_EVENTS", "CONSUMER_GROUP_LAG_SECONDS", "RECONCILES"]
+__all__ = [
+    "CONSUMER_GROUP_LAG_EVENTS",
+    "CONSUMER_GROUP_LAG_SECONDS",
+    "RECONCILES",
+    "RESOURCE_FAILED",
+    "RESOURCE_READY",
+    "forget_resource",
+    "record_resource_status",
+]
 
 RECONCILES = Counter(
     "sluice_operator_reconciles_total",
@@ -21,3 +33,34 @@ CONSUMER_GROUP_LAG_SECONDS = Gauge(
     "Age of the oldest event a ConsumerGroup has not committed, in seconds, as last polled.",
     ["namespace", "consumer_group"],
 )
+RESOURCE_READY = Gauge(
+    "sluice_operator_resource_ready",
+    "1 when a custom resource's Ready condition is True, 0 otherwise, as its status was last written.",
+    ["kind", "namespace", "name"],
+)
+RESOURCE_FAILED = Gauge(
+    "sluice_operator_resource_failed",
+    "1 when a custom resource's status phase is Failed (a Replay or a Projection rebuild), 0 otherwise.",
+    ["kind", "namespace", "name"],
+)
+
+
+def record_resource_status(kind: str, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+    """Set the Ready and Failed gauges of one object from the status the operator wants it to have."""
+    conditions = status.get("conditions") or []
+    ready = any(
+        condition.get("type") == "Ready" and condition.get("status") == "True"
+        for condition in conditions
+        if isinstance(condition, Mapping)
+    )
+    RESOURCE_READY.labels(kind=kind, namespace=namespace, name=name).set(1 if ready else 0)
+    RESOURCE_FAILED.labels(kind=kind, namespace=namespace, name=name).set(1 if status.get("phase") == "Failed" else 0)
+
+
+def forget_resource(kind: str, namespace: str, name: str) -> None:
+    """Remove a deleted object's gauges."""
+    for gauge in (RESOURCE_READY, RESOURCE_FAILED):
+        try:
+            gauge.remove(kind, namespace, name)
+        except KeyError:
+            continue

@@ -16,7 +16,7 @@ from sluice_operator.controllers.event_streams import reconcile_event_stream
 from sluice_operator.controllers.projections import reconcile_projection
 from sluice_operator.controllers.replays import reconcile_replay
 from sluice_operator.controllers.retention_policies import reconcile_retention_policy
-from sluice_operator.metrics import RECONCILES
+from sluice_operator.metrics import RECONCILES, forget_resource
 
 __all__ = ["RECONCILERS", "reconcile_named"]
 
@@ -45,6 +45,7 @@ async def reconcile_named(
         body = await context.kubernetes.get_custom_object(kind, namespace, name)
         if body is None:
             context.forget(kind, namespace, name)
+            forget_resource(kind, namespace, name)
             return
         if (body.get("metadata") or {}).get("deletionTimestamp"):
             return

@@ -1,4 +1,5 @@
-"""Writing a custom resource's status: conditions merged with the previous ones, patched only on change."""
+"""Writing a custom resource's status: conditions merged with the previous ones, patched only on change; the
+operator's Ready and Failed gauges follow every status it computes."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sluice_operator.kubernetes_api import KubernetesApi
+from sluice_operator.metrics import record_resource_status
 from sluice_operator.reconcile.conditions import DesiredCondition, merge_conditions
 
 __all__ = ["desired_status", "write_status"]
@@ -45,8 +47,9 @@ async def write_status(
 ) -> bool:
     """Patch the status when it changes; whether it was patched."""
     status = desired_status(body, fields, conditions)
+    metadata = body["metadata"]
+    record_resource_status(str(body["kind"]), metadata["namespace"], metadata["name"], status)
     if not status_changed(body, status):
         return False
-    metadata = body["metadata"]
     await kubernetes.patch_status(str(body["kind"]), metadata["namespace"], metadata["name"], status)
     return True

@@ -1,10 +1,12 @@
-"""Keeps the lag, active-member and queue-depth gauges current by describing every consumer group (and
-counting every queue) periodically.
+"""Keeps the lag (per group and per partition), active-member, queue-depth, stream head and size gauges
+current by describing every consumer group and stream (and counting every queue) periodically, and
+reports whether that reached the database (``sluice_database_up``).
 
 Prometheus collectors run synchronously inside a scrape, and describing a group needs the database,
 so a background task polls instead: ``refresh_once()`` lists the groups, describes each, sets the
 gauges and removes the gauges of groups that disappeared. A failed refresh (database down) is
-logged and retried at the next interval; the gauges keep their last values meanwhile.
+logged and retried at the next interval and sets ``sluice_database_up`` to 0; the other gauges keep
+their last values meanwhile.
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ from sluice.observability.metrics import (
     default_metrics,
     forget_group,
     forget_queue,
+    forget_stream,
+    set_database_up,
     set_group_state,
+    set_partition_lag,
     set_queue_depth,
+    set_stream_partition,
 )
-from sluice.streams import StreamType
+from sluice.streams import StreamInfo, StreamType
 
 if TYPE_CHECKING:
     from sluice.store import EventStore
@@ -48,21 +54,31 @@ class LagRefresher:
         self._store = store
         self._interval = interval
         self._metrics = metrics
-        self._reported: set[tuple[str, str]] = set()
+        self._reported: dict[tuple[str, str], int] = {}
         self._reported_queues: set[str] = set()
+        self._reported_streams: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def refresh_once(self) -> int:
         """Describe every group and set its gauges; returns how many groups were reported."""
         reader = self._store.consumer_groups()
-        seen: set[tuple[str, str]] = set()
+        seen: dict[tuple[str, str], int] = {}
         for summary in await reader.list_groups():
             try:
                 description = await reader.describe(summary.stream_name, summary.group_id)
             except (GroupNotFoundError, StreamNotFoundError):
                 continue  # deleted between the list and the describe
             key = (summary.stream_name, summary.group_id)
-            seen.add(key)
+            seen[key] = len(description.partitions)
+            for partition in description.partitions:
+                set_partition_lag(
+                    summary.stream_name,
+                    summary.group_id,
+                    partition.partition,
+                    lag_events=partition.lag_events,
+                    lag_seconds=partition.lag_seconds,
+                    metrics=self._metrics,
+                )
             set_group_state(
                 summary.stream_name,
                 summary.group_id,
@@ -71,14 +87,37 @@ class LagRefresher:
                 active_members=len(description.active_members),
                 metrics=self._metrics,
             )
-        for stream_name, group_id in self._reported - seen:
-            forget_group(stream_name, group_id, metrics=self._metrics)
+        for (stream_name, group_id), partitions in self._reported.items():
+            if (stream_name, group_id) not in seen:
+                forget_group(stream_name, group_id, partitions=partitions, metrics=self._metrics)
         self._reported = seen
-        await self._refresh_queue_depths()
+        streams = await self._store.list_streams()
+        self._refresh_stream_heads(streams)
+        await self._refresh_queue_depths(streams)
+        set_database_up(True, metrics=self._metrics)
         return len(seen)
 
-    async def _refresh_queue_depths(self) -> None:
-        queues = {stream.name for stream in await self._store.list_streams() if stream.type is StreamType.EPHEMERAL}
+    def _refresh_stream_heads(self, streams: list[StreamInfo]) -> None:
+        seen: dict[str, int] = {}
+        for stream in streams:
+            if stream.type is StreamType.EPHEMERAL:
+                continue
+            seen[stream.name] = len(stream.partition_heads)
+            for partition in stream.partition_heads:
+                set_stream_partition(
+                    stream.name,
+                    partition.partition,
+                    head=partition.head,
+                    retained_events=partition.head - partition.first_offset,
+                    metrics=self._metrics,
+                )
+        for stream_name, partitions in self._reported_streams.items():
+            if stream_name not in seen:
+                forget_stream(stream_name, partitions, metrics=self._metrics)
+        self._reported_streams = seen
+
+    async def _refresh_queue_depths(self, streams: list[StreamInfo]) -> None:
+        queues = {stream.name for stream in streams if stream.type is StreamType.EPHEMERAL}
         for queue_name in queues:
             try:
                 depth = await self._store.queue_depth(queue_name)
@@ -115,5 +154,6 @@ class LagRefresher:
             try:
                 await self.refresh_once()
             except (SluiceError, OSError) as error:
+                set_database_up(False, metrics=self._metrics)
                 logger.warning("consumer lag refresh failed: %s", error)
             await asyncio.sleep(seconds)

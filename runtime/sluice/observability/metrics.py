@@ -28,6 +28,8 @@ class SluiceMetrics:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         stream = ("stream",)
         stream_group = ("stream", "group")
+        stream_partition = ("stream", "partition")
+        stream_group_partition = ("stream", "group", "partition")
         queue = ("queue",)
         self.appended = Counter(
             "sluice_events_appended", "Events appended to persistent streams.", stream, registry=self.registry
@@ -96,6 +98,36 @@ class SluiceMetrics:
             "sluice_consumer_group_rebalances",
             "Assignment changes seen by consumer-group members in this process.",
             stream_group,
+            registry=self.registry,
+        )
+
+        self.partition_lag_events = Gauge(
+            "sluice_consumer_partition_lag_events",
+            "Events appended to one partition but not yet committed by a consumer group.",
+            stream_group_partition,
+            registry=self.registry,
+        )
+        self.partition_lag_seconds = Gauge(
+            "sluice_consumer_partition_lag_seconds",
+            "Age of the oldest event of one partition a consumer group has not committed.",
+            stream_group_partition,
+            registry=self.registry,
+        )
+        self.stream_head = Gauge(
+            "sluice_stream_head_offset",
+            "The next offset a partition will assign (its log end offset).",
+            stream_partition,
+            registry=self.registry,
+        )
+        self.stream_retained_events = Gauge(
+            "sluice_stream_retained_events",
+            "Events a partition still stores (head minus the oldest retained offset).",
+            stream_partition,
+            registry=self.registry,
+        )
+        self.database_up = Gauge(
+            "sluice_database_up",
+            "1 when the last background refresh reached the database, 0 when it failed.",
             registry=self.registry,
         )
 
@@ -209,13 +241,56 @@ def set_group_state(
     metrics.active_members.labels(stream, group).set(max(active_members, 0))
 
 
-def forget_group(stream: str, group: str, *, metrics: SluiceMetrics = default_metrics) -> None:
-    """Remove a deleted group's gauges, so that it stops being reported."""
+def set_partition_lag(
+    stream: str,
+    group: str,
+    partition: int,
+    *,
+    lag_events: int,
+    lag_seconds: float,
+    metrics: SluiceMetrics = default_metrics,
+) -> None:
+    """One partition's lag for a consumer group, as the lag refresher last saw it."""
+    metrics.partition_lag_events.labels(stream, group, str(partition)).set(max(lag_events, 0))
+    metrics.partition_lag_seconds.labels(stream, group, str(partition)).set(max(lag_seconds, 0.0))
+
+
+def set_stream_partition(
+    stream: str, partition: int, *, head: int, retained_events: int, metrics: SluiceMetrics = default_metrics
+) -> None:
+    """A partition's head (next offset) and how many events it still stores."""
+    metrics.stream_head.labels(stream, str(partition)).set(max(head, 0))
+    metrics.stream_retained_events.labels(stream, str(partition)).set(max(retained_events, 0))
+
+
+def set_database_up(up: bool, *, metrics: SluiceMetrics = default_metrics) -> None:
+    """Whether the last background refresh reached the database."""
+    metrics.database_up.set(1 if up else 0)
+
+
+def forget_group(stream: str, group: str, *, partitions: int = 0, metrics: SluiceMetrics = default_metrics) -> None:
+    """Remove a deleted group's gauges (and those of its first ``partitions`` partitions)."""
     for gauge in (metrics.lag_events, metrics.lag_seconds, metrics.active_members):
         try:
             gauge.remove(stream, group)
         except KeyError:
             continue
+    for partition in range(partitions):
+        for partition_gauge in (metrics.partition_lag_events, metrics.partition_lag_seconds):
+            try:
+                partition_gauge.remove(stream, group, str(partition))
+            except KeyError:
+                continue
+
+
+def forget_stream(stream: str, partitions: int, *, metrics: SluiceMetrics = default_metrics) -> None:
+    """Remove a deleted stream's head and size gauges."""
+    for partition in range(partitions):
+        for gauge in (metrics.stream_head, metrics.stream_retained_events):
+            try:
+                gauge.remove(stream, str(partition))
+            except KeyError:
+                continue
 
 
 def forget_queue(queue: str, *, metrics: SluiceMetrics = default_metrics) -> None:
