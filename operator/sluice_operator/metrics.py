@@ -1,17 +1,18 @@
-"""The operator's Prometheus metrics (served on ``--metrics-port``): reconciles, consumer-group lag, and each
-custom resource's Ready condition and failed phase as its status was last written."""
+"""The operator's Prometheus metrics (served on ``--metrics-port``): reconciles and their durations,
+consumer-group lag, and each custom resource's Ready condition and failed phase as its status was last written."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
     "CONSUMER_GROUP_LAG_EVENTS",
     "CONSUMER_GROUP_LAG_SECONDS",
     "RECONCILES",
+    "RECONCILE_SECONDS",
     "RESOURCE_FAILED",
     "RESOURCE_READY",
     "forget_resource",
@@ -22,6 +23,12 @@ RECONCILES = Counter(
     "sluice_operator_reconciles_total",
     "Reconciles of Sluice custom resources, by kind and result (ok or error).",
     ["kind", "result"],
+)
+RECONCILE_SECONDS = Histogram(
+    "sluice_operator_reconcile_duration_seconds",
+    "Time one reconcile of a Sluice custom resource took (errors included), by kind.",
+    ["kind"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
 )
 CONSUMER_GROUP_LAG_EVENTS = Gauge(
     "sluice_operator_consumer_group_lag_events",

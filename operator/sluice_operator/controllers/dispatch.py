@@ -1,5 +1,6 @@
 """Reconciling one object by kind and name: re-read it under its lock, run its kind's reconciler, count it.
 
+Each reconcile is counted by result and timed (``sluice_operator_reconcile_duration_seconds``).
 Reading the object again (instead of trusting the event that woke us) makes every reconcile level-triggered:
 whatever happened before, the latest object is what gets reconciled.
 """
@@ -7,6 +8,7 @@ whatever happened before, the latest object is what gets reconciled.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -16,7 +18,7 @@ from sluice_operator.controllers.event_streams import reconcile_event_stream
 from sluice_operator.controllers.projections import reconcile_projection
 from sluice_operator.controllers.replays import reconcile_replay
 from sluice_operator.controllers.retention_policies import reconcile_retention_policy
-from sluice_operator.metrics import RECONCILES, forget_resource
+from sluice_operator.metrics import RECONCILE_SECONDS, RECONCILES, forget_resource
 
 __all__ = ["RECONCILERS", "reconcile_named"]
 
@@ -49,6 +51,7 @@ async def reconcile_named(
             return
         if (body.get("metadata") or {}).get("deletionTimestamp"):
             return
+        started_at = time.monotonic()
         try:
             if kind == "ConsumerGroup":
                 await reconcile_consumer_group(context, body, lag=lag)
@@ -57,4 +60,6 @@ async def reconcile_named(
         except Exception:
             RECONCILES.labels(kind=kind, result="error").inc()
             raise
+        finally:
+            RECONCILE_SECONDS.labels(kind=kind).observe(time.monotonic() - started_at)
         RECONCILES.labels(kind=kind, result="ok").inc()
