@@ -5,10 +5,11 @@
 --   no status, or observedGeneration behind metadata.generation   -> Progressing
 --   Paused=True                                                   -> Suspended
 --   Stalled=True, Failed=True, Succeeded=False (a failed Replay),
---   or Ready=False with a terminal reason                        -> Degraded
+--   or Ready=False with a terminal reason or DatabaseUnreachable -> Degraded
 --   Succeeded=True (Replay) or Ready=True                        -> Healthy
 --   anything else                                                 -> Progressing
--- Lag is never Degraded on its own: a lagging group is still a working group.
+-- Lag is never Degraded on its own: a lagging group is still a working group. An unreachable database is
+-- Degraded (nothing works until it is back), although the operator recovers by itself once it returns.
 -- Argo CD runs this script with the resource in the global `obj` (Lua 5.1, gopher-lua).
 
 local terminal_reasons = {
@@ -20,6 +21,7 @@ local terminal_reasons = {
   JobFailed = true,
   UnsupportedSpec = true,
   Failed = true,
+  DatabaseUnreachable = true,
 }
 
 local function find_condition(conditions, wanted)

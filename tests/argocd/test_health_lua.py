@@ -55,7 +55,8 @@ def resource(kind: str, status: dict[str, Any] | None, generation: int = 2) -> d
 
 
 READY = condition("Ready", "True", "Reconciled", "stream orders is ready")
-NOT_READY_TRANSIENT = condition("Ready", "False", "DatabaseUnreachable", "cannot reach the database")
+NOT_READY_DATABASE_DOWN = condition("Ready", "False", "DatabaseUnreachable", "cannot reach the database")
+NOT_READY_TRANSIENT = condition("Ready", "False", "Reconciling", "creating the worker Deployment")
 NOT_READY_TERMINAL = condition("Ready", "False", "InvalidSpec", "partitions may not decrease")
 
 
@@ -66,6 +67,7 @@ NOT_READY_TERMINAL = condition("Ready", "False", "InvalidSpec", "partitions may 
         ("EventStream", {"observedGeneration": 1, "conditions": [READY]}, "Progressing"),
         ("EventStream", {"conditions": [READY]}, "Progressing"),
         ("EventStream", {"observedGeneration": 2, "conditions": [READY]}, "Healthy"),
+        ("EventStream", {"observedGeneration": 2, "conditions": [NOT_READY_DATABASE_DOWN]}, "Degraded"),
         ("EventStream", {"observedGeneration": 2, "conditions": [NOT_READY_TRANSIENT]}, "Progressing"),
         ("EventStream", {"observedGeneration": 2, "conditions": [NOT_READY_TERMINAL]}, "Degraded"),
         (
@@ -137,7 +139,7 @@ DATABASE_DOWN = DesiredCondition("DatabaseReachable", ConditionStatus.FALSE, "Da
     ("kind", "conditions", "expected"),
     [
         ("EventStream", roll_up([SCHEMA_READY]), "Healthy"),
-        ("EventStream", roll_up([SCHEMA_READY, DATABASE_DOWN]), "Progressing"),
+        ("EventStream", roll_up([SCHEMA_READY, DATABASE_DOWN]), "Degraded"),
         (
             "ConsumerGroup",
             roll_up([], stalled=DesiredCondition("Stalled", ConditionStatus.TRUE, "UnsupportedSpec", "offset start")),
