@@ -11,3 +11,6 @@ $python -m sluice_operator.chart_generation $check
 $python scripts/generate_grpc_stubs.py $check
 $python -m sluice.rest.openapi_document $check
 $python scripts/generate_argocd_config.py $check
+# Grafana dashboards (deploy/grafana/ and the chart's copy) and the chart's copy of deploy/prometheus/sluice-alerts.yaml.
+$python scripts/generate_dashboards.py $check
+$python scripts/generate_alert_rules.py $check

@@ -112,6 +112,29 @@ class ServiceMonitorValues(StrictValues):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
+class PrometheusRuleValues(StrictValues):
+    """A PrometheusRule with Sluice's alert rules (deploy/prometheus/sluice-alerts.yaml); needs its CRD."""
+
+    enabled: bool = False
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Extra labels, e.g. the one your Prometheus's ruleSelector matches."
+    )
+
+
+class GrafanaDashboardsValues(StrictValues):
+    """ConfigMaps with Sluice's Grafana dashboards (deploy/grafana/), found by Grafana's dashboard sidecar."""
+
+    enabled: bool = False
+    labels: dict[str, str] = Field(
+        default_factory=lambda: {"grafana_dashboard": "1"},
+        description="The label the sidecar looks for (its `label` and `labelValue` settings).",
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict, description="E.g. grafana_folder: Sluice, when the sidecar's folderAnnotation is set."
+    )
+    namespace: KubernetesName = Field(default="", description="Where the ConfigMaps go; empty: the release's.")
+
+
 class KedaScaledObjectValues(StrictValues):
     """One KEDA ScaledObject (and its TriggerAuthentication) scaling a ConsumerGroup on its lag in events, with
     the postgresql trigger and Sluice's lag query (runtime/sluice/backends/postgres/sql/keda_lag.sql)."""
@@ -163,3 +186,5 @@ class ChartValues(StrictValues):
     gateway: GatewayValues = Field(default_factory=GatewayValues)
     service_monitor: ServiceMonitorValues = Field(default_factory=ServiceMonitorValues)
     keda: KedaValues = Field(default_factory=KedaValues)
+    prometheus_rule: PrometheusRuleValues = Field(default_factory=PrometheusRuleValues)
+    grafana_dashboards: GrafanaDashboardsValues = Field(default_factory=GrafanaDashboardsValues)
