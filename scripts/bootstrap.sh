@@ -69,6 +69,12 @@ ensure_argocd() {
   log "Argo CD binaries: $(bash scripts/argocd/build.sh | tail -n 1)"
 }
 
+ensure_prometheus_tools() {
+  # promtool (rule checks and rule unit tests of deploy/prometheus/), built from the Prometheus Go module and
+  # cached under .cache/prometheus (a few minutes cold, instant when built); tests/alerts run it.
+  log "promtool: $(bash scripts/prometheus/build.sh | tail -n 1)"
+}
+
 # The Debian packages a real node needs: gcc, pkg-config and libseccomp-dev to build runc (cgo, seccomp),
 # iptables for kube-proxy and the kubelet (1.8, nf_tables backend), openssl for checks by hand.
 NODE_DEBIAN_PACKAGES="gcc libseccomp-dev pkg-config iptables openssl"
