@@ -28,6 +28,7 @@ import signal
 from collections.abc import Callable
 
 from sluice.connection import connect
+from sluice.console import LagHistory, LagSampler
 from sluice.observability.lag_refresher import LagRefresher
 from sluice.rest.application import create_app
 from sluice.rest.waiting_app import create_waiting_app
@@ -146,6 +147,7 @@ class _Gateway:
         self.waiting_grpc: WaitingGrpcServer | None = None
         self.retention: RetentionWorker | None = None
         self.lag_refresher: LagRefresher | None = None
+        self.lag_sampler: LagSampler | None = None
         self.readiness_mirror: asyncio.Task[None] | None = None
 
     def addresses(self) -> ServingAddresses:
@@ -176,13 +178,17 @@ class _Gateway:
         if self.waiting_grpc is not None:
             await self.waiting_grpc.stop()
             self.waiting_grpc = None
+        lag_history = LagHistory()
         self.switch.app = create_app(
             store,
             tokens=self.authenticator,
             policy=settings.policy,
             lag_refresh_interval=None,
             max_request_body_bytes=settings.max_request_body_bytes,
+            lag_history=lag_history,
         )
+        self.lag_sampler = LagSampler(store, lag_history)
+        self.lag_sampler.start()
         self.lag_refresher = LagRefresher(store)
         await self.lag_refresher.start()
         self.retention = RetentionWorker(store)
@@ -216,6 +222,10 @@ class _Gateway:
             workers.append(within(settings.close_seconds, "stopping the retention worker", self.retention.stop()))
         if self.lag_refresher is not None:
             workers.append(within(settings.close_seconds, "stopping the lag refresher", self.lag_refresher.stop()))
+        if self.lag_sampler is not None:
+            workers.append(
+                within(settings.close_seconds, "stopping the console's lag sampler", self.lag_sampler.stop())
+            )
         if self.readiness_mirror is not None:
             workers.append(
                 within(settings.close_seconds, "stopping the readiness mirror", _finished(self.readiness_mirror))

@@ -13,7 +13,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.responses import RedirectResponse
 
+from sluice.console import LagHistory, create_console_app
 from sluice.health.model import HealthSettings
 from sluice.observability.lag_refresher import DEFAULT_REFRESH_INTERVAL, LagRefresher
 from sluice.observability.metrics import SluiceMetrics, default_metrics
@@ -55,13 +57,16 @@ def create_app(
     metrics: SluiceMetrics | None = None,
     lag_refresh_interval: timedelta | None = DEFAULT_REFRESH_INTERVAL,
     max_request_body_bytes: int | None = None,
+    console: bool = True,
+    lag_history: LagHistory | None = None,
 ) -> FastAPI:
     """The REST API over ``store``. ``tokens`` authenticates callers (``BearerTokens``, a
     ``TokenReviewAuthenticator`` or a chain; None disables authentication: development only); ``policy``
     authorizes each request (None: every authenticated caller may do everything);
     ``lag_refresh_interval=None`` leaves the lag gauges to someone else. Request bodies over
     ``max_request_body_bytes`` (default: the store's payload limit plus 1 MiB) are refused with 413 while
-    they stream in."""
+    they stream in. ``console`` mounts the web console at ``/console/`` (docs/console.md); its lag chart reads
+    ``lag_history`` (filled by a ``sluice.console.LagSampler``; without one, by the console's own page views)."""
     used_metrics = metrics or default_metrics
 
     @contextlib.asynccontextmanager
@@ -78,9 +83,10 @@ def create_app(
         version=API_VERSION,
         lifespan=lifespan,
     )
-    app.state.sluice = ServerContext(
+    context = ServerContext(
         store=store, tokens=tokens, health=health or HealthSettings(), metrics=used_metrics, policy=policy
     )
+    app.state.sluice = context
     install_problem_handlers(app)
     app.include_router(stream_routes.router)
     app.include_router(append_routes.router)
@@ -90,6 +96,9 @@ def create_app(
     app.include_router(saga_routes.router)
     app.include_router(lifecycle_routes.router)
     app.include_router(health_routes.router)
+    if console:
+        app.add_api_route("/console", _to_console, include_in_schema=False)
+        app.mount("/console", create_console_app(context, lag_history=lag_history))
     # The last added runs first: correlation id, then the body limit, then the 500 safety net.
     app.add_middleware(UnexpectedErrorMiddleware)
     body_limit = max_request_body_bytes or default_body_limit(store.options.max_payload_bytes)
@@ -110,3 +119,7 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+async def _to_console() -> RedirectResponse:
+    return RedirectResponse("/console/", status_code=308)
