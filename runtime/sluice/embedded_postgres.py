@@ -104,6 +104,7 @@ class EmbeddedPostgres:
         self._process: subprocess.Popen[bytes] | None = None
         self._run_as: str | None = SERVER_USER if os.geteuid() == 0 else None
         self._paused = False
+        self._resume_watchdog: subprocess.Popen[bytes] | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -241,6 +242,8 @@ class EmbeddedPostgres:
         process.kill()
         process.wait()
         self._paused = False
+        _stop_watchdog(self._resume_watchdog)
+        self._resume_watchdog = None
         _wait_until_gone(backends)
 
     def restart(self, timeout: float = 60.0) -> None:
@@ -263,8 +266,10 @@ class EmbeddedPostgres:
             return
         process.send_signal(signal.SIGSTOP)
         self._paused = True
-        for backend in self._backend_pids():
+        backends = self._backend_pids()
+        for backend in backends:
             _signal_quietly(backend, signal.SIGSTOP)
+        self._resume_watchdog = _resume_when_parent_dies([process.pid, *backends])
 
     def resume(self) -> None:
         """SIGCONT what ``pause()`` stopped."""
@@ -276,6 +281,8 @@ class EmbeddedPostgres:
         if process.poll() is None:
             process.send_signal(signal.SIGCONT)
         self._paused = False
+        _stop_watchdog(self._resume_watchdog)
+        self._resume_watchdog = None
 
     def _backend_pids(self) -> list[int]:
         """The postmaster's child processes (backends, checkpointer, WAL writer, ...). Each is the
@@ -369,3 +376,31 @@ def _wait_until_gone(pids: list[int], timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise EmbeddedPostgresError(f"postgres processes {pids} did not exit within {timeout} s")
         time.sleep(0.02)
+
+
+_RESUME_ON_TERM = 'trap \'kill -CONT "$@" 2>/dev/null; kill "$sleeper" 2>/dev/null; exit 0\' TERM; ' + (
+    'while :; do sleep 3600 & sleeper=$!; wait "$sleeper"; done'
+)
+"""A shell that sleeps until SIGTERM, then sends SIGCONT to the process ids it was given."""
+
+
+def _resume_when_parent_dies(process_ids: list[int]) -> subprocess.Popen[bytes]:
+    """A watchdog for a paused server: when the process that paused it dies, SIGCONT the postmaster and its
+    backends. A stopped process does not act on its parent-death SIGINT until it is continued, so without
+    this a paused server whose test process was killed would stay stopped (and hold its port) forever."""
+    command = ["sh", "-c", _RESUME_ON_TERM, "sh", *map(str, process_ids)]
+    if setpriv := shutil.which("setpriv"):
+        return subprocess.Popen([setpriv, "--pdeathsig", "TERM", "--", *command], start_new_session=True)
+    return subprocess.Popen(
+        command,
+        preexec_fn=parent_death_hook(signal.SIGTERM),  # noqa: PLW1509
+        start_new_session=True,
+    )
+
+
+def _stop_watchdog(watchdog: subprocess.Popen[bytes] | None) -> None:
+    if watchdog is None or watchdog.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(watchdog.pid, signal.SIGKILL)  # its own group, sleep included; SIGKILL: the trap does not run
+    watchdog.wait()

@@ -61,3 +61,34 @@ def test_a_server_stopped_normally_is_gone() -> None:
         assert is_running(process_id)
     assert server.pid is None
     assert not is_running(process_id)
+
+
+PAUSING_STARTER = STARTER.replace("print(server.pid", "server.pause()\nprint(server.pid")
+
+
+def test_a_paused_server_stops_when_its_starter_is_killed() -> None:
+    """A SIGSTOPped postmaster does not act on its parent-death SIGINT until continued: the watchdog that
+    ``pause()`` starts continues it when the starter dies, so a killed fault test leaves nothing behind."""
+    starter = subprocess.Popen([sys.executable, "-c", PAUSING_STARTER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert starter.stdout is not None
+        server_process_id = int(starter.stdout.readline())
+        assert is_running(server_process_id)
+        assert process_state(server_process_id) == "T", "pause() stops the postmaster"
+    finally:
+        os.kill(starter.pid, signal.SIGKILL)
+        starter.wait(timeout=10)
+        if starter.stdout is not None:
+            starter.stdout.close()
+    deadline = time.monotonic() + 20
+    while is_running(server_process_id) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    outlived = is_running(server_process_id)
+    if outlived:
+        os.kill(server_process_id, signal.SIGCONT)  # do not leave it behind when the test fails
+        os.kill(server_process_id, signal.SIGINT)
+    assert not outlived, "a paused postgres outlived the process that started it"
+
+
+def process_state(process_id: int) -> str:
+    return Path(f"/proc/{process_id}/stat").read_text().rsplit(")", 1)[1].split()[0]
