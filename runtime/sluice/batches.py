@@ -22,7 +22,7 @@ from sluice.errors import InvalidArgumentError, PayloadTooLargeError
 from sluice.event_types import EventTypeRegistry
 from sluice.events import JSON_CONTENT_TYPE, EventData
 from sluice.observability.correlation import current_correlation_id
-from sluice.payloads import encode_metadata, encode_payload
+from sluice.payloads import encode_metadata, encode_payload, refuse_non_finite_numbers
 
 MAX_EVENT_TYPE_LENGTH = 200
 CORRELATION_METADATA_KEY = "correlation_id"
@@ -96,9 +96,12 @@ def prepare_batch(
         content = data.data
         if type(content) is dict:  # the common case, without encode_payload's type checks
             try:
-                payload, content_type = pydantic_core.to_json(content), JSON_CONTENT_TYPE
+                payload = pydantic_core.to_json(content, inf_nan_mode="constants")
             except pydantic_core.PydanticSerializationError:
                 payload, content_type = encode_payload(content, event_type=event_type, limit=payload_limit)
+            else:
+                refuse_non_finite_numbers(payload, f"data of event type {event_type!r}")
+                content_type = JSON_CONTENT_TYPE
             if len(payload) > payload_limit:
                 raise PayloadTooLargeError(size=len(payload), limit=payload_limit, event_type=event_type)
         else:

@@ -25,11 +25,12 @@ def encode_payload(data: Any, *, event_type: str, limit: int) -> tuple[bytes, st
         encoded, content_type = bytes(data), BINARY_CONTENT_TYPE
     else:
         try:
-            encoded = pydantic_core.to_json(data)
+            encoded = pydantic_core.to_json(data, inf_nan_mode="constants")
         except pydantic_core.PydanticSerializationError as error:
             raise InvalidArgumentError(
                 f"data of event type {event_type!r} is not JSON-serializable: {error}"
             ) from error
+        refuse_non_finite_numbers(encoded, f"data of event type {event_type!r}")
         content_type = JSON_CONTENT_TYPE
     if len(encoded) > limit:
         raise PayloadTooLargeError(size=len(encoded), limit=limit, event_type=event_type)
@@ -53,13 +54,31 @@ def encode_metadata(metadata: Any) -> str:
     if not isinstance(metadata, dict):
         metadata = dict(metadata)
     try:
-        text = pydantic_core.to_json(metadata).decode()
+        encoded = pydantic_core.to_json(metadata, inf_nan_mode="constants")
     except pydantic_core.PydanticSerializationError as error:
         raise InvalidArgumentError(f"metadata is not JSON-serializable: {error}") from error
+    refuse_non_finite_numbers(encoded, "metadata")
+    text = encoded.decode()
     if "\\u0000" in text and _contains_nul(metadata):
         # PostgreSQL's jsonb cannot hold the NUL character; refused on every backend, so both behave alike.
         raise InvalidArgumentError("metadata must not contain the NUL character (\\u0000)")
     return text
+
+
+def refuse_non_finite_numbers(encoded: bytes, what: str) -> None:
+    """Raise InvalidArgumentError when JSON written with ``inf_nan_mode="constants"`` holds a bare NaN,
+    Infinity or -Infinity.
+
+    pydantic-core's default writes them as ``null``, which would lose the value without a word. The substring
+    test is the fast path; strict parsing then tells a bare constant from the same letters inside a string."""
+    if b"NaN" not in encoded and b"Infinity" not in encoded:
+        return
+    try:
+        pydantic_core.from_json(encoded, allow_inf_nan=False)
+    except ValueError:
+        raise InvalidArgumentError(
+            f"{what} holds NaN or Infinity, which JSON cannot represent (refused rather than stored as null)"
+        ) from None
 
 
 def _contains_nul(value: Any) -> bool:

@@ -114,7 +114,8 @@ async def _receive_outcome(stream: Any) -> GrpcRefusal:
 
 
 def _event(**fields: Any) -> sluice_pb2.EventToWrite:
-    return sluice_pb2.EventToWrite(event_type="Placed", content_type="application/json", data=b"{}", **fields)
+    fields.setdefault("data", b"{}")
+    return sluice_pb2.EventToWrite(event_type="Placed", content_type="application/json", **fields)
 
 
 async def _read(store: EventStore, **arguments: Any) -> None:
@@ -154,6 +155,15 @@ CASES: tuple[BadInput, ...] = (
         library=lambda s: s.append("orders", EventData("Placed", nested(DEPTH))),
         cli=(["append", "orders", "--type", "Placed"], NESTED_TEXT + "\n"),
         rest=("POST", "/api/event-streams/orders/events", {"events": [{"type": "A", "data": "NESTED"}]}),
+    ),
+    BadInput(
+        "NaN in event data",
+        library=lambda s: s.append("orders", EventData("Placed", {"total": float("nan")})),
+        cli=(["append", "orders", "--data", '{"type": "Placed", "data": {"total": NaN}}'], None),
+        rest=("POST", "/api/event-streams/orders/events", {"events": [{"type": "A", "data": {"total": "NAN"}}]}),
+        grpc=_unary(
+            "Append", sluice_pb2.AppendRequest(stream_name="orders", events=[_event(data=b'{"total": Infinity}')])
+        ),
     ),
     BadInput(
         "stream name with a space",

@@ -232,6 +232,11 @@ async def test_bad_input_gets_typed_errors_and_stores_nothing(store: EventStore)
         await store.append("s", 42)
     with pytest.raises(InvalidArgumentError, match="not JSON-serializable"):
         await store.append("s", EventData("A", {"when": object()}))
+    for not_finite in (float("nan"), float("inf"), -float("inf")):  # JSON cannot hold them: never stored as null
+        with pytest.raises(InvalidArgumentError, match="NaN or Infinity"):
+            await store.append("s", EventData("A", {"total": not_finite}))
+        with pytest.raises(InvalidArgumentError, match="NaN or Infinity"):
+            await store.append("s", EventData("A", {}, metadata={"score": [not_finite]}))
     with pytest.raises(InvalidArgumentError, match="NUL character"):  # jsonb cannot hold it: both backends refuse
         await store.append("s", EventData("A", {}, metadata={"note": "a\x00b"}))
     with pytest.raises(InvalidArgumentError, match="expected_offset must be"):

@@ -9,6 +9,7 @@ import pydantic_core
 from sluice.errors import InvalidArgumentError
 from sluice.event_types import EventTypeRegistry
 from sluice.events import BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE
+from sluice.payloads import encode_metadata, refuse_non_finite_numbers
 from sluice.rpc.v1 import sluice_pb2
 
 
@@ -20,10 +21,11 @@ def event_message(event: object, registry: EventTypeRegistry) -> sluice_pb2.Even
         payload, content_type = bytes(content), BINARY_CONTENT_TYPE
     else:
         try:
-            payload, content_type = pydantic_core.to_json(content), JSON_CONTENT_TYPE
+            payload, content_type = pydantic_core.to_json(content, inf_nan_mode="constants"), JSON_CONTENT_TYPE
         except pydantic_core.PydanticSerializationError as error:
             raise InvalidArgumentError(f"data of event type {data.event_type!r} is not JSON-serializable") from error
-    metadata = pydantic_core.to_json(dict(data.metadata)).decode() if data.metadata else ""
+        refuse_non_finite_numbers(payload, f"data of event type {data.event_type!r}")
+    metadata = encode_metadata(data.metadata) if data.metadata else ""
     return sluice_pb2.EventToWrite(
         event_id=str(data.event_id),
         event_type=data.event_type,
