@@ -1,0 +1,43 @@
+"""The lag history's bounds and the lag chart's geometry."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sluice.console.lag_chart import CHART_HEIGHT, MARGIN_BOTTOM, MARGIN_TOP, lag_chart
+from sluice.console.lag_history import LagHistory, LagSample
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def sample(seconds: float, lag: int) -> LagSample:
+    return LagSample(at=START + timedelta(seconds=seconds), lag_events=lag, lag_seconds=float(lag))
+
+
+def test_the_history_keeps_the_window_and_a_bounded_number_of_groups() -> None:
+    history = LagHistory(window=timedelta(minutes=1), sample_interval=timedelta(seconds=10), max_groups=2)
+    for second in range(0, 200, 10):
+        history.record("orders", "email", sample(second, second))
+    kept = history.samples("orders", "email", now=START + timedelta(seconds=190))
+    assert [entry.lag_events for entry in kept] == [130, 140, 150, 160, 170, 180, 190]
+    history.record("orders", "billing", sample(0, 1))
+    history.record("orders", "audit", sample(0, 1))
+    assert history.groups() == [("orders", "billing"), ("orders", "audit")]
+
+
+def test_samples_closer_than_a_tenth_of_the_interval_collapse() -> None:
+    history = LagHistory(sample_interval=timedelta(seconds=10))
+    history.record("orders", "email", sample(0, 5))
+    history.record("orders", "email", sample(0.5, 4))
+    history.record("orders", "email", sample(2, 3))
+    assert [entry.lag_events for entry in history.samples("orders", "email", now=START)] == [4, 3]
+
+
+def test_the_chart_puts_time_left_to_right_and_lag_bottom_to_top() -> None:
+    chart = lag_chart([sample(0, 10), sample(30, 5), sample(60, 0)])
+    points = [tuple(float(value) for value in point.split(",")) for point in chart.points.split()]
+    assert [x for x, _y in points] == sorted(x for x, _y in points)
+    assert points[0][1] == MARGIN_TOP
+    assert points[-1][1] == CHART_HEIGHT - MARGIN_BOTTOM
+    assert chart.values_text == "10,5,0"
+    assert lag_chart([]).empty
