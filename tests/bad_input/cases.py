@@ -165,6 +165,15 @@ CASES: tuple[BadInput, ...] = (
             "Append", sluice_pb2.AppendRequest(stream_name="orders", events=[_event(data=b'{"total": Infinity}')])
         ),
     ),
+    *(
+        BadInput(
+            f"consume {flag} {value}",
+            cli=(["consume", "--stream", "orders", "--group", "g", "--sink", "http://127.0.0.1:9/", flag, value], None),
+        )
+        for flag, value in (("--commit-interval", "nan"), ("--session-timeout", "1e300"), ("--sink-timeout", "inf"))
+    ),
+    BadInput("serve --grace-seconds nan", cli=(["serve", "--grace-seconds", "nan"], None)),
+    BadInput("serve --close-seconds inf", cli=(["serve", "--close-seconds", "inf"], None)),
     BadInput(
         "stream name with a space",
         library=lambda s: s.create_stream(StreamConfig(name="bad name")),

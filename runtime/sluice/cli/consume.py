@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 
 import sluice
+from sluice.cli.durations import Seconds
 from sluice.cli.retry_settings import retry_policy, retry_settings
 from sluice.cli.running import run
 from sluice.cli.settings import require_dsn, setting
@@ -59,11 +60,9 @@ def checked(value: str, parameter: str, validate: Callable[[str], ResultT]) -> R
     default=OffsetCommitStrategy.AFTER_BATCH.value,
     show_default=True,
 )
-@setting(
-    "--commit-interval", type=click.FloatRange(min=0.001), default=5.0, show_default=True, help="Seconds (periodic)."
-)
+@setting("--commit-interval", type=Seconds(0.001), default=5.0, show_default=True, help="Seconds (periodic).")
 @setting("--batch-size", type=click.IntRange(1, 10_000), default=100, show_default=True)
-@setting("--session-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help="Seconds.")
+@setting("--session-timeout", type=Seconds(0.1), default=30.0, show_default=True, help="Seconds.")
 @setting(
     "--start-from",
     type=click.Choice([choice.value for choice in StartFrom]),
@@ -92,7 +91,7 @@ def checked(value: str, parameter: str, validate: Callable[[str], ResultT]) -> R
 )
 @setting("--http-host", default="0.0.0.0", show_default=True, help="Address of the health and metrics endpoint.")  # noqa: S104
 @retry_settings
-@setting("--sink-timeout", type=click.FloatRange(min=0.001), default=10.0, show_default=True, help="Seconds per POST.")
+@setting("--sink-timeout", type=Seconds(0.001), default=10.0, show_default=True, help="Seconds per POST.")
 @setting(
     "--auto-create-streams/--no-auto-create-streams",
     default=True,

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import click
 
+from sluice.cli.durations import Seconds
 from sluice.cli.running import run
 from sluice.cli.settings import require_dsn, setting, store_settings
 
@@ -68,10 +69,10 @@ def _arm_watchdog(seconds: float) -> None:
     help="Also accept Kubernetes service-account tokens, checked with a TokenReview (in a pod).",
 )
 @setting("--migrate/--no-migrate", default=False, show_default=True, help="Apply schema migrations at start.")
-@setting("--grace-seconds", type=click.FloatRange(min=0), default=10.0, show_default=True)
+@setting("--grace-seconds", type=Seconds(), default=10.0, show_default=True)
 @setting(
     "--close-seconds",
-    type=click.FloatRange(min=0),
+    type=Seconds(),
     default=5.0,
     show_default=True,
     help="After the grace period: the time limit of stopping the workers and closing the store.",
