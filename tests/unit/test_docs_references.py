@@ -10,6 +10,10 @@ import re
 from functools import cache
 from pathlib import Path
 
+import click
+
+from sluice.cli import main as sluice_command
+
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 DOCS = (*sorted((REPOSITORY_ROOT / "docs").glob("*.md")), REPOSITORY_ROOT / "README.md")
 REST_DOC = REPOSITORY_ROOT / "docs" / "rest-api.md"
@@ -18,6 +22,8 @@ TESTS = REPOSITORY_ROOT / "tests"
 TEST_PATH = re.compile(r"(?<![\w/.-])tests/[A-Za-z0-9_./-]*[A-Za-z0-9_]")
 TEST_NAME = re.compile(r"(?<![\w/.-])(test_[a-z0-9_]+)(\.py)?\b")
 ROUTE = re.compile(r"`(?:(GET|POST|PUT|PATCH|DELETE) )?(/(?:api/[^`\s]*|health/[^`\s]*|metrics))`")
+SLUICE_SNIPPET = re.compile(r"`(sluice [^`]*)`|^\s*(?:\$ )?(sluice .*)$", re.M)
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*(?![\w-]|\.\.\.)")
 PREFIXES = frozenset({"/health/*"})
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -93,6 +99,31 @@ def unserved_routes(docs: tuple[Path, ...]) -> list[str]:
     )
 
 
+@cache
+def sluice_options() -> frozenset[str]:
+    """Every long option of every ``sluice`` command and subcommand."""
+    options = {"--help"}
+    commands: list[click.Command] = [sluice_command]
+    while commands:
+        command = commands.pop()
+        for parameter in command.params:
+            if isinstance(parameter, click.Option):
+                options.update(name for name in (*parameter.opts, *parameter.secondary_opts) if name.startswith("--"))
+        if isinstance(command, click.Group):
+            commands.extend(command.commands.values())
+    return frozenset(options)
+
+
+def unknown_flags(docs: tuple[Path, ...]) -> list[str]:
+    """Flags in ``sluice ...`` snippets (inline code or command lines) that no sluice command has (a flag cut off
+    with ``...`` in captured output is left out)."""
+    unknown = []
+    for doc, match in mentioned(SLUICE_SNIPPET, docs):
+        snippet = match.group(1) or match.group(2)
+        unknown.extend(f"{doc}: {flag}" for flag in FLAG.findall(snippet) if flag not in sluice_options())
+    return sorted(unknown)
+
+
 def test_every_tests_path_in_the_docs_exists() -> None:
     assert len(mentioned(TEST_PATH, DOCS)) > 30
     assert missing_test_paths(DOCS) == []
@@ -114,14 +145,20 @@ def test_every_served_route_is_documented() -> None:
     assert sorted(set(served_routes()) - documented) == []
 
 
+def test_every_sluice_flag_in_the_docs_exists() -> None:
+    assert len(mentioned(SLUICE_SNIPPET, DOCS)) > 30
+    assert unknown_flags(DOCS) == []
+
+
 def test_the_checks_find_what_does_not_exist(tmp_path: Path) -> None:
     doc = tmp_path / "wrong.md"
     doc.write_text(
         "Tested by `tests/grpc_api/test_partition_moves.py` (test_events_are_lost_when_a_partition_moves) and\n"
         "`tests/rest/test_fuzzing.py`. Archive with `POST /api/event-streams/{name}/freeze|archive`;\n"
-        "`DELETE /api/sagas/{id}` ends a saga.\n",
+        "`DELETE /api/sagas/{id}` ends a saga. Run `sluice serve --metrics-port 9090 --dsn ...`.\n",
         encoding="utf-8",
     )
     assert missing_test_paths((doc,)) == ["wrong.md: tests/grpc_api/test_partition_moves.py"]
     assert missing_test_names((doc,)) == ["wrong.md: test_events_are_lost_when_a_partition_moves"]
     assert unserved_routes((doc,)) == ["DELETE /api/sagas/{id}", "POST /api/event-streams/{name}/freeze"]
+    assert unknown_flags((doc,)) == ["wrong.md: --metrics-port"]
