@@ -180,6 +180,32 @@ INVALID_SPECS = (
         ("spec.target.sql.upserts[0].columns.order_id", "should match"),
     ),
     InvalidSpec(
+        "unknown-column-type",
+        "Projection",
+        {"target": {"sql": {**SQL_TARGET, "columnTypes": {"order_id": "varchar); DROP TABLE x; --"}}}},
+        ("spec.target.sql.columnTypes.order_id", "Unsupported value"),
+    ),
+    InvalidSpec(
+        "type-of-a-column-no-upsert-sets",
+        "Projection",
+        {"target": {"sql": {**SQL_TARGET, "columnTypes": {"total": "numeric"}}}},
+        ("spec.target.sql", "columnTypes may only name key columns and columns that some upsert sets"),
+        python_message="columnTypes may only name key columns and columns that some upsert sets",
+    ),
+    InvalidSpec(
+        "index-on-a-column-no-upsert-sets",
+        "Projection",
+        {"target": {"sql": {**SQL_TARGET, "indexes": [{"columns": ["customer_id"]}]}}},
+        ("spec.target.sql", "indexes may only name key columns and columns that some upsert sets"),
+        python_message="indexes may only name key columns and columns that some upsert sets",
+    ),
+    InvalidSpec(
+        "index-without-columns",
+        "Projection",
+        {"target": {"sql": {**SQL_TARGET, "indexes": [{"columns": []}]}}},
+        ("spec.target.sql.indexes[0].columns", "should have at least 1 items"),
+    ),
+    InvalidSpec(
         "offset-and-time",
         "Replay",
         {"fromTime": "2026-01-01T00:00:00Z"},

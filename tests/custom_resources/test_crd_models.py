@@ -238,6 +238,23 @@ EXPECTED_RULES = [
     ("Projection", ".spec.resetGeneration", "self >= oldSelf"),
     (
         "Projection",
+        ".spec.target.sql",
+        "!has(self.columnTypes) || self.columnTypes.all(column, column in self.keyColumns || "
+        "self.upserts.exists(upsert, column in upsert.columns))",
+    ),
+    (
+        "Projection",
+        ".spec.target.sql",
+        "!has(self.indexes) || self.indexes.all(index, index.columns.all(column, "
+        "column in self.keyColumns || self.upserts.exists(upsert, column in upsert.columns)))",
+    ),
+    (
+        "Projection",
+        ".spec.target.sql.columnTypes",
+        "self.all(column, column.matches('^[a-z_][a-z0-9_]{0,62}$'))",
+    ),
+    (
+        "Projection",
         ".spec.target.sql.upserts[*].columns",
         "self.all(column, column.matches('^[a-z_][a-z0-9_]{0,62}$'))",
     ),

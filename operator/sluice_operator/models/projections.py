@@ -32,6 +32,7 @@ from sluice_operator.models.common import (
 
 __all__ = [
     "COLUMN_NAME_PATTERN",
+    "COLUMN_TYPES",
     "JSON_PATH_PATTERN",
     "TABLE_NAME_PATTERN",
     "Projection",
@@ -39,6 +40,7 @@ __all__ = [
     "ProjectionStatus",
     "ProjectionTarget",
     "RebuildStatus",
+    "SqlIndex",
     "SqlTarget",
     "Upsert",
 ]
@@ -53,9 +55,14 @@ MAXIMUM_COLUMNS = 256
 MAXIMUM_KEY_COLUMNS = 16
 MAXIMUM_UPSERTS = 128
 MAXIMUM_SOURCES = 64
+MAXIMUM_INDEXES = 32
+MAXIMUM_INDEX_COLUMNS = 16
+COLUMN_TYPES = ("text", "bigint", "integer", "numeric", "boolean", "timestamptz", "uuid", "jsonb")
+"""The PostgreSQL types a column may declare (the runtime's ``sluice.projections.sql_target.COLUMN_TYPES``)."""
 
 ColumnName = Annotated[str, Field(pattern=COLUMN_NAME_PATTERN, max_length=63)]
 JsonPath = Annotated[str, Field(pattern=JSON_PATH_PATTERN, max_length=512)]
+ColumnType = Literal["text", "bigint", "integer", "numeric", "boolean", "timestamptz", "uuid", "jsonb"]
 
 
 class Upsert(SluiceSchemaModel):
@@ -85,6 +92,19 @@ class Upsert(SluiceSchemaModel):
         return columns
 
 
+class SqlIndex(SluiceSchemaModel):
+    """A B-tree index on columns of the table, created with each version's table."""
+
+    columns: list[ColumnName] = Field(
+        min_length=1, max_length=MAXIMUM_INDEX_COLUMNS, json_schema_extra={"x-kubernetes-list-type": "set"}
+    )
+    """The indexed columns, in order (each a key column or a column some upsert sets)."""
+
+
+def _table_columns(target: SqlTarget) -> set[str]:
+    return set(target.key_columns).union(*(upsert.columns for upsert in target.upserts))
+
+
 class SqlTarget(SluiceSchemaModel):
     """A table Sluice creates and keeps up to date."""
 
@@ -93,6 +113,18 @@ class SqlTarget(SluiceSchemaModel):
             rule="self.upserts.all(upsert, self.keyColumns.all(key, key in upsert.columns))",
             message="every upsert must map every key column",
             check=lambda target: all(key in upsert.columns for upsert in target.upserts for key in target.key_columns),
+        ),
+        ValidationRule(
+            rule="!has(self.columnTypes) || self.columnTypes.all(column, column in self.keyColumns || "
+            "self.upserts.exists(upsert, column in upsert.columns))",
+            message="columnTypes may only name key columns and columns that some upsert sets",
+            check=lambda target: set(target.column_types or {}) <= _table_columns(target),
+        ),
+        ValidationRule(
+            rule="!has(self.indexes) || self.indexes.all(index, index.columns.all(column, "
+            "column in self.keyColumns || self.upserts.exists(upsert, column in upsert.columns)))",
+            message="indexes may only name key columns and columns that some upsert sets",
+            check=lambda target: all(set(index.columns) <= _table_columns(target) for index in target.indexes or []),
         ),
     )
 
@@ -104,6 +136,30 @@ class SqlTarget(SluiceSchemaModel):
     """The primary key; an event whose key exists updates that row."""
     upserts: list[Upsert] = Field(min_length=1, max_length=MAXIMUM_UPSERTS)
     """One per event type that changes the table; other event types are skipped."""
+    column_types: dict[str, ColumnType] | None = Field(
+        default=None,
+        max_length=MAXIMUM_COLUMNS,
+        json_schema_extra=kubernetes_validations(
+            ValidationRule(
+                rule=f"self.all(column, column.matches('{COLUMN_NAME_PATTERN}'))",
+                message="column names must be lower-case PostgreSQL identifiers of at most 63 characters",
+            )
+        ),
+    )
+    """Column name → PostgreSQL type (text, bigint, integer, numeric, boolean, timestamptz, uuid or jsonb).
+    Undeclared: key columns are text, other columns jsonb. A value that does not convert dead-letters its
+    event; changing a type rebuilds the table blue/green."""
+    indexes: list[SqlIndex] | None = Field(default=None, max_length=MAXIMUM_INDEXES)
+    """Indexes on the table's columns, such as ``[{columns: [customer_id]}]``."""
+
+    @field_validator("column_types")
+    @classmethod
+    def _typed_columns_are_identifiers(cls, column_types: dict[str, str] | None) -> dict[str, str] | None:
+        # Mirrors the CEL rule on this field's schema.
+        for column in column_types or {}:
+            if re.fullmatch(COLUMN_NAME_PATTERN, column) is None:
+                raise ValueError("column names must be lower-case PostgreSQL identifiers of at most 63 characters")
+        return column_types
 
 
 class ProjectionTarget(SluiceSchemaModel):
@@ -166,6 +222,9 @@ class ProjectionStatus(ResourceStatus):
     """How far the projection is behind its sources."""
     rebuild: RebuildStatus | None = None
     """The current or last rebuild."""
+    dead_letters: int | None = Field(default=None, ge=0)
+    """Events the active version could not apply (a value that does not convert to its column's type, a
+    key without a value, a payload that is not JSON): recorded with the reason and passed."""
 
 
 class Projection(CustomResource):
@@ -191,6 +250,13 @@ class Projection(CustomResource):
             READY_COLUMN,
             PrinterColumn(
                 name="Table", json_path=".spec.target.sql.table", type="string", description="Target table", priority=1
+            ),
+            PrinterColumn(
+                name="DeadLetters",
+                json_path=".status.deadLetters",
+                type="integer",
+                description="Events the active version could not apply",
+                priority=1,
             ),
             PrinterColumn(
                 name="Rebuild",

@@ -75,9 +75,9 @@ def sources_ready(missing: Sequence[str]) -> DesiredCondition:
 
 
 def projection_status_fields(observed: ProjectionStatus, previous: Mapping[str, Any]) -> dict[str, Any]:
-    """``position``, ``lag`` and ``rebuild`` from the runtime's view of the projection. ``lag.observedAt``
-    keeps its previous value while events and whole seconds are unchanged, so a caught-up projection's
-    status is not rewritten on every resync."""
+    """``position``, ``lag``, ``deadLetters`` and ``rebuild`` from the runtime's view of the projection.
+    ``lag.observedAt`` keeps its previous value while events and whole seconds are unchanged, so a caught-up
+    projection's status is not rewritten on every resync."""
     lag = {"events": observed.lag_events, "seconds": float(int(observed.lag_seconds))}
     previous_lag = dict(previous.get("lag") or {})
     observed_at = previous_lag.pop("observedAt", None)
@@ -86,6 +86,7 @@ def projection_status_fields(observed: ProjectionStatus, previous: Mapping[str, 
     fields: dict[str, Any] = {
         "position": None if observed.position is None else str(observed.position),
         "lag": lag | {"observedAt": observed_at},
+        "deadLetters": observed.dead_letters,
     }
     rebuild = observed.rebuild
     if rebuild is not None:

@@ -26,7 +26,7 @@ from sluice.projections.rebuild_requests import request_rebuild
 from sluice.projections.runner import ProjectionRunner, default_checkpoint_store
 from sluice.projections.sql_target import SqlTarget, SqlUpsert, parse_sql_target, sql_projection
 from sluice.projections.state import ProjectionState, RebuildPhase, RebuildProgress, VersionCheckpoint
-from sluice.projections.status import ProjectionStatus, projection_status
+from sluice.projections.status import ProjectionDeadLetter, ProjectionStatus, projection_dead_letters, projection_status
 
 __all__ = [
     "BatchHandler",
@@ -37,6 +37,7 @@ __all__ = [
     "PostgresCheckpointStore",
     "Projection",
     "ProjectionContext",
+    "ProjectionDeadLetter",
     "ProjectionOptions",
     "ProjectionRunner",
     "ProjectionStart",
@@ -49,6 +50,7 @@ __all__ = [
     "VersionCheckpoint",
     "default_checkpoint_store",
     "parse_sql_target",
+    "projection_dead_letters",
     "projection_status",
     "request_rebuild",
     "sql_projection",

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from sluice.events import GlobalPosition
-from sluice.projections.state import ProjectionState
+from sluice.projections.state import ProjectionDeadLetter, ProjectionState
 
 if TYPE_CHECKING:
     from sluice.projections.context import DatabaseConnection
@@ -82,3 +82,14 @@ class CheckpointStore(abc.ABC):
     @abc.abstractmethod
     async def record_generation(self, name: str, generation: int) -> None:
         """Remember ``generation`` as acted on, without a rebuild."""
+
+    @abc.abstractmethod
+    async def record_dead_letters(
+        self, connection: DatabaseConnection | None, name: str, letters: Sequence[ProjectionDeadLetter]
+    ) -> None:
+        """Record events a version could not apply, inside ``advance``'s work (``connection`` is its
+        transaction's; None in memory), so they commit with the checkpoint that passes them."""
+
+    @abc.abstractmethod
+    async def dead_letters(self, name: str, *, limit: int) -> list[ProjectionDeadLetter]:
+        """The active version's dead letters, oldest event first (ProjectionNotFoundError if it never ran)."""

@@ -6,6 +6,8 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from sluice.errors import InvalidArgumentError
+from sluice.events import RecordedEvent
+from sluice.projections.state import ProjectionDeadLetter
 
 if TYPE_CHECKING:
     import asyncpg
@@ -34,6 +36,25 @@ class ProjectionContext:
     rebuilding: bool = False
     """True while this version is being built by a rebuild (it is not the active version yet, or it is
     being replayed in place)."""
+    dead_letters: list[ProjectionDeadLetter] = dataclasses.field(default_factory=list)
+    """The batch's events that this version could not apply (``dead_letter``); the runner records them
+    with the batch's checkpoint."""
+
+    def dead_letter(self, event: RecordedEvent, reason: str) -> None:
+        """Record that ``event`` cannot be applied to this version, and why: the projection goes on past it
+        (in same-database mode the record commits with the batch), and status and metrics count it."""
+        self.dead_letters.append(
+            ProjectionDeadLetter(
+                version=self.version,
+                position=event.global_position,
+                stream_name=event.stream_name,
+                partition=event.partition,
+                offset=event.offset,
+                event_id=event.event_id,
+                event_type=event.event_type,
+                reason=reason,
+            )
+        )
 
     def require_connection(self) -> DatabaseConnection:
         """The transaction's connection; InvalidArgumentError outside same-database mode."""

@@ -9,11 +9,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sluice.errors import ProjectionConflictError, ProjectionNotFoundError
 from sluice.events import GlobalPosition
 from sluice.projections.checkpoints import CheckpointStore, TransactionWork
-from sluice.projections.state import ProjectionState, RebuildProgress, VersionCheckpoint
+from sluice.projections.state import ProjectionDeadLetter, ProjectionState, RebuildProgress, VersionCheckpoint
+
+if TYPE_CHECKING:
+    from sluice.projections.context import DatabaseConnection
 
 
 class MemoryCheckpointStore(CheckpointStore):
@@ -23,6 +27,7 @@ class MemoryCheckpointStore(CheckpointStore):
 
     def __init__(self) -> None:
         self._projections: dict[str, ProjectionState] = {}
+        self._dead_letters: dict[tuple[str, int], list[ProjectionDeadLetter]] = {}
 
     async def register(
         self, name: str, sources: Sequence[str], *, reset_generation: int, start_after: GlobalPosition | None
@@ -59,7 +64,9 @@ class MemoryCheckpointStore(CheckpointStore):
         state = self._check_position(name, version, expected)
         checkpoint = state.checkpoints[version]
         checkpoints = dict(state.checkpoints)
-        checkpoints[version] = VersionCheckpoint(version, position, checkpoint.events_applied + count)
+        checkpoints[version] = dataclasses.replace(
+            checkpoint, position=position, events_applied=checkpoint.events_applied + count
+        )
         rebuild = state.rebuild
         if rebuild is not None and rebuild.running and rebuild.version == version:
             rebuild = dataclasses.replace(rebuild, done=rebuild.done + count)
@@ -72,6 +79,7 @@ class MemoryCheckpointStore(CheckpointStore):
         await work(None)
         checkpoints = dict(state.checkpoints)
         checkpoints[version] = VersionCheckpoint(version, None)
+        self._dead_letters.pop((name, version), None)
         state = dataclasses.replace(
             state,
             reset_generation=max(state.reset_generation, generation),
@@ -95,6 +103,9 @@ class MemoryCheckpointStore(CheckpointStore):
         if rebuild is None or rebuild.version != version or not rebuild.running:
             raise ProjectionConflictError(f"projection {name!r} is not rebuilding version {version}")
         await work(None)
+        for other in state.checkpoints:
+            if other != version:
+                self._dead_letters.pop((name, other), None)
         state = dataclasses.replace(
             state,
             active_version=version,
@@ -117,6 +128,31 @@ class MemoryCheckpointStore(CheckpointStore):
     async def record_generation(self, name: str, generation: int) -> None:
         state = self._existing(name)
         self._projections[name] = dataclasses.replace(state, reset_generation=max(state.reset_generation, generation))
+
+    async def record_dead_letters(
+        self, connection: DatabaseConnection | None, name: str, letters: Sequence[ProjectionDeadLetter]
+    ) -> None:
+        state = self._existing(name)
+        checkpoints = dict(state.checkpoints)
+        now = datetime.now(UTC)
+        for letter in letters:
+            recorded = self._dead_letters.setdefault((name, letter.version), [])
+            earlier = next((index for index, old in enumerate(recorded) if old.position == letter.position), None)
+            if earlier is None:
+                recorded.append(dataclasses.replace(letter, dead_lettered_at=now))
+                checkpoint = checkpoints[letter.version]
+                checkpoints[letter.version] = dataclasses.replace(
+                    checkpoint, events_dead_lettered=checkpoint.events_dead_lettered + 1
+                )
+            else:  # one event that several upserts could not apply: one letter, every reason
+                old = recorded[earlier]
+                recorded[earlier] = dataclasses.replace(old, reason=f"{old.reason}; {letter.reason}")
+        self._projections[name] = dataclasses.replace(state, checkpoints=checkpoints)
+
+    async def dead_letters(self, name: str, *, limit: int) -> list[ProjectionDeadLetter]:
+        state = self._existing(name)
+        recorded = self._dead_letters.get((name, state.active_version), [])
+        return sorted(recorded, key=lambda letter: letter.position)[:limit]
 
     def _existing(self, name: str) -> ProjectionState:
         state = self._projections.get(name)

@@ -18,7 +18,7 @@ from sluice.errors import ProjectionConflictError, ProjectionDatabaseError, Proj
 from sluice.events import GlobalPosition
 from sluice.projections.checkpoints import CheckpointStore, TransactionWork
 from sluice.projections.queries import projection_query
-from sluice.projections.state import ProjectionState, RebuildProgress, VersionCheckpoint
+from sluice.projections.state import ProjectionDeadLetter, ProjectionState, RebuildProgress, VersionCheckpoint
 
 if TYPE_CHECKING:
     from sluice.backends.postgres.store import PostgresEventStore
@@ -110,6 +110,7 @@ class PostgresCheckpointStore(CheckpointStore):
                 projection_query("projection_start_rebuild"), name, generation, version, blue_green, total
             )
             await connection.execute(projection_query("projection_reset_checkpoint"), name, version)
+            await connection.execute(projection_query("projection_clear_dead_letters"), name, version)
             await work(connection)
             return await self._load(connection, name)
 
@@ -120,6 +121,7 @@ class PostgresCheckpointStore(CheckpointStore):
             if finished != "UPDATE 1":
                 raise ProjectionConflictError(f"projection {name!r} is not rebuilding version {version}")
             await connection.execute(projection_query("projection_drop_other_checkpoints"), name, version)
+            await connection.execute(projection_query("projection_drop_other_dead_letters"), name, version)
             await work(connection)
             return await self._load(connection, name)
 
@@ -140,6 +142,47 @@ class PostgresCheckpointStore(CheckpointStore):
         async with self._store.acquire() as connection:
             await connection.execute(projection_query("projection_record_generation"), name, generation)
 
+    async def record_dead_letters(
+        self, connection: DatabaseConnection | None, name: str, letters: Sequence[ProjectionDeadLetter]
+    ) -> None:
+        if not letters:
+            return
+        if connection is None:
+            raise ProjectionDatabaseError("dead letters are recorded inside the batch's transaction")
+        await connection.execute(
+            projection_query("projection_record_dead_letters"),
+            name,
+            [letter.version for letter in letters],
+            [letter.position.transaction for letter in letters],
+            [letter.position.sequence for letter in letters],
+            [letter.stream_name for letter in letters],
+            [letter.partition for letter in letters],
+            [letter.offset for letter in letters],
+            [letter.event_id for letter in letters],
+            [letter.event_type for letter in letters],
+            [letter.reason for letter in letters],
+        )
+
+    async def dead_letters(self, name: str, *, limit: int) -> list[ProjectionDeadLetter]:
+        async with self._store.acquire() as connection:
+            if await connection.fetchval(projection_query("projection_rebuild_requested"), name) is None:
+                raise ProjectionNotFoundError(name)
+            rows = await connection.fetch(projection_query("projection_dead_letters"), name, limit)
+        return [
+            ProjectionDeadLetter(
+                version=row["version"],
+                position=GlobalPosition(row["position_transaction"], row["position_sequence"]),
+                stream_name=row["stream_name"],
+                partition=row["partition"],
+                offset=row["event_offset"],
+                event_id=row["event_id"],
+                event_type=row["event_type"],
+                reason=row["reason"],
+                dead_lettered_at=row["dead_lettered_at"],
+            )
+            for row in rows
+        ]
+
     @staticmethod
     async def _lock(connection: DatabaseConnection, name: str) -> None:
         if await connection.fetchrow(projection_query("projection_lock"), name) is None:
@@ -158,6 +201,7 @@ class PostgresCheckpointStore(CheckpointStore):
                 if record["position_transaction"] is None
                 else GlobalPosition(record["position_transaction"], record["position_sequence"]),
                 events_applied=record["events_applied"],
+                events_dead_lettered=record["events_dead_lettered"],
             )
             for record in checkpoint_rows
         }

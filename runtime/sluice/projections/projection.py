@@ -30,9 +30,13 @@ BatchHandler = Callable[[Sequence[RecordedEvent], ProjectionContext], Awaitable[
 Hook = Callable[[ProjectionContext], Awaitable[None] | None]
 """Reset and blue/green hooks: ``(context)``; ``context.version`` names the read-model version."""
 
+VersionCheck = Callable[[ProjectionContext], Awaitable[str | None]]
+"""Why version ``context.version``'s storage no longer fits the projection's definition (None: it fits)."""
+
 EventHandlerT = TypeVar("EventHandlerT", bound=EventHandler)
 BatchHandlerT = TypeVar("BatchHandlerT", bound=BatchHandler)
 HookT = TypeVar("HookT", bound=Hook)
+VersionCheckT = TypeVar("VersionCheckT", bound=VersionCheck)
 
 MAXIMUM_SOURCES = 64
 
@@ -85,6 +89,7 @@ class Projection:
         self.prepare_version_hook: Hook | None = None
         self.activate_version_hook: Hook | None = None
         self.retire_version_hook: Hook | None = None
+        self.version_check: VersionCheck | None = None
 
     def __repr__(self) -> str:
         return f"Projection({self.name!r}, sources={list(self.sources)!r}, handles={sorted(self.handlers)!r})"
@@ -137,6 +142,13 @@ class Projection:
         self.retire_version_hook = hook
         return hook
 
+    def on_check_version(self, check: VersionCheckT) -> VersionCheckT:
+        """Register a check run when a runner starts, on the newest version (the one a rebuild builds, else
+        the active one): when it returns a reason (its storage no longer fits the definition, for example a
+        column's type changed), the runner rebuilds into a new version, blue/green when supported."""
+        self.version_check = check
+        return check
+
     def copy(self, name: str, *, sources: Sequence[str], options: ProjectionOptions | None = None) -> Projection:
         """The same handlers and hooks under another name, sources and options (how ``sluice project
         --handler`` runs a Projection defined in a module under the name the operator gives it)."""
@@ -148,6 +160,7 @@ class Projection:
         duplicate.prepare_version_hook = self.prepare_version_hook
         duplicate.activate_version_hook = self.activate_version_hook
         duplicate.retire_version_hook = self.retire_version_hook
+        duplicate.version_check = self.version_check
         return duplicate
 
     # ----------------------------------------------------------------- queries

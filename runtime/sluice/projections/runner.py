@@ -37,7 +37,7 @@ from sluice.projections.postgres_checkpoints import PostgresCheckpointStore
 from sluice.projections.projection import Hook, Projection, call
 from sluice.projections.read_ahead import ReadAhead
 from sluice.projections.sources import SourceReader
-from sluice.projections.state import ProjectionState, RebuildProgress, VersionCheckpoint
+from sluice.projections.state import ProjectionState, RebuildProgress, VersionCheckpoint, merge_dead_letters
 from sluice.store import EventStore
 
 if TYPE_CHECKING:
@@ -81,6 +81,7 @@ class ProjectionRunner:
         self._state: ProjectionState | None = None
         self._events_applied = metrics.EVENTS_APPLIED.labels(projection.name)
         self._batch_seconds = metrics.BATCH_SECONDS.labels(projection.name)
+        self._events_dead_lettered = metrics.EVENTS_DEAD_LETTERED.labels(projection.name)
 
     @property
     def state(self) -> ProjectionState | None:
@@ -121,7 +122,28 @@ class ProjectionRunner:
         elif state.rebuild_requested:
             logger.info("projection %s: a rebuild was requested, rebuilding", self.projection.name)
             await self.rebuild()
+        else:
+            reason = await self._version_outdated(state)
+            if reason is not None:
+                logger.info("projection %s: the definition changed (%s), rebuilding", self.projection.name, reason)
+                await self.rebuild()
         return self._require_state()
+
+    async def _version_outdated(self, state: ProjectionState) -> str | None:
+        """The projection's version check on its newest version: why that version must be built again."""
+        check = self.projection.version_check
+        if check is None:
+            return None
+        version = state.building_version or state.active_version
+        reasons: list[str] = []
+
+        async def work(connection: DatabaseConnection | None) -> None:
+            reason = await check(ProjectionContext(self.projection.name, version, connection, rebuilding=False))
+            if reason is not None:
+                reasons.append(f"version {version}: {reason}")
+
+        await self.checkpoints.run_in_transaction(work)
+        return reasons[0] if reasons else None
 
     def stop(self) -> None:
         """Ask ``run`` to return after the batch in hand. Safe from a signal handler on the event loop."""
@@ -238,11 +260,16 @@ class ProjectionRunner:
         projection = self.projection
         rebuild = state.rebuild
         rebuilding = rebuild is not None and rebuild.running and rebuild.version == version
+        dead_lettered = 0
 
         async def apply_batch(connection: DatabaseConnection | None) -> None:
+            nonlocal dead_lettered
             context = ProjectionContext(projection.name, version, connection, rebuilding)
             try:
                 await projection.apply(events, context)
+                letters = merge_dead_letters(context.dead_letters)
+                await self.checkpoints.record_dead_letters(connection, projection.name, letters)
+                dead_lettered = len(letters)
             except SluiceError:
                 raise  # already typed
             except Exception as error:
@@ -266,8 +293,23 @@ class ProjectionRunner:
         )
         self._batch_seconds.observe(time.perf_counter() - started)
         self._events_applied.inc(len(events))
+        if dead_lettered:
+            self._events_dead_lettered.inc(dead_lettered)
+            logger.warning(
+                "projection %s (version %d): %d event(s) of the batch up to %s could not be applied and were "
+                "dead-lettered (see projection_dead_letters)",
+                projection.name,
+                version,
+                dead_lettered,
+                position,
+            )
         checkpoints = dict(state.checkpoints)
-        checkpoints[version] = VersionCheckpoint(version, position, checkpoint.events_applied + len(events))
+        checkpoints[version] = VersionCheckpoint(
+            version,
+            position,
+            checkpoint.events_applied + len(events),
+            checkpoint.events_dead_lettered + dead_lettered,
+        )
         if rebuilding and rebuild is not None:
             rebuild = dataclasses.replace(rebuild, done=rebuild.done + len(events))
         self._state = dataclasses.replace(state, checkpoints=checkpoints, rebuild=rebuild)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,37 @@ class VersionCheckpoint:
     version: int
     position: GlobalPosition | None
     events_applied: int = 0
+    events_dead_lettered: int = 0
+    """Events of the sources this version could not apply (``ProjectionDeadLetter``): passed, recorded."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProjectionDeadLetter:
+    """An event a version of a projection could not apply, and why (recorded, never silently dropped:
+    the checkpoint moves past it in the same transaction, so the projection goes on)."""
+
+    version: int
+    position: GlobalPosition
+    stream_name: str
+    partition: int
+    offset: int
+    event_id: uuid.UUID
+    event_type: str
+    reason: str
+    dead_lettered_at: datetime | None = None
+    """When it was recorded (None until it is)."""
+
+
+def merge_dead_letters(letters: list[ProjectionDeadLetter]) -> list[ProjectionDeadLetter]:
+    """One letter per version and event, with every reason (several upserts of one event may fail)."""
+    merged: dict[tuple[int, GlobalPosition], ProjectionDeadLetter] = {}
+    for letter in letters:
+        key = (letter.version, letter.position)
+        earlier = merged.get(key)
+        merged[key] = (
+            letter if earlier is None else dataclasses.replace(earlier, reason=f"{earlier.reason}; {letter.reason}")
+        )
+    return list(merged.values())
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -106,16 +138,20 @@ class ProjectionStatus:
     reset_generation: int
     rebuild: RebuildProgress | None
     observed_at: datetime
+    dead_letters: int = 0
+    """Events the active version could not apply (recorded as ``ProjectionDeadLetter``)."""
 
     def to_manifest(self) -> dict[str, Any]:
         """The runtime's part of the operator's ProjectionStatus, camelCase with JSON values: ``position``
-        (left out before the first event), ``lag`` and ``rebuild`` (left out when there never was one)."""
+        (left out before the first event), ``lag``, ``deadLetters`` and ``rebuild`` (left out when there
+        never was one)."""
         manifest: dict[str, Any] = {
             "lag": {
                 "events": self.lag_events,
                 "seconds": round(self.lag_seconds, 3),
                 "observedAt": self.observed_at.isoformat(),
-            }
+            },
+            "deadLetters": self.dead_letters,
         }
         if self.position is not None:
             manifest["position"] = str(self.position)

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sluice.errors import ProjectionNotFoundError
+from sluice.errors import InvalidArgumentError, ProjectionNotFoundError
 from sluice.projections.checkpoints import CheckpointStore
+from sluice.projections.projection import validate_projection_name
 from sluice.projections.runner import default_checkpoint_store
 from sluice.projections.sources import SourceReader
-from sluice.projections.state import ProjectionStatus
+from sluice.projections.state import ProjectionDeadLetter, ProjectionStatus
 from sluice.store import EventStore
 
-__all__ = ["ProjectionStatus", "projection_status"]
+MAXIMUM_DEAD_LETTERS_LISTED = 10_000
+
+__all__ = ["ProjectionDeadLetter", "ProjectionStatus", "projection_dead_letters", "projection_status"]
 """``ProjectionStatus`` itself lives in ``state.py`` (pure data, which the operator's reconcile logic reads)."""
 
 
@@ -36,4 +39,16 @@ async def projection_status(
         reset_generation=state.reset_generation,
         rebuild=state.rebuild,
         observed_at=datetime.now(UTC),
+        dead_letters=state.active.events_dead_lettered,
     )
+
+
+async def projection_dead_letters(
+    store: EventStore, name: str, *, limit: int = 100, checkpoints: CheckpointStore | None = None
+) -> list[ProjectionDeadLetter]:
+    """The events the active version of projection ``name`` could not apply, with the reasons, oldest
+    first (at most ``limit``). Raises ProjectionNotFoundError when it has never run there."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAXIMUM_DEAD_LETTERS_LISTED:
+        raise InvalidArgumentError(f"limit must be an integer from 1 to {MAXIMUM_DEAD_LETTERS_LISTED}")
+    checkpoint_store = checkpoints if checkpoints is not None else default_checkpoint_store(store)
+    return await checkpoint_store.dead_letters(validate_projection_name(name), limit=limit)

@@ -1,5 +1,7 @@
 """The declarative SQL target of a Projection (the JSON of the operator's ``SqlTarget.to_manifest()``),
-parsed and validated: ``{"table", "keyColumns", "upserts": [{"eventType", "columns": {column: path}}]}``.
+parsed and validated: ``{"table", "keyColumns", "upserts": [{"eventType", "columns": {column: path}}]}``,
+optionally ``"columnTypes": {column: type}`` (``COLUMN_TYPES``; keys default to ``text``, other columns
+to ``jsonb``, what every target was before types existed) and ``"indexes": [{"columns": [column, ...]}]``.
 
 Identifiers are checked against the operator's patterns (copied here: the runtime must not import the
 operator) before any SQL sees them; anything else raises ProjectionTargetError.
@@ -23,7 +25,13 @@ TABLE_NAME_PATTERN = re.compile(r"^([a-z_][a-z0-9_]{0,62}\.)?[a-z_][a-z0-9_]{0,6
 MAXIMUM_COLUMNS = 256
 MAXIMUM_KEY_COLUMNS = 16
 MAXIMUM_UPSERTS = 128
+MAXIMUM_INDEXES = 32
+MAXIMUM_INDEX_COLUMNS = 16
 DEFAULT_SCHEMA = "public"
+COLUMN_TYPES = ("text", "bigint", "integer", "numeric", "boolean", "timestamptz", "uuid", "jsonb")
+"""The types a column may declare (the operator's ``ColumnType``); only these words ever reach SQL."""
+DEFAULT_KEY_TYPE = "text"
+DEFAULT_COLUMN_TYPE = "jsonb"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -45,6 +53,13 @@ class SqlUpsert:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class SqlIndex:
+    """A (non-unique, B-tree) index on columns of the table, created with each version's table."""
+
+    columns: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class SqlTarget:
     """A table Sluice creates and keeps up to date (``schema.table``; ``public`` when not qualified)."""
 
@@ -52,6 +67,14 @@ class SqlTarget:
     table: str
     key_columns: tuple[str, ...]
     upserts: tuple[SqlUpsert, ...]
+    column_types: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Declared types only; ``column_type`` gives every column's."""
+    indexes: tuple[SqlIndex, ...] = ()
+
+    def column_type(self, name: str) -> str:
+        """The PostgreSQL type of column ``name``: declared, else ``text`` for a key and ``jsonb`` otherwise."""
+        default = DEFAULT_KEY_TYPE if name in self.key_columns else DEFAULT_COLUMN_TYPE
+        return self.column_types.get(name, default)
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -72,14 +95,15 @@ def _column_name(name: object) -> str:
     return name
 
 
-def _object(value: object, what: str, keys: set[str]) -> Mapping[str, Any]:
+def _object(value: object, what: str, keys: set[str], optional: frozenset[str] = frozenset()) -> Mapping[str, Any]:
     if not isinstance(value, dict):
         raise _fail(f"{what} must be a JSON object")
-    unknown = set(value) - keys
+    unknown = set(value) - keys - optional
     missing = keys - set(value)
     if unknown or missing:
         raise _fail(
             f"{what} needs exactly the keys {sorted(keys)}"
+            + (f" (optionally also {sorted(optional)})" if optional else "")
             + (f"; unknown: {sorted(unknown)}" if unknown else "")
             + (f"; missing: {sorted(missing)}" if missing else "")
         )
@@ -93,7 +117,9 @@ def parse_sql_target(manifest: str | Mapping[str, Any]) -> SqlTarget:
             manifest = json.loads(manifest)
         except ValueError as error:
             raise _fail(f"not JSON: {error}") from error
-    document = _object(manifest, "the target", {"table", "keyColumns", "upserts"})
+    document = _object(
+        manifest, "the target", {"table", "keyColumns", "upserts"}, frozenset({"columnTypes", "indexes"})
+    )
     table = document["table"]
     if not isinstance(table, str) or len(table) > 127 or TABLE_NAME_PATTERN.fullmatch(table) is None:
         raise _fail(f"table {table!r} is not a lower-case PostgreSQL table name, optionally schema-qualified")
@@ -111,7 +137,42 @@ def parse_sql_target(manifest: str | Mapping[str, Any]) -> SqlTarget:
     target = SqlTarget(schema or DEFAULT_SCHEMA, table_name, key_columns, upserts)
     if len(target.column_names) > MAXIMUM_COLUMNS:
         raise _fail(f"a table has at most {MAXIMUM_COLUMNS} columns")
-    return target
+    column_types = _column_types(document.get("columnTypes", {}), target.column_names)
+    indexes = _indexes(document.get("indexes", []), target.column_names)
+    return dataclasses.replace(target, column_types=column_types, indexes=indexes)
+
+
+def _column_types(document: object, column_names: tuple[str, ...]) -> dict[str, str]:
+    if not isinstance(document, dict):
+        raise _fail("columnTypes must map column names to types")
+    column_types: dict[str, str] = {}
+    for name, column_type in document.items():
+        if _column_name(name) not in column_names:
+            raise _fail(f"columnTypes names {name!r}, which is not a key column nor set by any upsert")
+        if column_type not in COLUMN_TYPES:
+            raise _fail(f"column {name!r} has type {column_type!r}; the types are {', '.join(COLUMN_TYPES)}")
+        column_types[name] = column_type
+    return column_types
+
+
+def _indexes(document: object, column_names: tuple[str, ...]) -> tuple[SqlIndex, ...]:
+    if not isinstance(document, list) or len(document) > MAXIMUM_INDEXES:
+        raise _fail(f"indexes must be a list of at most {MAXIMUM_INDEXES} indexes")
+    indexes: list[SqlIndex] = []
+    for entry in document:
+        columns = _object(entry, "each index", {"columns"})["columns"]
+        if not isinstance(columns, list) or not 1 <= len(columns) <= MAXIMUM_INDEX_COLUMNS:
+            raise _fail(f"the columns of an index must be a list of 1 to {MAXIMUM_INDEX_COLUMNS} column names")
+        for column in columns:
+            if _column_name(column) not in column_names:
+                raise _fail(f"an index names column {column!r}, which is not a key column nor set by any upsert")
+        if len(set(columns)) != len(columns):
+            raise _fail(f"the index on {columns} repeats a column")
+        index = SqlIndex(tuple(columns))
+        if index in indexes:
+            raise _fail(f"the index on {columns} is declared twice")
+        indexes.append(index)
+    return tuple(indexes)
 
 
 def _upsert(entry: object, key_columns: tuple[str, ...]) -> SqlUpsert:

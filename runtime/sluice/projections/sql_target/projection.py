@@ -4,12 +4,14 @@ event's payload by JSON path.
 
 It needs same-database mode (a postgresql:// store): each batch's upserts commit with the checkpoint.
 Consecutive events of one event type go to the database as one statement over arrays (``unnest``), one
-row per key: the run's last event for a key, which is what applying them in turn would leave.
+row per key: the run's last event for a key, which is what applying them in turn would leave. An event it
+cannot apply (its payload is not JSON, a key has no value, a value does not convert to its column's type)
+is dead-lettered with the reason (``ProjectionContext.dead_letter``) and the projection goes on. A version
+whose table has other column types than the target declares is rebuilt blue/green (``on_check_version``).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,21 +30,25 @@ from sluice.projections.sql_target.statements import SqlTargetStatements, json_p
 if TYPE_CHECKING:
     from sluice.projections.context import DatabaseConnection
 
-logger = logging.getLogger(__name__)
-
 
 async def _write_payloads(
-    connection: DatabaseConnection,
+    context: ProjectionContext,
     statements: SqlTargetStatements,
     upsert: SqlUpsert | None,
+    events: list[RecordedEvent],
     payloads: list[str],
-    version: int,
 ) -> None:
-    """One statement for a run of consecutive events of one upsert: PostgreSQL extracts the columns from the
-    payloads, skips events lacking a key and keeps each key's last event."""
+    """One statement for a run of consecutive events of one upsert: PostgreSQL extracts and converts the
+    columns from the payloads and keeps each key's last event; the events it could not apply (a key without
+    a value, a value that does not convert to its column's type) come back with the reason and are
+    dead-lettered."""
     if upsert is None or not payloads:
         return
-    await connection.execute(statements.upsert_payloads(upsert, version), payloads, *json_path_parameters(upsert))
+    rows = await context.require_connection().fetch(
+        statements.upsert_payloads(upsert, context.version), payloads, *json_path_parameters(upsert)
+    )
+    for row in rows:
+        context.dead_letter(events[row["position"] - 1], f"upsert of {upsert.event_type}: {row['problem']}")
 
 
 def sql_projection(
@@ -62,39 +68,23 @@ def sql_projection(
 
     @projection.on_batch
     async def apply(events: Sequence[RecordedEvent], context: ProjectionContext) -> None:
-        connection = context.require_connection()
         run_upsert: SqlUpsert | None = None
+        run_events: list[RecordedEvent] = []
         run_payloads: list[str] = []
         for event in events:
-            for upsert in upserts_by_type.get(event.event_type, ()):
-                if event.content_type != JSON_CONTENT_TYPE:
-                    logger.warning(
-                        "projection %s: skipped %s/%d/%d (%s): its payload is not JSON",
-                        name,
-                        event.stream_name,
-                        event.partition,
-                        event.offset,
-                        event.event_type,
-                    )
-                    continue
-                payload = event.payload.decode()
-                problem = jsonb_unreadable(payload)
-                if problem is not None:
-                    logger.warning(
-                        "projection %s: skipped %s/%d/%d (%s): PostgreSQL cannot read its payload as JSON: %s",
-                        name,
-                        event.stream_name,
-                        event.partition,
-                        event.offset,
-                        event.event_type,
-                        problem,
-                    )
-                    continue
+            upserts = upserts_by_type.get(event.event_type, ())
+            if not upserts:
+                continue
+            payload = _readable_payload(event, context)
+            if payload is None:
+                continue
+            for upsert in upserts:
                 if upsert is not run_upsert:
-                    await _write_payloads(connection, statements, run_upsert, run_payloads, context.version)
-                    run_upsert, run_payloads = upsert, []
+                    await _write_payloads(context, statements, run_upsert, run_events, run_payloads)
+                    run_upsert, run_events, run_payloads = upsert, [], []
+                run_events.append(event)
                 run_payloads.append(payload)
-        await _write_payloads(connection, statements, run_upsert, run_payloads, context.version)
+        await _write_payloads(context, statements, run_upsert, run_events, run_payloads)
 
     @projection.on_start
     async def provision(context: ProjectionContext) -> None:
@@ -102,9 +92,18 @@ def sql_projection(
         await _check_view(connection, parsed)
         await connection.execute(statements.create_schema())
         await connection.execute(statements.create_table(context.version))
-        for statement in statements.add_columns(context.version):
+        for statement in statements.add_columns(context.version) + statements.create_indexes(context.version):
             await connection.execute(statement)
         await _point_view(connection, statements, context.version)
+
+    @projection.on_check_version
+    async def check(context: ProjectionContext) -> str | None:
+        """A version whose table has other column types than the target declares is rebuilt (blue/green)."""
+        rows = await context.require_connection().fetch(
+            projection_query("sql_target_column_types"), statements.table(context.version)
+        )
+        mismatches = statements.type_mismatches({row["name"]: row["type"] for row in rows})
+        return "; ".join(mismatches) or None
 
     @projection.on_prepare_version
     async def prepare(context: ProjectionContext) -> None:
@@ -112,6 +111,8 @@ def sql_projection(
         await connection.execute(statements.create_schema())
         await connection.execute(statements.drop_table(context.version))
         await connection.execute(statements.create_table(context.version))
+        for statement in statements.create_indexes(context.version):
+            await connection.execute(statement)
 
     @projection.on_activate_version
     async def activate(context: ProjectionContext) -> None:
@@ -126,6 +127,19 @@ def sql_projection(
         await context.require_connection().execute(statements.truncate(context.version))
 
     return projection
+
+
+def _readable_payload(event: RecordedEvent, context: ProjectionContext) -> str | None:
+    """The event's payload as JSON text PostgreSQL's ``jsonb`` reads, or None after dead-lettering it."""
+    if event.content_type != JSON_CONTENT_TYPE:
+        context.dead_letter(event, f"its payload is not JSON (content type {event.content_type})")
+        return None
+    payload = event.payload.decode()
+    problem = jsonb_unreadable(payload)
+    if problem is not None:
+        context.dead_letter(event, f"PostgreSQL cannot read its payload as JSON: {problem}")
+        return None
+    return payload
 
 
 async def _check_view(connection: DatabaseConnection, target: SqlTarget) -> None:

@@ -6,8 +6,10 @@ Only identifiers are ever placed in the text: names validated by ``definition`` 
 Storage: version N of the read model is the table ``<table>__v<N>`` (shortened with a hash of the name when
 that would be too long), and ``<table>`` is a view on the active version. A blue/green rebuild builds the
 next version's table beside it and replaces the view when it has caught up, in the transaction that
-records the switch. Key columns are ``text`` (a JSON string as is, other values as JSON text); every other
-column is ``jsonb``, holding the value found at its path.
+records the switch. Each column has its declared type (``definition.COLUMN_TYPES``; by default keys are
+``text`` and other columns ``jsonb``): PostgreSQL converts the value found at its path in the statement
+that writes it (``jsonb`` as is; otherwise the JSON value's text, a string unquoted, cast to the type), and
+the statement returns the events whose values do not convert, which the projection dead-letters.
 """
 
 from __future__ import annotations
@@ -18,10 +20,31 @@ import hashlib
 from sluice.errors import InvalidNameError, ProjectionTargetError
 from sluice.names import quote_identifier
 from sluice.projections.queries import projection_query
-from sluice.projections.sql_target.definition import SqlTarget, SqlUpsert
+from sluice.projections.sql_target.definition import (
+    COLUMN_NAME_PATTERN,
+    COLUMN_TYPES,
+    SqlColumn,
+    SqlIndex,
+    SqlTarget,
+    SqlUpsert,
+)
 
 MAXIMUM_QUOTED_NAME_LENGTH = 48
 """``quote_identifier`` accepts names of at most 48 characters (Sluice's schema-name rule)."""
+CATALOG_TYPE_NAMES = {"timestamptz": "timestamp with time zone"}
+"""How ``format_type`` spells a column type, where it differs from the name a target declares."""
+
+
+def catalog_type_name(column_type: str) -> str:
+    """``timestamptz`` → ``timestamp with time zone``: a declared type as PostgreSQL's catalog shows it."""
+    return CATALOG_TYPE_NAMES.get(column_type, column_type)
+
+
+def _checked_type(column_type: str) -> str:
+    # Definition validated it already; this keeps anything else out of the SQL text for good.
+    if column_type not in COLUMN_TYPES:
+        raise ProjectionTargetError(f"invalid SQL projection target: unknown column type {column_type!r}")
+    return column_type
 
 
 def quoted(name: str) -> str:
@@ -44,6 +67,12 @@ def version_table_name(table: str, version: int) -> str:
     return f"{table[: MAXIMUM_QUOTED_NAME_LENGTH - len(suffix) - 9]}_{digest}{suffix}"
 
 
+def index_name(version_table: str, index: SqlIndex) -> str:
+    """``order_summary__v2`` and (customer_id) → ``order_summary__v2_ix_<hash of the columns>`` (in bounds)."""
+    digest = hashlib.sha256(f"{version_table}({','.join(index.columns)})".encode()).hexdigest()[:12]
+    return f"{version_table[: MAXIMUM_QUOTED_NAME_LENGTH - 16]}_ix_{digest}"
+
+
 class SqlTargetStatements:
     """Every statement a target needs, per read-model version."""
 
@@ -63,7 +92,8 @@ class SqlTargetStatements:
     def create_table(self, version: int) -> str:
         target = self.target
         columns = ", ".join(
-            f"{quoted(name)} {'text NOT NULL' if name in target.key_columns else 'jsonb'}"
+            f"{quoted(name)} {_checked_type(target.column_type(name))}"
+            + (" NOT NULL" if name in target.key_columns else "")
             for name in target.column_names
         )
         keys = ", ".join(quoted(key) for key in target.key_columns)
@@ -73,9 +103,33 @@ class SqlTargetStatements:
         """For a table created by an earlier target: its non-key columns added when missing."""
         template = projection_query("sql_target_add_column")
         return [
-            template.format(table=self.table(version), column=quoted(name), type="jsonb")
+            template.format(
+                table=self.table(version), column=quoted(name), type=_checked_type(self.target.column_type(name))
+            )
             for name in self.target.column_names
             if name not in self.target.key_columns
+        ]
+
+    def create_indexes(self, version: int) -> list[str]:
+        """The declared indexes of ``version``'s table (each created unless it exists)."""
+        template = projection_query("sql_target_create_index")
+        version_table = version_table_name(self.target.table, version)
+        return [
+            template.format(
+                index=quoted(index_name(version_table, index)),
+                table=self.table(version),
+                columns=", ".join(quoted(column) for column in index.columns),
+            )
+            for index in self.target.indexes
+        ]
+
+    def type_mismatches(self, catalog_types: dict[str, str]) -> list[str]:
+        """Columns whose type in a version's table (``catalog_types``: name → ``format_type``) is not the
+        declared one, described; columns the table lacks are not mismatches (they are added)."""
+        return [
+            f"column {name} is {catalog_types[name]}, the target declares {self.target.column_type(name)}"
+            for name in self.target.column_names
+            if name in catalog_types and catalog_types[name] != catalog_type_name(self.target.column_type(name))
         ]
 
     def replace_view(self, version: int) -> str:
@@ -99,32 +153,63 @@ class SqlTargetStatements:
     @functools.cache  # noqa: B019  (one instance per target, kept for the life of the projection)
     def upsert_payloads(self, upsert: SqlUpsert, version: int) -> str:
         """The upsert for a whole run of events: ``$1`` their payloads, then each column's path as a bound
-        strict SQL/JSON path (``json_path_parameters``); PostgreSQL extracts the values."""
-        columns = ", ".join(quoted(column.name) for column in upsert.columns)
-        expressions = []
-        for number, column in enumerate(upsert.columns, 2):
-            value = f"jsonb_path_query_first(batch.payload, ${number}::jsonpath, '{{}}', true)"
-            expressions.append(f"({value} #>> '{{}}')" if column.key else value)
-        aliases = [f"c{number}" for number in range(1, len(upsert.columns) + 1)]
-        key_expressions = [
-            expression for expression, column in zip(expressions, upsert.columns, strict=True) if column.key
+        strict SQL/JSON path (``json_path_parameters``); PostgreSQL extracts and converts the values and
+        returns ``(position, problem)`` for each event it could not apply (position: 1-based in the run)."""
+        columns = upsert.columns
+        raws = [f"r{number}" for number in range(1, len(columns) + 1)]
+        extracted = [
+            f"jsonb_path_query_first(batch.payload, ${number}::jsonpath, '{{}}', true) AS {raw}"
+            for number, raw in enumerate(raws, 2)
         ]
-        named = [f"{expression} AS {alias}" for expression, alias in zip(expressions, aliases, strict=True)]
+        typed = [self._converted(raw, column) for raw, column in zip(raws, columns, strict=True)]
+        aliases = [f"c{number}" for number in range(1, len(columns) + 1)]
+        key_expressions = [expression for expression, column in zip(typed, columns, strict=True) if column.key]
+        named = [f"{expression} AS {alias}" for expression, alias in zip(typed, aliases, strict=True)]
         fields = {
             "table": self.table(version),
-            "columns": columns,
+            "columns": ", ".join(quoted(column.name) for column in columns),
+            "extracted": ", ".join(extracted),
+            "problem": self._problem(raws, columns),
             "aliases": ", ".join(aliases),
             "values": ", ".join(named),
             "distinct": ", ".join(key_expressions),
-            "keys_present": " AND ".join(f"{expression} IS NOT NULL" for expression in key_expressions),
             "keys": ", ".join(quoted(key) for key in self.target.key_columns),
         }
         assignments = ", ".join(
-            f"{quoted(column.name)} = EXCLUDED.{quoted(column.name)}" for column in upsert.columns if not column.key
+            f"{quoted(column.name)} = EXCLUDED.{quoted(column.name)}" for column in columns if not column.key
         )
         if not assignments:
             return projection_query("sql_target_insert_key_payloads").format(**fields)
         return projection_query("sql_target_upsert_payloads").format(**fields, assignments=assignments)
+
+    def _converted(self, raw: str, column: SqlColumn) -> str:
+        """The value of ``raw`` (the jsonb at the column's path) in the column's type."""
+        column_type = _checked_type(self.target.column_type(column.name))
+        if column_type == "jsonb":
+            return raw
+        if column_type == "text":
+            return f"({raw} #>> '{{}}')"
+        return f"({raw} #>> '{{}}')::{column_type}"
+
+    def _problem(self, raws: list[str], columns: tuple[SqlColumn, ...]) -> str:
+        """Why an event cannot be applied (the first reason found), or NULL: a key without a value, or a
+        value that does not convert to its column's type (``projection_cast_error``, in Sluice's schema)."""
+        checks = []
+        for raw, column in zip(raws, columns, strict=True):
+            name = column.name
+            if COLUMN_NAME_PATTERN.fullmatch(name) is None:  # validated already; never a quote in the text
+                raise ProjectionTargetError(f"invalid SQL projection target: column name {name!r}")
+            if column.key:
+                checks.append(f"CASE WHEN ({raw} #>> '{{}}') IS NULL THEN 'key column {name} has no value' END")
+        for raw, column in zip(raws, columns, strict=True):
+            column_type = _checked_type(self.target.column_type(column.name))
+            if column_type in ("text", "jsonb"):
+                continue
+            checks.append(
+                f"CASE WHEN ({raw} #>> '{{}}') IS NOT NULL THEN 'column {column.name} ({column_type}): ' || "
+                f"projection_cast_error({raw} #>> '{{}}', '{column_type}') END"
+            )
+        return f"COALESCE({', '.join(checks)})"
 
 
 def json_path_parameters(upsert: SqlUpsert) -> list[str]:

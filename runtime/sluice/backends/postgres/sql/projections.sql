@@ -22,10 +22,12 @@ SELECT name, sources, active_version, reset_generation, rebuild_version, rebuild
  WHERE name = $1;
 
 -- name: projection_checkpoints
-SELECT version, position_transaction, position_sequence, events_applied
-  FROM projection_checkpoints
- WHERE name = $1
- ORDER BY version;
+SELECT c.version, c.position_transaction, c.position_sequence, c.events_applied,
+       (SELECT count(*) FROM projection_dead_letters d WHERE d.name = c.name AND d.version = c.version)
+           AS events_dead_lettered
+  FROM projection_checkpoints c
+ WHERE c.name = $1
+ ORDER BY c.version;
 
 -- name: projection_advance
 -- $1 name, $2 version, $3/$4 the position the batch was read after (NULL/NULL: the start), $5/$6 the
@@ -75,6 +77,32 @@ UPDATE projections
 
 -- name: projection_drop_other_checkpoints
 DELETE FROM projection_checkpoints WHERE name = $1 AND version <> $2;
+
+-- name: projection_drop_other_dead_letters
+DELETE FROM projection_dead_letters WHERE name = $1 AND version <> $2;
+
+-- name: projection_clear_dead_letters
+-- $1 name, $2 version: a rebuild of that version starts again and records its own.
+DELETE FROM projection_dead_letters WHERE name = $1 AND version = $2;
+
+-- name: projection_record_dead_letters
+-- $1 name, then one array per field. One event that several upserts cannot apply: one row, every reason.
+INSERT INTO projection_dead_letters AS d (name, version, position_transaction, position_sequence, stream_name,
+                                          partition, event_offset, event_id, event_type, reason)
+SELECT $1, * FROM unnest($2::integer[], $3::bigint[], $4::bigint[], $5::text[], $6::integer[], $7::bigint[],
+                         $8::uuid[], $9::text[], $10::text[])
+ON CONFLICT (name, version, position_transaction, position_sequence)
+    DO UPDATE SET reason = d.reason || '; ' || EXCLUDED.reason;
+
+-- name: projection_dead_letters
+-- $1 name, $2 limit: the active version's, oldest event first.
+SELECT d.version, d.position_transaction, d.position_sequence, d.stream_name, d.partition, d.event_offset,
+       d.event_id, d.event_type, d.reason, d.dead_lettered_at
+  FROM projection_dead_letters d
+  JOIN projections p ON p.name = d.name AND p.active_version = d.version
+ WHERE d.name = $1
+ ORDER BY d.position_transaction, d.position_sequence
+ LIMIT $2;
 
 -- name: projection_request_rebuild
 UPDATE projections SET rebuild_requested_at = clock_timestamp() WHERE name = $1 RETURNING name;
@@ -145,26 +173,53 @@ TRUNCATE {table};
 -- name: sql_target_drop_table
 DROP TABLE IF EXISTS {table};
 
--- A whole run of events of one type in one statement: $1 the run's payloads (jsonb[], in order), then one
--- SQL/JSON path per column (strict mode, bound, never formatted in). PostgreSQL extracts the values (keys as
--- text, other columns as jsonb; a path that leads nowhere gives NULL), drops events without every key, and
--- keeps each key's last event: what applying the run event by event would leave.
+-- name: sql_target_column_types
+-- $1 a qualified, quoted table name: its columns and their types as format_type spells them.
+SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS type
+  FROM pg_attribute a
+ WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped;
+
+-- name: sql_target_create_index
+CREATE INDEX IF NOT EXISTS {index} ON {table} ({columns});
+
 -- name: sql_target_upsert_payloads
-INSERT INTO {table} ({columns})
-SELECT {aliases} FROM (
-    SELECT DISTINCT ON ({distinct}) {values}
+-- A whole run of events of one type in one statement: $1 the run's payloads (jsonb[], in order), then one
+-- SQL/JSON path per column (strict mode, bound, never formatted in). PostgreSQL extracts the values once
+-- per column ("extracted": jsonb, a path that leads nowhere gives NULL), finds what cannot be applied
+-- ("problem": a key without a value, a value that does not convert to its column's type, as text or NULL),
+-- converts the rest to the column types ("values") and keeps each key's last such event: what applying the
+-- run event by event would leave. It returns the events it could not apply, with the reason.
+WITH batch AS MATERIALIZED (
+    SELECT batch.position, {extracted}
       FROM unnest($1::jsonb[]) WITH ORDINALITY AS batch(payload, position)
-     WHERE {keys_present}
-     ORDER BY {distinct}, batch.position DESC
-) AS latest
-ON CONFLICT ({keys}) DO UPDATE SET {assignments};
+), checked AS MATERIALIZED (
+    SELECT batch.*, {problem} AS problem FROM batch
+), written AS (
+    INSERT INTO {table} ({columns})
+    SELECT {aliases} FROM (
+        SELECT DISTINCT ON ({distinct}) {values}
+          FROM checked
+         WHERE checked.problem IS NULL
+         ORDER BY {distinct}, checked.position DESC
+    ) AS latest
+    ON CONFLICT ({keys}) DO UPDATE SET {assignments}
+)
+SELECT position, problem FROM checked WHERE problem IS NOT NULL ORDER BY position;
 
 -- name: sql_target_insert_key_payloads
-INSERT INTO {table} ({columns})
-SELECT {aliases} FROM (
-    SELECT DISTINCT ON ({distinct}) {values}
+WITH batch AS MATERIALIZED (
+    SELECT batch.position, {extracted}
       FROM unnest($1::jsonb[]) WITH ORDINALITY AS batch(payload, position)
-     WHERE {keys_present}
-     ORDER BY {distinct}, batch.position DESC
-) AS latest
-ON CONFLICT ({keys}) DO NOTHING;
+), checked AS MATERIALIZED (
+    SELECT batch.*, {problem} AS problem FROM batch
+), written AS (
+    INSERT INTO {table} ({columns})
+    SELECT {aliases} FROM (
+        SELECT DISTINCT ON ({distinct}) {values}
+          FROM checked
+         WHERE checked.problem IS NULL
+         ORDER BY {distinct}, checked.position DESC
+    ) AS latest
+    ON CONFLICT ({keys}) DO NOTHING
+)
+SELECT position, problem FROM checked WHERE problem IS NOT NULL ORDER BY position;
