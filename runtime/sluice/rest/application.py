@@ -9,13 +9,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.responses import RedirectResponse
 
-from sluice.console import LagHistory, create_console_app
 from sluice.health.model import HealthSettings
 from sluice.observability.lag_refresher import DEFAULT_REFRESH_INTERVAL, LagRefresher
 from sluice.observability.metrics import SluiceMetrics, default_metrics
@@ -37,6 +36,9 @@ from sluice.rest.unexpected_errors import UnexpectedErrorMiddleware
 from sluice.security.authentication import Authenticator
 from sluice.security.policy import AccessPolicy
 from sluice.store import EventStore
+
+if TYPE_CHECKING:
+    from sluice.console import LagHistory
 
 API_TITLE = "Sluice management API"
 API_VERSION = "1.0.0"
@@ -97,6 +99,9 @@ def create_app(
     app.include_router(lifecycle_routes.router)
     app.include_router(health_routes.router)
     if console:
+        # Imported here: the console's pages use this package's context and schemas (an import cycle at load time).
+        from sluice.console import create_console_app  # noqa: PLC0415
+
         app.add_api_route("/console", _to_console, include_in_schema=False)
         app.mount("/console", create_console_app(context, lag_history=lag_history))
     # The last added runs first: correlation id, then the body limit, then the 500 safety net.
