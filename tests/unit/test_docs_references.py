@@ -54,7 +54,7 @@ def missing_test_paths(docs: tuple[Path, ...]) -> list[str]:
 
 
 def missing_test_names(docs: tuple[Path, ...]) -> list[str]:
-    missing = []
+    missing: list[str] = []
     for doc, match in mentioned(TEST_NAME, docs):
         name, suffix = match.group(1), match.group(2)
         found = f"{name}.py" in defined_test_files() or (not suffix and name in defined_test_functions())
@@ -66,7 +66,7 @@ def missing_test_names(docs: tuple[Path, ...]) -> list[str]:
 def documented_routes(docs: tuple[Path, ...]) -> list[tuple[str | None, str]]:
     """(method or None, path) of every route ``docs`` name in backticks (``GET /api/...``, ``/api/...``); ``a|b``
     alternatives are expanded; ``/health/*`` is a prefix, not a route."""
-    routes = []
+    routes: list[tuple[str | None, str]] = []
     for _doc, match in mentioned(ROUTE, docs):
         method, path = match.group(1), match.group(2).split("?", 1)[0]
         if path in PREFIXES:
@@ -117,7 +117,7 @@ def sluice_options() -> frozenset[str]:
 def unknown_flags(docs: tuple[Path, ...]) -> list[str]:
     """Flags in ``sluice ...`` snippets (inline code or command lines) that no sluice command has (a flag cut off
     with ``...`` in captured output is left out)."""
-    unknown = []
+    unknown: list[str] = []
     for doc, match in mentioned(SLUICE_SNIPPET, docs):
         snippet = match.group(1) or match.group(2)
         unknown.extend(f"{doc}: {flag}" for flag in FLAG.findall(snippet) if flag not in sluice_options())
