@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from sluice_operator.local.local_processes import process_is_running
+from sluice_operator.local.sample_events import CUSTOMERS
 from tests.custom_resources.cluster import KubernetesCluster, parse_table
 from tests.custom_resources.manifests import REPOSITORY_ROOT
 
@@ -95,6 +96,16 @@ def test_the_platform_comes_up_delivers_every_event_and_leaves_nothing_running(s
     assert f"the sink received all {EVENTS} events" in output
     assert "reported those pods Running and Ready" in output
     assert f"reporting.order_summary (kept by Projection/order-summary), {EVENTS} rows" in output
+    # Typed columns: plain values, not JSON text, and a query on the read model with its result.
+    assert "    {'order_id': 'order-1', 'customer_id': 'ada', 'status': 'placed', 'total': 1000}" in output
+    assert "revenue per customer, a query on the read model: SELECT customer_id, count(*) AS orders" in output
+    revenue: dict[str, int] = {}
+    for number in range(EVENTS):
+        customer = CUSTOMERS[number % len(CUSTOMERS)]
+        revenue[customer] = revenue.get(customer, 0) + 1000 + 25 * number
+    top = max(revenue, key=lambda customer: (revenue[customer], customer))
+    orders = sum(1 for number in range(EVENTS) if CUSTOMERS[number % len(CUSTOMERS)] == top)
+    assert f"    {top:<12} {orders:>6} {revenue[top]:>10}" in output
     assert f"the sink received {EVENTS} CloudEvent(s) again" in output
 
     stopped = STOPPED_LINE.search(output)

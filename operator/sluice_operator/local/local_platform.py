@@ -48,7 +48,7 @@ from sluice_operator.local.platform_status import (
     replay_state,
     sluice_table,
 )
-from sluice_operator.local.read_model import order_summary_rows
+from sluice_operator.local.read_model import REVENUE_PER_CUSTOMER_SQL, order_summary_rows, revenue_per_customer
 from sluice_operator.local.sample_events import append_sample_orders
 
 __all__ = ["DEMO_NAMESPACE", "REPOSITORY_ROOT", "LocalPlatform", "PlatformOptions"]
@@ -67,6 +67,7 @@ CRD_NAMES = (
 )
 SAMPLE_EVENTS_SHOWN = 3
 READ_MODEL_ROWS_SHOWN = 3
+CUSTOMERS_SHOWN = 5
 
 
 @dataclass(frozen=True)
@@ -317,10 +318,17 @@ class LocalPlatform:
         """Print a few rows of the projection's table: the read model the operator's Projection maintains."""
         if self.postgres is None or not self.options.uses_local_control_plane:
             return  # on a real cluster the projection runs in its pod, when the image is there
-        rows = asyncio.run(order_summary_rows(self.postgres.dsn(), PROJECTION_TABLE, limit=READ_MODEL_ROWS_SHOWN))
+        dsn = self.postgres.dsn()
+        rows = asyncio.run(order_summary_rows(dsn, PROJECTION_TABLE, limit=READ_MODEL_ROWS_SHOWN))
         self.say(f"{PROJECTION_TABLE} (kept by Projection/{PROJECTION}), {rows.total} rows; the first ones:")
         for row in rows.rows:
             click.echo(f"    {row}")
+        revenues = asyncio.run(revenue_per_customer(dsn, PROJECTION_TABLE, limit=CUSTOMERS_SHOWN))
+        query = REVENUE_PER_CUSTOMER_SQL.format(table=PROJECTION_TABLE).replace("$1", str(CUSTOMERS_SHOWN))
+        self.say(f"revenue per customer, a query on the read model: {query}")
+        click.echo(f"    {'customer_id':<12} {'orders':>6} {'revenue':>10}")
+        for revenue in revenues:
+            click.echo(f"    {revenue.customer_id:<12} {revenue.orders:>6} {revenue.revenue:>10}")
 
     def run_replay(self) -> None:
         """Run the example's Replay: its Job's pod here (the group's offsets are reset, so the sink receives
