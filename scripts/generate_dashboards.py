@@ -121,7 +121,7 @@ DASHBOARDS = (
             Panel(
                 "Group commit batch size",
                 "Appends merged into one transaction by group commit (p50, p99).",
-                quantiles("sluice_group_commit_batch_size", "", "instance", "{{instance}}"),
+                quantiles("sluice_group_commit_batch_size", STREAM, "stream", "{{stream}}"),
             ),
         ),
     ),

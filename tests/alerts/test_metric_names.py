@@ -1,4 +1,5 @@
-"""Every dashboard panel query, template variable and alert expression refers only to metrics Sluice exports.
+"""Every dashboard panel query, template variable and alert expression refers only to metrics Sluice exports, and
+so does every metric name the docs give in backticks.
 
 The exported names come from the processes themselves: a real ``sluice serve`` (exercised with a stream, appends, a
 consumer group and a queue, so its labelled series appear) and a real ``sluice consume`` worker are scraped over
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -96,6 +98,22 @@ def alert_expressions() -> Iterator[tuple[str, str]]:
     for group in rules["groups"]:
         for rule in group["rules"]:
             yield f"alert {rule['alert']}", rule["expr"]
+
+
+DOC_METRIC = re.compile(r"`(sluice_[a-z0-9_]+)(?:\{[^}`]*\})?`")
+NOT_PROMETHEUS_METRICS = {
+    "sluice_operator": "the operator's Python package",
+    "sluice_consumer_group_lag_events": "served by prometheus-adapter on custom.metrics.k8s.io (autoscaling.md)",
+    "sluice_consumer_group_lag_seconds": "served by prometheus-adapter on custom.metrics.k8s.io (autoscaling.md)",
+}
+
+
+def documented_metrics() -> Iterator[tuple[str, str]]:
+    """(doc, name) of every ``sluice_...`` name in backticks in the docs (labels in braces allowed)."""
+    for path in [*sorted((REPOSITORY_ROOT / "docs").glob("*.md")), REPOSITORY_ROOT / "README.md"]:
+        for match in DOC_METRIC.finditer(path.read_text(encoding="utf-8")):
+            if match.group(1) not in NOT_PROMETHEUS_METRICS:
+                yield path.name, match.group(1)
 
 
 def free_port() -> int:
@@ -198,7 +216,7 @@ async def exported(postgres_dsn: str, tmp_path: Path) -> dict[str, set[str]]:
 
 
 @pytest.mark.timeout(300)  # a gateway, a worker and at least one 15 s lag refresh
-async def test_every_dashboard_and_alert_metric_is_exported(exported: dict[str, set[str]]) -> None:
+async def test_every_dashboard_alert_and_documented_metric_is_exported(exported: dict[str, set[str]]) -> None:
     every_name = set().union(*exported.values())
     assert "sluice_consumer_lag_events" in exported["sluice serve"]
     assert "sluice_worker_events_delivered_total" in exported["sluice consume"]
@@ -211,8 +229,11 @@ async def test_every_dashboard_and_alert_metric_is_exported(exported: dict[str, 
         assert names, f"{where}: no metric found in {expression!r}"
         checked += 1
         unknown.extend(f"{where}: {name}" for name in sorted(names - every_name))
-    assert unknown == []
     assert checked > 60
+    documented = list(documented_metrics())
+    assert len(documented) > 30
+    unknown.extend(f"{doc}: {name}" for doc, name in documented if name not in every_name)
+    assert unknown == []
 
 
 def test_the_extractor_reads_names_and_skips_functions_labels_and_keywords() -> None:
