@@ -112,6 +112,15 @@ class ServiceMonitorValues(StrictValues):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
+class PodMonitorValues(StrictValues):
+    """A Prometheus Operator PodMonitor for the pods the operator runs (ConsumerGroup workers and projections),
+    which serve /metrics on their http port; needs its CRD."""
+
+    enabled: bool = False
+    interval: Annotated[str, Field(pattern=r"^[0-9]+(ms|s|m|h)$")] = "30s"
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
 class PrometheusRuleValues(StrictValues):
     """A PrometheusRule with Sluice's alert rules (deploy/prometheus/sluice-alerts.yaml); needs its CRD."""
 
@@ -186,5 +195,6 @@ class ChartValues(StrictValues):
     gateway: GatewayValues = Field(default_factory=GatewayValues)
     service_monitor: ServiceMonitorValues = Field(default_factory=ServiceMonitorValues)
     keda: KedaValues = Field(default_factory=KedaValues)
+    pod_monitor: PodMonitorValues = Field(default_factory=PodMonitorValues)
     prometheus_rule: PrometheusRuleValues = Field(default_factory=PrometheusRuleValues)
     grafana_dashboards: GrafanaDashboardsValues = Field(default_factory=GrafanaDashboardsValues)

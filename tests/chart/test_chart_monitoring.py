@@ -1,6 +1,7 @@
 """The chart's monitoring toggles: prometheusRule.enabled renders a PrometheusRule whose rules are exactly
 deploy/prometheus/sluice-alerts.yaml, grafanaDashboards.enabled one ConfigMap per dashboard of deploy/grafana/
-with the sidecar's label; both off by default."""
+with the sidecar's label, podMonitor.enabled a PodMonitor selecting the pods the operator labels as ConsumerGroup
+workers and projections; all off by default."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 import yaml
 
 from sluice_operator.local.control_plane import build_control_plane_binaries
+from sluice_operator.reconcile.ownership import Owner, child_labels
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPOSITORY_ROOT / "charts" / "sluice"
@@ -83,3 +85,23 @@ def test_dashboards_become_sidecar_config_maps(helm: Path) -> None:
         ((name, text),) = config_map["data"].items()
         rendered[name] = json.loads(text)
     assert rendered == expected
+
+
+def test_the_pod_monitor_scrapes_workers_and_projections(helm: Path) -> None:
+    assert of_kind(render(helm), "PodMonitor") == []
+    (everywhere,) = of_kind(render(helm, "--set", "podMonitor.enabled=true"), "PodMonitor")
+    assert everywhere["spec"]["namespaceSelector"] == {"any": True}
+    assert everywhere["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/managed-by": "sluice-operator"}
+    (components,) = everywhere["spec"]["selector"]["matchExpressions"]
+    assert components["values"] == ["consumer-group", "projection"]
+    assert everywhere["spec"]["podMetricsEndpoints"] == [{"port": "http", "path": "/metrics", "interval": "30s"}]
+    (watched,) = of_kind(
+        render(helm, "--set", "podMonitor.enabled=true,operator.watchNamespaces={shop,billing}"), "PodMonitor"
+    )
+    assert watched["spec"]["namespaceSelector"] == {"matchNames": ["shop", "billing"]}
+    for kind, selected in (("ConsumerGroup", True), ("Projection", True), ("Replay", False)):
+        pod_labels = child_labels(Owner(kind=kind, name="orders", uid="1"))
+        matches = all(
+            pod_labels.get(key) == value for key, value in everywhere["spec"]["selector"]["matchLabels"].items()
+        )
+        assert (matches and pod_labels["app.kubernetes.io/component"] in components["values"]) is selected, kind
