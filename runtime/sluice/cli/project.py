@@ -30,7 +30,10 @@ if TYPE_CHECKING:
 @click.command()
 @setting("--name", required=True, help="The projection's name (its checkpoint is kept under it).")
 @setting("--source", "sources", multiple=True, required=True, help="A stream to project; repeat for several.")
-@setting("--sql-target", help="A declarative SQL target as JSON: table, keyColumns and upserts (see docs).")
+@setting(
+    "--sql-target",
+    help="A declarative SQL target as JSON: table, keyColumns, upserts, optionally columnTypes and indexes (see docs).",
+)
 @setting("--handler", help="'module:attribute': a Projection, or a function called with each batch.")
 @setting("--batch-size", type=click.IntRange(1, MAXIMUM_BATCH_SIZE), default=100, show_default=True)
 @setting(
