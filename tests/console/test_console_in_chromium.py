@@ -143,7 +143,7 @@ async def test_every_page_renders_real_data(browser: Browser, base: str, tmp_pat
 
 
 async def test_the_live_tail_shows_an_event_appended_after_the_page_opened(
-    browser: Browser, base: str, store: EventStore
+    browser: Browser, base: str, store: EventStore, tmp_path: Path
 ) -> None:
     page = await signed_in_page(browser, base, ADMIN_TOKEN)
     await page.goto(f"{base}/console/streams/orders")
@@ -155,6 +155,7 @@ async def test_the_live_tail_shows_an_event_appended_after_the_page_opened(
     assert "OrderShipped" in await arrived.inner_text()
     assert '"carrier": "DHL"' in await arrived.inner_text()
     assert await arrived.get_attribute("data-offset") == str(ORDERS // 2)
+    await page.locator("#tail").screenshot(path=str(screenshot_folder(tmp_path) / "live-tail.png"))
 
 
 async def test_a_redrive_from_the_console_puts_the_dead_letter_back(

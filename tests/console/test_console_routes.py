@@ -207,5 +207,5 @@ async def test_browse_search_and_every_page_render(client: httpx.AsyncClient) ->
     for path in ("/console/", "/console/operations", "/console/health", "/console/streams/orders/groups/email"):
         answer = await client.get(path)
         assert answer.status_code == 200, (path, answer.text)
-    chart = await client.get("/console/streams/orders/groups/email/lag-chart")
+    chart = await client.get("/console/streams/orders/groups/email/live")
     assert 'data-lag-events="' in chart.text

@@ -4,14 +4,14 @@ A caller is authenticated like a REST API caller, by the same authenticator: wit
 ``Authorization`` header, or with the token it typed into the login form, which the console keeps in
 an HttpOnly, SameSite=Strict cookie scoped to ``/console`` (a token never appears in a URL).
 
-Every form that changes something carries a CSRF token: an HMAC, under a key drawn when the console
-starts, of the caller's credential; a POST without the right one is refused (403). A POST whose
-``Origin`` header names another site is refused as well.
+Every form that changes something carries a CSRF token, which must equal the random token the console
+keeps in a second HttpOnly, SameSite=Strict cookie (the double-submit pattern: no server-side state,
+so it works across the gateway's replicas); a POST without the right one is refused (403). A POST
+whose ``Origin`` header names another site is refused as well.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from urllib.parse import urlsplit
@@ -25,6 +25,7 @@ from sluice.security.authorizer import Authorizer
 from sluice.security.permissions import Permission
 
 TOKEN_COOKIE = "sluice_console_token"  # noqa: S105  (the cookie's name, not a secret)
+CSRF_COOKIE = "sluice_console_csrf"
 CSRF_FIELD = "csrf_token"
 MAX_TOKEN_LENGTH = 8192
 
@@ -42,11 +43,10 @@ class ForgedFormError(PermissionDeniedError):
 
 
 class ConsoleSession:
-    """The CSRF key of one console (one process), and how a request's caller is found."""
+    """How a request's caller is found, and the CSRF check of its forms."""
 
-    def __init__(self, context: ServerContext, *, csrf_key: bytes | None = None) -> None:
+    def __init__(self, context: ServerContext) -> None:
         self.context = context
-        self._csrf_key = csrf_key or secrets.token_bytes(32)
 
     def credential(self, request: Request) -> str | None:
         """The ``Authorization`` header, else ``Bearer <cookie>``, else None."""
@@ -71,16 +71,32 @@ class ConsoleSession:
             raise UnauthenticatedError("enter an API token")
         return await self.context.tokens.principal_of(f"Bearer {token}")
 
-    def csrf_token(self, request: Request) -> str:
-        credential = (self.credential(request) or "").encode()
-        return hmac.new(self._csrf_key, credential, hashlib.sha256).hexdigest()
+    @staticmethod
+    def csrf_token(request: Request) -> str:
+        """The caller's CSRF token: its cookie's, or a new one that ``new_csrf_token`` says to set."""
+        token = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf_token", None)
+        if not token:
+            token = request.state.new_csrf_token = secrets.token_hex(32)
+        return str(token)
+
+    @staticmethod
+    def new_csrf_token(request: Request) -> str | None:
+        """A token drawn for this request, to be set as the CSRF cookie of the answer."""
+        token = getattr(request.state, "new_csrf_token", None)
+        return None if token is None else str(token)
+
+    @staticmethod
+    def same_origin(request: Request) -> bool:
+        """False when the request's ``Origin`` header names another site (True without one)."""
+        origin = request.headers.get("origin")
+        return not origin or urlsplit(origin).netloc == request.headers.get("host", "")
 
     def check_post(self, request: Request, submitted: str | None) -> None:
-        """PermissionDeniedError unless the form came from this console for this caller."""
-        origin = request.headers.get("origin")
-        if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host", ""):
+        """ForgedFormError (403) unless the form came from this console for this caller."""
+        if not self.same_origin(request):
             raise ForgedFormError("this form was sent from another site")
-        if not submitted or not hmac.compare_digest(submitted, self.csrf_token(request)):
+        expected = request.cookies.get(CSRF_COOKIE)
+        if not submitted or not expected or not hmac.compare_digest(submitted.encode(), expected.encode()):
             raise ForgedFormError("the form is missing its CSRF token or it has expired: reload the page")
 
     def may(self, principal: str, permission: Permission, stream_name: str) -> bool:

@@ -66,11 +66,11 @@ async def group_page(request: Request, name: StreamName, group: GroupId, viewer:
     )
 
 
-@router.get("/streams/{name}/groups/{group}/lag-chart")
-async def group_lag_chart(request: Request, name: StreamName, group: GroupId, viewer: CurrentViewer) -> Response:
-    """The chart alone, for the page to refresh in place."""
+@router.get("/streams/{name}/groups/{group}/live")
+async def group_live(request: Request, name: StreamName, group: GroupId, viewer: CurrentViewer) -> Response:
+    """The lag chart, members and partitions alone, for the page to refresh in place."""
     description, chart = await _chart(request, viewer, name, group)
-    return render(request, "lag_chart.html", viewer=viewer, group=description, chart=chart)
+    return render(request, "group_live.html", viewer=viewer, stream_name=name, group=description, chart=chart)
 
 
 def _reset_target(form: dict[str, list[str]]) -> StartPosition:

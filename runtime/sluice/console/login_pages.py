@@ -7,10 +7,10 @@ import logging
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
-from sluice.console.authentication import TOKEN_COOKIE
+from sluice.console.authentication import TOKEN_COOKIE, ForgedFormError
 from sluice.console.forms import first, read_form
 from sluice.console.rendering import CONSOLE_PATH, console_session, render
-from sluice.errors import PermissionDeniedError, UnauthenticatedError
+from sluice.errors import UnauthenticatedError
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -33,11 +33,9 @@ async def login(request: Request) -> Response:
     session = console_session(request)
     form = await read_form(request)
     origin = request.headers.get("origin")
-    try:
-        session.check_post(request, session.csrf_token(request))  # the Origin check alone: no session yet
-    except PermissionDeniedError:
+    if origin and not session.same_origin(request):
         logger.warning("console sign-in from another site refused", extra={"origin": origin})
-        raise
+        raise ForgedFormError("this form was sent from another site")
     token = (first(form, "token") or "").strip()
     target = safe_next(first(form, "next"))
     try:

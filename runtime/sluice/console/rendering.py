@@ -16,7 +16,7 @@ from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
-from sluice.console.authentication import CSRF_FIELD, ConsoleSession
+from sluice.console.authentication import CSRF_COOKIE, CSRF_FIELD, ConsoleSession
 from sluice.rest.context import ServerContext
 from sluice.security.permissions import Permission
 from sluice.store import EventStore
@@ -106,4 +106,14 @@ def render(
     page_values = {"viewer": viewer, "status_code": status, **values}
     response = templates.TemplateResponse(request, template, page_values, status_code=status)
     response.headers["Cache-Control"] = "no-store"
+    new_token = ConsoleSession.new_csrf_token(request)
+    if new_token is not None:
+        response.set_cookie(
+            CSRF_COOKIE,
+            new_token,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path=CONSOLE_PATH,
+        )
     return response
