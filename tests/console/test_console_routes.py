@@ -108,6 +108,8 @@ async def test_a_reader_sees_only_its_streams_and_no_admin_action(client: httpx.
     assert "secret-payroll" not in streams.text
     forbidden = await client.get("/console/streams/secret-payroll")
     assert forbidden.status_code == 403
+    assert (await client.get("/console/streams/secret-payroll/tail")).status_code == 403
+    assert (await client.get("/console/streams/secret-payroll/groups/email/live")).status_code in {403, 404}
     group = await client.get("/console/streams/orders/groups/email")
     assert group.status_code == 200
     assert "reset-form" not in group.text

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+import sluice
+from sluice import ConsumerGroupOptions, EventData, StreamConfig
 from sluice.console.lag_chart import CHART_HEIGHT, MARGIN_BOTTOM, MARGIN_TOP, lag_chart
-from sluice.console.lag_history import LagHistory, LagSample
+from sluice.console.lag_history import LagHistory, LagSample, LagSampler
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -41,3 +44,29 @@ def test_the_chart_puts_time_left_to_right_and_lag_bottom_to_top() -> None:
     assert points[-1][1] == CHART_HEIGHT - MARGIN_BOTTOM
     assert chart.values_text == "10,5,0"
     assert lag_chart([]).empty
+
+
+async def test_the_sampler_records_every_group_with_one_listing() -> None:
+    store = await sluice.connect("memory://")
+    try:
+        await store.create_stream(StreamConfig(name="orders"))
+        await store.append("orders", [EventData("E", {"n": number}) for number in range(5)])
+        options = ConsumerGroupOptions(
+            session_timeout=timedelta(seconds=1), heartbeat_interval=timedelta(milliseconds=200)
+        )
+        async with store.consumer_groups().consume(
+            "orders", group_id="email", consumer_id="w", options=options
+        ) as events:
+            async for _event in events:
+                break
+        history = LagHistory(sample_interval=timedelta(milliseconds=50))
+        sampler = LagSampler(store, history)
+        assert await sampler.sample_once() == 1
+        sampler.start()
+        await asyncio.sleep(0.2)
+        await sampler.stop()
+        samples = history.samples("orders", "email")
+        assert len(samples) >= 2
+        assert {sample.lag_events for sample in samples} == {4}
+    finally:
+        await store.close()

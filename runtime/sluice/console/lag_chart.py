@@ -34,7 +34,6 @@ class LagChart:
     max_lag: int
     first_at: datetime | None
     last_at: datetime | None
-    latest_lag_seconds: float
     plot_left: int = MARGIN_LEFT
     plot_right: int = CHART_WIDTH - MARGIN_RIGHT
     plot_top: int = MARGIN_TOP
@@ -54,7 +53,7 @@ def lag_chart(samples: Sequence[LagSample], *, width: int = CHART_WIDTH, height:
     left, right = MARGIN_LEFT, width - MARGIN_RIGHT
     top, bottom = MARGIN_TOP, height - MARGIN_BOTTOM
     if not samples:
-        return LagChart(width, height, "", (), 0, None, None, 0.0, left, right, top, bottom)
+        return LagChart(width, height, "", (), 0, None, None, left, right, top, bottom)
     first, last = samples[0].at, samples[-1].at
     span = max((last - first).total_seconds(), 1e-9)
     max_lag = max(1, *(sample.lag_events for sample in samples))
@@ -76,7 +75,6 @@ def lag_chart(samples: Sequence[LagSample], *, width: int = CHART_WIDTH, height:
         max_lag=max_lag,
         first_at=first,
         last_at=last,
-        latest_lag_seconds=samples[-1].lag_seconds,
         plot_left=left,
         plot_right=right,
         plot_top=top,

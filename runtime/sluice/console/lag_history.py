@@ -2,9 +2,10 @@
 
 ``LagHistory`` keeps, per (stream, group), a bounded ring buffer of samples (lag in events and seconds);
 ``LagSampler`` samples every group of the store in the background of ``sluice serve`` (every 5 s by
-default, 720 samples: one hour). The console also records a sample whenever it shows a group, so the
-chart is current even between samples. Memory is bounded: at most ``max_groups`` groups are kept (the
-least recently sampled one is forgotten first).
+default, 720 samples: one hour) with one listing of the groups (one query; lag in events only). The
+console also records a full sample whenever it shows a group, so the chart is current between samples.
+Memory is bounded: at most ``max_groups`` groups are kept (the least recently sampled one is forgotten
+first).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from sluice.consumers.model import GroupDescription
-from sluice.errors import GroupNotFoundError, SluiceError
+from sluice.errors import SluiceError
 from sluice.store import EventStore
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,8 @@ class LagSample:
 
     at: datetime
     lag_events: int
-    lag_seconds: float
+    lag_seconds: float | None
+    """None for the background samples: they come from one listing of every group, which counts events only."""
 
 
 def sample_of(description: GroupDescription) -> LagSample:
@@ -92,16 +94,12 @@ class LagSampler:
 
     async def sample_once(self) -> int:
         """Record one sample of every group; returns how many groups were sampled."""
-        reader = self._store.consumer_groups()
-        sampled = 0
-        for summary in (await reader.list_groups())[: self._history.max_groups]:
-            try:
-                description = await reader.describe(summary.stream_name, summary.group_id)
-            except GroupNotFoundError:
-                continue  # deleted since it was listed
-            self._history.record(summary.stream_name, summary.group_id, sample_of(description))
-            sampled += 1
-        return sampled
+        now = datetime.now(UTC)
+        summaries = (await self._store.consumer_groups().list_groups())[: self._history.max_groups]
+        for summary in summaries:
+            sample = LagSample(at=now, lag_events=summary.lag_events, lag_seconds=None)
+            self._history.record(summary.stream_name, summary.group_id, sample)
+        return len(summaries)
 
     def start(self) -> None:
         if self._task is None:
