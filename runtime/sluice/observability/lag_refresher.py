@@ -60,7 +60,8 @@ class LagRefresher:
         self._task: asyncio.Task[None] | None = None
 
     async def refresh_once(self) -> int:
-        """Describe every group and set its gauges; returns how many groups were reported."""
+        """Describe every group and stream, count every queue and set their gauges; returns how many groups were
+        reported. Raises what the store raises (the background loop then sets ``sluice_database_up`` to 0)."""
         reader = self._store.consumer_groups()
         seen: dict[tuple[str, str], int] = {}
         for summary in await reader.list_groups():
