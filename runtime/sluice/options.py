@@ -24,8 +24,14 @@ class StoreOptions(SluiceModel):
     """PostgreSQL schema that holds every Sluice table (ignored by the memory backend)."""
     max_payload_bytes: Annotated[int, Field(ge=1, le=256 * ONE_MEBIBYTE)] = ONE_MEBIBYTE
     poll_interval: timedelta = timedelta(milliseconds=500)
-    """How often subscriptions poll when no notification arrives. Notifications are only a
-    wake-up: a lost one delays delivery by at most this long, it never loses an event."""
+    """How often idle readers re-read when no wake-up arrives: consumer-group members, queue
+    consumers and saga workers always; subscriptions only while appends of other processes cannot
+    be heard (the PostgreSQL notification channel is down, until it reconnects and wakes them)."""
+    listening_poll_interval: timedelta = timedelta(seconds=30)
+    """How often idle subscriptions re-read while every append is heard (the notification channel
+    listens; always on the memory backend). A notification wakes a subscription at once; this is
+    only the safety net for one never sent, such as by a producer that died between its commit and
+    its NOTIFY. Setting it to ``poll_interval`` makes them poll all the time."""
     auto_create_streams: bool = True
     """Create a single-partition stream on first append, and a queue on first enqueue (the default
     for names that no ``auto_create_rules`` pattern matches)."""
@@ -50,7 +56,7 @@ class StoreOptions(SluiceModel):
         """How a first append (enqueue) creates the missing stream (queue) ``name``; None if it does not."""
         return auto_create_config(self.auto_create_rules, self.auto_create_streams, name, stream_type)
 
-    @field_validator("poll_interval", "deleted_stream_grace_period")
+    @field_validator("poll_interval", "listening_poll_interval", "deleted_stream_grace_period")
     @classmethod
     def _duration_is_positive(cls, value: timedelta, info: ValidationInfo) -> timedelta:
         if value <= timedelta(0):

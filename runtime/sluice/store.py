@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,7 @@ from sluice.observability import metrics
 from sluice.observability.tracing import append_span
 from sluice.options import StoreOptions
 from sluice.partitioning import PartitionSpreader, partition_for_key
+from sluice.shared_reads import SharedReads
 from sluice.signals import ALL_STREAMS, AppendSignals
 from sluice.streams import StreamConfig, StreamInfo, StreamType
 from sluice.validation import (
@@ -83,6 +85,7 @@ class EventStore(ConsumerGroupBackend):
         self.options = options
         self.registry = registry or default_registry
         self._signals = AppendSignals()
+        self._shared_reads = SharedReads()
         self._spreader = PartitionSpreader()
         self._closed = False
 
@@ -304,9 +307,12 @@ class EventStore(ConsumerGroupBackend):
     ) -> AsyncIterator[RecordedEvent]:
         """Catch up from ``from_offset``, then deliver new events as they are appended, forever.
 
-        Notifications only wake the subscription; it also polls every ``poll_interval``, so a lost
-        notification delays an event but never loses it. A stream that does not exist yet is waited
-        for when its first append creates it (auto-creation); otherwise StreamNotFoundError.
+        An idle subscription waits for a wake-up: an append here, or a notification of one
+        elsewhere. It re-reads anyway every ``listening_poll_interval`` while notifications are
+        heard, and every ``poll_interval`` while they cannot be. Subscriptions woken at the same
+        offset share one read (sluice.shared_reads; docs/subscriptions.md). A stream
+        that does not exist yet is waited for when its first append creates it (auto-creation);
+        otherwise StreamNotFoundError.
         """
         self._check_open()
         self._check_offset(from_offset, "from_offset")
@@ -315,15 +321,18 @@ class EventStore(ConsumerGroupBackend):
         self._check_partition_exists(info, partition)
         position = from_offset
         page_size = self.options.read_page_size
-        wait_seconds = self.options.poll_interval.total_seconds()
         while not self._closed:
             ticket = self._signals.ticket(stream_name)
-            page = await self._read_page(stream_name, partition, position, Direction.FORWARDS, page_size)
+            page = await self._shared_reads.read(
+                (stream_name, partition, position, page_size),
+                ticket,
+                functools.partial(self._read_page, stream_name, partition, position, Direction.FORWARDS, page_size),
+            )
             for event in page:
                 yield event
                 position = event.offset + 1
             if len(page) < page_size:
-                await self._signals.wait(ticket, wait_seconds)
+                await self._signals.wait(ticket, self._idle_wait_seconds())
 
     async def read_all(
         self, *, after: GlobalPosition | None = None, limit: int | None = None
@@ -350,15 +359,22 @@ class EventStore(ConsumerGroupBackend):
         """read_all, then live: every event of every persistent stream, in commit order."""
         self._check_open()
         page_size = self.options.read_page_size
-        wait_seconds = self.options.poll_interval.total_seconds()
         while not self._closed:
             ticket = self._signals.ticket(ALL_STREAMS)
-            page = await self._read_all_page(after, page_size)
+            page = await self._shared_reads.read(
+                (ALL_STREAMS, after, page_size), ticket, functools.partial(self._read_all_page, after, page_size)
+            )
             for event in page:
                 yield event
                 after = event.global_position
             if len(page) < page_size:
-                await self._signals.wait(ticket, wait_seconds)
+                await self._signals.wait(ticket, self._idle_wait_seconds())
+
+    def _idle_wait_seconds(self) -> float:
+        """How long an idle reader waits for a wake-up before reading anyway (see sluice.signals)."""
+        if self._signals.hears_every_append:
+            return self.options.listening_poll_interval.total_seconds()
+        return self.options.poll_interval.total_seconds()
 
     # ----------------------------------------------------------------- queues
 

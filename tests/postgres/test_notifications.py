@@ -1,10 +1,11 @@
-"""The notification channel (LISTEN/NOTIFY wake-ups) outlives a connection whose protocol state broke.
+"""The notification channel (LISTEN/NOTIFY wake-ups): no notification is dropped quietly.
 
-Seen in the fault suite while PostgreSQL restarted: sending a notification raised asyncpg's
-InternalClientError ("cannot switch to state 12; another operation is in progress"), which ended the
-sending task for good (no wake-up was ever sent again) and then failed the store's close with the raw
-driver error. A broken protocol state cannot be made on cue by a real server, so the connection's
-``execute`` is replaced for one call; everything else is a real PostgreSQL.
+Idle subscriptions trust the channel while it listens (they re-read only every
+``listening_poll_interval``, 30 s by default), so a name whose NOTIFY failed, or that was appended
+while the channel was down, must be sent once it is back; and a connection blinking right after an
+append's commit must not cost the event its prompt delivery. Everything is a real PostgreSQL; two
+cases replace the connection's ``execute`` for one call (a broken protocol state and a failed send
+cannot be made on cue by a real server).
 """
 
 from __future__ import annotations
@@ -15,46 +16,215 @@ from typing import Any
 import asyncpg
 import pytest
 
+import sluice
+from sluice import EventData
 from sluice.backends.postgres.notifications import NotificationChannel
+from sluice.signals import AppendSignals
+from tests.subscriptions.wakeups import (
+    POLL_INTERVAL,
+    RefusedConnections,
+    Subscriber,
+    channel_of,
+    eventually,
+    refused_connections,  # noqa: F401  (the fixture)
+    terminate_listener,
+)
 
 pytestmark = pytest.mark.postgres
 
+CHANNEL = "sluice_test_wakeups"
+DELIVERY_BOUND = 3.0
+"""Far below the 30 s safety interval the subscribers here rely on otherwise."""
 
-class _BreaksOnExecute:
-    """Stands for the channel's connection: its next execute fails as a broken protocol state does."""
 
-    def __init__(self, connection: asyncpg.Connection) -> None:
+class _FailsOnExecute:
+    """Stands for the channel's connection: its next execute fails with ``error``; afterwards (if it
+    survives) it is the real connection again."""
+
+    def __init__(self, connection: asyncpg.Connection, error: Exception) -> None:
         self.connection = connection
+        self.error: Exception | None = error
 
     async def execute(self, *args: Any) -> str:
-        raise asyncpg.InternalClientError("cannot switch to state 12; another operation (2) is in progress")
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+        result: str = await self.connection.execute(*args)
+        return result
+
+    def is_closed(self) -> bool:
+        return bool(self.connection.is_closed())
 
     def terminate(self) -> None:
         self.connection.terminate()
 
 
-async def _eventually(condition: Any, seconds: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "not within the time limit"
-        await asyncio.sleep(0.05)
+def _listening(dsn: str) -> tuple[NotificationChannel, AppendSignals]:
+    signals = AppendSignals()
+    return NotificationChannel(dsn=dsn, channel=CHANNEL, signals=signals), signals
 
 
 async def test_a_broken_connection_is_replaced_and_notifications_go_on(postgres_dsn: str) -> None:
-    received: list[str] = []
-    channel = NotificationChannel(
-        dsn=postgres_dsn, channel="sluice_test_wakeups", on_appended=received.append, on_reconnected=lambda: None
-    )
-    await channel.start()
+    sender, _ = _listening(postgres_dsn)
+    receiver, heard = _listening(postgres_dsn)
+    await sender.start()
+    await receiver.start()
     try:
-        broken = channel._connection
+        broken = sender._connection
         assert broken is not None
-        channel._connection = _BreaksOnExecute(broken)  # type: ignore[assignment]
-        channel.appended("before")
-        await _eventually(lambda: channel.reconnects >= 1)
-        assert all(not task.done() for task in channel._tasks), "both loops still run"
-        channel.appended("after")
-        await _eventually(lambda: "after" in received)
+        error = asyncpg.InternalClientError("cannot switch to state 12; another operation (2) is in progress")
+        sender._connection = _FailsOnExecute(broken, error)  # type: ignore[assignment]
+        before = heard.ticket("before")
+        sender.appended("before")
+        await eventually(lambda: sender.reconnects >= 1, what="reconnecting")
+        assert all(not task.done() for task in sender._tasks), "both loops still run"
+        await eventually(before.is_set, what="the failed name sent again after the reconnection")
+        after = heard.ticket("after")
+        sender.appended("after")
+        await eventually(after.is_set, what="later notifications")
     finally:
-        await channel.stop()  # raises nothing
+        await sender.stop()  # raises nothing
+        await receiver.stop()
     assert broken.is_closed()
+
+
+async def test_a_failed_notify_is_sent_again(postgres_dsn: str) -> None:
+    sender, _ = _listening(postgres_dsn)
+    receiver, heard = _listening(postgres_dsn)
+    await sender.start()
+    await receiver.start()
+    try:
+        assert sender._connection is not None
+        sender._connection = _FailsOnExecute(sender._connection, OSError("connection reset"))  # type: ignore[assignment]
+        ticket = heard.ticket("orders")
+        sender.appended("orders")
+        await eventually(ticket.is_set, DELIVERY_BOUND, "the notification sent again")
+        assert sender.reconnects == 0, "the connection survived: sent again on it"
+        assert sender.pending == frozenset()
+    finally:
+        await sender.stop()
+        await receiver.stop()
+
+
+async def test_a_channel_ignores_its_own_notifications(postgres_dsn: str) -> None:
+    """Local readers are woken by the append itself; the echo of its NOTIFY would wake them twice."""
+    sender, signals = _listening(postgres_dsn)
+    receiver, heard = _listening(postgres_dsn)
+    await sender.start()
+    await receiver.start()
+    try:
+        own, other = signals.ticket("orders"), heard.ticket("orders")
+        sender.appended("orders")
+        await eventually(other.is_set, what="the other channel hearing it")
+        await asyncio.sleep(0.1)
+        assert not own.is_set()
+    finally:
+        await sender.stop()
+        await receiver.stop()
+
+
+@pytest.mark.parametrize("append_first", [True, False])
+async def test_a_listener_blinking_right_after_a_commit_delays_nothing(
+    postgres_admin_dsn: str, postgres_dsn: str, append_first: bool
+) -> None:
+    """The writer's notification connection is terminated right after (or right before) its append
+    commits, before or while its NOTIFY goes out: either the NOTIFY went out, or it failed and stays
+    pending until the writer reconnects. A subscriber in another store (trusting notifications, no
+    polling for 30 s) gets the event promptly either way, five times over."""
+    reader = await sluice.connect(postgres_dsn, poll_interval=POLL_INTERVAL)
+    writer = await sluice.connect(postgres_dsn, poll_interval=POLL_INTERVAL)
+    await writer.append("orders", EventData("Placed", {"n": 0}))
+    subscriber = Subscriber(reader, "orders")
+    try:
+        await eventually(lambda: subscriber.offsets() == [0], what="catching up")
+        for number in range(1, 6):
+            await eventually(lambda n=number: channel_of(writer).reconnects == n - 1, what="the writer's channel back")  # type: ignore[misc]
+            await eventually(lambda: channel_of(writer).connected, what="the writer's channel listening")
+            if append_first:
+                await writer.append("orders", EventData("Placed", {"n": number}))
+                await terminate_listener(postgres_admin_dsn, writer)
+            else:
+                blink = asyncio.create_task(terminate_listener(postgres_admin_dsn, writer))
+                await writer.append("orders", EventData("Placed", {"n": number}))
+                await blink
+            await eventually(
+                lambda n=number: subscriber.offsets() == list(range(n + 1)),  # type: ignore[misc]
+                DELIVERY_BOUND,
+                f"delivery of event {number}",
+            )
+        assert channel_of(reader).reconnects == 0
+    finally:
+        await subscriber.close()
+        await writer.close()
+        await reader.close()
+
+
+async def test_a_subscriber_whose_listener_blinks_misses_nothing(postgres_admin_dsn: str, postgres_dsn: str) -> None:
+    """The subscriber's own notification connection is terminated while another store appends:
+    a NOTIFY it missed is made up for by the reconnection, which wakes every reader."""
+    reader = await sluice.connect(postgres_dsn, poll_interval=POLL_INTERVAL)
+    writer = await sluice.connect(postgres_dsn, poll_interval=POLL_INTERVAL)
+    await writer.append("orders", EventData("Placed", {"n": 0}))
+    subscriber = Subscriber(reader, "orders")
+    try:
+        await eventually(lambda: subscriber.offsets() == [0], what="catching up")
+        for number in range(1, 6):
+            await eventually(lambda n=number: channel_of(reader).reconnects == n - 1, what="the reader's channel back")  # type: ignore[misc]
+            await eventually(lambda: channel_of(reader).connected, what="the reader's channel listening")
+            blink = asyncio.create_task(terminate_listener(postgres_admin_dsn, reader))
+            await writer.append("orders", EventData("Placed", {"n": number}))
+            await blink
+            await eventually(
+                lambda n=number: subscriber.offsets() == list(range(n + 1)),  # type: ignore[misc]
+                DELIVERY_BOUND,
+                f"delivery of event {number}",
+            )
+    finally:
+        await subscriber.close()
+        await writer.close()
+        await reader.close()
+
+
+async def test_appends_made_while_the_channel_is_down_are_notified_once_it_is_back(
+    postgres_admin_dsn: str,
+    postgres_dsn: str,
+    refused_connections: RefusedConnections,  # noqa: F811  (the fixture imported above)
+) -> None:
+    reader = await sluice.connect(postgres_dsn, poll_interval=POLL_INTERVAL)
+    writer = await sluice.connect(postgres_dsn, poll_interval=POLL_INTERVAL)
+    await writer.append("orders", EventData("Placed", {"n": 0}))
+    subscriber = Subscriber(reader, "orders")
+    try:
+        await eventually(lambda: subscriber.offsets() == [0], what="catching up")
+        await refused_connections.refuse()
+        await terminate_listener(postgres_admin_dsn, writer)
+        await eventually(lambda: not channel_of(writer).connected, what="the writer noticing")
+        await writer.append("orders", EventData("Placed", {"n": 1}))  # its pool's session is still open
+        assert channel_of(writer).pending == frozenset({"orders"})
+        await asyncio.sleep(0.5)
+        assert subscriber.offsets() == [0], "the reader trusts its channel: nothing told it yet"
+        await refused_connections.allow()
+        await eventually(lambda: subscriber.offsets() == [0, 1], DELIVERY_BOUND, "the pending notification sent")
+        assert channel_of(writer).pending == frozenset()
+    finally:
+        await subscriber.close()
+        await writer.close()
+        await reader.close()
+
+
+async def test_closing_a_store_sends_its_pending_notifications(postgres_dsn: str) -> None:
+    """A one-shot producer (append, then close at once) still wakes subscribers elsewhere."""
+    reader = await sluice.connect(postgres_dsn, poll_interval=POLL_INTERVAL)
+    subscriber = Subscriber(reader, "orders")
+    try:
+        for number in range(3):
+            async with await sluice.connect(postgres_dsn) as writer:
+                await writer.append("orders", EventData("Placed", {"n": number}))
+            await eventually(
+                lambda n=number: subscriber.offsets() == list(range(n + 1)),  # type: ignore[misc]
+                DELIVERY_BOUND,
+                f"delivery of event {number}",
+            )
+    finally:
+        await subscriber.close()
+        await reader.close()

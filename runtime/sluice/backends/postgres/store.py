@@ -127,12 +127,7 @@ class PostgresEventStore(EventStore):
             },
         )
         store = cls(pool=pool, options=options, registry=registry, notifications=None)
-        channel = NotificationChannel(
-            dsn=dsn,
-            channel=f"sluice_{schema}",
-            on_appended=store._signals.fire,
-            on_reconnected=store._signals.fire_everything,
-        )
+        channel = NotificationChannel(dsn=dsn, channel=f"sluice_{schema}", signals=store._signals)
         with translated("connect"):
             await channel.start()
         store._notifications = channel
