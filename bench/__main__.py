@@ -7,7 +7,7 @@ import asyncio
 import platform
 import time
 
-from bench import consumer_groups, group_commit, grpc_api, projections, retention, runtime_core
+from bench import consumer_groups, group_commit, grpc_api, idle_subscriptions, projections, retention, runtime_core
 from bench.harness import Databases, print_report
 from sluice.embedded_postgres import EmbeddedPostgres, ServerSettings
 
@@ -18,6 +18,7 @@ SUITES = {
     "projections": projections.run,
     "group-commit": group_commit.run,
     "retention": retention.run,
+    "idle-subscriptions": idle_subscriptions.run,
 }
 
 
