@@ -204,6 +204,10 @@ async def test_browse_search_and_every_page_render(client: httpx.AsyncClient) ->
     signed_in(client, ADMIN_TOKEN)
     page = await client.get("/console/streams/orders?partition=1&offset=3")
     assert re.findall(r'class="event" data-offset="(\d+)"', page.text)[:2] == ["3", "4"]
+    from_time = await client.get("/console/streams/orders", params={"partition": 0, "time": "2000-01-01T00:00:00Z"})
+    assert re.findall(r'class="event" data-offset="(\d+)"', from_time.text)[0] == "0"
+    future = await client.get("/console/streams/orders", params={"time": "2999-01-01T00:00:00Z"})
+    assert "No events here." in future.text
     searched = await client.get("/console/streams/orders?correlation_id=c1")
     assert "10 event(s) with correlation id" in searched.text
     for path in ("/console/", "/console/operations", "/console/health", "/console/streams/orders/groups/email"):
