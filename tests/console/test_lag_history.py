@@ -14,7 +14,7 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def sample(seconds: float, lag: int) -> LagSample:
-    return LagSample(at=START + timedelta(seconds=seconds), lag_events=lag, lag_seconds=float(lag))
+    return LagSample(at=START + timedelta(seconds=seconds), lag_events=lag)
 
 
 def test_the_history_keeps_the_window_and_a_bounded_number_of_groups() -> None:
@@ -28,12 +28,26 @@ def test_the_history_keeps_the_window_and_a_bounded_number_of_groups() -> None:
     assert history.groups() == [("orders", "billing"), ("orders", "audit")]
 
 
-def test_samples_closer_than_a_tenth_of_the_interval_collapse() -> None:
+def test_close_samples_with_the_same_lag_collapse_and_changes_are_kept() -> None:
     history = LagHistory(sample_interval=timedelta(seconds=10))
     history.record("orders", "email", sample(0, 5))
-    history.record("orders", "email", sample(0.5, 4))
+    history.record("orders", "email", sample(0.5, 5))
+    history.record("orders", "email", sample(0.7, 4))
     history.record("orders", "email", sample(2, 3))
-    assert [entry.lag_events for entry in history.samples("orders", "email", now=START)] == [4, 3]
+    kept = history.samples("orders", "email", now=START)
+    assert [(entry.at - START).total_seconds() for entry in kept] == [0.5, 0.7, 2]
+    assert [entry.lag_events for entry in kept] == [5, 4, 3]
+
+
+def test_a_full_ring_overwrites_its_oldest_samples() -> None:
+    history = LagHistory(window=timedelta(seconds=20), sample_interval=timedelta(seconds=10))
+    capacity = history.max_samples * 4
+    for second in range(capacity + 3):
+        history.record("orders", "email", sample(second, second))
+    kept = history.samples("orders", "email", now=START + timedelta(seconds=capacity + 2))
+    assert [entry.lag_events for entry in kept] == list(range(capacity + 3))[-len(kept) :]
+    assert kept[-1].lag_events == capacity + 2
+    assert len(kept) <= capacity
 
 
 def test_the_chart_puts_time_left_to_right_and_lag_bottom_to_top() -> None:
