@@ -356,9 +356,15 @@ class EventStore(ConsumerGroupBackend):
             after = page[-1].global_position
 
     async def subscribe_all(self, *, after: GlobalPosition | None = None) -> AsyncIterator[RecordedEvent]:
-        """read_all, then live: every event of every persistent stream, in commit order."""
+        """read_all, then live: every event of every persistent stream, in commit order.
+
+        It polls every ``poll_interval`` even while notifications are heard: the global log is read
+        below the oldest running transaction (see read_all), so an event whose notification
+        woke it may not be readable yet, and no further notification would come for it.
+        """
         self._check_open()
         page_size = self.options.read_page_size
+        wait_seconds = self.options.poll_interval.total_seconds()
         while not self._closed:
             ticket = self._signals.ticket(ALL_STREAMS)
             page = await self._shared_reads.read(
@@ -368,7 +374,7 @@ class EventStore(ConsumerGroupBackend):
                 yield event
                 after = event.global_position
             if len(page) < page_size:
-                await self._signals.wait(ticket, self._idle_wait_seconds())
+                await self._signals.wait(ticket, wait_seconds)
 
     def _idle_wait_seconds(self) -> float:
         """How long an idle reader waits for a wake-up before reading anyway (see sluice.signals)."""

@@ -2,8 +2,7 @@
 
 In Kubernetes, workers often start before producers: the stream appears with its first append when
 streams are auto-created (``auto_create_streams`` and ``auto_create_rules``). A subscriber or group
-member then waits for it, woken by the first append (or its notification; polling while
-notifications cannot be heard); when the name is not auto-created,
+member then waits for it, woken by the first append (and polling); when the name is not auto-created,
 it fails at once with StreamNotFoundError saying so. A soft-deleted stream is never waited for (its
 first append is refused): StreamDeletedError.
 """
@@ -49,4 +48,6 @@ async def wait_for_stream(store: EventStore, name: str) -> StreamInfo:
         if not announced:
             logger.info("stream %s does not exist yet: waiting for its first append to create it", name)
             announced = True
-        await store._signals.wait(ticket, store._idle_wait_seconds())
+        # Polling, not the long listening interval: create_stream (unlike an append) sends no
+        # notification, and a stream created empty elsewhere must still be found promptly.
+        await store._signals.wait(ticket, store.options.poll_interval.total_seconds())
