@@ -263,6 +263,27 @@ async def test_a_type_change_rebuilds_into_a_new_version_while_the_old_one_serve
     assert (await changed_back.start()).building_version == 3
 
 
+async def test_changed_key_columns_rebuild_into_a_new_version_too(postgres_store: PostgresEventStore) -> None:
+    await postgres_store.create_stream(StreamConfig(name="orders"))
+    await postgres_store.append("orders", [order("o-1", "ada", 10), order("o-2", "bob", 20), order("o-3", "ada", 30)])
+    await ProjectionRunner(
+        sql_projection("orders", sources=["orders"], target=TYPED_ORDERS), postgres_store
+    ).run_until_caught_up()
+    by_customer = {
+        **TYPED_ORDERS,
+        "keyColumns": ["customer_id"],
+        "columnTypes": {**TYPED_ORDERS["columnTypes"], "order_id": "text"},
+    }
+    runner = ProjectionRunner(sql_projection("orders", sources=["orders"], target=by_customer), postgres_store)
+    assert (await runner.start()).building_version == 2  # before: ON CONFLICT (customer_id) failed every batch
+    await runner.run_until_caught_up()
+    rows = await fetch(postgres_store, "SELECT customer_id, order_id, total FROM public.orders_by_id ORDER BY 1")
+    assert rows == [
+        {"customer_id": "ada", "order_id": "o-3", "total": decimal.Decimal(30)},
+        {"customer_id": "bob", "order_id": "o-2", "total": decimal.Decimal(20)},
+    ]
+
+
 async def test_an_index_added_to_the_target_is_created_on_the_active_version_without_a_rebuild(
     postgres_store: PostgresEventStore,
 ) -> None:

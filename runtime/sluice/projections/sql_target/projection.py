@@ -7,7 +7,8 @@ Consecutive events of one event type go to the database as one statement over ar
 row per key: the run's last event for a key, which is what applying them in turn would leave. An event it
 cannot apply (its payload is not JSON, a key has no value, a value does not convert to its column's type)
 is dead-lettered with the reason (``ProjectionContext.dead_letter``) and the projection goes on. A version
-whose table has other column types than the target declares is rebuilt blue/green (``on_check_version``).
+whose table has other column types or another primary key than the target declares is rebuilt blue/green
+(``on_check_version``).
 """
 
 from __future__ import annotations
@@ -98,11 +99,14 @@ def sql_projection(
 
     @projection.on_check_version
     async def check(context: ProjectionContext) -> str | None:
-        """A version whose table has other column types than the target declares is rebuilt (blue/green)."""
+        """A version whose table has other column types or another primary key than the target declares is
+        rebuilt (blue/green)."""
         rows = await context.require_connection().fetch(
             projection_query("sql_target_column_types"), statements.table(context.version)
         )
-        mismatches = statements.type_mismatches({row["name"]: row["type"] for row in rows})
+        mismatches = statements.type_mismatches(
+            {row["name"]: row["type"] for row in rows}, {row["name"] for row in rows if row["key"]}
+        )
         return "; ".join(mismatches) or None
 
     @projection.on_prepare_version

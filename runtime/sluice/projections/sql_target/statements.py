@@ -123,14 +123,22 @@ class SqlTargetStatements:
             for index in self.target.indexes
         ]
 
-    def type_mismatches(self, catalog_types: dict[str, str]) -> list[str]:
-        """Columns whose type in a version's table (``catalog_types``: name → ``format_type``) is not the
-        declared one, described; columns the table lacks are not mismatches (they are added)."""
-        return [
-            f"column {name} is {catalog_types[name]}, the target declares {self.target.column_type(name)}"
-            for name in self.target.column_names
-            if name in catalog_types and catalog_types[name] != catalog_type_name(self.target.column_type(name))
+    def type_mismatches(self, catalog_types: dict[str, str], catalog_keys: set[str]) -> list[str]:
+        """How a version's table differs from the target in what only a new table can change: its columns'
+        types (``catalog_types``: name → ``format_type``) and its primary key (``catalog_keys``). Columns the
+        table lacks are not differences (they are added)."""
+        target = self.target
+        differences = [
+            f"column {name} is {catalog_types[name]}, the target declares {target.column_type(name)}"
+            for name in target.column_names
+            if name in catalog_types and catalog_types[name] != catalog_type_name(target.column_type(name))
         ]
+        if catalog_types and catalog_keys != set(target.key_columns):
+            differences.append(
+                f"the primary key is ({', '.join(sorted(catalog_keys))}), the target's keyColumns are "
+                f"({', '.join(target.key_columns)})"
+            )
+        return differences
 
     def replace_view(self, version: int) -> str:
         """Point the view at ``version``'s table, keeping it (and views built on it) in place."""

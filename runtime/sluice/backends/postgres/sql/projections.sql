@@ -174,9 +174,12 @@ TRUNCATE {table};
 DROP TABLE IF EXISTS {table};
 
 -- name: sql_target_column_types
--- $1 a qualified, quoted table name: its columns and their types as format_type spells them.
-SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS type
+-- $1 a qualified, quoted table name: its columns, their types as format_type spells them, and whether
+-- each is part of the primary key.
+SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS type,
+       coalesce(a.attnum = ANY (i.indkey), false) AS key
   FROM pg_attribute a
+  LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
  WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped;
 
 -- name: sql_target_create_index
