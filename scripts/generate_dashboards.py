@@ -290,6 +290,14 @@ DASHBOARDS = (
                 "ops",
             ),
             Panel(
+                "Dead-lettered events",
+                "Events a projection could not apply and set aside with the reason (e.g. a value of the wrong type).",
+                one(
+                    f"sum by (projection) (increase(sluice_projection_events_dead_lettered_total{PROJECTION}[{RATE}]))",
+                    "{{projection}}",
+                ),
+            ),
+            Panel(
                 "Batch time",
                 "Time to apply one batch and commit its checkpoint.",
                 quantiles("sluice_projection_batch_seconds", PROJECTION, "projection", "{{projection}}"),

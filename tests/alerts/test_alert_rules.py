@@ -52,7 +52,7 @@ def test_every_alert_has_a_firing_and_a_quiet_case() -> None:
             for check in case.get("alert_rule_test", []):
                 (firing if check["exp_alerts"] else quiet).add(check["alertname"])
     alerts = set(alert_names())
-    assert len(alerts) == 9
+    assert len(alerts) == 10
     assert alerts - firing == set(), "alerts never shown firing"
     assert alerts - quiet == set(), "alerts never shown quiet"
     assert (firing | quiet) - alerts == set(), "tests of alerts that do not exist"
