@@ -13,8 +13,10 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 from playwright.async_api import Browser, Page, async_playwright
@@ -104,42 +106,61 @@ async def sluice_serve(dsn: str, directory: Path) -> AsyncIterator[str]:
         await _stop(process)
 
 
-@contextlib.asynccontextmanager
-async def chromium(directory: Path) -> AsyncIterator[Browser]:
-    """Debian's Chromium, headless, on a DevTools port of its choosing; Playwright attached over CDP."""
+CHROMIUM_ARGUMENTS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--remote-debugging-address=127.0.0.1",
+    "--remote-debugging-port=0",
+    "--window-size=1280,900",
+)
+
+
+@contextlib.contextmanager
+def chromium_process(directory: Path) -> Iterator[int]:
+    """Debian's Chromium, headless, on a DevTools port of its choosing (yielded); stopped by its PID.
+
+    Synchronous, so one browser can serve every test of a pytest worker (each test attaches with its own
+    event loop and its own browser context: no cookie is shared between tests)."""
     profile = directory / "chromium-profile"
     log = directory / "chromium.log"
     with log.open("wb") as output:
-        process = await asyncio.create_subprocess_exec(
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--no-default-browser-check",
-            "--remote-debugging-address=127.0.0.1",
-            "--remote-debugging-port=0",
-            f"--user-data-dir={profile}",
-            "--window-size=1280,900",
-            "about:blank",
+        process = subprocess.Popen(
+            [CHROMIUM, *CHROMIUM_ARGUMENTS, f"--user-data-dir={profile}", "about:blank"],
             stdout=output,
-            stderr=asyncio.subprocess.STDOUT,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
-        active_port = await _wait_for_file(
-            profile / "DevToolsActivePort", process, log, "chromium", complete=lambda text: len(text.split()) == 2
-        )
-        port = active_port.split()[0]
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.connect_over_cdp(f"http://127.0.0.1:{port}")
-            try:
-                yield browser
-            finally:
-                await browser.close()
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while len(active := _text_of(profile / "DevToolsActivePort").split()) != 2:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"chromium did not start:\n{_text_of(log)[-4000:]}")
+            time.sleep(0.05)
+        yield int(active[0])
     finally:
-        await _stop(process)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@contextlib.asynccontextmanager
+async def attached_browser(port: int) -> AsyncIterator[Browser]:
+    """Playwright attached over CDP to the Chromium on ``port``; detached (contexts closed) at the end."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.connect_over_cdp(f"http://127.0.0.1:{port}")
+        try:
+            yield browser
+        finally:
+            await browser.close()
 
 
 async def signed_in_page(browser: Browser, base: str, token: str) -> Page:

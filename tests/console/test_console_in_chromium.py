@@ -8,8 +8,7 @@ the lag falling as a consumer catches up. Screenshots of the pages go to ``SLUIC
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,7 +20,15 @@ from sluice import ConsumerGroupOptions, EventData, EventStore, StreamConfig, St
 from sluice.replay import Replays, ReplayTargetKind
 from sluice.replay.model import ReplayRequest
 from sluice.retention import RetentionLimits, set_policy
-from tests.console.browser import ADMIN_TOKEN, READER_TOKEN, chromium, screenshot_folder, signed_in_page, sluice_serve
+from tests.console.browser import (
+    ADMIN_TOKEN,
+    READER_TOKEN,
+    attached_browser,
+    chromium_process,
+    screenshot_folder,
+    signed_in_page,
+    sluice_serve,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -83,25 +90,23 @@ async def store(postgres_dsn: str) -> AsyncIterator[EventStore]:
         await opened.close()
 
 
-@pytest.fixture
-async def serving(postgres_dsn: str, store: EventStore, tmp_path: Path) -> AsyncIterator[tuple[str, Browser]]:
-    """``sluice serve`` and Chromium, started at the same time (each takes a few seconds)."""
-    async with contextlib.AsyncExitStack() as stack:
-        address, opened = await asyncio.gather(
-            stack.enter_async_context(sluice_serve(postgres_dsn, tmp_path)),
-            stack.enter_async_context(chromium(tmp_path)),
-        )
-        yield address, opened
+@pytest.fixture(scope="session")
+def chromium_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """One Chromium for the tests of this pytest worker (it takes a few seconds to start)."""
+    with chromium_process(tmp_path_factory.mktemp("chromium")) as port:
+        yield port
 
 
 @pytest.fixture
-def base(serving: tuple[str, Browser]) -> str:
-    return serving[0]
+async def base(postgres_dsn: str, store: EventStore, tmp_path: Path) -> AsyncIterator[str]:
+    async with sluice_serve(postgres_dsn, tmp_path) as address:
+        yield address
 
 
 @pytest.fixture
-def browser(serving: tuple[str, Browser]) -> Browser:
-    return serving[1]
+async def browser(chromium_port: int) -> AsyncIterator[Browser]:
+    async with attached_browser(chromium_port) as attached:
+        yield attached
 
 
 async def shoot(page: Page, folder: Path, name: str) -> None:
