@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import json
+import secrets
 import uuid
 from typing import Any, get_args
 
@@ -222,6 +223,34 @@ async def test_a_batch_that_is_all_dead_letters_commits_its_checkpoint(postgres_
     assert state.active.events_applied == 5
     assert await fetch(postgres_store, "SELECT * FROM public.orders_by_id") == []
     assert (await projection_status(postgres_store, "orders")).dead_letters == 5
+
+
+async def test_values_too_long_for_an_index_entry_are_dead_lettered_instead_of_failing_the_batch(
+    postgres_store: PostgresEventStore,
+) -> None:
+    await postgres_store.create_stream(StreamConfig(name="orders"))
+    incompressible = secrets.token_hex(2000)  # 4,000 bytes: PostgreSQL would refuse it in a B-tree entry
+    await postgres_store.append(
+        "orders",
+        [
+            order("o-1", "ada", 1),
+            order("o-2", incompressible, 2),
+            order(incompressible, "bob", 3),
+            order("o-4", "cy", 4),
+        ],
+    )
+    indexed = {**TYPED_ORDERS, "indexes": [{"columns": ["customer_id"]}]}
+    runner = ProjectionRunner(sql_projection("orders", sources=["orders"], target=indexed), postgres_store)
+    await runner.run_until_caught_up()
+    rows = await fetch(postgres_store, "SELECT order_id FROM public.orders_by_id ORDER BY 1")
+    assert [row["order_id"] for row in rows] == ["o-1", "o-4"]
+    letters = await projection_dead_letters(postgres_store, "orders")
+    assert [letter.reason for letter in letters] == [
+        "upsert of OrderPlaced: the values of index (customer_id) are 4000 bytes long, more than an index entry "
+        "holds (2600)",
+        "upsert of OrderPlaced: the values of index (order_id) are 4000 bytes long, more than an index entry "
+        "holds (2600)",
+    ]
 
 
 async def test_a_type_change_rebuilds_into_a_new_version_while_the_old_one_serves(

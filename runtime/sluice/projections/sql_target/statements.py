@@ -31,6 +31,11 @@ from sluice.projections.sql_target.definition import (
 
 MAXIMUM_QUOTED_NAME_LENGTH = 48
 """``quote_identifier`` accepts names of at most 48 characters (Sluice's schema-name rule)."""
+MAXIMUM_INDEXED_BYTES = 2600
+"""What one B-tree index entry surely holds (2,704 bytes with 8 kB pages, less its headers): an event whose
+values of one index (or the primary key) are longer is dead-lettered instead of failing its whole batch."""
+VARIABLE_LENGTH_TYPES = ("text", "jsonb", "numeric")
+"""Column types whose values can outgrow an index entry (the others have a small fixed size)."""
 CATALOG_TYPE_NAMES = {"timestamptz": "timestamp with time zone"}
 """How ``format_type`` spells a column type, where it differs from the name a target declares."""
 
@@ -217,7 +222,29 @@ class SqlTargetStatements:
                 f"CASE WHEN ({raw} #>> '{{}}') IS NOT NULL THEN 'column {column.name} ({column_type}): ' || "
                 f"projection_cast_error({raw} #>> '{{}}', '{column_type}') END"
             )
+        checks.extend(self._index_size_checks(raws, columns))
         return f"COALESCE({', '.join(checks)})"
+
+    def _index_size_checks(self, raws: list[str], columns: tuple[SqlColumn, ...]) -> list[str]:
+        """For the primary key and each declared index, the reason when this upsert's values for its columns
+        are longer than an index entry holds (their text's bytes, which is what an entry stores, give or take
+        a few bytes per value)."""
+        raw_by_name = {column.name: raw for raw, column in zip(raws, columns, strict=True)}
+        checks = []
+        for index_columns in (self.target.key_columns, *(index.columns for index in self.target.indexes)):
+            measured = [
+                name
+                for name in index_columns
+                if name in raw_by_name and self.target.column_type(name) in VARIABLE_LENGTH_TYPES
+            ]
+            if not measured:
+                continue
+            length = " + ".join(f"coalesce(octet_length({raw_by_name[name]} #>> '{{}}'), 0)" for name in measured)
+            checks.append(
+                f"CASE WHEN {length} > {MAXIMUM_INDEXED_BYTES} THEN 'the values of index ({', '.join(index_columns)})"
+                f" are ' || ({length}) || ' bytes long, more than an index entry holds ({MAXIMUM_INDEXED_BYTES})' END"
+            )
+        return checks
 
 
 def json_path_parameters(upsert: SqlUpsert) -> list[str]:
