@@ -6,6 +6,7 @@ type names or index specs are refused with a typed error."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import decimal
 import json
@@ -27,7 +28,7 @@ from sluice.projections import (
     projection_status,
     sql_projection,
 )
-from sluice.projections.sql_target import COLUMN_TYPES
+from sluice.projections.sql_target import COLUMN_TYPES, SqlIndex
 from tests.cli.conftest import run_cli
 
 pytestmark = pytest.mark.postgres
@@ -349,6 +350,20 @@ async def test_an_index_added_to_the_target_is_created_on_the_active_version_wit
 def test_bad_type_names_and_index_specs_raise_a_typed_error(change: dict[str, Any], message: str) -> None:
     with pytest.raises(ProjectionTargetError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_sql_target({**ORDERS, **change})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"column_types": {"total": "text); DROP TABLE x; --"}},
+        {"column_types": {"to'tal": "text"}},
+        {"indexes": (SqlIndex(("total'; --",)),)},
+    ],
+)
+def test_a_target_built_in_code_is_checked_before_any_sql_is_made(change: dict[str, Any]) -> None:
+    target = dataclasses.replace(parse_sql_target(ORDERS), **change)
+    with pytest.raises(ProjectionTargetError, match="invalid SQL projection target"):
+        sql_projection("orders", sources=["orders"], target=target)
 
 
 def test_targets_without_types_keep_todays_defaults() -> None:

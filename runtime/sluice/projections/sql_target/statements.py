@@ -85,8 +85,15 @@ class SqlTargetStatements:
         self.target = target
         self.schema = quoted(target.schema)
         self.view = f"{self.schema}.{quoted(target.table)}"
-        for column in target.column_names:
+        # A SqlTarget built in code skips parse_sql_target: names and types are checked again here, as
+        # some of them also appear inside string literals of the statements (the reasons of dead letters).
+        indexed = [column for index in target.indexes for column in index.columns]
+        for column in (*target.column_names, *indexed, *target.column_types):
+            if not isinstance(column, str) or COLUMN_NAME_PATTERN.fullmatch(column) is None:
+                raise ProjectionTargetError(f"invalid SQL projection target: column name {column!r}")
             quoted(column)
+        for column_type in target.column_types.values():
+            _checked_type(column_type)
 
     def table(self, version: int) -> str:
         return f"{self.schema}.{quoted(version_table_name(self.target.table, version))}"
