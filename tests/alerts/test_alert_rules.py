@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.alerts.conftest import DASHBOARDS, REPOSITORY_ROOT, RULE_TESTS, RULES
@@ -94,3 +95,60 @@ def test_the_docs_list_every_alert_and_dashboard() -> None:
         if f"{dashboard['title']} (`{dashboard['uid']}`)" not in text:
             missing.append(f"dashboard {dashboard['title']} ({dashboard['uid']})")
     assert missing == []
+
+
+WIDENED = {
+    "SluiceConsumerLagHigh": ("> 10000", "> 0"),
+    "SluiceConsumerLagSecondsGrowing": ("> 0.5", "> -1"),
+    "SluiceConsumerGroupNoActiveMember": ("(sluice_consumer_lag_events) > 0", "(sluice_consumer_lag_events) >= 0"),
+    "SluiceQueueDeadLettersGrowing": ("[15m])) > 0", "[15m])) >= 0"),
+    "SluiceConsumerGroupDeadLettersGrowing": ("[15m])) > 0", "[15m])) >= 0"),
+    "SluiceProjectionDeadLettersGrowing": ("[15m])) > 0", "[15m])) >= 0"),
+    "SluiceDatabaseUnreachable": ("== 0", "<= 1"),
+    "SluiceProjectionNotReady": ('{kind="Projection"}', ""),
+    "SluiceReplayFailed": ("== 1", ">= 0"),
+    "SluiceOperatorReconcileErrors": ('{result="error"}', ""),
+}
+"""Per alert, a change that makes it fire where it must not (a looser threshold or a dropped filter)."""
+
+
+def run_tests_against(promtool: Path, rules: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """The unit tests of deploy/prometheus/tests/ run against the rules ``rules``."""
+    rules_path = tmp_path / "mutated-rules.yaml"
+    rules_path.write_text(yaml.safe_dump(rules), encoding="utf-8")
+    tests: dict[str, Any] = yaml.safe_load((RULE_TESTS / "sluice-alerts-test.yaml").read_text(encoding="utf-8"))
+    tests["rule_files"] = [str(rules_path)]
+    tests_path = tmp_path / "tests.yaml"
+    tests_path.write_text(yaml.safe_dump(tests), encoding="utf-8")
+    return run(promtool, "test", "rules", tests_path)
+
+
+def alerts_with_for() -> list[str]:
+    rules = yaml.safe_load(RULES.read_text(encoding="utf-8"))
+    return sorted(rule["alert"] for group in rules["groups"] for rule in group["rules"] if "for" in rule)
+
+
+CHANGES = [
+    *((alert, "widened") for alert in sorted(WIDENED)),
+    *((alert, "silenced") for alert in sorted(WIDENED)),
+    *((alert, "without for") for alert in alerts_with_for()),
+]
+
+
+@pytest.mark.parametrize(("alert", "change"), CHANGES)
+def test_a_changed_alert_fails_its_unit_tests(promtool: Path, tmp_path: Path, alert: str, change: str) -> None:
+    """The cases are tight: an alert that fires on more series, never fires, or fires before its ``for`` has
+    passed fails ``promtool test rules``."""
+    rules: dict[str, Any] = yaml.safe_load(RULES.read_text(encoding="utf-8"))
+    (rule,) = [rule for group in rules["groups"] for rule in group["rules"] if rule["alert"] == alert]
+    if change == "widened":
+        old, new = WIDENED[alert]
+        assert old in rule["expr"]
+        rule["expr"] = rule["expr"].replace(old, new)
+    elif change == "silenced":
+        rule["expr"] = "vector(1) == 0"
+    else:
+        del rule["for"]
+    result = run_tests_against(promtool, rules, tmp_path)
+    assert result.returncode != 0, f"{alert} {change}: promtool still passed"
+    assert alert in result.stdout + result.stderr
