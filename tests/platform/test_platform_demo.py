@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from sluice_operator.local.local_processes import process_is_running
@@ -27,6 +28,9 @@ pytestmark = [pytest.mark.kubernetes, pytest.mark.postgres, pytest.mark.slow]
 EVENTS = 50
 PLATFORM_TIMEOUT_SECONDS = 110
 TABLE_HEADER = re.compile(r"^\[\s*[\d.]+ s\] kubectl get sluice -A")
+CONSOLE_LINE = re.compile(
+    r"web console: (?P<url>http://127\.0\.0\.1:\d+/console/) +\(sign in with the token (?P<token>\S+),"
+)
 STOPPED_LINE = re.compile(r"^\[\s*[\d.]+ s\] stopped \(by process id\): (?P<processes>.+)$", re.MULTILINE)
 
 
@@ -111,7 +115,8 @@ def test_the_platform_comes_up_delivers_every_event_and_leaves_nothing_running(s
     stopped = STOPPED_LINE.search(output)
     assert stopped is not None, output
     processes = dict(entry.rsplit(" ", 1) for entry in stopped["processes"].split(", "))
-    assert {"postgres", "etcd", "kube-apiserver", "kube-controller-manager", "operator"} <= processes.keys()
+    assert {"postgres", "etcd", "kube-apiserver", "kube-controller-manager", "operator", "gateway"} <= processes.keys()
+    assert CONSOLE_LINE.search(output), output
     assert sum(name.startswith("pod/email-notifications-") for name in processes) == 2
     assert sum(name.startswith("pod/order-summary-") for name in processes) == 1
     assert not any(name.startswith("pod/orders-to-email-notifications-") for name in processes)  # ran to the end
@@ -144,6 +149,9 @@ def test_ctrl_c_stops_everything_it_started(state_directory: Path, tmp_path: Pat
             assert platform.poll() is None, output_path.read_text()
             time.sleep(0.5)
         assert "Press Ctrl-C" in output_path.read_text()
+        console = CONSOLE_LINE.search(output_path.read_text())
+        assert console is not None, output_path.read_text()
+        _check_the_console_shows_the_demo(console["url"], console["token"])
         platform.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends
         assert platform.wait(timeout=20) == 0, output_path.read_text()
     finally:
@@ -155,10 +163,28 @@ def test_ctrl_c_stops_everything_it_started(state_directory: Path, tmp_path: Pat
     stopped = STOPPED_LINE.search(output)
     assert stopped is not None, output
     process_ids = [int(entry.rsplit(" ", 1)[1]) for entry in stopped["processes"].split(", ")]
-    # postgres, etcd, kube-apiserver, kube-controller-manager, operator, 2 consumer pods, the projection's pod
-    # (the replay's pod ran to completion before the platform reported it was ready)
-    assert len(process_ids) == 8
+    # postgres, etcd, kube-apiserver, kube-controller-manager, operator, gateway, 2 consumer pods, the
+    # projection's pod (the replay's pod ran to completion before the platform reported it was ready)
+    assert len(process_ids) == 9
     assert [pid for pid in process_ids if process_is_running(pid)] == []
+
+
+def _check_the_console_shows_the_demo(console_url: str, token: str) -> None:
+    """The console the platform announced shows the demo's stream, its group, the projection and the replay to the
+    printed token, and nothing without it."""
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(timeout=10) as client:
+        assert client.get(f"{console_url}streams/orders").status_code == 401
+        streams = client.get(console_url, headers=headers)
+        assert streams.status_code == 200, streams.text[:500]
+        assert "orders" in streams.text
+        group = client.get(f"{console_url}streams/orders/groups/email-notifications", headers=headers)
+        assert group.status_code == 200, group.text[:500]
+        assert "email-notifications" in group.text
+        operations = client.get(f"{console_url}operations", params={"projection": "order-summary"}, headers=headers)
+        assert operations.status_code == 200, operations.text[:500]
+        assert "order-summary" in operations.text
+        assert "orders-to-email-notifications" in operations.text
 
 
 def test_an_existing_cluster_is_used_without_standing_in_for_its_kubelet(

@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from sluice.embedded_postgres import EmbeddedPostgres, ServerSettings
+from sluice_operator.local.console_gateway import ConsoleGateway
 from sluice_operator.local.control_plane import LocalControlPlane, build_control_plane_binaries
 from sluice_operator.local.demo_sink import CloudEventSink
 from sluice_operator.local.end_to_end_example import (
@@ -105,6 +106,7 @@ class LocalPlatform:
         self.control_plane: LocalControlPlane | None = None
         self.operator: OperatorProcess | None = None
         self.sink: CloudEventSink | None = None
+        self.gateway: ConsoleGateway | None = None
         self.pods: list[PodProcess] = []
         """Processes of Deployment pods (the consumer group's and the projection's), kept running."""
         self.job_pods: list[PodProcess] = []
@@ -373,6 +375,32 @@ class LocalPlatform:
             )
         self._events_shown = max(self._events_shown, min(len(received), SAMPLE_EVENTS_SHOWN))
 
+    def start_console(self) -> None:
+        """Start ``sluice serve`` on loopback against the demo's PostgreSQL and say where its web console is."""
+        assert self.postgres is not None
+        self.gateway = ConsoleGateway(
+            self.postgres.dsn(), self.options.state_directory / "gateway", self.log_directory / "gateway.log"
+        )
+        addresses = self.gateway.start()
+        console = addresses.console_url
+        self.say(
+            f"gateway: sluice serve (pid {self.gateway.process_id}), REST {addresses.api_url}, "
+            f"gRPC 127.0.0.1:{addresses.grpc_port}"
+        )
+        token = self.gateway.token
+        self.say(f"web console: {console}   (sign in with the token {token}, also in {self.gateway.tokens_path})")
+        click.echo(
+            f"    the stream:         {console}streams/{STREAM}\n"
+            f"    the consumer group: {console}streams/{STREAM}/groups/{CONSUMER_GROUP}\n"
+            f"    the projection and the replay: {console}operations?projection={PROJECTION}\n"
+        )
+
+    def console_hint(self) -> str:
+        """The line the "running" message gives about the console ('' when the gateway did not start)."""
+        if self.gateway is None or self.gateway.addresses is None:
+            return ""
+        return f"  open {self.gateway.addresses.console_url} (token: {self.gateway.token})\n"
+
     def keep_running(self) -> None:
         """Until Ctrl-C, act as the group's kubelet: a process for every new pod (after ``kubectl scale``), none
         for a deleted pod, and a new one for a pod whose process exited (as ``restartPolicy: Always`` does)."""
@@ -384,6 +412,7 @@ class LocalPlatform:
             f"  {self.kubectl.binary} get sluice -A\n"
             f"  {self.kubectl.binary} scale consumergroup {CONSUMER_GROUP} -n {DEMO_NAMESPACE} --replicas=3\n"
             f"  .venv/bin/sluice lag {STREAM} --dsn {self.postgres.dsn() if self.postgres else '...'}\n"
+            f"{self.console_hint()}"
             f"Logs: {self.log_directory}\n"
             "Press Ctrl-C to stop everything this command started (nothing is left running).\n"
         )
@@ -441,6 +470,8 @@ class LocalPlatform:
                 continue  # ran to completion: nothing to stop
             if pod_process.process.process_id is not None:
                 processes[f"pod/{pod_process.pod_name}"] = pod_process.process.process_id
+        if self.gateway is not None and self.gateway.process_id is not None:
+            processes["gateway"] = self.gateway.process_id
         if self.operator is not None and self.operator.process_id is not None:
             processes["operator"] = self.operator.process_id
         if self.control_plane is not None:
@@ -454,6 +485,8 @@ class LocalPlatform:
         processes = self.started_processes()
         for pod_process in reversed([*self.pods, *self.job_pods]):
             pod_process.process.stop()
+        if self.gateway is not None:
+            self.gateway.stop()
         if self.operator is not None:
             self.operator.stop()
         if self.sink is not None:

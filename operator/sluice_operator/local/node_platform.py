@@ -274,6 +274,7 @@ class NodePlatform(LocalPlatform):
             f"  {self.kubectl.binary} get pods -A -o wide\n"
             f"  {self.kubectl.binary} logs -n {DEMO_NAMESPACE} deploy/{CONSUMER_GROUP}\n"
             f"  {self.kubectl.binary} scale consumergroup {CONSUMER_GROUP} -n {DEMO_NAMESPACE} --replicas=3\n"
+            f"{self.console_hint()}"
             "Press Ctrl-C to stop everything this command started (nothing is left running).\n"
         )
         while True:

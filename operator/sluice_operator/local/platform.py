@@ -88,6 +88,7 @@ def run_platform(options: PlatformOptions, mode: str = "auto") -> int:
             platform.watch_until_caught_up()
             platform.show_read_model()
             platform.run_replay()
+            platform.start_console()
             if not options.exit_after_ready:
                 platform.keep_running()
     except PlatformInterruptedError:
