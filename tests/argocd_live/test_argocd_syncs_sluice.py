@@ -168,6 +168,9 @@ def test_a_first_sync_from_an_empty_cluster_reaches_healthy(gitops: GitOps) -> N
         f"{operation.get('message')}"
     )
     assert "Progressing" in history.application, history.application
+    # The Replay's Job takes seconds to run: Argo CD shows it Progressing meanwhile. (An EventStream's schema is
+    # usually provisioned within one refresh, so its Progressing is not asserted.)
+    assert "Progressing" in history.resources[f"Replay/{REPLAY}"], history.resources
     assert history.application[-1] == "Healthy"
     assert all(value == "Healthy" for value in resource_health(status).values() if value is not None)
 
