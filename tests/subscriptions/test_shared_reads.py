@@ -27,7 +27,7 @@ class _SlowRead:
     async def __call__(self) -> list[RecordedEvent]:
         self.calls += 1
         await self.release.wait()
-        row: EventRow = (0, None, "Placed", 1, b"{}", b"{}", None, None, None)  # type: ignore[assignment]
+        row: EventRow = (0, None, "Placed", 1, b"{}", b"{}", None, None, None)
         return [RecordedEvent(row, "orders", 0)]
 
 
