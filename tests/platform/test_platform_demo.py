@@ -225,5 +225,5 @@ def test_an_existing_cluster_is_used_without_standing_in_for_its_kubelet(
     stopped = STOPPED_LINE.search(output)
     assert stopped is not None, output
     processes = dict(entry.rsplit(" ", 1) for entry in stopped["processes"].split(", "))
-    assert sorted(name.split("/")[0] for name in processes) == ["operator", "pod", "pod", "postgres"]
+    assert sorted(name.split("/")[0] for name in processes) == ["gateway", "operator", "pod", "pod", "postgres"]
     assert [name for name, pid in processes.items() if process_is_running(int(pid))] == []
