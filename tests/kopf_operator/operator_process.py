@@ -36,13 +36,22 @@ class OperatorProcess:
     """One ``python -m sluice_operator --namespace NS`` process, logging to a file."""
 
     def __init__(
-        self, *, kubeconfig_path: Path, namespace: str, default_dsn: str, log_path: Path, image: str | None = None
+        self,
+        *,
+        kubeconfig_path: Path,
+        namespace: str,
+        default_dsn: str,
+        log_path: Path,
+        image: str | None = None,
+        metrics_port: int = 0,
     ) -> None:
         self.kubeconfig_path = kubeconfig_path
         self.namespace = namespace
         self.default_dsn = default_dsn
         self.log_path = log_path
         self.image = image
+        self.metrics_port = metrics_port
+        """Where it serves /metrics; 0 (the default): not served."""
         self.liveness_port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -65,7 +74,7 @@ class OperatorProcess:
             "--liveness-port",
             str(self.liveness_port),
             "--metrics-port",
-            "0",
+            str(self.metrics_port),
             "--bind-address",
             "127.0.0.1",
         ]
