@@ -3,7 +3,7 @@ consumer-group lag, and each custom resource's Ready condition and failed phase 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -16,6 +16,7 @@ __all__ = [
     "RESOURCE_FAILED",
     "RESOURCE_READY",
     "forget_resource",
+    "forget_resources_not_listed",
     "record_resource_status",
 ]
 
@@ -52,6 +53,10 @@ RESOURCE_FAILED = Gauge(
 )
 
 
+_RECORDED_RESOURCES: set[tuple[str, str, str]] = set()
+"""(kind, namespace, name) of every object whose gauges are served."""
+
+
 def record_resource_status(kind: str, namespace: str, name: str, status: Mapping[str, Any]) -> None:
     """Set the Ready and Failed gauges of one object from the status the operator wants it to have."""
     conditions = status.get("conditions") or []
@@ -62,12 +67,29 @@ def record_resource_status(kind: str, namespace: str, name: str, status: Mapping
     )
     RESOURCE_READY.labels(kind=kind, namespace=namespace, name=name).set(1 if ready else 0)
     RESOURCE_FAILED.labels(kind=kind, namespace=namespace, name=name).set(1 if status.get("phase") == "Failed" else 0)
+    _RECORDED_RESOURCES.add((kind, namespace, name))
 
 
 def forget_resource(kind: str, namespace: str, name: str) -> None:
-    """Remove a deleted object's gauges."""
+    """Remove a deleted object's gauges (a ConsumerGroup's lag gauges too)."""
+    _RECORDED_RESOURCES.discard((kind, namespace, name))
     for gauge in (RESOURCE_READY, RESOURCE_FAILED):
         try:
             gauge.remove(kind, namespace, name)
         except KeyError:
             continue
+    if kind == "ConsumerGroup":
+        for lag_gauge in (CONSUMER_GROUP_LAG_EVENTS, CONSUMER_GROUP_LAG_SECONDS):
+            try:
+                lag_gauge.remove(namespace, name)
+            except KeyError:
+                continue
+
+
+def forget_resources_not_listed(kind: str, namespace: str | None, listed: Collection[tuple[str, str]]) -> None:
+    """After listing every ``kind`` object (in ``namespace``; None: in all): remove the gauges of those that are
+    gone, as (namespace, name) ``listed`` says. Deletions reach no reconcile, so the resync prunes."""
+    for recorded_kind, recorded_namespace, name in sorted(_RECORDED_RESOURCES):
+        in_scope = recorded_kind == kind and (namespace is None or recorded_namespace == namespace)
+        if in_scope and (recorded_namespace, name) not in listed:
+            forget_resource(kind, recorded_namespace, name)
