@@ -28,10 +28,7 @@ import os
 import secrets
 import shutil
 import socket
-import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -47,6 +44,7 @@ from sluice_operator.local.control_plane import (
 )
 from sluice_operator.local.kubectl import Kubectl
 from sluice_operator.local.platform_errors import PlatformError
+from sluice_operator.local.tool_processes import answers_ok, build_tool, log_tail, wait_until_ready
 
 __all__ = [
     "ARGOCD_NAMESPACE",
@@ -125,7 +123,7 @@ class LocalArgoCD:
 
     def log_tail(self, process_name: str = "argocd-application-controller", line_count: int = 40) -> str:
         """The last lines of a process's log (for diagnostics when a wait times out)."""
-        return _tail(self.log_path(process_name), line_count)
+        return log_tail(self.log_path(process_name), line_count)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -228,7 +226,7 @@ class LocalArgoCD:
         self._wait(
             deadline,
             repo_server,
-            lambda: _answers(f"http://{LOOPBACK_ADDRESS}:{repo_metrics_port}/healthz"),
+            lambda: answers_ok(f"http://{LOOPBACK_ADDRESS}:{repo_metrics_port}/healthz"),
             "argocd-repo-server /healthz",
         )
         controller = self._launch(
@@ -256,7 +254,7 @@ class LocalArgoCD:
         self._wait(
             deadline,
             controller,
-            lambda: _answers(f"http://{LOOPBACK_ADDRESS}:{controller_metrics_port}/healthz"),
+            lambda: answers_ok(f"http://{LOOPBACK_ADDRESS}:{controller_metrics_port}/healthz"),
             "argocd-application-controller /healthz",
         )
 
@@ -346,24 +344,7 @@ class LocalArgoCD:
         return process
 
     def _wait(self, deadline: float, process: ManagedProcess, ready: Callable[[], bool], description: str) -> None:
-        while True:
-            process.raise_if_exited()
-            if ready():
-                return
-            if time.monotonic() > deadline:
-                raise ArgoCDStartError(
-                    f"{description} did not answer before the start timeout; last lines of "
-                    f"{process.log_path}:\n{_tail(process.log_path)}"
-                )
-            time.sleep(POLL_SECONDS)
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - fixed loopback http URL
-            return int(response.status) == 200
-    except (urllib.error.URLError, OSError):
-        return False
+        wait_until_ready(deadline, process, ready, description, error_type=ArgoCDStartError)
 
 
 def _redis_answers(port: int) -> bool:
@@ -375,19 +356,6 @@ def _redis_answers(port: int) -> bool:
         return False
 
 
-def _tail(path: Path, line_count: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-line_count:])
-    except OSError:
-        return "(no log)"
-
-
 def build_argocd_binaries(build_script: Path, *, timeout_seconds: float | None = None) -> Path:
     """Run ``scripts/argocd/build.sh`` (instant once built) and return the bin directory it prints."""
-    completed = subprocess.run(
-        ["bash", str(build_script)], stdout=subprocess.PIPE, check=False, timeout=timeout_seconds
-    )
-    output_lines = completed.stdout.decode().strip().splitlines()
-    if completed.returncode != 0 or not output_lines:
-        raise RuntimeError(f"{build_script} failed with exit code {completed.returncode}")
-    return Path(output_lines[-1])
+    return build_tool(build_script, timeout_seconds=timeout_seconds)

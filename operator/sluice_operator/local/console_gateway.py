@@ -13,13 +13,12 @@ import os
 import secrets
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from sluice_operator.local.local_processes import LocalProcess
 from sluice_operator.local.platform_errors import PlatformError
+from sluice_operator.local.tool_processes import answers_ok
 
 __all__ = ["DEMO_PRINCIPAL", "ConsoleGateway", "GatewayAddresses"]
 
@@ -88,7 +87,7 @@ class ConsoleGateway:
             if exit_code is not None:
                 raise PlatformError(f"sluice serve exited with {exit_code}:\n{self.process.log_tail()}")
             addresses = self._ready_addresses()
-            if addresses is not None and _answers_ok(f"http://127.0.0.1:{addresses.http_port}/health/ready"):
+            if addresses is not None and answers_ok(f"http://127.0.0.1:{addresses.http_port}/health/ready"):
                 self.addresses = addresses
                 return addresses
             time.sleep(0.2)
@@ -104,14 +103,6 @@ class ConsoleGateway:
         except (OSError, ValueError):
             return None  # not written yet, or being written
         return GatewayAddresses(http_port=int(ports["http_port"]), grpc_port=int(ports["grpc_port"]))
-
-
-def _answers_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 (a loopback http URL made here)
-            return int(answer.status) == 200
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def _environment_with(**variables: str) -> dict[str, str]:

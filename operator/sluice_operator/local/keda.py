@@ -30,10 +30,7 @@ import ipaddress
 import json
 import os
 import shutil
-import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -49,6 +46,7 @@ from sluice_operator.local.control_plane import (
 )
 from sluice_operator.local.kubectl import Kubectl
 from sluice_operator.local.platform_errors import PlatformError
+from sluice_operator.local.tool_processes import answers_ok, build_tool, wait_until_ready
 
 __all__ = ["KEDA_NAMESPACE", "METRICS_API_SERVICE", "KedaStartError", "LocalKeda", "build_keda_binaries"]
 
@@ -57,7 +55,6 @@ METRICS_SERVER_SERVICE = "keda-metrics-apiserver"
 METRICS_API_SERVICE = "v1beta1.external.metrics.k8s.io"
 DEFAULT_READY_TIMEOUT_SECONDS = 120.0
 STOP_GRACE_PERIOD_SECONDS = 10.0
-POLL_SECONDS = 0.5
 
 
 class KedaStartError(ControlPlaneStartError):
@@ -187,7 +184,7 @@ class LocalKeda:
             environment,
         )
         self._wait(
-            deadline, operator, lambda: _answers(f"http://{LOOPBACK_ADDRESS}:{probe_port}/readyz"), "keda /readyz"
+            deadline, operator, lambda: answers_ok(f"http://{LOOPBACK_ADDRESS}:{probe_port}/readyz"), "keda /readyz"
         )
 
         adapter = self._launch(
@@ -319,28 +316,13 @@ class LocalKeda:
         return process
 
     def _wait(self, deadline: float, process: ManagedProcess, ready: Callable[[], bool], description: str) -> None:
-        while True:
-            process.raise_if_exited()
-            if ready():
-                return
-            if time.monotonic() > deadline:
-                details = ""
-                if description.startswith("APIService"):
-                    with_conditions = self.api_service_conditions() if self._registered else {}
-                    details = f"\nAPIService conditions: {json.dumps(with_conditions)}"
-                raise KedaStartError(
-                    f"{description} was not ready before the start timeout{details}; last lines of "
-                    f"{process.log_path}:\n{_tail(process.log_path)}"
-                )
-            time.sleep(POLL_SECONDS)
+        def details() -> str:
+            if not description.startswith("APIService"):
+                return ""
+            with_conditions = self.api_service_conditions() if self._registered else {}
+            return f"\nAPIService conditions: {json.dumps(with_conditions)}"
 
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - fixed loopback http URL
-            return int(response.status) == 200
-    except (urllib.error.URLError, OSError):
-        return False
+        wait_until_ready(deadline, process, ready, description, error_type=KedaStartError, details=details)
 
 
 def _base64(data: bytes) -> str:
@@ -351,19 +333,6 @@ def _seconds_left(deadline: float) -> int:
     return max(1, int(deadline - time.monotonic()))
 
 
-def _tail(path: Path, line_count: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-line_count:])
-    except OSError:
-        return "(no log)"
-
-
 def build_keda_binaries(build_script: Path, *, timeout_seconds: float | None = None) -> Path:
     """Run ``scripts/keda/build.sh`` (instant once built) and return the bin directory it prints."""
-    completed = subprocess.run(
-        ["bash", str(build_script)], stdout=subprocess.PIPE, check=False, timeout=timeout_seconds
-    )
-    output_lines = completed.stdout.decode().strip().splitlines()
-    if completed.returncode != 0 or not output_lines:
-        raise RuntimeError(f"{build_script} failed with exit code {completed.returncode}")
-    return Path(output_lines[-1])
+    return build_tool(build_script, timeout_seconds=timeout_seconds)
