@@ -3,35 +3,20 @@ server (never the shared one: these tests kill it with SIGKILL and start it agai
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
 
-from sluice.backends.postgres import migrations
 from sluice.embedded_postgres import EmbeddedPostgres, ServerSettings
+from tests.faults.database import killable_server as killable_postgres
 from tests.store_fixtures import store, store_url  # noqa: F401  (shared fixtures)
 
 DATABASE = "liveness"
+SERVER_SETTINGS = ServerSettings(crash_safe_commits=True, max_connections=60, shared_buffers="32MB")
 
 
 @pytest.fixture
 async def killable_server() -> AsyncIterator[EmbeddedPostgres]:
     """A server of this test's own with a migrated database ``liveness``; commits survive a SIGKILL."""
-    server = EmbeddedPostgres(ServerSettings(crash_safe_commits=True, max_connections=60, shared_buffers="32MB"))
-    await asyncio.to_thread(server.start)
-    try:
-        admin = await asyncpg.connect(server.dsn("postgres"))
-        try:
-            await admin.execute(f"CREATE DATABASE {DATABASE}")
-        finally:
-            await admin.close()
-        connection = await asyncpg.connect(server.dsn(DATABASE))
-        try:
-            await migrations.migrate(connection, "sluice")
-        finally:
-            await connection.close()
+    async with killable_postgres(DATABASE, SERVER_SETTINGS) as server:
         yield server
-    finally:
-        await asyncio.to_thread(server.stop)

@@ -9,9 +9,11 @@ SIGKILL; only fsync stays off, which matters for an OS crash, not a process cras
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import enum
 import time
+from collections.abc import AsyncIterator
 
 import asyncpg
 
@@ -90,6 +92,20 @@ async def terminate_backends(admin_dsn: str, database: str) -> int:
     finally:
         await admin.close()
     return ended
+
+
+@contextlib.asynccontextmanager
+async def killable_server(database: str, settings: ServerSettings | None = None) -> AsyncIterator[EmbeddedPostgres]:
+    """A server of the caller's own (never the shared one: it may be killed) with a migrated ``database``;
+    commits survive a SIGKILL. Stopped (and resumed first, if frozen) at the end."""
+    server = EmbeddedPostgres(settings or fault_server_settings())
+    await asyncio.to_thread(server.start)
+    try:
+        await create_database(server, database)
+        yield server
+    finally:
+        server.resume()  # (a no-op unless it was left frozen)
+        await asyncio.to_thread(server.stop)
 
 
 async def create_database(server: EmbeddedPostgres, name: str) -> str:

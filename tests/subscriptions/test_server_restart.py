@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
 
 import sluice
 from sluice import EventData, EventStore, RecordedEvent
-from sluice.backends.postgres import migrations
 from sluice.embedded_postgres import EmbeddedPostgres, ServerSettings
 from sluice.errors import UnavailableError
+from tests.faults.database import killable_server as killable_postgres
 from tests.subscriptions.wakeups import POLL_INTERVAL, ReadCounter, channel_of, eventually
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -29,22 +28,10 @@ DATABASE = "restarts"
 @pytest.fixture
 async def killable_server() -> AsyncIterator[EmbeddedPostgres]:
     """A server of this test's own (never the shared one: it is killed) with a migrated database."""
-    server = EmbeddedPostgres(ServerSettings(crash_safe_commits=True, max_connections=40, shared_buffers="32MB"))
-    await asyncio.to_thread(server.start)
-    try:
-        admin = await asyncpg.connect(server.dsn("postgres"))
-        try:
-            await admin.execute(f"CREATE DATABASE {DATABASE}")
-        finally:
-            await admin.close()
-        connection = await asyncpg.connect(server.dsn(DATABASE))
-        try:
-            await migrations.migrate(connection, "sluice")
-        finally:
-            await connection.close()
+    async with killable_postgres(
+        DATABASE, ServerSettings(crash_safe_commits=True, max_connections=40, shared_buffers="32MB")
+    ) as server:
         yield server
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 class ResumingSubscriber:
