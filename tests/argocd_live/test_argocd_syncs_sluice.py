@@ -61,6 +61,12 @@ SCRATCH_STREAM_FILE = f"{EXAMPLE_PATH}/15-scratch-stream.yaml"
 INVALID_GROUP = "audit-notifications"
 INVALID_GROUP_FILE = f"{EXAMPLE_PATH}/25-audit-notifications.yaml"
 SCRATCH_STREAM = "scratch"
+REPLAY_FILE = f"{EXAMPLE_PATH}/50-replay-orders.yaml"
+SLOW_REPLAY = "orders-replayed-slowly"
+SLOW_REPLAY_FILE = f"{EXAMPLE_PATH}/55-replay-slowly.yaml"
+SLOW_REPLAY_RATE = 100
+REPLAYED_BACKLOG = 600
+"""Events appended before the slow replay: with what the stream holds, more than 9 s at SLOW_REPLAY_RATE."""
 WORKER_SELECTOR = f"app.kubernetes.io/instance={CONSUMER_GROUP}"
 SLUICE_CRDS = (
     "eventstreams.sluice.dev",
@@ -167,10 +173,10 @@ def test_a_first_sync_from_an_empty_cluster_reaches_healthy(gitops: GitOps) -> N
         f"workloads sync: {operation.get('phase')}, retries {operation.get('retryCount', 0)}: "
         f"{operation.get('message')}"
     )
-    assert "Progressing" in history.application, history.application
-    # The Replay's Job takes seconds to run: Argo CD shows it Progressing meanwhile. (An EventStream's schema is
-    # usually provisioned within one refresh, so its Progressing is not asserted.)
-    assert "Progressing" in history.resources[f"Replay/{REPLAY}"], history.resources
+    # Whether a poll catches the workloads app Progressing here depends on how fast the first sync goes (the
+    # platform app is waited for first), and the example's Replay finds an empty stream and may finish between
+    # two polls: test_a_replay_added_in_git_is_progressing_while_it_runs asserts Progressing on a Replay that
+    # runs long enough to be seen. An EventStream's schema is usually provisioned within one refresh.
     assert history.application[-1] == "Healthy"
     assert all(value == "Healthy" for value in resource_health(status).values() if value is not None)
 
@@ -223,7 +229,17 @@ def test_the_app_is_degraded_while_the_database_is_down_and_healthy_after(gitops
     try:
         with timed(gitops, "Healthy -> Degraded (PostgreSQL killed)"):
             cluster.postgres.kill()
-            status = wait_for_application(gitops, WORKLOADS, _health_is("Degraded"), "Degraded", timeout_seconds=120)
+            # The objects turn Degraded one by one as their next status update finds the database down (the app
+            # with the first of them): wait for the stream's too.
+            status = wait_for_application(
+                gitops,
+                WORKLOADS,
+                lambda status: (
+                    health(status) == "Degraded" and resource_health(status).get(f"EventStream/{STREAM}") == "Degraded"
+                ),
+                "Degraded, the EventStream too",
+                timeout_seconds=120,
+            )
         degraded = {name: value for name, value in resource_health(status).items() if value == "Degraded"}
         print(f"Degraded while PostgreSQL is down: {sorted(degraded)}")
         assert f"EventStream/{STREAM}" in degraded
@@ -303,6 +319,34 @@ def test_a_stream_added_in_git_is_progressing_until_its_schema_is_ready(gitops: 
     print(f"EventStream/{SCRATCH_STREAM} health as polled: {history.resources.get(f'EventStream/{SCRATCH_STREAM}')}")
     assert _condition(_sluice_object(gitops, "EventStream", SCRATCH_STREAM), "Ready")["status"] == "True"
     assert asyncio.run(_stored_partitions(gitops.cluster.postgres.dsn(), SCRATCH_STREAM)) == 1
+
+
+def test_a_replay_added_in_git_is_progressing_while_it_runs(gitops: GitOps) -> None:
+    cluster = gitops.cluster
+    asyncio.run(append_sample_orders(cluster.postgres.dsn(), stream=STREAM, count=REPLAYED_BACKLOG))
+    replay = load_yaml(gitops.repository.checkout / REPLAY_FILE)
+    replay["metadata"] = {"name": SLOW_REPLAY, "annotations": replay["metadata"].get("annotations", {})}
+    replay["spec"]["rateLimit"] = SLOW_REPLAY_RATE  # seconds of work: long enough for the polls to see it run
+    history = HealthHistory()
+    with timed(gitops, "Replay committed -> Progressing -> Healthy (Succeeded)"):
+        gitops.repository.write({SLOW_REPLAY_FILE: yaml.safe_dump(replay, sort_keys=False)})
+        gitops.repository.commit("replay the orders again, slowly")
+        gitops.refresh(WORKLOADS)
+        wait_for_application(
+            gitops,
+            WORKLOADS,
+            lambda status: (
+                history.resources.get(f"Replay/{SLOW_REPLAY}", [])[-1:] == ["Healthy"] and healthy_and_synced(status)
+            ),
+            "Healthy and Synced with the replay Succeeded",
+            timeout_seconds=240,
+            interval=0.3,
+            observe=history.observe,
+        )
+    print(f"Replay/{SLOW_REPLAY} health as polled: {history.resources[f'Replay/{SLOW_REPLAY}']}")
+    assert "Progressing" in history.resources[f"Replay/{SLOW_REPLAY}"], history.resources
+    assert "Progressing" in history.application, history.application
+    assert _condition(_sluice_object(gitops, "Replay", SLOW_REPLAY), "Succeeded")["status"] == "True"
 
 
 def _namespace_phase(gitops: GitOps, name: str) -> str | None:
