@@ -11,6 +11,7 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 
 from sluice.events import EventData
+from sluice.rpc import streams_service
 from sluice.rpc.server import SluiceGrpcServer
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
 from sluice.store import EventStore
@@ -52,3 +53,28 @@ async def test_an_idle_subscription_gets_no_checkpoints_and_a_moving_one_does(
     later_kinds = [message.WhichOneof("kind") for message in later]
     assert "events" in later_kinds
     assert [message.checkpoint.next_offset for message in later if message.HasField("checkpoint")] == [4], later_kinds
+
+
+async def test_an_idle_subscription_still_gets_a_keep_alive_checkpoint(
+    store: EventStore, local_server: SluiceGrpcServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(streams_service, "IDLE_CHECKPOINT_SECONDS", 0.5)
+    await store.append("orders", EventData("Placed", {"n": 0}))
+    received: list[sluice_pb2.SubscribeResponse] = []
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{local_server.port}") as channel:
+        call = sluice_pb2_grpc.StreamsStub(channel).Subscribe(
+            sluice_pb2.SubscribeRequest(stream_name="orders", from_offset=1, checkpoint_interval=CHECKPOINT_INTERVAL)
+        )
+
+        async def collect() -> None:
+            async for message in call:
+                received.append(message)
+
+        collector = asyncio.ensure_future(collect())
+        try:
+            await asyncio.sleep(1.3)  # thirteen checkpoint intervals, two keep-alive periods
+        finally:
+            call.cancel()
+            await asyncio.gather(collector, return_exceptions=True)
+    checkpoints = [message.checkpoint.next_offset for message in received if message.HasField("checkpoint")]
+    assert checkpoints == [1, 1], [message.WhichOneof("kind") for message in received]

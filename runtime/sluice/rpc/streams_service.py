@@ -221,7 +221,9 @@ async def _send_subscription(
     checkpointed_offset = next_offset  # the start (or the CaughtUp marker) already tells the client this offset
     while True:
         getter = asyncio.ensure_future(queue.get())
-        timeout = max(last_checkpoint + checkpoint_seconds - time.monotonic(), 0.0)
+        # Wake for the next checkpoint only when there is something new to tell (else for the keep-alive).
+        next_checkpoint_after = checkpoint_seconds if next_offset != checkpointed_offset else IDLE_CHECKPOINT_SECONDS
+        timeout = max(last_checkpoint + next_checkpoint_after - time.monotonic(), 0.0)
         try:
             done, _ = await asyncio.wait({getter, pump}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -251,5 +253,3 @@ async def _send_subscription(
         ):
             await context.write(sluice_pb2.SubscribeResponse(checkpoint=sluice_pb2.Checkpoint(next_offset=next_offset)))
             last_checkpoint, checkpointed_offset = time.monotonic(), next_offset
-        elif since_checkpoint >= checkpoint_seconds:
-            last_checkpoint = time.monotonic()  # nothing new to checkpoint: wait another interval
