@@ -30,6 +30,15 @@ _END = object()
 CLOSE_TIMEOUT_SECONDS = 5.0
 FIRST_RETRY_DELAY_SECONDS = 0.1
 MAX_RETRY_DELAY_SECONDS = 2.0
+RESEND_ATTEMPTS = 5
+
+
+class _NotSent(Exception):  # noqa: N818 (a signal between write() and request(), never seen outside)
+    """A write found its call already ended: nothing reached the server."""
+
+    def __init__(self, call: Any) -> None:
+        super().__init__("the call had ended before the write")
+        self.call = call
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -68,6 +77,8 @@ class BidirectionalCall(Generic[ItemT]):
         self._closing = False
         self._connected = asyncio.Event()
         self._connected.set()
+        self._call_changed = asyncio.Event()
+        """Set (and replaced) whenever the call is opened again, and when the reader ends."""
         self._interruption: SluiceError | None = None
         """Why the call was last opened again (what a write to the ended call raises)."""
         self._failing_since: float | None = None
@@ -79,12 +90,49 @@ class BidirectionalCall(Generic[ItemT]):
     async def write(self, request: Message) -> None:
         await self._connected.wait()  # (while the call is being opened again, requests wait for the new one)
         async with self._write_lock:
+            call = self._call
             try:
-                await self._call.write(request)
+                await call.write(request)
             except grpc.aio.AioRpcError as error:
                 raise error_from_rpc(error) from error
             except asyncio.InvalidStateError as error:  # the call already ended
+                if self._may_resend():
+                    raise _NotSent(call) from error
                 raise self._failure or self._interruption or error_from_rpc_closed() from error
+
+    async def request(self, build: Callable[[int], Message]) -> Any:
+        """Send the request ``build(request_id)`` and return the server's answer to it. A request that did not go
+        out because the call had just ended (before the reader noticed) is sent again on the reopened call."""
+        for _ in range(RESEND_ATTEMPTS):
+            request_id, result = self.next_request_id()
+            try:
+                await self.write(build(request_id))
+            except _NotSent as not_sent:
+                self._results.pop(request_id, None)
+                result.cancel()
+                await self._wait_for_call_after(not_sent.call)
+                continue
+            return await result
+        raise self._failure or self._interruption or error_from_rpc_closed()
+
+    def _may_resend(self) -> bool:
+        reconnection = self._reconnection
+        return (
+            reconnection is not None
+            and reconnection.reconnect_for is not None
+            and not self._closing
+            and self._failure is None
+            and not self._reader.done()
+        )
+
+    async def _wait_for_call_after(self, ended_call: Any) -> None:
+        """Until the reader has opened a call after ``ended_call`` (or has ended for good)."""
+        while True:
+            changed = self._call_changed
+            if self._call is not ended_call or self._reader.done():
+                break
+            await changed.wait()
+        await self._connected.wait()
 
     def next_request_id(self) -> tuple[int, asyncio.Future[Any]]:
         """A request id and the future its result will resolve."""
@@ -133,6 +181,7 @@ class BidirectionalCall(Generic[ItemT]):
                 self._connected.set()
         finally:
             self._connected.set()  # (writers waiting for a new call find this one ended)
+            self._call_changed.set()
             self._items.put_nowait(_END)
             self._fail_waiting_requests(self._failure or error_from_rpc_closed())
 
@@ -158,6 +207,8 @@ class BidirectionalCall(Generic[ItemT]):
         async with self._write_lock:
             self._call.cancel()
             self._call = self._open_call()
+            self._call_changed.set()
+            self._call_changed = asyncio.Event()
             with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
                 await self._call.write(self._reconnection.opening())
         self.reconnects += 1

@@ -102,16 +102,18 @@ class QueueReceiver:
         self, kind: str, receipt: str, *, delay: timedelta | None = None, reason: str | None = None
     ) -> None:
         """Send an ack, nack or extend and wait for the server's answer."""
-        request_id, result = self._call.next_request_id()
-        settle = sluice_pb2.Settle(request_id=request_id, receipt=receipt, reason=reason or "")
-        if delay is not None:
-            duration = duration_pb2.Duration()
-            duration.FromTimedelta(delay)
-            settle.delay.CopyFrom(duration)
-        request = sluice_pb2.ReceiveRequest()
-        getattr(request, kind).CopyFrom(settle)
-        await self._call.write(request)
-        error = await result
+
+        def build(request_id: int) -> sluice_pb2.ReceiveRequest:
+            settle = sluice_pb2.Settle(request_id=request_id, receipt=receipt, reason=reason or "")
+            if delay is not None:
+                duration = duration_pb2.Duration()
+                duration.FromTimedelta(delay)
+                settle.delay.CopyFrom(duration)
+            request = sluice_pb2.ReceiveRequest()
+            getattr(request, kind).CopyFrom(settle)
+            return request
+
+        error = await self._call.request(build)
         if error is not None:
             raise error
 
