@@ -104,7 +104,7 @@ class BidirectionalCall(Generic[ItemT]):
         """Send the request ``build(request_id)`` and return the server's answer to it. A request that did not go
         out because the call had just ended (before the reader noticed) is sent again on the reopened call."""
         for _ in range(RESEND_ATTEMPTS):
-            request_id, result = self.next_request_id()
+            request_id, result = self._next_request_id()
             try:
                 await self.write(build(request_id))
             except _NotSent as not_sent:
@@ -134,7 +134,7 @@ class BidirectionalCall(Generic[ItemT]):
             await changed.wait()
         await self._connected.wait()
 
-    def next_request_id(self) -> tuple[int, asyncio.Future[Any]]:
+    def _next_request_id(self) -> tuple[int, asyncio.Future[Any]]:
         """A request id and the future its result will resolve."""
         request_id = next(self._request_ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

@@ -94,9 +94,9 @@ class RemoteGroupConsumption:
         missing = sorted(set(offsets) - set(epochs))
         if missing:
             raise InvalidArgumentError(f"epochs must name the delivery epoch of every partition, missing {missing}")
-        request_id, result = self._call.next_request_id()
-        await self._call.write(
-            sluice_pb2.ConsumeRequest(
+
+        def build(request_id: int) -> sluice_pb2.ConsumeRequest:
+            return sluice_pb2.ConsumeRequest(
                 commit=sluice_pb2.Commit(
                     request_id=request_id,
                     offsets=[
@@ -105,8 +105,8 @@ class RemoteGroupConsumption:
                     ],
                 )
             )
-        )
-        error = await result
+
+        error = await self._call.request(build)
         if error is not None:
             raise error
 
