@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice_operator.local.node_host_state import HostSnapshot
+from sluice_operator.local.node_host_state import WATCHED_PATHS, HostSnapshot
 
 pytestmark = [pytest.mark.node]
 
@@ -51,10 +51,30 @@ def test_new_chains_rules_and_sysctls_are_found_and_put_back(snapshot: HostSnaps
 
 
 def test_a_created_machine_wide_folder_is_found_and_removed(snapshot: HostSnapshot) -> None:
-    folder = Path("/var/lib/cni")
-    if folder in snapshot.existing_paths:
-        pytest.skip(f"{folder} existed before: the test would remove someone's folder")
+    folder = next((path for path in WATCHED_PATHS if path not in snapshot.existing_paths), None)
+    if folder is None:
+        pytest.skip("every watched machine-wide folder existed before: the test would remove someone's folder")
     (folder / "cache").mkdir(parents=True)
     assert f"{folder} was created" in snapshot.differences()
     assert snapshot.restore() == []
     assert not folder.exists()
+
+
+def test_new_entries_in_a_folder_that_existed_are_found_and_removed(snapshot: HostSnapshot) -> None:
+    folder = next((path for path in WATCHED_PATHS if path not in snapshot.existing_paths), None)
+    if folder is None:
+        pytest.skip("every watched machine-wide folder existed before: the test would remove someone's folder")
+    (folder / "kept").mkdir(parents=True)
+    with_folder = HostSnapshot.take()
+    (folder / "container.log").symlink_to("/nonexistent/0.log")  # what a kubelet leaves in /var/log/containers
+    assert any(line.startswith(f"{folder}: 1 new entries") for line in with_folder.differences())
+    assert with_folder.restore() == []
+    assert sorted(entry.name for entry in folder.iterdir()) == ["kept"]
+    assert snapshot.restore() == []
+    assert not folder.exists()
+
+
+def test_a_snapshot_survives_its_process_as_json(snapshot: HostSnapshot) -> None:
+    restored = HostSnapshot.from_json(snapshot.to_json())
+    assert restored == snapshot
+    assert restored.differences() == snapshot.differences()

@@ -14,8 +14,9 @@ Lifecycle, as the platform and the test fixture use it::
                                      # mounts, cgroups, veths, bridge, iptables, sysctls: nothing left
     control_plane.stop()
 
-It needs root, overlayfs and cgroups (``node_unsupported_reason()`` says what is missing). The bridge is
-the node's lock: a second node on the same machine finds it and refuses to start.
+It needs root, overlayfs and cgroups (``node_unsupported_reason()`` says what is missing). One node runs per
+bridge and machine: ``create_network()`` takes the bridge's slot (``node_slot.py``), waiting while another live
+node holds it, and first reclaims whatever a killed node left on the machine.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,6 +51,7 @@ from sluice_operator.local.node_config import (
 )
 from sluice_operator.local.node_host_state import HostSnapshot
 from sluice_operator.local.node_images import import_image_archive, write_pause_image_archive
+from sluice_operator.local.node_slot import NodeSlot, NodeSlotBusyError, SlotPaths
 from sluice_operator.local.node_teardown import (
     cgroup_directories,
     delete_bridge,
@@ -65,6 +68,8 @@ __all__ = ["DEFAULT_NODE_NAME", "PAUSE_IMAGE", "LocalNode", "NodeStartError", "n
 DEFAULT_NODE_NAME = "sluice-node"
 DEFAULT_CGROUP_ROOT = "/sluice-node"
 DEFAULT_READY_TIMEOUT_SECONDS = 120.0
+DEFAULT_SLOT_TIMEOUT_SECONDS = 900.0
+"""How long ``create_network()`` waits for another live node on the same bridge to stop."""
 STOP_GRACE_PERIOD_SECONDS = 10.0
 POD_DELETION_TIMEOUT_SECONDS = 60.0
 CONTAINERD_RUNTIME_DIRECTORY = Path("/run/containerd")
@@ -112,6 +117,7 @@ class LocalNode:
         pod_subnet: str = DEFAULT_POD_SUBNET,
         cgroup_root: str = DEFAULT_CGROUP_ROOT,
         ready_timeout_seconds: float = DEFAULT_READY_TIMEOUT_SECONDS,
+        slot_timeout_seconds: float = DEFAULT_SLOT_TIMEOUT_SECONDS,
     ) -> None:
         ports = _free_loopback_ports(6)
         self.layout = NodeLayout(
@@ -130,6 +136,10 @@ class LocalNode:
             scheduler_port=ports[4],
         )
         self.ready_timeout_seconds = ready_timeout_seconds
+        self.slot_timeout_seconds = slot_timeout_seconds
+        self._slot: NodeSlot | None = None
+        self.reclaimed: list[str] = []
+        """What a killed node had left on the machine and ``create_network()`` removed before starting."""
         self._processes: dict[str, ManagedProcess] = {}
         self._snapshot: HostSnapshot | None = None
         self._control_plane: LocalControlPlane | None = None
@@ -162,15 +172,13 @@ class LocalNode:
         if reason is not None:
             raise NodeStartError(f"a real node cannot run here: {reason}")
         bridge = self.layout.bridge_name
-        self._snapshot = HostSnapshot.take(self.cgroups)
+        self._take_slot()
+        atexit.register(self.stop)
         created = _run("ip", "link", "add", bridge, "type", "bridge")
         if created.returncode != 0:
-            raise NodeStartError(
-                f"could not create the bridge {bridge} ({created.stderr.strip()}); if no other node runs on this "
-                f"machine, a killed one left it: `ip link delete {bridge}`"
-            )
+            self.stop()
+            raise NodeStartError(f"could not create the bridge {bridge}: {created.stderr.strip()}")
         self._network_created = True
-        atexit.register(self.stop)
         gateway = f"{self.gateway}/{self.layout.pod_subnet.prefixlen}"
         for command in (
             ("ip", "address", "add", gateway, "dev", bridge),
@@ -182,6 +190,20 @@ class LocalNode:
             if completed.returncode != 0:
                 self.stop()
                 raise NodeStartError(f"{' '.join(command)} failed: {completed.stderr.strip()}")
+
+    def _take_slot(self) -> None:
+        """Take the bridge's slot, remove what a killed node left, then record the machine as it is now."""
+        paths = SlotPaths(self.layout.bridge_name, self.layout.runtime_directory)
+        try:
+            self._slot = NodeSlot.acquire(paths, timeout_seconds=self.slot_timeout_seconds)
+        except NodeSlotBusyError as error:
+            raise NodeStartError(str(error)) from None
+        self.reclaimed = self._slot.reclaim(self.layout.cgroup_root, [CONTAINERD_RUNTIME_DIRECTORY])
+        if self.reclaimed:
+            shown = "; ".join(self.reclaimed[:8]) + (" ..." if len(self.reclaimed) > 8 else "")
+            print(f"a killed local node had left {len(self.reclaimed)} things; removed: {shown}", file=sys.stderr)
+        self._snapshot = HostSnapshot.take(self.cgroups)
+        self._slot.save(self._snapshot, self.layout.work_directory)
 
     # Starting -----------------------------------------------------------------------------------------
 
@@ -367,8 +389,12 @@ class LocalNode:
     def stop(self) -> list[str]:
         """Tear the node down in the order that leaves nothing behind; returns what is left (empty: nothing).
 
-        Safe to call more than once and after a failed start.
+        Safe to call more than once and after a failed start. A node that never took the bridge's slot (or
+        already gave it up) touches nothing: the machine-wide state may be another live node's.
         """
+        if self._slot is None:
+            atexit.unregister(self.stop)
+            return []
         if self._processes.get("kubelet") is not None and self._control_plane is not None:
             self._delete_pods_through_the_api()
         for name in ("kube-proxy", "kube-scheduler", "kubelet", "containerd"):
@@ -395,7 +421,12 @@ class LocalNode:
         if self._snapshot is not None:
             left = self._snapshot.restore()
         atexit.unregister(self.stop)
-        return left + self.leftovers(include_host_state=False)
+        left += self.leftovers(include_host_state=False)
+        if self._slot is not None:
+            # With something left, the saved state stays so that the next start reclaims it.
+            self._slot.release(keep_saved_state=bool(left))
+            self._slot = None
+        return left
 
     def _node_folders(self) -> list[Path]:
         return [self.layout.work_directory, self.layout.runtime_directory, CONTAINERD_RUNTIME_DIRECTORY]

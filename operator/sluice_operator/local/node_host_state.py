@@ -11,6 +11,7 @@ back, and ``differences()`` lists what still differs (the teardown test asserts 
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import subprocess
@@ -100,6 +101,9 @@ class HostSnapshot:
     nft_tables: list[str]
     existing_paths: frozenset[Path]
     cgroup_directories: dict[Path, bool] = field(default_factory=dict)
+    existing_entries: dict[Path, frozenset[str]] = field(default_factory=dict)
+    """The names in each watched folder that existed: a kubelet adds to ``/var/log/containers`` even when the
+    folder was there before it (one symlink per container), and a killed node's never go away."""
 
     @classmethod
     def take(cls, cgroup_directories: Sequence[Path] = ()) -> HostSnapshot:
@@ -113,6 +117,36 @@ class HostSnapshot:
             nft_tables=_nft_tables(),
             existing_paths=frozenset(path for path in WATCHED_PATHS if path.exists()),
             cgroup_directories={path: path.exists() for path in cgroup_directories},
+            existing_entries={path: _entries(path) for path in WATCHED_PATHS if path.is_dir()},
+        )
+
+    def to_json(self) -> str:
+        """The snapshot as JSON, for a later process to restore the machine after this one was killed."""
+        return json.dumps(
+            {
+                "sysctls": self.sysctls,
+                "iptables": [[command, table, rules] for (command, table), rules in self.iptables.items()],
+                "nft_tables": self.nft_tables,
+                "existing_paths": sorted(str(path) for path in self.existing_paths),
+                "cgroup_directories": {str(path): existed for path, existed in self.cgroup_directories.items()},
+                "existing_entries": {str(path): sorted(names) for path, names in self.existing_entries.items()},
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> HostSnapshot:
+        data = json.loads(text)
+        return cls(
+            sysctls={str(name): str(value) for name, value in data["sysctls"].items()},
+            iptables={
+                (str(command), str(table)): [str(rule) for rule in rules] for command, table, rules in data["iptables"]
+            },
+            nft_tables=[str(table) for table in data["nft_tables"]],
+            existing_paths=frozenset(Path(path) for path in data["existing_paths"]),
+            cgroup_directories={Path(path): bool(existed) for path, existed in data["cgroup_directories"].items()},
+            existing_entries={
+                Path(path): frozenset(str(name) for name in names) for path, names in data["existing_entries"].items()
+            },
         )
 
     def differences(self) -> list[str]:
@@ -135,6 +169,10 @@ class HostSnapshot:
         for path, existed in self.cgroup_directories.items():
             if path.exists() and not existed:
                 found.append(f"cgroup {path} was created")
+        for path, names in self.existing_entries.items():
+            added = sorted(_entries(path) - names)
+            if added:
+                found.append(f"{path}: {len(added)} new entries, e.g. {added[0]}")
         return found
 
     def restore(self) -> list[str]:
@@ -144,6 +182,9 @@ class HostSnapshot:
         for path in WATCHED_PATHS:
             if path.exists() and path not in self.existing_paths:
                 _remove_tree(path)
+        for path, names in self.existing_entries.items():
+            for name in _entries(path) - names:
+                _remove_tree(path / name)
         for name, value in self.sysctls.items():
             try:
                 if _sysctl_path(name).read_text().strip() != value:
@@ -177,6 +218,13 @@ class HostSnapshot:
 def _split_rule(rule: str) -> list[str]:
     """Split an ``iptables -S`` rule into arguments, keeping double-quoted comments whole."""
     return shlex.split(rule)
+
+
+def _entries(folder: Path) -> frozenset[str]:
+    try:
+        return frozenset(entry.name for entry in folder.iterdir())
+    except OSError:
+        return frozenset()
 
 
 def _remove_tree(path: Path) -> None:
