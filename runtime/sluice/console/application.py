@@ -22,7 +22,7 @@ from sluice.console.lag_history import LagHistory
 from sluice.console.rendering import render
 from sluice.errors import SluiceError, UnauthenticatedError
 from sluice.rest.context import ServerContext
-from sluice.rest.problems import STATUS_BY_ERROR
+from sluice.rest.problems import status_for
 
 logger = logging.getLogger(__name__)
 
@@ -43,18 +43,11 @@ def create_console_app(context: ServerContext, *, lag_history: LagHistory | None
     return app
 
 
-def status_of(error: SluiceError) -> int:
-    for error_class, status in STATUS_BY_ERROR:
-        if isinstance(error, error_class):
-            return status
-    return 500
-
-
 async def _sluice_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, SluiceError)
     if isinstance(error, UnauthenticatedError):
         return render(request, "login.html", title="Sign in", next=request.url.path, error=str(error), status=401)
-    status = status_of(error)
+    status = status_for(error)
     detail = str(error) if status < 500 else "the server could not do this now; the details are in its log"
     if status >= 500:
         logger.warning("console request failed", extra={"path": request.url.path, "error": str(error)})
