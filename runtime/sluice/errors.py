@@ -2,11 +2,65 @@
 
 Every error belongs to exactly one category (``category_of``): invalid argument, not found, conflict,
 failed precondition, unavailable, unauthenticated, permission denied. The doors (REST, gRPC, CLI) map
-categories, not leaves, so a new error class needs no new table entry. Backends translate driver errors
-into these, so callers never catch asyncpg exceptions.
+categories, not leaves (plus a short override list with a reason per leaf), so a new error class needs
+no new table entry. Backends translate driver errors into these, so callers never catch asyncpg
+exceptions.
 """
 
 from __future__ import annotations
+
+__all__ = [
+    "CATEGORIES",
+    "ConcurrencyError",
+    "ConflictError",
+    "ConnectionLostError",
+    "ConsumerTruncatedError",
+    "CorruptPayloadError",
+    "DatabaseBusyError",
+    "DeadLetterNotFoundError",
+    "DuplicateConsumerError",
+    "DuplicateEventIdError",
+    "FailedPreconditionError",
+    "FencedError",
+    "GroupActiveError",
+    "GroupNotFoundError",
+    "HandlerSpecError",
+    "InvalidArgumentError",
+    "InvalidNameError",
+    "MigrationError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "ProjectionConflictError",
+    "ProjectionDatabaseError",
+    "ProjectionHandlerError",
+    "ProjectionNotFoundError",
+    "ProjectionTargetError",
+    "RemoteCallError",
+    "ReplayConflictError",
+    "ReplayFailedError",
+    "ReplayNotFoundError",
+    "ReplayTargetUnavailableError",
+    "RetentionPolicyNotFoundError",
+    "RetentionUnavailableError",
+    "SagaConflictError",
+    "SagaDefinitionError",
+    "SagaNotFoundError",
+    "SchemaVersionError",
+    "SinkDeliveryError",
+    "SluiceError",
+    "StaleReceiptError",
+    "StoreClosedError",
+    "StreamAlreadyExistsError",
+    "StreamArchivedError",
+    "StreamDeletedError",
+    "StreamNotFoundError",
+    "StreamTypeError",
+    "UnauthenticatedError",
+    "UnavailableError",
+    "UnknownEventTypeError",
+    "category_of",
+]
 
 
 class SluiceError(Exception):

@@ -90,7 +90,7 @@ async def test_errors_map_to_status_codes_with_the_sluice_code(
         cases = [
             (
                 append(stream_name="orders", events=[event], expected_state=1),
-                "FAILED_PRECONDITION",
+                "ABORTED",
                 "concurrency_conflict",
             ),
             (append(stream_name="bad name!", events=[event]), "INVALID_ARGUMENT", "invalid_name"),

@@ -43,7 +43,9 @@ def test_status_codes_of_the_main_errors() -> None:
     assert status_for(errors.GroupNotFoundError("s", "g")) == grpc.StatusCode.NOT_FOUND
     assert status_for(errors.StreamAlreadyExistsError("x", "it is a queue")) == grpc.StatusCode.ALREADY_EXISTS
     concurrency = errors.ConcurrencyError(stream_name="s", partition=0, expected="no stream", head=3)
-    assert status_for(concurrency) == grpc.StatusCode.FAILED_PRECONDITION
+    assert status_for(concurrency) == grpc.StatusCode.ABORTED  # a failed test-and-set, like every conflict
+    assert status_for(errors.DuplicateEventIdError("mixed")) == grpc.StatusCode.ABORTED
+    assert status_for(errors.CorruptPayloadError("corrupt")) == grpc.StatusCode.DATA_LOSS
     assert status_for(errors.FencedError("fenced", (1,))) == grpc.StatusCode.FAILED_PRECONDITION
     assert status_for(errors.StaleReceiptError("q", "1.1")) == grpc.StatusCode.FAILED_PRECONDITION
     assert status_for(errors.UnauthenticatedError("no")) == grpc.StatusCode.UNAUTHENTICATED

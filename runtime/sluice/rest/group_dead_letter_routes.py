@@ -12,15 +12,13 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
-from sluice.errors import DeadLetterNotFoundError
 from sluice.events import JSON_CONTENT_TYPE
 from sluice.rest.authentication import Principal
 from sluice.rest.context import ServerContext, server_context
-from sluice.rest.problems import problem_response, problem_responses
+from sluice.rest.problems import problem_responses
 from sluice.rest.schemas import NAME_PATTERN, DeadLetterSelection
 from sluice.retries import GroupDeadLetter, group_dead_letters
 from sluice.security.permissions import Permission
@@ -137,18 +135,14 @@ async def list_group_dead_letters(
 )
 async def get_group_dead_letter(
     *,
-    request: Request,
     name: StreamNamePath,
     group: GroupIdPath,
     dead_letter_id: DeadLetterIdPath,
     context: Context,
     principal: Principal,
-) -> GroupDeadLetterModel | JSONResponse:
+) -> GroupDeadLetterModel:
     context.authorize(principal, Permission.READ, name, action="inspect dead letters of")
-    try:
-        letter = await group_dead_letters(context.store).get(name, group, dead_letter_id)
-    except DeadLetterNotFoundError as error:
-        return problem_response(request, status=404, code=error.code, detail=str(error))
+    letter = await group_dead_letters(context.store).get(name, group, dead_letter_id)
     return group_dead_letter_model(letter)
 
 

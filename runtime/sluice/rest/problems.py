@@ -3,15 +3,17 @@
 Every error answer has ``type``, ``title``, ``status``, ``detail``, ``code`` (``SluiceError.code``, or
 ``validation_error``, ``not_found``, ``method_not_allowed``, ``payload_too_large``, ``database_unavailable``,
 ``internal_error``) and ``instance`` (the request path); validation errors add ``errors``, one entry per
-invalid field. The status follows the error's category; a 5xx answer never carries the error's own text
-(driver messages, hosts): that goes to the log.
+invalid field. The status follows the error's category (``STATUS_BY_CATEGORY``) except for the few leaves
+in ``STATUS_OVERRIDES``, each with its reason; a 5xx answer never carries the error's own text (driver
+messages, hosts): that goes to the log.
 """
 
 from __future__ import annotations
 
 import http
 import logging
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from sluice.errors import (
     ConflictError,
     ConnectionLostError,
+    CorruptPayloadError,
     DatabaseBusyError,
     FailedPreconditionError,
     InvalidArgumentError,
@@ -33,6 +36,7 @@ from sluice.errors import (
     StoreClosedError,
     UnauthenticatedError,
     UnavailableError,
+    category_of,
 )
 from sluice.health.checks import DATABASE_UNREACHABLE_ERRORS
 
@@ -43,18 +47,54 @@ INTERNAL_ERROR_CODE = "internal_error"
 RETRY_AFTER_SECONDS = 5
 logger = logging.getLogger(__name__)
 
-STATUS_BY_ERROR: tuple[tuple[type[SluiceError], int], ...] = (
-    (PayloadTooLargeError, 413),
-    (InvalidArgumentError, 400),
-    (NotFoundError, 404),
-    (ConflictError, 409),
-    (FailedPreconditionError, 409),
-    (UnavailableError, 503),
-    (UnauthenticatedError, 401),
-    (PermissionDeniedError, 403),
+STATUS_BY_CATEGORY: Mapping[type[SluiceError], int] = {
+    InvalidArgumentError: 400,
+    NotFoundError: 404,
+    ConflictError: 409,
+    # 409, not 400 or 412: the request is well formed but clashes with the resource's current state
+    # (412 is for conditional headers such as If-Match, which Sluice does not use).
+    FailedPreconditionError: 409,
+    UnavailableError: 503,
+    UnauthenticatedError: 401,
+    PermissionDeniedError: 403,
+}
+"""One status per category (``sluice.errors.CATEGORIES``), so a new error class needs no entry here."""
+
+
+class StatusOverride(NamedTuple):
+    """A leaf whose status differs from its category's, and why."""
+
+    error_class: type[SluiceError]
+    status: int
+    reason: str
+
+
+STATUS_OVERRIDES: tuple[StatusOverride, ...] = (
+    StatusOverride(
+        PayloadTooLargeError,
+        413,
+        "HTTP has a status of its own for content over a limit (the body limit answers 413 too); "
+        "gRPC has none, so there it stays INVALID_ARGUMENT",
+    ),
+    StatusOverride(
+        CorruptPayloadError,
+        500,
+        "stored data is damaged: nothing the caller can change; gRPC says DATA_LOSS, whose HTTP "
+        "equivalent is 500 (a 409 invited the caller to reload and retry)",
+    ),
 )
-"""By category (``sluice.errors.CATEGORIES``), so a new error class needs no entry here; first match wins
-(the one leaf with a status of its own comes before its category). An error outside every category is a 500."""
+"""The only leaves that do not answer their category's status; tests/unit/test_error_categories.py
+checks that REST and gRPC agree on every class."""
+
+
+def status_for(error: SluiceError | type[SluiceError]) -> int:
+    """The HTTP status of a Sluice error (or error class): its override, else its category's, else 500."""
+    error_class = error if isinstance(error, type) else type(error)
+    for override in STATUS_OVERRIDES:
+        if issubclass(error_class, override.error_class):
+            return override.status
+    category = category_of(error_class)
+    return 500 if category is None else STATUS_BY_CATEGORY[category]
 
 
 class ValidationProblemEntry(BaseModel):
@@ -88,13 +128,6 @@ class Problem(BaseModel):
     code: str
     instance: str
     errors: list[ValidationProblemEntry] | None = None
-
-
-def status_for(error: SluiceError) -> int:
-    for error_class, status in STATUS_BY_ERROR:
-        if isinstance(error, error_class):
-            return status
-    return 500
 
 
 def problem_response(
@@ -155,6 +188,7 @@ SERVER_SIDE_DETAILS: tuple[tuple[type[SluiceError], str], ...] = (
     (StoreClosedError, "the server is shutting down; retry"),
     (MigrationError, "the database schema is not at this server's version; retry later"),
     (DatabaseBusyError, "the database is busy and nothing was changed; retry later"),
+    (CorruptPayloadError, "a stored payload is corrupt or uses a compression this server cannot read; it was logged"),
 )
 """What a 5xx answer says: the error's own text (driver messages, hosts) goes to the log only."""
 

@@ -10,16 +10,14 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
-from sluice.errors import ReplayNotFoundError
 from sluice.replay import ReplayProgress, Replays, ReplayState, ReplayTargetKind
 from sluice.replay.model import REPLAY_NAME_PATTERN
 from sluice.rest.authentication import Principal
 from sluice.rest.context import ServerContext, server_context
-from sluice.rest.problems import problem_response, problem_responses
+from sluice.rest.problems import problem_responses
 from sluice.security.permissions import Permission
 
 logger = logging.getLogger(__name__)
@@ -94,16 +92,9 @@ def progress_body(progress: ReplayProgress) -> ReplayProgressBody:
     )
 
 
-def _not_found(request: Request, error: ReplayNotFoundError) -> JSONResponse:
-    return problem_response(request, status=404, code=error.code, detail=str(error))
-
-
 @router.get("/{name}", summary="A replay's progress", response_model=ReplayProgressBody, responses=ERRORS)
-async def replay_progress(name: ReplayNamePath, request: Request, context: Context, principal: Principal) -> Any:
-    try:
-        progress = await Replays(context.store).progress(name)
-    except ReplayNotFoundError as error:
-        return _not_found(request, error)
+async def replay_progress(name: ReplayNamePath, context: Context, principal: Principal) -> Any:
+    progress = await Replays(context.store).progress(name)
     context.authorize(principal, Permission.READ, progress.request.stream, action="read the replay of")
     return progress_body(progress)
 
@@ -114,12 +105,9 @@ async def replay_progress(name: ReplayNamePath, request: Request, context: Conte
     response_model=ReplayProgressBody,
     responses=ERRORS,
 )
-async def cancel_replay(name: ReplayNamePath, request: Request, context: Context, principal: Principal) -> Any:
+async def cancel_replay(name: ReplayNamePath, context: Context, principal: Principal) -> Any:
     replays = Replays(context.store)
-    try:
-        progress = await replays.progress(name)
-    except ReplayNotFoundError as error:
-        return _not_found(request, error)
+    progress = await replays.progress(name)
     context.authorize(principal, Permission.ADMIN, progress.request.stream, action="cancel the replay of")
     cancelled = await replays.cancel(name)
     logger.info(

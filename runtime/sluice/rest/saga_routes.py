@@ -11,14 +11,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
-from sluice.errors import SagaNotFoundError
 from sluice.rest.authentication import Principal
 from sluice.rest.context import ServerContext, server_context
-from sluice.rest.problems import problem_response, problem_responses
+from sluice.rest.problems import problem_responses
 from sluice.rest.schemas import NAME_PATTERN
 from sluice.sagas.documents import history_document, instance_document
 from sluice.sagas.model import SagaInstance, SagaStatus
@@ -105,15 +103,11 @@ async def list_sagas(
     response_model=SagaDetail,
 )
 async def get_saga(
-    request: Request,
     saga_id: Annotated[uuid.UUID, Path(description="The instance's id.")],
     context: Context,
     principal: Principal,
-) -> SagaDetail | JSONResponse:
-    try:
-        record = await saga_repository(context.store).get(saga_id)
-    except SagaNotFoundError as error:
-        return problem_response(request, status=404, code=error.code, detail=str(error))
+) -> SagaDetail:
+    record = await saga_repository(context.store).get(saga_id)
     context.authorize(principal, Permission.READ, saga_resource(record.instance.saga_name), action="read saga")
     return SagaDetail(
         **_summary(record.instance).model_dump(),

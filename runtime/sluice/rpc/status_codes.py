@@ -1,6 +1,6 @@
-"""How errors travel over gRPC: one table from Sluice's error categories (and the few leaves whose status
-differs from their category's) to status codes, and the error's stable ``code`` in the trailing metadata
-key ``sluice-error-code`` (the client turns it back into the class).
+"""How errors travel over gRPC: a status code per Sluice error category (``STATUS_BY_CATEGORY``; the few
+leaves whose status differs are in ``STATUS_OVERRIDES``, each with its reason), and the error's stable
+``code`` in the trailing metadata key ``sluice-error-code`` (the client turns it back into the class).
 
 Nothing else reaches a caller: a pydantic ValidationError (a request the models refuse) becomes
 INVALID_ARGUMENT with the fields that failed, and any other exception (a raw driver error, a bug) is
@@ -13,8 +13,8 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 import grpc
 import pydantic
@@ -31,29 +31,52 @@ ServiceT = TypeVar("ServiceT")
 RequestT = TypeVar("RequestT")
 ResponseT = TypeVar("ResponseT")
 
-_STATUS_BY_ERROR: tuple[tuple[type[errors.SluiceError], grpc.StatusCode], ...] = (
-    # The first class the error is an instance of decides: leaves that differ from their category first.
-    (errors.StreamAlreadyExistsError, grpc.StatusCode.ALREADY_EXISTS),
-    (errors.ConcurrencyError, grpc.StatusCode.FAILED_PRECONDITION),
-    (errors.DuplicateEventIdError, grpc.StatusCode.FAILED_PRECONDITION),
-    (errors.CorruptPayloadError, grpc.StatusCode.DATA_LOSS),
-    # The categories (sluice.errors.CATEGORIES): every other error belongs to exactly one.
-    (errors.InvalidArgumentError, grpc.StatusCode.INVALID_ARGUMENT),
-    (errors.NotFoundError, grpc.StatusCode.NOT_FOUND),
-    (errors.ConflictError, grpc.StatusCode.ABORTED),
-    (errors.FailedPreconditionError, grpc.StatusCode.FAILED_PRECONDITION),
-    (errors.UnavailableError, grpc.StatusCode.UNAVAILABLE),
-    (errors.UnauthenticatedError, grpc.StatusCode.UNAUTHENTICATED),
-    (errors.PermissionDeniedError, grpc.StatusCode.PERMISSION_DENIED),
+STATUS_BY_CATEGORY: Mapping[type[errors.SluiceError], grpc.StatusCode] = {
+    errors.InvalidArgumentError: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.NotFoundError: grpc.StatusCode.NOT_FOUND,
+    # ABORTED, as gRPC says for a failed test-and-set: reload, decide again, retry the whole sequence.
+    errors.ConflictError: grpc.StatusCode.ABORTED,
+    errors.FailedPreconditionError: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.UnavailableError: grpc.StatusCode.UNAVAILABLE,
+    errors.UnauthenticatedError: grpc.StatusCode.UNAUTHENTICATED,
+    errors.PermissionDeniedError: grpc.StatusCode.PERMISSION_DENIED,
+}
+"""One status per category (``sluice.errors.CATEGORIES``), so a new error class needs no entry here."""
+
+
+class StatusOverride(NamedTuple):
+    """A leaf whose status differs from its category's, and why."""
+
+    error_class: type[errors.SluiceError]
+    status: grpc.StatusCode
+    reason: str
+
+
+STATUS_OVERRIDES: tuple[StatusOverride, ...] = (
+    StatusOverride(
+        errors.StreamAlreadyExistsError,
+        grpc.StatusCode.ALREADY_EXISTS,
+        "gRPC has a status of its own for a create whose name is taken (its HTTP equivalent is 409, as REST answers)",
+    ),
+    StatusOverride(
+        errors.CorruptPayloadError,
+        grpc.StatusCode.DATA_LOSS,
+        "stored data is damaged, which no state change by the caller fixes; REST answers 500, DATA_LOSS's HTTP status",
+    ),
 )
+"""The only leaves that do not answer their category's status; tests/unit/test_error_categories.py
+checks that REST and gRPC agree on every class."""
 
 
-def status_for(error: errors.SluiceError) -> grpc.StatusCode:
-    """The gRPC status code of a Sluice error (INTERNAL for one outside every category)."""
-    for error_class, status in _STATUS_BY_ERROR:
-        if isinstance(error, error_class):
-            return status
-    return grpc.StatusCode.INTERNAL
+def status_for(error: errors.SluiceError | type[errors.SluiceError]) -> grpc.StatusCode:
+    """The gRPC status code of a Sluice error (or error class): its override, else its category's, else
+    INTERNAL (an error outside every category)."""
+    error_class = error if isinstance(error, type) else type(error)
+    for override in STATUS_OVERRIDES:
+        if issubclass(error_class, override.error_class):
+            return override.status
+    category = errors.category_of(error_class)
+    return grpc.StatusCode.INTERNAL if category is None else STATUS_BY_CATEGORY[category]
 
 
 def sluice_error_of(error: Exception) -> errors.SluiceError:
