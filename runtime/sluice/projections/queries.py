@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-
-from sluice.backends.postgres.queries import parse_named_queries, read_sql_file
-
-
-@functools.cache
-def _queries() -> dict[str, str]:
-    return parse_named_queries(read_sql_file("projections.sql"))
+from sluice.backends.postgres.queries import named_queries
 
 
 def projection_query(name: str) -> str:
     """One named query (or statement template) of projections.sql; KeyError for an unknown name."""
-    return _queries()[name]
+    return named_queries("projections.sql")[name]

@@ -30,15 +30,28 @@ def read_sql_file(relative_path: str) -> str:
     return importlib.resources.files(__package__).joinpath("sql", relative_path).read_text("utf-8")
 
 
-QUERY_FILES = ("queries.sql", "consumer_groups.sql")
+@functools.cache
+def named_queries(file_name: str) -> dict[str, str]:
+    """The named queries of ``sql/<file_name>``, read and parsed once (the one loader of the backend's
+    SQL: the store, consumer groups, retention, sagas, replays, dead letters and projections use it)."""
+    return parse_named_queries(read_sql_file(file_name))
+
+
+STORE_QUERY_FILES = ("queries.sql", "consumer_groups.sql")
 
 
 @functools.cache
 def queries() -> dict[str, str]:
-    """Every named query of the PostgreSQL backend (names are unique across the files)."""
-    return parse_named_queries("\n".join(read_sql_file(name) for name in QUERY_FILES))
+    """Every named query of the store and its consumer groups (names are unique across the files)."""
+    merged: dict[str, str] = {}
+    for file_name in STORE_QUERY_FILES:
+        for name, sql in named_queries(file_name).items():
+            if name in merged:
+                raise ValueError(f"query {name!r} is defined twice")
+            merged[name] = sql
+    return merged
 
 
 def query(name: str) -> str:
-    """One named query; a KeyError names a query that does not exist."""
+    """One named query of the store; a KeyError names a query that does not exist."""
     return queries()[name]

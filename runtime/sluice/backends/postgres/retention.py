@@ -10,22 +10,16 @@ back and the next run deletes them again). The queries are in ``sql/retention.sq
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 
 import asyncpg
 
-from sluice.backends.postgres.queries import parse_named_queries, read_sql_file
+from sluice.backends.postgres.queries import named_queries
 from sluice.retention.model import CleanupWindow, DeletedBatch, GroupPosition, RetentionLimits, RetentionPolicy
 
 
-@functools.cache
-def _queries() -> dict[str, str]:
-    return parse_named_queries(read_sql_file("retention.sql"))
-
-
 def _query(name: str) -> str:
-    return _queries()[name]
+    return named_queries("retention.sql")[name]
 
 
 class PostgresRetentionStorage:
