@@ -8,7 +8,9 @@ import importlib
 import pkgutil
 
 import grpc
+import httpx
 import pytest
+from fastapi import FastAPI
 
 import sluice
 from sluice import errors
@@ -160,3 +162,33 @@ def test_an_error_outside_every_category_is_an_internal_error_at_both_doors() ->
     assert rest_problems.status_for(errors.StreamDeletedError("orders")) == 404
     busy = errors.DatabaseBusyError("busy")
     assert (rest_problems.status_for(busy), rpc_status_codes.status_for(busy)) == (503, grpc.StatusCode.UNAVAILABLE)
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "hidden_text"),
+    [
+        (errors.CorruptPayloadError("a zstd-compressed payload is corrupt: frame 7"), 500, "frame 7"),
+        (errors.PayloadTooLargeError(size=9, limit=8, event_type="A"), 413, None),
+        (errors.ConcurrencyError(stream_name="s", partition=0, expected="offset 1", head=3), 409, None),
+    ],
+    ids=["corrupt_payload", "payload_too_large", "concurrency_conflict"],
+)
+async def test_the_rest_door_answers_overrides_and_categories_as_problems(
+    error: SluiceError, status: int, hidden_text: str | None
+) -> None:
+    app = FastAPI()
+    rest_problems.install_problem_handlers(app)
+
+    @app.get("/fails")
+    async def fails() -> None:
+        raise error
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sluice.test") as client:
+        answer = await client.get("/fails")
+    assert answer.status_code == status
+    assert answer.json()["code"] == error.code
+    assert answer.json()["type"] == rest_problems.PROBLEM_TYPE_PREFIX + error.code
+    if hidden_text is None:
+        assert answer.json()["detail"] == str(error)
+    else:
+        assert hidden_text not in answer.json()["detail"]
