@@ -12,9 +12,8 @@ in its correlation column).
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import pydantic_core
 
@@ -23,51 +22,19 @@ from sluice.event_types import EventTypeRegistry
 from sluice.events import JSON_CONTENT_TYPE, EventData
 from sluice.observability.correlation import current_correlation_id
 from sluice.payloads import encode_metadata, encode_payload, refuse_non_finite_numbers
+from sluice.prepared_batches import PreparedBatch, PreparedEvent
+
+__all__ = [
+    "CORRELATION_METADATA_KEY",
+    "MAX_EVENT_TYPE_LENGTH",
+    "PreparedBatch",
+    "PreparedEvent",
+    "event_uuid",
+    "prepare_batch",
+]
 
 MAX_EVENT_TYPE_LENGTH = 200
 CORRELATION_METADATA_KEY = "correlation_id"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class PreparedEvent:
-    """One event of a batch, validated and encoded."""
-
-    event_id: uuid.UUID
-    event_type: str
-    schema_version: int
-    payload: bytes
-    content_type: str
-    metadata_json: str
-
-
-@dataclasses.dataclass(slots=True)
-class PreparedBatch:
-    """Column arrays of a batch of events, in the order they were given."""
-
-    event_ids: list[uuid.UUID] = dataclasses.field(default_factory=list)
-    event_types: list[str] = dataclasses.field(default_factory=list)
-    schema_versions: list[int] = dataclasses.field(default_factory=list)
-    content_types: list[str] = dataclasses.field(default_factory=list)
-    payloads: list[bytes] = dataclasses.field(default_factory=list)
-    metadata: list[str] = dataclasses.field(default_factory=list)
-    correlation_id: str | None = None
-    """The batch's correlation id: the one given to ``prepare_batch``, else the current context's."""
-
-    def __len__(self) -> int:
-        return len(self.event_ids)
-
-    def events(self) -> Iterator[PreparedEvent]:
-        """The batch event by event."""
-        for columns in zip(
-            self.event_ids,
-            self.event_types,
-            self.schema_versions,
-            self.payloads,
-            self.content_types,
-            self.metadata,
-            strict=True,
-        ):
-            yield PreparedEvent(*columns)
 
 
 def prepare_batch(

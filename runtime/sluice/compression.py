@@ -15,15 +15,13 @@ import gzip
 import operator
 import zlib
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import zstandard
 
 from sluice.errors import CorruptPayloadError
 from sluice.events import BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE, EventRow
-
-if TYPE_CHECKING:
-    from sluice.batches import PreparedBatch
+from sluice.prepared_batches import PreparedBatch
 
 
 class Compression(enum.StrEnum):

@@ -11,14 +11,21 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import itertools
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from sluice.backends.memory_groups import MemoryConsumerGroups
-from sluice.backends.memory_log import OffsetLog
 from sluice.backends.memory_retention import MemoryRetentionStorage
-from sluice.batches import PreparedBatch, PreparedEvent
+from sluice.backends.memory_state import (
+    GlobalEntry,
+    MemoryPartition,
+    MemoryState,
+    MemoryStream,
+    StoredEvent,
+    StoredMessage,
+    offset_at_time,
+)
+from sluice.batches import PreparedBatch
 from sluice.compression import PLAIN_CONTENT_TYPES, plain_row
 from sluice.consumers.model import (
     Assignment,
@@ -47,7 +54,7 @@ from sluice.observability import metrics
 from sluice.options import StoreOptions
 from sluice.payloads import decode_payload, encode_metadata
 from sluice.store import AppendRequest, BackendCheck, EventStore
-from sluice.streams import PartitionInfo, StreamConfig, StreamInfo, StreamType, same_shape, shape_description
+from sluice.streams import StreamConfig, StreamInfo, StreamType, same_shape, shape_description
 from sluice.validation import MAX_DURATION, check_partition_key, check_prepared_events, lease_too_long
 
 
@@ -55,108 +62,18 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclasses.dataclass(slots=True)
-class _StoredEvent:
-    offset: int
-    prepared: PreparedEvent
-    correlation_id: str | None
-    timestamp: datetime
-    global_position: GlobalPosition
-
-
-@dataclasses.dataclass(slots=True)
-class _Partition:
-    events: OffsetLog[_StoredEvent] = dataclasses.field(default_factory=OffsetLog)
-    """Indexed by offset; ``len(events)`` is the head; retention drops the oldest (memory_log.py)."""
-    last_appended_at: datetime | None = None
-
-
-@dataclasses.dataclass(slots=True)
-class _Message:
-    message_id: int
-    prepared: PreparedEvent
-    correlation_id: str | None
-    dedupe_key: str | None
-    enqueued_at: datetime
-    visible_at: datetime
-    attempts: int = 0
-    first_delivered_at: datetime | None = None
-    last_delivered_at: datetime | None = None
-    failures: list[DeliveryFailure] = dataclasses.field(default_factory=list)
-    last_failed_attempt: int = 0
-
-    def record_expired_lease(self) -> None:
-        if self.attempts > self.last_failed_attempt:
-            self.failures.append(DeliveryFailure(self.attempts, self.visible_at, "visibility timeout expired"))
-            self.last_failed_attempt = self.attempts
-
-
-@dataclasses.dataclass(slots=True)
-class _Stream:
-    serial: int
-    """Unique per created stream, so that a stream deleted and created again starts afresh."""
-    config: StreamConfig
-    created_at: datetime
-    partitions: list[_Partition]
-    created_by: str | None = None
-    archived_at: datetime | None = None
-    archived_by: str | None = None
-    deleted_at: datetime | None = None
-    deleted_by: str | None = None
-    event_ids: dict[uuid.UUID, tuple[int, int]] = dataclasses.field(default_factory=dict)
-    messages: dict[int, _Message] = dataclasses.field(default_factory=dict)
-    dead_letters: list[DeadLetter] = dataclasses.field(default_factory=list)
-    buried: dict[int, _Message] = dataclasses.field(default_factory=dict)
-    """The dead letters' original messages, by dead-letter id: what a redrive puts back."""
-
-    def info(self) -> StreamInfo:
-        return StreamInfo(
-            name=self.config.name,
-            type=self.config.type,
-            partitions=self.config.partitions,
-            max_attempts=self.config.max_attempts,
-            created_at=self.created_at,
-            delivery=self.config.delivery,
-            compression=self.config.compression,
-            compression_threshold=self.config.compression_threshold,
-            created_by=self.created_by,
-            archived_at=self.archived_at,
-            archived_by=self.archived_by,
-            deleted_at=self.deleted_at,
-            deleted_by=self.deleted_by,
-            partition_heads=tuple(
-                PartitionInfo(
-                    partition=index,
-                    head=len(partition.events),
-                    last_appended_at=partition.last_appended_at,
-                    first_offset=partition.events.first_offset,
-                )
-                for index, partition in enumerate(self.partitions)
-            ),
-        )
-
-
-@dataclasses.dataclass(slots=True)
-class _GlobalEntry:
-    position: GlobalPosition
-    stream: _Stream
-    partition: int
-    offset: int
-
-
 class MemoryEventStore(EventStore):
     """EventStore in process memory. Open it with ``await sluice.connect("memory://")``."""
 
     def __init__(self, options: StoreOptions, registry: EventTypeRegistry | None = None) -> None:
         super().__init__(options, registry)
-        self._streams: dict[str, _Stream] = {}
-        self._global_log: list[_GlobalEntry] = []
+        self._state = MemoryState(self._signals)
         self._transactions = itertools.count(1)
         self._sequence = itertools.count(1)
         self._message_ids = itertools.count(1)
         self._dead_letter_ids = itertools.count(1)
         self._serials = itertools.count(1)
-        self._groups = MemoryConsumerGroups(self)
+        self._groups = MemoryConsumerGroups(self._state)
 
     async def _close(self) -> None:
         return None
@@ -169,36 +86,36 @@ class MemoryEventStore(EventStore):
     async def _create_stream(self, config: StreamConfig, actor: str | None = None) -> StreamInfo:
         return self._create(config, actor).info()
 
-    def _create(self, config: StreamConfig, actor: str | None) -> _Stream:
-        existing = self._streams.get(config.name)
+    def _create(self, config: StreamConfig, actor: str | None) -> MemoryStream:
+        existing = self._state.streams.get(config.name)
         if existing is not None:
             if existing.deleted_at is not None:
                 raise StreamDeletedError(config.name, "restore it or purge it before creating it again")
             if not same_shape(existing.config, config):
                 raise StreamAlreadyExistsError(config.name, shape_description(existing.config))
             return existing
-        stream = _Stream(
-            next(self._serials), config, _now(), [_Partition() for _ in range(config.partitions)], created_by=actor
+        stream = MemoryStream(
+            next(self._serials), config, _now(), [MemoryPartition() for _ in range(config.partitions)], created_by=actor
         )
-        self._streams[config.name] = stream
+        self._state.streams[config.name] = stream
         return stream
 
     async def _describe_stream(self, name: str) -> StreamInfo | None:
-        stream = self._streams.get(name)
+        stream = self._state.streams.get(name)
         return stream.info() if stream else None
 
     async def _list_streams(self) -> list[StreamInfo]:
-        return [self._streams[name].info() for name in sorted(self._streams)]
+        return [self._state.streams[name].info() for name in sorted(self._state.streams)]
 
     async def _delete_stream(self, name: str) -> bool:
-        stream = self._streams.pop(name, None)
+        stream = self._state.streams.pop(name, None)
         if stream is None:
             return False
-        self._global_log = [entry for entry in self._global_log if entry.stream is not stream]
+        self._state.global_log = [entry for entry in self._state.global_log if entry.stream is not stream]
         return True
 
     async def _change_lifecycle(self, name: str, change: LifecycleChange) -> StreamInfo | None:
-        stream = self._streams.get(name)
+        stream = self._state.streams.get(name)
         if stream is None:
             return None
         now = _now()
@@ -221,17 +138,17 @@ class MemoryEventStore(EventStore):
         cutoff = _now() - older_than
         doomed = [
             name
-            for name, stream in self._streams.items()
+            for name, stream in self._state.streams.items()
             if stream.deleted_at is not None and stream.deleted_at < cutoff
         ]
         for name in doomed:
             await self._delete_stream(name)
         return doomed
 
-    def _stream(self, name: str, expected_type: StreamType, *, create: bool) -> _Stream:
+    def _stream(self, name: str, expected_type: StreamType, *, create: bool) -> MemoryStream:
         """The stream ``name`` of ``expected_type``; ``create`` (appends and enqueues, the writes)
         auto-creates it as the rules say and refuses an archived one."""
-        stream = self._streams.get(name)
+        stream = self._state.streams.get(name)
         if stream is None:
             config = self.options.auto_create_config(name, expected_type) if create else None
             if config is None:
@@ -249,7 +166,7 @@ class MemoryEventStore(EventStore):
 
     async def _set_partitions(self, name: str, partitions: int) -> StreamInfo:
         stream = self._stream(name, StreamType.PERSISTENT, create=False)
-        stream.partitions.extend(_Partition() for _ in range(partitions - len(stream.partitions)))
+        stream.partitions.extend(MemoryPartition() for _ in range(partitions - len(stream.partitions)))
         stream.config = stream.config.model_copy(update={"partitions": partitions})
         return stream.info()
 
@@ -340,9 +257,9 @@ class MemoryEventStore(EventStore):
         for event in events.events():
             offset = len(partition.events)
             position = GlobalPosition(transaction, next(self._sequence))
-            partition.events.append(_StoredEvent(offset, event, request.correlation_id, timestamp, position))
+            partition.events.append(StoredEvent(offset, event, request.correlation_id, timestamp, position))
             stream.event_ids[event.event_id] = (partition_number, offset)
-            self._global_log.append(_GlobalEntry(position, stream, partition_number, offset))
+            self._state.global_log.append(GlobalEntry(position, stream, partition_number, offset))
             offsets.append(offset)
         return AppendResult(
             stream_name=request.stream_name,
@@ -369,10 +286,10 @@ class MemoryEventStore(EventStore):
 
     # ----------------------------------------------------------------- reads
 
-    def _recorded(self, stream: _Stream, partition: int, stored: _StoredEvent) -> RecordedEvent:
+    def _recorded(self, stream: MemoryStream, partition: int, stored: StoredEvent) -> RecordedEvent:
         return RecordedEvent(self._row(stored), stream.config.name, partition)
 
-    def _row(self, stored: _StoredEvent) -> EventRow:
+    def _row(self, stored: StoredEvent) -> EventRow:
         """The event's row, its payload decompressed (capped at max_payload_bytes) if it was compressed."""
         prepared = stored.prepared
         if prepared.content_type not in PLAIN_CONTENT_TYPES:
@@ -380,7 +297,7 @@ class MemoryEventStore(EventStore):
         return self._stored_row(stored)
 
     @staticmethod
-    def _stored_row(stored: _StoredEvent) -> EventRow:
+    def _stored_row(stored: StoredEvent) -> EventRow:
         prepared = stored.prepared
         return (
             stored.offset,
@@ -397,7 +314,7 @@ class MemoryEventStore(EventStore):
         )
 
     async def _read_rows(self, stream_name: str, partition: int, start: int, count: int) -> Sequence[EventRow]:
-        stream = self._streams.get(stream_name)
+        stream = self._state.streams.get(stream_name)
         if stream is None or stream.config.type is not StreamType.PERSISTENT:
             return []
         events = stream.partitions[partition].events
@@ -407,7 +324,7 @@ class MemoryEventStore(EventStore):
     async def _read_page(
         self, stream_name: str, partition: int, start: int, direction: Direction, count: int
     ) -> list[RecordedEvent]:
-        stream = self._streams.get(stream_name)
+        stream = self._state.streams.get(stream_name)
         if stream is None or stream.config.type is not StreamType.PERSISTENT:
             return []
         events = stream.partitions[partition].events
@@ -420,18 +337,15 @@ class MemoryEventStore(EventStore):
         return [self._recorded(stream, partition, stored) for stored in selected]
 
     async def _offset_at_time(self, stream_name: str, partition: int, at: datetime) -> int:
-        stream = self._stream(stream_name, StreamType.PERSISTENT, create=False)
-        events = stream.partitions[partition].events
-        if at.tzinfo is None:  # a naive time is UTC, as PostgreSQL's driver reads it
-            at = at.replace(tzinfo=UTC)
-        # Offsets below first_offset were pruned: the search starts at the oldest one retained.
-        return bisect.bisect_left(events, at, lo=events.first_offset, key=lambda stored: stored.timestamp)
+        return offset_at_time(self._stream(stream_name, StreamType.PERSISTENT, create=False), partition, at)
 
     async def _read_all_page(self, after: GlobalPosition | None, count: int) -> list[RecordedEvent]:
-        start = 0 if after is None else bisect.bisect_right(self._global_log, after, key=lambda entry: entry.position)
+        start = (
+            0 if after is None else bisect.bisect_right(self._state.global_log, after, key=lambda entry: entry.position)
+        )
         page = []
-        for entry in self._global_log[start : start + count]:
-            # Retention removes the entries of the events it prunes (_retention_forget_pruned).
+        for entry in self._state.global_log[start : start + count]:
+            # Retention removes the entries of the events it prunes (MemoryState.forget_pruned).
             stored = entry.stream.partitions[entry.partition].events[entry.offset]
             page.append(self._recorded(entry.stream, entry.partition, stored))
         return page
@@ -459,7 +373,7 @@ class MemoryEventStore(EventStore):
                 results.append(EnqueueResult(queue_name, pending_by_key[key], deduplicated=True))
                 continue
             message_id = next(self._message_ids)
-            stream.messages[message_id] = _Message(
+            stream.messages[message_id] = StoredMessage(
                 message_id, prepared, correlation_id, key, enqueued_at=now, visible_at=now + delay
             )
             if key is not None:
@@ -491,7 +405,7 @@ class MemoryEventStore(EventStore):
             delivered.append(self._queue_message(queue_name, message, self.options.max_payload_bytes))
         return delivered
 
-    def _bury(self, stream: _Stream, message: _Message) -> None:
+    def _bury(self, stream: MemoryStream, message: StoredMessage) -> None:
         del stream.messages[message.message_id]
         metrics.record_dead_lettered(stream.config.name, 1)
         prepared = message.prepared
@@ -516,7 +430,7 @@ class MemoryEventStore(EventStore):
         )
 
     @staticmethod
-    def _queue_message(queue_name: str, message: _Message, payload_limit: int) -> QueueMessage:
+    def _queue_message(queue_name: str, message: StoredMessage, payload_limit: int) -> QueueMessage:
         prepared = message.prepared
         return QueueMessage(
             queue_name=queue_name,
@@ -531,8 +445,8 @@ class MemoryEventStore(EventStore):
             dedupe_key=message.dedupe_key,
         )
 
-    def _current(self, queue_name: str, receipt: Receipt) -> tuple[_Stream, _Message] | None:
-        stream = self._streams.get(queue_name)
+    def _current(self, queue_name: str, receipt: Receipt) -> tuple[MemoryStream, StoredMessage] | None:
+        stream = self._state.streams.get(queue_name)
         if stream is None:
             return None
         message = stream.messages.get(receipt.message_id)
@@ -595,7 +509,7 @@ class MemoryEventStore(EventStore):
             }
             prepared = dataclasses.replace(original.prepared, metadata_json=encode_metadata(metadata))
             message_id = next(self._message_ids)
-            stream.messages[message_id] = _Message(
+            stream.messages[message_id] = StoredMessage(
                 message_id,
                 prepared,
                 original.correlation_id,
@@ -615,7 +529,7 @@ class MemoryEventStore(EventStore):
         return len(chosen)
 
     @staticmethod
-    def _take_dead_letters(stream: _Stream, dead_letter_ids: list[int] | None) -> list[DeadLetter]:
+    def _take_dead_letters(stream: MemoryStream, dead_letter_ids: list[int] | None) -> list[DeadLetter]:
         """Remove the chosen dead letters (all when ``dead_letter_ids`` is None) and return them."""
         wanted = None if dead_letter_ids is None else set(dead_letter_ids)
         chosen = [letter for letter in stream.dead_letters if wanted is None or letter.dead_letter_id in wanted]
@@ -639,14 +553,5 @@ class MemoryEventStore(EventStore):
         created once."""
         storage: MemoryRetentionStorage | None = getattr(self, "_retention", None)
         if storage is None:
-            storage = self._retention = MemoryRetentionStorage(self)
+            storage = self._retention = MemoryRetentionStorage(self._state, self._groups)
         return storage
-
-    def _retention_forget_pruned(self) -> None:
-        """Drop the global log's entries of events retention pruned (their offsets are now below
-        their partition's first offset)."""
-        self._global_log = [
-            entry
-            for entry in self._global_log
-            if entry.offset >= entry.stream.partitions[entry.partition].events.first_offset
-        ]

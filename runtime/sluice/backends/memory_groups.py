@@ -8,9 +8,9 @@ import dataclasses
 import itertools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sluice.backends.memory_log import OffsetLog
+from sluice.backends.memory_state import MemoryState, MemoryStream, offset_at_time
 from sluice.consumers.backend import (
     describe_members,
     duplicate_consumer,
@@ -36,9 +36,6 @@ from sluice.consumers.rebalance import plan_heartbeat
 from sluice.errors import FencedError, GroupNotFoundError, InvalidArgumentError, StreamNotFoundError
 from sluice.retention.model import GroupPosition
 from sluice.streams import DeliverySemantics, StreamType
-
-if TYPE_CHECKING:
-    from sluice.backends.memory import MemoryEventStore, _Stream
 
 
 def _now() -> datetime:
@@ -80,43 +77,43 @@ class _Group:
 class MemoryConsumerGroups:
     """Group state of one MemoryEventStore, keyed by (stream object, group id)."""
 
-    def __init__(self, store: MemoryEventStore) -> None:
-        self._store = store
+    def __init__(self, state: MemoryState) -> None:
+        self._state = state
         self._groups: dict[tuple[int, str], _Group] = {}
         self._claim_ids = itertools.count(1)
 
-    def _stream(self, stream_name: str) -> _Stream:
-        stream = self._store._streams.get(stream_name)
+    def _stream(self, stream_name: str) -> MemoryStream:
+        stream = self._state.streams.get(stream_name)
         if stream is None:
             raise StreamNotFoundError(stream_name)
         return stream
 
-    def _key(self, stream: _Stream, group_id: str) -> tuple[int, str]:
+    def _key(self, stream: MemoryStream, group_id: str) -> tuple[int, str]:
         return (stream.serial, group_id)
 
-    def _group(self, stream_name: str, group_id: str) -> tuple[_Stream, _Group] | None:
+    def _group(self, stream_name: str, group_id: str) -> tuple[MemoryStream, _Group] | None:
         stream = self._stream(stream_name)
         group = self._groups.get(self._key(stream, group_id))
         return (stream, group) if group is not None else None
 
     @staticmethod
-    def _bounds(stream: _Stream) -> list[tuple[int, int, int]]:
+    def _bounds(stream: MemoryStream) -> list[tuple[int, int, int]]:
         return [
             (number, partition.events.first_offset, len(partition.events))
             for number, partition in enumerate(stream.partitions)
         ]
 
-    async def _offsets_for(self, stream: _Stream, position: StartPosition, *, skip: set[int]) -> dict[int, int]:
+    async def _offsets_for(self, stream: MemoryStream, position: StartPosition, *, skip: set[int]) -> dict[int, int]:
         """The committed offset ``position`` means for each partition of the stream not in ``skip``."""
 
         async def at_time(partition: int) -> int:
             assert position.time is not None
-            return await self._store._offset_at_time(stream.config.name, partition, position.time)
+            return offset_at_time(stream, partition, position.time)
 
         bounds = [bound for bound in self._bounds(stream) if bound[0] not in skip]
         return await start_offsets(position, bounds, at_time)
 
-    async def _ensure_partitions(self, stream: _Stream, group: _Group, start: StartPosition) -> None:
+    async def _ensure_partitions(self, stream: MemoryStream, group: _Group, start: StartPosition) -> None:
         if len(group.partitions) >= len(stream.partitions):
             return
         offsets = await self._offsets_for(stream, start, skip=set(group.partitions))
@@ -163,7 +160,7 @@ class MemoryConsumerGroups:
             group.partitions[state.partition] = state
         group.generation = plan.assignment.generation
         if plan.changed:
-            self._store._signals.fire(group_signal_key(stream_name, group_id))
+            self._state.signals.fire(group_signal_key(stream_name, group_id))
         if queue:
             return with_partition_epochs(plan.assignment, group.partitions.values())
         return plan.assignment
@@ -309,7 +306,7 @@ class MemoryConsumerGroups:
 
     def list(self) -> list[GroupSummary]:
         summaries = []
-        for stream in self._store._streams.values():
+        for stream in self._state.streams.values():
             for (stream_key, group_id), group in self._groups.items():
                 if stream_key != stream.serial:
                     continue
@@ -341,7 +338,7 @@ class MemoryConsumerGroups:
             group.claimed[partition] = offset
         group.claims.clear()
         group.generation += 1
-        self._store._signals.fire(group_signal_key(stream_name, group_id))
+        self._state.signals.fire(group_signal_key(stream_name, group_id))
         description = self.describe(stream_name, group_id)
         assert description is not None
         return description
@@ -355,13 +352,13 @@ class MemoryConsumerGroups:
             group.members.values(), _now(), stream_name=stream_name, group_id=group_id, force=force, action="delete it"
         )
         del self._groups[self._key(stream, group_id)]
-        self._store._signals.fire(group_signal_key(stream_name, group_id))
+        self._state.signals.fire(group_signal_key(stream_name, group_id))
         return True
 
     def retention_positions(self, stream_name: str) -> builtins.list[GroupPosition]:
         """Every group of the stream with its committed offset per partition and when it was last
         active (its last heartbeat or commit, else its creation), for retention."""
-        stream = self._store._streams.get(stream_name)
+        stream = self._state.streams.get(stream_name)
         if stream is None:
             return []
         positions: builtins.list[GroupPosition] = []

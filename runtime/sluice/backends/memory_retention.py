@@ -6,24 +6,23 @@ atomic on its event loop, as a transaction is on PostgreSQL."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
+from sluice.backends.memory_groups import MemoryConsumerGroups
+from sluice.backends.memory_state import MemoryState
 from sluice.retention.model import DeletedBatch, GroupPosition, RetentionPolicy
 from sluice.streams import StreamType
-
-if TYPE_CHECKING:
-    from sluice.backends.memory import MemoryEventStore
 
 
 class MemoryRetentionStorage:
     """What ``sluice.retention`` needs from a memory store (see ``RetentionStorage``)."""
 
-    def __init__(self, store: MemoryEventStore) -> None:
-        self._store = store
+    def __init__(self, state: MemoryState, groups: MemoryConsumerGroups) -> None:
+        self._state = state
+        self._groups = groups
         self._policies: dict[str, RetentionPolicy] = {}
 
     async def delete_before(self, stream_name: str, partition: int, before: int, limit: int) -> DeletedBatch | None:
-        stream = self._store._streams.get(stream_name)
+        stream = self._state.streams.get(stream_name)
         if stream is None or stream.config.type is not StreamType.PERSISTENT or partition >= len(stream.partitions):
             return None
         events = stream.partitions[partition].events
@@ -31,7 +30,7 @@ class MemoryRetentionStorage:
         for stored in dropped:
             stream.event_ids.pop(stored.prepared.event_id, None)
         if dropped:
-            self._store._retention_forget_pruned()
+            self._state.forget_pruned()
         return DeletedBatch(
             events=len(dropped),
             bytes=sum(len(stored.prepared.payload) for stored in dropped),
@@ -39,7 +38,7 @@ class MemoryRetentionStorage:
         )
 
     async def byte_cutoffs(self, stream_name: str, max_bytes: int) -> dict[int, int]:
-        stream = self._store._streams.get(stream_name)
+        stream = self._state.streams.get(stream_name)
         if stream is None:
             return {}
         newest_first = sorted(
@@ -59,7 +58,7 @@ class MemoryRetentionStorage:
         return cutoffs
 
     async def group_positions(self, stream_name: str) -> list[GroupPosition]:
-        return self._store._groups.retention_positions(stream_name)
+        return self._groups.retention_positions(stream_name)
 
     async def list_policies(self) -> list[RetentionPolicy]:
         return [self._policies[pattern] for pattern in sorted(self._policies)]

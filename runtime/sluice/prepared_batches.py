@@ -1,0 +1,56 @@
+"""The shape a batch of events has once validated and encoded: column arrays, as the backends store them.
+
+``batches.prepare_batch`` builds them; the backends and ``compression`` consume them. They live apart from
+``batches`` so that the modules ``batches`` depends on (payloads, compression) can name them without an import
+circle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Iterator
+
+__all__ = ["PreparedBatch", "PreparedEvent"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PreparedEvent:
+    """One event of a batch, validated and encoded."""
+
+    event_id: uuid.UUID
+    event_type: str
+    schema_version: int
+    payload: bytes
+    content_type: str
+    metadata_json: str
+
+
+@dataclasses.dataclass(slots=True)
+class PreparedBatch:
+    """Column arrays of a batch of events, in the order they were given."""
+
+    event_ids: list[uuid.UUID] = dataclasses.field(default_factory=list)
+    event_types: list[str] = dataclasses.field(default_factory=list)
+    schema_versions: list[int] = dataclasses.field(default_factory=list)
+    content_types: list[str] = dataclasses.field(default_factory=list)
+    payloads: list[bytes] = dataclasses.field(default_factory=list)
+    metadata: list[str] = dataclasses.field(default_factory=list)
+    correlation_id: str | None = None
+    """The batch's correlation id: the one given to ``prepare_batch``, else the current context's."""
+
+    def __len__(self) -> int:
+        return len(self.event_ids)
+
+    def events(self) -> Iterator[PreparedEvent]:
+        """The batch event by event."""
+        for columns in zip(
+            self.event_ids,
+            self.event_types,
+            self.schema_versions,
+            self.payloads,
+            self.content_types,
+            self.metadata,
+            strict=True,
+        ):
+            yield PreparedEvent(*columns)
