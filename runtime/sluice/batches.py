@@ -29,6 +29,7 @@ __all__ = [
     "MAX_EVENT_TYPE_LENGTH",
     "PreparedBatch",
     "PreparedEvent",
+    "check_prepared_batch",
     "event_uuid",
     "prepare_batch",
 ]
@@ -79,9 +80,32 @@ def prepare_batch(
         batch.content_types.append(content_type)
         batch.payloads.append(payload)
         batch.metadata.append(_metadata_json(data, correlation, correlated_empty_metadata))
+    _check_unique_ids(batch)
+    return batch
+
+
+def check_prepared_batch(batch: PreparedBatch, payload_limit: int) -> None:
+    """What a batch must hold for a backend to store it, checked again when it comes from elsewhere (joined
+    from several callers' batches, or built by hand): columns of one length, unique event ids, event types
+    and payloads within their limits. Encoding is not repeated."""
+    size = len(batch.event_ids)
+    columns = (batch.event_types, batch.schema_versions, batch.content_types, batch.payloads, batch.metadata)
+    if any(len(column) != size for column in columns):
+        raise InvalidArgumentError("a prepared batch's columns differ in length")
+    for event_type in batch.event_types:
+        if type(event_type) is not str or not 0 < len(event_type) <= MAX_EVENT_TYPE_LENGTH:
+            raise InvalidArgumentError(
+                f"event_type must be 1 to {MAX_EVENT_TYPE_LENGTH} characters, got {event_type!r}"
+            )
+    for event_type, payload in zip(batch.event_types, batch.payloads, strict=True):
+        if len(payload) > payload_limit:
+            raise PayloadTooLargeError(size=len(payload), limit=payload_limit, event_type=event_type)
+    _check_unique_ids(batch)
+
+
+def _check_unique_ids(batch: PreparedBatch) -> None:
     if len(set(batch.event_ids)) != len(batch.event_ids):
         raise InvalidArgumentError("a batch holds the same event id twice")
-    return batch
 
 
 def event_uuid(event_id: object) -> uuid.UUID:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
-__all__ = ["PreparedBatch", "PreparedEvent"]
+__all__ = ["PreparedBatch", "PreparedEvent", "joined"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -54,3 +54,19 @@ class PreparedBatch:
             strict=True,
         ):
             yield PreparedEvent(*columns)
+
+
+def joined(batches: Sequence[PreparedBatch]) -> PreparedBatch:
+    """One batch of the events of ``batches``, in order, with the first one's correlation id (a group-commit
+    lane joins the batches of callers that share theirs)."""
+    if len(batches) == 1:
+        return batches[0]
+    result = PreparedBatch(correlation_id=batches[0].correlation_id if batches else None)
+    for batch in batches:
+        result.event_ids.extend(batch.event_ids)
+        result.event_types.extend(batch.event_types)
+        result.schema_versions.extend(batch.schema_versions)
+        result.content_types.extend(batch.content_types)
+        result.payloads.extend(batch.payloads)
+        result.metadata.extend(batch.metadata)
+    return result

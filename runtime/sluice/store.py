@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
 
-from sluice.batches import PreparedBatch, prepare_batch
+from sluice.batches import PreparedBatch, check_prepared_batch, prepare_batch
 from sluice.consumers.backend import ConsumerGroupBackend
 from sluice.consumers.reader import ConsumerGroupReader
 from sluice.consumers.stream_wait import wait_for_stream
@@ -244,10 +244,54 @@ class EventStore(ConsumerGroupBackend):
         if partition is not None:
             self._check_partition(partition)
         prepared = prepare_batch(batch, self.registry, self.options.max_payload_bytes, correlation_id=correlation_id)
+        return await self._append_prepared(
+            stream_name,
+            prepared,
+            expected_offset=ExpectedOffset.ANY if expected_offset is None else expected_offset,
+            partition_key=partition_key,
+            partition=partition,
+        )
+
+    async def append_prepared(
+        self,
+        stream_name: str,
+        prepared: PreparedBatch,
+        *,
+        partition_key: str | None = None,
+        partition: int | None = None,
+    ) -> AppendResult:
+        """Append a batch that ``sluice.batches.prepare_batch`` already validated and encoded with this
+        store's registry and payload limit, so that its events are not encoded again: the group-commit
+        batcher's path (``AppendBatcher`` prepares each caller's events when they arrive and joins them).
+        No expected offset: a batch shared by several callers cannot have one. The batch's correlation id is
+        the one the append records. Otherwise like ``append``."""
+        self._check_open()
+        if not isinstance(prepared, PreparedBatch):
+            raise InvalidArgumentError(f"append_prepared takes a PreparedBatch, got {type(prepared).__name__}")
+        if not len(prepared):
+            raise InvalidArgumentError("append needs at least one event")
+        if len(prepared) > MAX_BATCH_EVENTS:
+            raise InvalidArgumentError(f"append takes at most {MAX_BATCH_EVENTS} events per call")
+        check_prepared_batch(prepared, self.options.max_payload_bytes)
+        if partition is not None:
+            self._check_partition(partition)
+        return await self._append_prepared(
+            stream_name, prepared, expected_offset=ExpectedOffset.ANY, partition_key=partition_key, partition=partition
+        )
+
+    async def _append_prepared(
+        self,
+        stream_name: str,
+        prepared: PreparedBatch,
+        *,
+        expected_offset: int | ExpectedOffset,
+        partition_key: str | None,
+        partition: int | None,
+    ) -> AppendResult:
         request = AppendRequest(
             stream_name=validate_stream_name(stream_name),
             events=prepared,
-            expected_offset=ExpectedOffset.ANY if expected_offset is None else expected_offset,
+            expected_offset=expected_offset,
             correlation_id=prepared.correlation_id,
             partition_key=partition_key,
             partition=partition,

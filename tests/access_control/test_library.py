@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from sluice import ConsumerGroupOptions, EventData, EventStore, StreamConfig, StreamType
+from sluice.batches import prepare_batch
 from sluice.consumers.options import StartFrom, StartPosition
 from sluice.errors import PermissionDeniedError, StreamNotFoundError
 from sluice.observability.correlation import correlation_context
@@ -170,3 +171,15 @@ async def test_denials_are_logged_for_audit(
         ("WARNING", "reader", "delete_stream", "admin", "orders", "denied", "request-8"),
         ("INFO", "operator", "create_stream", "admin", "orders", "allowed", None),
     ]
+
+
+async def test_appending_a_prepared_batch_needs_write_like_append(store: EventStore, policy: AccessPolicy) -> None:
+    """The group-commit batcher's path (events encoded once) is checked like ``append``."""
+    prepared = prepare_batch([EventData("OrderPlaced", {"id": 1})], store.registry, store.options.max_payload_bytes)
+    reader = as_principal(store, policy, "reader")
+    with pytest.raises(PermissionDeniedError, match="'reader' may not write 'orders'"):
+        await reader.append_prepared("orders", prepared)
+    with pytest.raises(PermissionDeniedError, match="'writer' may not write 'orders-audit'"):
+        await as_principal(store, policy, "writer").append_prepared("orders-audit", prepared)
+    assert (await as_principal(store, policy, "writer").append_prepared("orders", prepared)).offsets == (0,)
+    assert (await store.get_stream("orders")).partition_heads[0].head == 1

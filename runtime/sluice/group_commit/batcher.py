@@ -23,7 +23,7 @@ from typing import Self
 
 from sluice.batches import prepare_batch
 from sluice.errors import InvalidArgumentError, PermissionDeniedError, StoreClosedError
-from sluice.events import AppendResult, EventData, ExpectedOffset
+from sluice.events import AppendResult, ExpectedOffset
 from sluice.group_commit.flushing import write_batch
 from sluice.group_commit.lanes import AppendLane
 from sluice.group_commit.metrics import GroupCommitMetrics, default_group_commit_metrics
@@ -31,6 +31,7 @@ from sluice.group_commit.pending import LaneKey, PendingAppend
 from sluice.group_commit.routing import PartitionRouter
 from sluice.names import validate_stream_name
 from sluice.observability.correlation import current_correlation_id
+from sluice.prepared_batches import PreparedBatch
 from sluice.store import MAX_BATCH_EVENTS, EventStore
 
 DEFAULT_LINGER = timedelta(milliseconds=2)
@@ -88,16 +89,12 @@ class AppendBatcher:
         correlation = _correlation(correlation_id)
         prepared = self._prepare(events, correlation)
         if len(prepared) >= self.max_batch:  # a full batch on its own: nothing to share
-            return await self.store.append(
-                name, prepared, correlation_id=correlation, partition_key=partition_key, partition=partition
-            )
+            return await self.store.append_prepared(name, prepared, partition_key=partition_key, partition=partition)
         try:
             target = await self._router.route(name, partition_key=partition_key, partition=partition)
         except PermissionDeniedError:
             # May write but not read the stream's description: the store routes this one itself.
-            return await self.store.append(
-                name, prepared, correlation_id=correlation, partition_key=partition_key, partition=partition
-            )
+            return await self.store.append_prepared(name, prepared, partition_key=partition_key, partition=partition)
         self._check_open()  # closed while the partition count was looked up
         pending = PendingAppend(prepared, asyncio.get_running_loop().create_future())
         self._lane(LaneKey(stream_name=name, partition=target, correlation_id=correlation)).add(pending)
@@ -126,18 +123,18 @@ class AppendBatcher:
         if self._closed:
             raise StoreClosedError("this append batcher was closed")
 
-    def _prepare(self, events: Sequence[object] | object, correlation: str | None) -> list[EventData]:
-        """Validate the caller's events now, so that a bad one fails this caller only, and fix their
-        event ids (a model gets its id here), so that resending them after a failed batch is safe."""
+    def _prepare(self, events: Sequence[object] | object, correlation: str | None) -> PreparedBatch:
+        """Validate and encode the caller's events now (once: the store takes the prepared batch), so that
+        a bad one fails this caller only; their event ids are fixed here (a model gets its id), so that
+        resending them after a failed batch is safe."""
         given = list(events) if isinstance(events, list | tuple) else [events]
         if not given:
             raise InvalidArgumentError("append needs at least one event")
         if len(given) > MAX_BATCH_EVENTS:
             raise InvalidArgumentError(f"append takes at most {MAX_BATCH_EVENTS} events per call")
-        registry = self.store.registry
-        prepared = [registry.to_event_data(event) for event in given]
-        prepare_batch(prepared, registry, self.store.options.max_payload_bytes, correlation_id=correlation)
-        return prepared
+        return prepare_batch(
+            given, self.store.registry, self.store.options.max_payload_bytes, correlation_id=correlation
+        )
 
     def _lane(self, key: LaneKey) -> AppendLane:
         lane = self._lanes.get(key)

@@ -1,4 +1,4 @@
-"""Writing one lane's batch with one ``store.append`` call, and giving each caller its own outcome.
+"""Writing one lane's batch with one ``store.append_prepared`` call, and giving each caller its own outcome.
 
 Each caller receives the slice of offsets its events were given. When the shared append fails:
 
@@ -18,9 +18,10 @@ import time
 from collections.abc import Callable
 
 from sluice.errors import DuplicateEventIdError, InvalidArgumentError, SluiceError
-from sluice.events import AppendResult, EventData
+from sluice.events import AppendResult
 from sluice.group_commit.metrics import GroupCommitMetrics
 from sluice.group_commit.pending import LaneKey, PendingAppend
+from sluice.prepared_batches import joined
 from sluice.store import EventStore
 
 
@@ -43,10 +44,10 @@ async def write_batch(
 
     ``on_failure`` hears the stream name of every failed append (the router then looks its partition
     count up again). Cancellation propagates; the caller of this function settles what is left."""
-    events: list[EventData] = [event for pending in batch for event in pending.events]
+    events = joined([pending.events for pending in batch])
     metrics.flushed(key.stream_name, len(events), time.monotonic() - min(pending.queued_at for pending in batch))
     try:
-        result = await store.append(key.stream_name, events, correlation_id=key.correlation_id, partition=key.partition)
+        result = await store.append_prepared(key.stream_name, events, partition=key.partition)
     except Exception as error:  # every error goes to the callers it belongs to
         on_failure(key.stream_name)
         if len(batch) > 1 and could_be_one_events_fault(error):

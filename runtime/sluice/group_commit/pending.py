@@ -11,7 +11,8 @@ import asyncio
 import dataclasses
 import time
 
-from sluice.events import AppendResult, EventData
+from sluice.events import AppendResult
+from sluice.prepared_batches import PreparedBatch
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -26,10 +27,10 @@ class LaneKey:
 
 @dataclasses.dataclass(slots=True)
 class PendingAppend:
-    """A caller's validated events (with their event ids fixed, so that a retry writes the same
-    events) and the future through which it receives its own result or error."""
+    """A caller's events, validated and encoded once (their event ids fixed, so that a retry writes the
+    same events), and the future through which it receives its own result or error."""
 
-    events: list[EventData]
+    events: PreparedBatch
     result: asyncio.Future[AppendResult]
     queued_at: float = dataclasses.field(default_factory=time.monotonic)
 

@@ -32,6 +32,7 @@ from sluice.streams import StreamInfo
 
 STORE_PERMISSIONS: dict[str, Permission] = {
     "append": Permission.WRITE,
+    "append_prepared": Permission.WRITE,
     "enqueue": Permission.WRITE,
     "enqueue_many": Permission.WRITE,
     "get_stream": Permission.READ,
