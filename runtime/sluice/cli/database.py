@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-import asyncpg
 import click
 
 from sluice.backends.postgres import migrations
-from sluice.backends.postgres.driver_errors import translated
 from sluice.cli.running import run
 from sluice.cli.settings import setting
 from sluice.errors import SluiceError
@@ -29,10 +27,10 @@ async def _migrate(dsn: str | None, schema_name: str, dry_run: bool) -> None:
             raise click.UsageError("give --dsn or set SLUICE_DSN (or use --dry-run to print the SQL)")
         click.echo(migrations.plan_migration(schema_name, 0).script(), nl=False)
         return
-    with translated("connect"):
-        plan = await _apply_or_print(dsn, schema_name, dry_run)
-    if plan is None:
+    if dry_run:
+        await _print_pending(dsn, schema_name)
         return
+    plan = await migrations.migrate_database(dsn, schema_name)
     if plan.up_to_date:
         click.echo(f"schema {schema_name!r} is up to date at version {plan.target_version}")
     else:
@@ -42,21 +40,13 @@ async def _migrate(dsn: str | None, schema_name: str, dry_run: bool) -> None:
         )
 
 
-async def _apply_or_print(dsn: str, schema_name: str, dry_run: bool) -> migrations.MigrationPlan | None:
-    """Migrate (the plan that ran), or print what would run (None)."""
-    connection = await asyncpg.connect(dsn)
-    try:
-        if dry_run:
-            current = await migrations.current_version(connection, schema_name)
-            plan = migrations.plan_migration(schema_name, current)
-            if plan.up_to_date:
-                click.echo(f"-- schema {schema_name!r} is up to date at version {current}")
-            else:
-                click.echo(plan.script(), nl=False)
-            return None
-        return await migrations.migrate(connection, schema_name)
-    finally:
-        await connection.close()
+async def _print_pending(dsn: str, schema_name: str) -> None:
+    """The SQL ``migrate`` would run now on the database at ``dsn`` (a comment when up to date)."""
+    pending = await migrations.pending_migration(dsn, schema_name)
+    if pending.up_to_date:
+        click.echo(f"-- schema {schema_name!r} is up to date at version {pending.current_version}")
+    else:
+        click.echo(pending.script(), nl=False)
 
 
 @click.command()

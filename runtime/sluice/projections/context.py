@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from sluice.errors import InvalidArgumentError
 from sluice.events import RecordedEvent
 from sluice.projections.state import ProjectionDeadLetter
 
 if TYPE_CHECKING:
-    import asyncpg
-    from asyncpg.pool import PoolConnectionProxy
+    from sluice.backends.postgres import driver
 
-    DatabaseConnection = PoolConnectionProxy[asyncpg.Record]
+    DatabaseConnection: TypeAlias = driver.DatabaseConnection
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ def replay_records(store: EventStore) -> ReplayRecords:
     from sluice.backends.postgres.store import PostgresEventStore  # noqa: PLC0415  (asyncpg only when used)
 
     if isinstance(store, PostgresEventStore):
-        from sluice.replay.postgres_records import PostgresReplayRecords  # noqa: PLC0415
+        from sluice.backends.postgres.replays import PostgresReplayRecords  # noqa: PLC0415
 
         return PostgresReplayRecords(store)
     records = _memory_records.get(store)

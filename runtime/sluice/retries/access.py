@@ -37,7 +37,7 @@ def _open(store: EventStore) -> GroupDeadLetters:
     from sluice.backends.postgres.store import PostgresEventStore  # noqa: PLC0415
 
     if isinstance(store, PostgresEventStore):
-        from sluice.retries.postgres import PostgresGroupDeadLetters  # noqa: PLC0415
+        from sluice.backends.postgres.group_dead_letters import PostgresGroupDeadLetters  # noqa: PLC0415
 
         return PostgresGroupDeadLetters(store)
     raise InvalidArgumentError(f"consumer-group dead letters are not supported by {type(store).__name__}")

@@ -20,7 +20,7 @@ def saga_repository(store: EventStore) -> SagaRepository:
     from sluice.backends.postgres.store import PostgresEventStore  # noqa: PLC0415  (only the backend used)
 
     if isinstance(store, PostgresEventStore):
-        from sluice.sagas.postgres_repository import PostgresSagaRepository  # noqa: PLC0415
+        from sluice.backends.postgres.sagas import PostgresSagaRepository  # noqa: PLC0415
 
         return PostgresSagaRepository(store)
     repository = _memory_repositories.get(store)

@@ -3,17 +3,22 @@
 ``migrate`` runs in one transaction under a transaction-level advisory lock keyed by the schema name,
 so concurrent callers (several pods starting at once) apply each migration exactly once. A fresh
 schema gets ``schema.sql`` and every version recorded; an existing one gets the missing migrations
-in order. Applied versions are recorded in ``<schema>.schema_migrations``.
+in order. Applied versions are recorded in ``<schema>.schema_migrations``. ``migrate_database`` and
+``pending_migration`` open their own connection from a URL (``sluice migrate``), with driver errors
+translated.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.resources
 import re
+from collections.abc import AsyncIterator
 
 import asyncpg
 
+from sluice.backends.postgres.driver_errors import translated
 from sluice.backends.postgres.queries import read_sql_file
 from sluice.errors import MigrationError
 from sluice.names import quote_identifier
@@ -148,3 +153,27 @@ async def check_schema(connection: asyncpg.Connection, schema_name: str) -> int:
             else f"Sluice schema {schema_name!r} is at version {current}, newer than this Sluice ({latest})"
         )
     return current
+
+
+@contextlib.asynccontextmanager
+async def _connection(dsn: str, operation: str) -> AsyncIterator[asyncpg.Connection]:
+    """One plain connection (no pool, no store) whose driver errors are Sluice errors."""
+    with translated("connect"):
+        connection = await asyncpg.connect(dsn)
+    try:
+        with translated(operation):
+            yield connection
+    finally:
+        await connection.close()
+
+
+async def migrate_database(dsn: str, schema_name: str) -> MigrationPlan:
+    """``migrate`` on a connection of its own to ``dsn``."""
+    async with _connection(dsn, "migrate") as connection:
+        return await migrate(connection, schema_name)
+
+
+async def pending_migration(dsn: str, schema_name: str) -> MigrationPlan:
+    """What ``migrate_database`` would run now (nothing is changed)."""
+    async with _connection(dsn, "the schema version check") as connection:
+        return plan_migration(schema_name, await current_version(connection, schema_name))

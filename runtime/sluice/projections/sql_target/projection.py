@@ -16,8 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import asyncpg
-
+from sluice.backends.postgres.driver import InvalidTableDefinitionError
 from sluice.errors import ProjectionTargetError
 from sluice.events import JSON_CONTENT_TYPE, RecordedEvent
 from sluice.projections.context import ProjectionContext
@@ -162,5 +161,5 @@ async def _point_view(connection: DatabaseConnection, statements: SqlTargetState
     try:
         async with connection.transaction():  # a savepoint: the failed attempt leaves the transaction usable
             await connection.execute(statements.replace_view(version))
-    except asyncpg.InvalidTableDefinitionError:
+    except InvalidTableDefinitionError:
         await connection.execute(statements.recreate_view(version))

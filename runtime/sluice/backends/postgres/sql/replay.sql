@@ -1,4 +1,4 @@
--- Named queries of replays (sluice.replay.postgres_records). Each starts with "-- name: <name>".
+-- Named queries of replays (backends/postgres/replays.py). Each starts with "-- name: <name>".
 -- Every update of a run is conditional on (name, run_epoch, state = 'running'): a superseded runner
 -- matches no row and stops. Positions only move forwards (greatest), within [start, end].
 

@@ -1,4 +1,4 @@
--- Named queries of the saga repository (runtime/sluice/sagas/postgres_repository.py).
+-- Named queries of the saga repository (backends/postgres/sagas.py).
 -- Every write is conditional on the instance's version (optimistic concurrency): a writer that read
 -- an older version changes nothing and gets SagaConflictError.
 

@@ -1,4 +1,4 @@
--- Named queries of consumer-group dead letters on PostgreSQL (sluice.retries.postgres).
+-- Named queries of consumer-group dead letters on PostgreSQL (backends/postgres/group_dead_letters.py).
 -- Tables: group_dead_letters (migration 0009), consumer_groups, streams. Every statement finds the
 -- group by (stream name, group id) with a scalar subquery, so the plan probes the unique keys.
 

@@ -1,10 +1,9 @@
 """Consumer-group dead letters on PostgreSQL: table ``group_dead_letters`` (migration 0009), named
-queries in ``group_dead_letters.sql`` next to this module, connections from the store's pool."""
+queries in ``sql/group_dead_letters.sql``, connections from the store's pool (so what escapes a statement
+is a Sluice error, ``driver_errors``)."""
 
 from __future__ import annotations
 
-import functools
-import importlib.resources
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import pydantic_core
 
-from sluice.backends.postgres.queries import parse_named_queries
+from sluice.backends.postgres.queries import named_queries
 from sluice.errors import GroupNotFoundError
 from sluice.payloads import encode_metadata
 from sluice.retries.model import FailedDelivery, GroupDeadLetter
@@ -22,18 +21,10 @@ if TYPE_CHECKING:
     from sluice.backends.postgres.store import PostgresEventStore
     from sluice.events import RecordedEvent
 
-QUERY_FILE = "group_dead_letters.sql"
-
-
-@functools.cache
-def _queries() -> dict[str, str]:
-    text = importlib.resources.files(__package__).joinpath(QUERY_FILE).read_text("utf-8")
-    return parse_named_queries(text)
-
 
 def query(name: str) -> str:
-    """One named query of ``group_dead_letters.sql``."""
-    return _queries()[name]
+    """One named query of ``sql/group_dead_letters.sql``."""
+    return named_queries("group_dead_letters.sql")[name]
 
 
 class PostgresGroupDeadLetters(GroupDeadLetters):

@@ -3,13 +3,13 @@
 A save is one statement: an UPDATE conditional on the version read, and the history rows inserted
 by the same statement only when that UPDATE matched. Two workers that read one version cannot both
 save: the second finds no row at that version and gets SagaConflictError, having changed nothing.
-SQL lives in ``backends/postgres/sql/sagas.sql``.
+SQL lives in ``sql/sagas.sql``. It borrows the store's pool, so what escapes a statement is a Sluice error
+(``driver_errors``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import uuid
 from collections.abc import Sequence
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from sluice.backends.postgres.queries import parse_named_queries, read_sql_file
+from sluice.backends.postgres.queries import named_queries
 from sluice.errors import SagaConflictError, SagaNotFoundError
 from sluice.sagas.model import HistoryEntry, SagaInstance, SagaRecord, SagaStatus
 from sluice.sagas.repository import SagaRepository, check_list_arguments, check_new_instance, context_json
@@ -26,13 +26,8 @@ if TYPE_CHECKING:
     from sluice.backends.postgres.store import PostgresEventStore
 
 
-@functools.cache
-def _queries() -> dict[str, str]:
-    return parse_named_queries(read_sql_file("sagas.sql"))
-
-
 def _query(name: str) -> str:
-    return _queries()[name]
+    return named_queries("sagas.sql")[name]
 
 
 def _history_arrays(

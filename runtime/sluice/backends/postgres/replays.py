@@ -6,14 +6,13 @@ so a superseded runner changes nothing), except reads, which take the replay and
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
 
-from sluice.backends.postgres.queries import parse_named_queries, read_sql_file
+from sluice.backends.postgres.queries import named_queries
 from sluice.errors import ReplayNotFoundError
 from sluice.replay.model import PartitionProgress, ReplayProgress, ReplayRequest, ReplayState
 from sluice.replay.records import ReplayRecords, superseded
@@ -26,20 +25,15 @@ if TYPE_CHECKING:
     Connection: TypeAlias = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
 
 
-@functools.cache
-def _queries() -> dict[str, str]:
-    return parse_named_queries(read_sql_file("replay.sql"))
-
-
 def _query(name: str) -> str:
-    return _queries()[name]
+    return named_queries("replay.sql")[name]
 
 
 class PostgresReplayRecords(ReplayRecords):
     """Replays of a PostgreSQL store, on the store's connection pool."""
 
     def __init__(self, store: PostgresEventStore) -> None:
-        # The store's pool is private to the backend; the health checks use it the same way.
+        # The backend's own pool: what escapes a statement is a Sluice error (driver_errors).
         self._pool: asyncpg.Pool = store._pool
 
     async def get(self, name: str) -> ReplayProgress | None:
