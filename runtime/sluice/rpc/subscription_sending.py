@@ -1,0 +1,173 @@
+"""How a gRPC Subscribe call sends: a pump task hands the store's events to a SubscriptionBuffer, and
+the call's own task sends what is buffered as one batch, a caught-up marker, and checkpoints.
+
+One append to a stream with 500 subscribers runs the sending side 500 times in one event loop, one
+after the other, so the last subscriber waits for all the others: what each does per event is what
+fan-out latency is made of (issue 18; the profile is in docs/subscriptions.md). So the sender:
+
+- waits on one bare future that the pump resolves (and one timer for its next checkpoint), not a
+  new task per event raced against the pump with ``asyncio.wait``;
+- sends everything already buffered as one message;
+- converts each stored event to its wire form once for every subscription that read it
+  (EventMessages: subscriptions woken by the same append share one read, see sluice.shared_reads);
+- sends the checkpoint for a move an interval after the move, not right behind the event that
+  already told the client the same offset (that doubled the writes of a fan-out).
+
+The buffer's bound is the backpressure: a client that stops reading stalls the sender's writes
+(HTTP/2 flow control), the buffer fills, and the pump stops reading the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import uuid
+from typing import Any
+
+import grpc
+
+from sluice.events import RecordedEvent
+from sluice.rpc.conversions import recorded_event_message
+from sluice.rpc.v1 import sluice_pb2
+
+SUBSCRIBE_BATCH_EVENTS = 500
+"""Most events in one Subscribe message."""
+SUBSCRIBE_BUFFER_EVENTS = 1000
+"""Most events read from the store and not sent yet, per call."""
+IDLE_CHECKPOINT_SECONDS = 30.0
+"""How often a subscription whose offset has not moved still gets a checkpoint (a keep-alive through proxies)."""
+EVENT_MESSAGES_KEPT = 1024
+"""Wire forms of recently sent events kept for other subscriptions sending the same events."""
+
+
+class SubscriptionBuffer:
+    """Events read for one call and not sent yet: the pump puts, the sender takes. Made in the event
+    loop that uses it (it keeps the loop: ``asyncio.get_running_loop`` costs a getpid() system call per
+    call on Python 3.11, measurable when 500 senders wait once per event)."""
+
+    def __init__(self, capacity: int | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._events: collections.deque[RecordedEvent] = collections.deque()
+        self._capacity = SUBSCRIBE_BUFFER_EVENTS if capacity is None else capacity
+        self._sender_waiting: asyncio.Future[None] | None = None
+        self._pump_waiting: asyncio.Future[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    async def put(self, event: RecordedEvent) -> None:
+        """Buffer one event, waiting while the buffer is full; wakes the sender."""
+        while len(self._events) >= self._capacity:
+            self._pump_waiting = self._loop.create_future()
+            try:
+                await self._pump_waiting
+            finally:
+                self._pump_waiting = None
+        self._events.append(event)
+        self.wake()
+
+    def take(self, limit: int) -> list[RecordedEvent]:
+        """Up to ``limit`` buffered events, oldest first (none if nothing is buffered)."""
+        events = self._events
+        taken = [events.popleft() for _ in range(min(limit, len(events)))]
+        if taken:
+            _resolve(self._pump_waiting)
+        return taken
+
+    async def wait(self, deadline: float) -> None:
+        """Return once an event is buffered, ``wake()`` is called, or the loop's clock reaches ``deadline``."""
+        if self._events:
+            return
+        waiting = self._sender_waiting = self._loop.create_future()
+        timer = self._loop.call_at(deadline, _resolve, waiting)
+        try:
+            await waiting
+        finally:
+            timer.cancel()
+            self._sender_waiting = None
+
+    def wake(self) -> None:
+        """End the sender's wait (an event was buffered, or the pump ended)."""
+        _resolve(self._sender_waiting)
+
+
+def _resolve(future: asyncio.Future[None] | None) -> None:
+    if future is not None and not future.done():
+        future.set_result(None)
+
+
+class EventMessages:
+    """The wire form of recently sent events, shared by every call sending the same stored event.
+
+    An entry is the event at one place (stream, partition, offset) with one event id, so a stream
+    deleted and created again never gets an older stream's event from here. The messages are never
+    changed once built (a batch holds copies of them)."""
+
+    def __init__(self, capacity: int = EVENT_MESSAGES_KEPT) -> None:
+        self._messages: dict[tuple[str, int, int, uuid.UUID], sluice_pb2.RecordedEvent] = {}
+        self._capacity = capacity
+        self.built = 0
+        """How many messages were built (the rest were shared; for tests)."""
+
+    def message(self, event: RecordedEvent) -> sluice_pb2.RecordedEvent:
+        key = (event.stream_name, event.partition, event.offset, event.event_id)
+        message = self._messages.get(key)
+        if message is None:
+            message = recorded_event_message(event)
+            self.built += 1
+            if len(self._messages) >= self._capacity:
+                del self._messages[next(iter(self._messages))]  # the oldest entry
+            self._messages[key] = message
+        return message
+
+
+async def send_subscription(
+    context: grpc.aio.ServicerContext[Any, Any],
+    *,
+    buffer: SubscriptionBuffer,
+    pump: asyncio.Task[None],
+    messages: EventMessages,
+    next_offset: int,
+    head: int,
+    checkpoint_seconds: float,
+) -> None:
+    """Send batches as they come, a caught-up marker once the head seen at the start is passed, and a
+    checkpoint ``checkpoint_seconds`` after the offset moved past the last one (never sooner than that
+    after the previous checkpoint). An idle subscription gets one only every IDLE_CHECKPOINT_SECONDS,
+    as a keep-alive. Returns when the pump ends, raising its error if it failed."""
+    loop = asyncio.get_running_loop()
+    caught_up = next_offset >= head
+    if caught_up:
+        await context.write(sluice_pb2.SubscribeResponse(caught_up=sluice_pb2.CaughtUp(next_offset=next_offset)))
+    last_checkpoint = loop.time()
+    checkpointed_offset = next_offset  # the start (or the CaughtUp marker) already tells the client this offset
+    moved_at = 0.0  # when the offset first moved past checkpointed_offset
+    pump.add_done_callback(lambda _: buffer.wake())
+    while True:
+        if next_offset != checkpointed_offset:
+            checkpoint_at = max(last_checkpoint, moved_at) + checkpoint_seconds
+        else:
+            checkpoint_at = last_checkpoint + max(IDLE_CHECKPOINT_SECONDS, checkpoint_seconds)
+        if not pump.done():
+            await buffer.wait(checkpoint_at)
+        events = buffer.take(SUBSCRIBE_BATCH_EVENTS)
+        if events:
+            if next_offset == checkpointed_offset:
+                moved_at = loop.time()
+            batch = [messages.message(event) for event in events]
+            next_offset = batch[-1].offset + 1
+            reaches_head = not caught_up and next_offset >= head
+            await context.write(
+                sluice_pb2.SubscribeResponse(events=sluice_pb2.EventBatch(events=batch, caught_up=reaches_head))
+            )
+            if reaches_head:
+                caught_up = True  # (the batch says so, for clients that hand out its events one by one)
+                await context.write(
+                    sluice_pb2.SubscribeResponse(caught_up=sluice_pb2.CaughtUp(next_offset=next_offset))
+                )
+        elif pump.done():
+            pump.result()  # the subscription failed: raise its error
+            return
+        if loop.time() >= checkpoint_at:
+            await context.write(sluice_pb2.SubscribeResponse(checkpoint=sluice_pb2.Checkpoint(next_offset=next_offset)))
+            last_checkpoint, checkpointed_offset = loop.time(), next_offset

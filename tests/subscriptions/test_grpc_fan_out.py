@@ -1,0 +1,164 @@
+"""Many gRPC subscribers of one stream each get every event once, in order, whatever the send path
+batches or shares (sluice/rpc/subscription_sending.py: one buffer per call, batches of what is
+ready, one wire message per stored event for every call sending it).
+
+The subscribers read the raw Subscribe responses, not through ``SluiceClient.subscribe``: the
+client skips offsets it has already handed out, which would hide a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import grpc
+import pytest
+
+import sluice
+from sluice import EventData, EventStore, RecordedEvent
+from sluice.events import EventRow
+from sluice.rpc import subscription_sending
+from sluice.rpc.server import SluiceGrpcServer, build_grpc_server
+from sluice.rpc.subscription_sending import EventMessages, SubscriptionBuffer
+from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
+from tests.store_fixtures import FAST_POLL
+from tests.subscriptions.wakeups import eventually
+
+SUBSCRIBERS = 60
+EVENTS = 120
+_NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[EventStore]:
+    async with await sluice.connect(store_url, poll_interval=FAST_POLL) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def server(store: EventStore) -> AsyncIterator[SluiceGrpcServer]:
+    built = build_grpc_server(store, address="127.0.0.1:0")
+    await built.start()
+    try:
+        yield built
+    finally:
+        await built.stop(grace_seconds=1)
+
+
+class _RawSubscriber:
+    """One Subscribe call from ``from_offset``; keeps every event message it was sent, as sent."""
+
+    def __init__(self, channel: grpc.aio.Channel, from_offset: int) -> None:
+        self.from_offset = from_offset
+        self.events: list[sluice_pb2.RecordedEvent] = []
+        self._call = sluice_pb2_grpc.StreamsStub(channel).Subscribe(
+            sluice_pb2.SubscribeRequest(stream_name="orders", from_offset=from_offset)
+        )
+        self.task = asyncio.ensure_future(self._receive())
+
+    async def _receive(self) -> None:
+        async for response in self._call:
+            if response.WhichOneof("kind") == "events":
+                self.events.extend(response.events.events)
+
+    async def close(self) -> None:
+        self._call.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+async def test_every_subscriber_gets_every_event_once_in_order(
+    store: EventStore, server: SluiceGrpcServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(subscription_sending, "SUBSCRIBE_BATCH_EVENTS", 7)  # bursts leave in several batches
+    await store.append("orders", [EventData("Placed", {"n": n}) for n in range(20)])
+    offsets = [0, 5, 20, 20]  # some catch up, some start at the head
+    choices = random.Random(18)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        subscribers = [_RawSubscriber(channel, offsets[number % len(offsets)]) for number in range(SUBSCRIBERS)]
+        try:
+            # Live events as single appends, concurrent appends and batches, so that the senders see
+            # both one event at a time and several ready at once.
+            number = 20
+            while number < EVENTS:
+                size = choices.choice([1, 1, 3, 10])
+                if size == 3:
+                    await asyncio.gather(
+                        *(store.append("orders", EventData("Placed", {"n": number + k})) for k in range(size))
+                    )
+                else:
+                    await store.append("orders", [EventData("Placed", {"n": number + k}) for k in range(size)])
+                number += size
+                await asyncio.sleep(choices.choice([0, 0.005]))
+            await eventually(
+                lambda: all(len(s.events) >= EVENTS - s.from_offset for s in subscribers),
+                seconds=30,
+                what="every subscriber receiving every event",
+            )
+            await asyncio.sleep(0.2)  # anything duplicated after the last event would have arrived
+        finally:
+            for subscriber in subscribers:
+                await subscriber.close()
+    stored = [event async for event in store.read_stream("orders")]
+    assert len(stored) >= EVENTS
+    for subscriber in subscribers:
+        expected = stored[subscriber.from_offset :]
+        assert [event.offset for event in subscriber.events] == [event.offset for event in expected]
+        assert [event.event_id for event in subscriber.events] == [str(event.event_id) for event in expected]
+        assert [event.data for event in subscriber.events] == [event.payload for event in expected]
+
+
+def _event(offset: int, event_id: uuid.UUID) -> RecordedEvent:
+    row: EventRow = (offset, event_id, "Placed", 1, "application/json", b"{}", {}, None, _NOW, 1, offset)
+    return RecordedEvent(row, "orders", 0)
+
+
+async def test_the_buffer_hands_out_everything_once_in_order_and_stops_the_pump_when_full() -> None:
+    buffer = SubscriptionBuffer(capacity=4)
+    events = [_event(offset, uuid.uuid4()) for offset in range(200)]
+    high_water = 0
+
+    async def pump() -> None:
+        nonlocal high_water
+        for event in events:
+            await buffer.put(event)
+            high_water = max(high_water, len(buffer))
+
+    pumping = asyncio.ensure_future(pump())
+    choices = random.Random(18)
+    received: list[RecordedEvent] = []
+    loop = asyncio.get_running_loop()
+    while len(received) < len(events):
+        await buffer.wait(loop.time() + 5)
+        received.extend(buffer.take(choices.choice([1, 3, 10])))
+        if choices.random() < 0.3:
+            await asyncio.sleep(0)
+    await pumping
+    assert [event.offset for event in received] == list(range(200))
+    assert high_water <= 4, "the pump went past a full buffer"
+
+
+async def test_a_waiting_sender_wakes_at_its_deadline_without_events() -> None:
+    buffer = SubscriptionBuffer()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.wait_for(buffer.wait(started + 0.05), 5)
+    assert loop.time() - started >= 0.04
+    assert buffer.take(10) == []
+
+
+def test_one_message_per_stored_event_and_never_another_events_message() -> None:
+    messages = EventMessages(capacity=2)
+    first_id, other_id = uuid.uuid4(), uuid.uuid4()
+    first = messages.message(_event(3, first_id))
+    assert messages.message(_event(3, first_id)) is first  # another subscription's copy of the same row
+    assert messages.built == 1
+    # The same place with another event (the stream deleted and created again): its own message.
+    again = messages.message(_event(3, other_id))
+    assert again.event_id == str(other_id)
+    assert first.event_id == str(first_id)
+    messages.message(_event(4, first_id))
+    messages.message(_event(5, first_id))  # the oldest entries leave: at most two kept
+    assert messages.message(_event(3, first_id)) is not first
