@@ -1,23 +1,22 @@
 """The ``sluice.v1.Streams`` service: create streams, append batches, read, and subscribe.
 
 Subscribe catches up from an offset and then goes live. A pump task reads the store's subscription
-into a small bounded queue; the call sends whatever is queued as one batch, so a burst travels in
-few messages while a single live event goes out at once. The queue's bound is the backpressure: a
-client that stops reading stops the pump (HTTP/2 flow control stalls the writes), nothing piles up.
+into a small bounded buffer; the call sends whatever is buffered as one batch, so a burst travels in
+few messages while a single live event goes out at once (sluice.rpc.subscription_sending). The
+buffer's bound is the backpressure: a client that stops reading stops the pump (HTTP/2 flow control
+stalls the writes), nothing piles up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from datetime import timedelta
 from typing import Any
 
 import grpc
 
 from sluice.errors import InvalidArgumentError, StreamTypeError
-from sluice.events import RecordedEvent
 from sluice.rpc.call_context import Draining, correlation_id_of
 from sluice.rpc.conversions import (
     datetime_from_timestamp,
@@ -30,18 +29,16 @@ from sluice.rpc.conversions import (
 from sluice.rpc.database_outages import DEFAULT_GIVE_UP_AFTER_SECONDS, TRANSIENT_ERRORS, OutageRetry
 from sluice.rpc.request_limits import checked_offset
 from sluice.rpc.status_codes import translate_errors
+from sluice.rpc.subscription_sending import EventMessages, SubscriptionBuffer, send_subscription
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
 from sluice.store import EventStore
 from sluice.streams import DeliverySemantics, StreamConfig, StreamInfo, StreamType
 from sluice.validation import MAX_INT32, check_integer
 
 READ_BATCH_EVENTS = 500
-"""Events per Read or Subscribe message (a page of the store is cut into messages of this size)."""
-SUBSCRIBE_QUEUE_EVENTS = 1000
+"""Events per Read message (a page of the store is cut into messages of this size)."""
 DEFAULT_CHECKPOINT_INTERVAL = timedelta(seconds=1)
 MINIMUM_CHECKPOINT_INTERVAL = timedelta(milliseconds=50)
-IDLE_CHECKPOINT_SECONDS = 30.0
-"""How often a subscription whose offset has not moved still gets a checkpoint (a keep-alive through proxies)."""
 
 
 def stream_description(info: StreamInfo) -> sluice_pb2.StreamDescription:
@@ -67,6 +64,7 @@ class StreamsService(sluice_pb2_grpc.StreamsServicer):
         self._store = store
         self._draining = draining
         self._outage_seconds = outage_seconds
+        self._event_messages = EventMessages()
 
     @translate_errors
     async def CreateStream(  # noqa: N802  (the gRPC method name)
@@ -148,15 +146,16 @@ class StreamsService(sluice_pb2_grpc.StreamsServicer):
         info = await self._store.get_stream(request.stream_name)
         _check_subscribable(info, request.partition)
         head = info.partition_heads[request.partition].head
-        queue: asyncio.Queue[RecordedEvent] = asyncio.Queue(maxsize=SUBSCRIBE_QUEUE_EVENTS)
+        buffer = SubscriptionBuffer()
         pump = asyncio.create_task(
-            self._pump(request, from_offset, queue), name=f"sluice-grpc-subscribe-{request.stream_name}"
+            self._pump(request, from_offset, buffer), name=f"sluice-grpc-subscribe-{request.stream_name}"
         )
         try:
-            await _send_subscription(
+            await send_subscription(
                 context,
-                queue=queue,
+                buffer=buffer,
                 pump=pump,
+                messages=self._event_messages,
                 next_offset=from_offset,
                 head=head,
                 checkpoint_seconds=interval.total_seconds(),
@@ -170,9 +169,9 @@ class StreamsService(sluice_pb2_grpc.StreamsServicer):
         self,
         request: sluice_pb2.SubscribeRequest,
         from_offset: int,
-        queue: asyncio.Queue[RecordedEvent],
+        buffer: SubscriptionBuffer,
     ) -> None:
-        """Move the store's events into the queue. A database outage does not end the call: the
+        """Move the store's events into the buffer. A database outage does not end the call: the
         pump waits until the database answers again and subscribes anew from the next offset (the
         call ends with UNAVAILABLE only if the outage lasts longer than the retry allows)."""
         name, partition = request.stream_name, request.partition
@@ -183,7 +182,7 @@ class StreamsService(sluice_pb2_grpc.StreamsServicer):
         while True:
             try:
                 async for event in self._store.subscribe(name, from_offset=position, partition=partition):
-                    await queue.put(event)
+                    await buffer.put(event)
                     position = event.offset + 1
                 return
             except TRANSIENT_ERRORS as error:
@@ -200,56 +199,3 @@ def _check_subscribable(info: StreamInfo, partition: int) -> None:
         raise InvalidArgumentError(
             f"stream {info.name!r} has {info.partitions} partition(s); partition {partition} does not exist"
         )
-
-
-async def _send_subscription(
-    context: grpc.aio.ServicerContext[Any, Any],
-    *,
-    queue: asyncio.Queue[RecordedEvent],
-    pump: asyncio.Task[None],
-    next_offset: int,
-    head: int,
-    checkpoint_seconds: float,
-) -> None:
-    """Send batches as they come, a caught-up marker once the head seen at the start is passed, and a checkpoint
-    every interval when the offset moved since the last one (an idle subscription gets one only every
-    IDLE_CHECKPOINT_SECONDS, as a keep-alive: 500 idle subscribers cost a tenth of a core in checkpoints alone)."""
-    caught_up = next_offset >= head
-    if caught_up:
-        await context.write(sluice_pb2.SubscribeResponse(caught_up=sluice_pb2.CaughtUp(next_offset=next_offset)))
-    last_checkpoint = time.monotonic()
-    checkpointed_offset = next_offset  # the start (or the CaughtUp marker) already tells the client this offset
-    while True:
-        getter = asyncio.ensure_future(queue.get())
-        # Wake for the next checkpoint only when there is something new to tell (else for the keep-alive).
-        next_checkpoint_after = checkpoint_seconds if next_offset != checkpointed_offset else IDLE_CHECKPOINT_SECONDS
-        timeout = max(last_checkpoint + next_checkpoint_after - time.monotonic(), 0.0)
-        try:
-            done, _ = await asyncio.wait({getter, pump}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not getter.done():
-                getter.cancel()  # (only an unfinished get: a finished one holds an event)
-        if getter not in done:
-            if pump in done:
-                pump.result()  # the subscription failed: raise its error
-                return
-        else:
-            batch = [recorded_event_message(getter.result())]
-            while len(batch) < READ_BATCH_EVENTS and not queue.empty():
-                batch.append(recorded_event_message(queue.get_nowait()))
-            next_offset = batch[-1].offset + 1
-            reaches_head = not caught_up and next_offset >= head
-            await context.write(
-                sluice_pb2.SubscribeResponse(events=sluice_pb2.EventBatch(events=batch, caught_up=reaches_head))
-            )
-            if reaches_head:
-                caught_up = True  # (the batch says so, for clients that hand out its events one by one)
-                await context.write(
-                    sluice_pb2.SubscribeResponse(caught_up=sluice_pb2.CaughtUp(next_offset=next_offset))
-                )
-        since_checkpoint = time.monotonic() - last_checkpoint
-        if since_checkpoint >= checkpoint_seconds and (
-            next_offset != checkpointed_offset or since_checkpoint >= IDLE_CHECKPOINT_SECONDS
-        ):
-            await context.write(sluice_pb2.SubscribeResponse(checkpoint=sluice_pb2.Checkpoint(next_offset=next_offset)))
-            last_checkpoint, checkpointed_offset = time.monotonic(), next_offset
