@@ -11,7 +11,7 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 
 from sluice.events import EventData
-from sluice.rpc import streams_service
+from sluice.rpc import subscription_sending
 from sluice.rpc.server import SluiceGrpcServer
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
 from sluice.store import EventStore
@@ -58,7 +58,7 @@ async def test_an_idle_subscription_gets_no_checkpoints_and_a_moving_one_does(
 async def test_an_idle_subscription_still_gets_a_keep_alive_checkpoint(
     store: EventStore, local_server: SluiceGrpcServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(streams_service, "IDLE_CHECKPOINT_SECONDS", 0.5)
+    monkeypatch.setattr(subscription_sending, "IDLE_CHECKPOINT_SECONDS", 0.5)
     await store.append("orders", EventData("Placed", {"n": 0}))
     received: list[sluice_pb2.SubscribeResponse] = []
     async with grpc.aio.insecure_channel(f"127.0.0.1:{local_server.port}") as channel:
