@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 from sluice.connection import connect
 from sluice.console import LagHistory, LagSampler
+from sluice.group_commit import AppendBatcher
 from sluice.observability.lag_refresher import LagRefresher
 from sluice.rest.application import create_app
 from sluice.rest.waiting_app import create_waiting_app
@@ -143,6 +144,7 @@ class _Gateway:
                 )
             )
         self.store: EventStore | None = None
+        self.batcher: AppendBatcher | None = None
         self.grpc: SluiceGrpcServer | None = None
         self.waiting_grpc: WaitingGrpcServer | None = None
         self.retention: RetentionWorker | None = None
@@ -171,8 +173,14 @@ class _Gateway:
         settings = self.settings
         self.store = store
         address = self.waiting_grpc.address if self.waiting_grpc is not None else settings.grpc_address
+        self.batcher = AppendBatcher(store)  # group commit, shared by the gRPC and REST doors
         self.grpc = build_grpc_server(
-            store, address=address, tokens=self.authenticator, tls=settings.tls, policy=settings.policy
+            store,
+            address=address,
+            tokens=self.authenticator,
+            tls=settings.tls,
+            policy=settings.policy,
+            batcher=self.batcher,
         )
         await self.grpc.start()
         if self.waiting_grpc is not None:
@@ -186,6 +194,7 @@ class _Gateway:
             lag_refresh_interval=None,
             max_request_body_bytes=settings.max_request_body_bytes,
             lag_history=lag_history,
+            batcher=self.batcher,
         )
         self.lag_sampler = LagSampler(store, lag_history)
         self.lag_sampler.start()
@@ -217,6 +226,8 @@ class _Gateway:
         if self.waiting_grpc is not None:
             draining.append(within(drain_seconds, "stopping the gRPC server", self.waiting_grpc.stop()))
         await asyncio.gather(*draining)
+        if self.batcher is not None:  # both doors have drained: write what their appends queued
+            await within(settings.close_seconds, "writing the queued appends", self.batcher.close())
         workers = []
         if self.retention is not None:
             workers.append(within(settings.close_seconds, "stopping the retention worker", self.retention.stop()))

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from sluice.events import EventData
-from sluice.rest.authentication import CallerStore, Principal
+from sluice.rest.authentication import AppendingStore, Principal
 from sluice.rest.problems import problem_responses
 from sluice.rest.schemas import MAX_OFFSET, NAME_PATTERN
 
@@ -72,7 +72,7 @@ class AppendAnswer(_CamelModel):
     responses=problem_responses(400, 404, 409, 413, 422, 401, 403, 503),
 )
 async def append_events(
-    name: StreamNamePath, request: AppendRequest, store: CallerStore, principal: Principal
+    name: StreamNamePath, request: AppendRequest, store: AppendingStore, principal: Principal
 ) -> AppendAnswer:
     events = [
         EventData(event.type, event.data, metadata=event.metadata, event_id=event.id or uuid.uuid4())

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.responses import RedirectResponse
 
+from sluice.group_commit import AppendBatcher
 from sluice.health.model import HealthSettings
 from sluice.observability.lag_refresher import DEFAULT_REFRESH_INTERVAL, LagRefresher
 from sluice.observability.metrics import SluiceMetrics, default_metrics
@@ -61,6 +62,7 @@ def create_app(
     max_request_body_bytes: int | None = None,
     console: bool = True,
     lag_history: LagHistory | None = None,
+    batcher: AppendBatcher | None = None,
 ) -> FastAPI:
     """The REST API over ``store``. ``tokens`` authenticates callers (``BearerTokens``, a
     ``TokenReviewAuthenticator`` or a chain; None disables authentication: development only); ``policy``
@@ -68,7 +70,9 @@ def create_app(
     ``lag_refresh_interval=None`` leaves the lag gauges to someone else. Request bodies over
     ``max_request_body_bytes`` (default: the store's payload limit plus 1 MiB) are refused with 413 while
     they stream in. ``console`` mounts the web console at ``/console/`` (docs/console.md); its lag chart reads
-    ``lag_history`` (filled by a ``sluice.console.LagSampler``; without one, by the console's own page views)."""
+    ``lag_history`` (filled by a ``sluice.console.LagSampler``; without one, by the console's own page views).
+    ``batcher`` gives the append route group commit (``sluice serve`` passes the gRPC server's, so both doors
+    share transactions; docs/group-commit.md); the app does not close it."""
     used_metrics = metrics or default_metrics
 
     @contextlib.asynccontextmanager
@@ -86,7 +90,12 @@ def create_app(
         lifespan=lifespan,
     )
     context = ServerContext(
-        store=store, tokens=tokens, health=health or HealthSettings(), metrics=used_metrics, policy=policy
+        store=store,
+        tokens=tokens,
+        health=health or HealthSettings(),
+        metrics=used_metrics,
+        policy=policy,
+        batcher=batcher,
     )
     app.state.sluice = context
     install_problem_handlers(app)

@@ -2,7 +2,8 @@
 
 The principal is put on ``request.state.principal`` for logs. Without a configured authenticator every
 caller is ``anonymous``; the OpenAPI document declares the bearer scheme either way. ``CallerStore`` is
-the store authorized for the request's principal by the app's access policy (the whole store without one).
+the store authorized for the request's principal by the app's access policy (the whole store without one);
+``AppendingStore`` is the same with group commit (the app's ``AppendBatcher``) for appends.
 """
 
 from __future__ import annotations
@@ -41,3 +42,13 @@ async def caller_store(context: Annotated[ServerContext, Depends(server_context)
 
 
 CallerStore = Annotated[EventStore, Depends(caller_store)]
+
+
+async def appending_store(
+    context: Annotated[ServerContext, Depends(server_context)], principal: Principal
+) -> EventStore:
+    """``CallerStore`` with group commit when the app has a batcher (a FastAPI dependency)."""
+    return context.appending_store_for(principal)
+
+
+AppendingStore = Annotated[EventStore, Depends(appending_store)]

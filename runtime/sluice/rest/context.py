@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import cast
 
 from fastapi import Request
 
+from sluice.group_commit import AppendBatcher, BatchedEventStore
 from sluice.health.model import HealthSettings
 from sluice.observability.metrics import SluiceMetrics
 from sluice.security.authentication import Authenticator
@@ -23,6 +25,18 @@ class ServerContext:
     health: HealthSettings
     metrics: SluiceMetrics
     policy: AccessPolicy | None = None
+    batcher: AppendBatcher | None = None
+    """Group commit for the append route (``sluice serve`` shares the gRPC server's): None appends alone."""
+
+    def appending_store_for(self, principal: str) -> EventStore:
+        """``store_for(principal)`` whose appends go through the batcher: concurrent requests share
+        transactions, each still gets its own offsets or error, and the policy is checked before joining."""
+        if self.batcher is None:
+            return self.store_for(principal)
+        store = cast(EventStore, BatchedEventStore(self.store, self.batcher))
+        if self.policy is None:
+            return store
+        return authorized_store(store, principal=principal, policy=self.policy)
 
     def store_for(self, principal: str) -> EventStore:
         """The store as ``principal`` may use it (the whole store when no policy is configured)."""

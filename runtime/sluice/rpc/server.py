@@ -24,7 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from sluice.errors import InvalidArgumentError
-from sluice.group_commit import AppendBatcher, batched
+from sluice.group_commit import AppendBatcher, BatchedEventStore, batched
 from sluice.rpc.authentication import AuthenticationInterceptor
 from sluice.rpc.call_context import Draining
 from sluice.rpc.database_outages import DEFAULT_GIVE_UP_AFTER_SECONDS
@@ -58,13 +58,21 @@ class SluiceGrpcServer:
     """A bound, not yet started server, with its port and services."""
 
     def __init__(
-        self, server: grpc.aio.Server, port: int, services: SluiceServices, batcher: AppendBatcher | None = None
+        self,
+        server: grpc.aio.Server,
+        port: int,
+        services: SluiceServices,
+        batcher: AppendBatcher | None = None,
+        *,
+        owns_batcher: bool = True,
     ) -> None:
         self.server = server
         self.port = port
         self.services = services
         self.batcher = batcher
         """Group commit of concurrent Append calls (None when turned off)."""
+        self.owns_batcher = owns_batcher
+        """Whether ``stop()`` closes the batcher (not when the caller passed one it shares with others)."""
 
     async def start(self) -> None:
         await self.server.start()
@@ -78,7 +86,7 @@ class SluiceGrpcServer:
         await self.services.health.enter_graceful_shutdown()
         self.services.draining.begin()
         await self.server.stop(grace_seconds)
-        if self.batcher is not None:
+        if self.batcher is not None and self.owns_batcher:
             await self.batcher.close()  # the calls have ended: write what they queued (nothing, normally)
 
 
@@ -90,6 +98,7 @@ def build_grpc_server(
     tls: TlsSettings | None = None,
     policy: AccessPolicy | None = None,
     group_commit: bool = True,
+    batcher: AppendBatcher | None = None,
     database_outage_seconds: float = DEFAULT_GIVE_UP_AFTER_SECONDS,
 ) -> SluiceGrpcServer:
     """Build and bind the server (call ``start()`` to serve). ``address`` is ``host:port``; port 0
@@ -99,9 +108,13 @@ def build_grpc_server(
     Append calls share transactions (docs/group-commit.md); each call still gets its own offsets and
     errors, and the policy is checked per call before an append joins a batch. Subscriptions and
     queue receivers wait out a database outage of up to ``database_outage_seconds`` (then they end
-    with UNAVAILABLE, which clients retry)."""
+    with UNAVAILABLE, which clients retry). ``batcher`` is a group-commit batcher over ``store`` shared with
+    another door (``sluice serve`` gives the REST API the same one); its owner closes it, not ``stop()``."""
     interceptors = [AuthenticationInterceptor(tokens)] if tokens is not None or policy is not None else []
-    batching = batched(store) if group_commit else None
+    if batcher is not None:
+        batching: BatchedEventStore | None = BatchedEventStore(store, batcher) if group_commit else None
+    else:
+        batching = batched(store) if group_commit else None
     appending_store = cast(EventStore, batching) if batching is not None else store
     served_store = caller_scoped_store(appending_store, policy) if policy is not None else appending_store
     server = grpc.aio.server(
@@ -132,7 +145,9 @@ def build_grpc_server(
         )
     except RuntimeError as error:
         raise InvalidArgumentError(f"cannot listen on {address!r}: {error}") from error
-    return SluiceGrpcServer(server, int(port), services, batching.batcher if batching is not None else None)
+    return SluiceGrpcServer(
+        server, int(port), services, batching.batcher if batching is not None else None, owns_batcher=batcher is None
+    )
 
 
 def create_server(
