@@ -1,9 +1,9 @@
 """Runs the peers suite: Sluice on the bench's PostgreSQL, one Kafka broker and a nats-server per setting, all
-started here and stopped by their process ids when the suite ends. The produce-and-consume rounds alternate between
-every system and setting (round 1 of each, then round 2 of each, ...), so that drift in the machine (other load,
-fsync latency) hits all alike; then each latency run. Prints the peers table and returns Sluice's ratios for the
-common report. A peer that cannot be fetched, built or started is reported with the reason and left out; the others
-still run."""
+started here and stopped by their process ids when the suite ends. The rounds alternate between every system and
+setting (round 1 of each, then round 2 of each, ...), so that drift in the machine (other load, fsync latency) hits
+all alike: a produce-and-consume run of each, then a latency run of each. Prints the peers table and returns
+Sluice's ratios for the common report. A peer that cannot be fetched, built or started is reported with the reason
+and left out; the others still run."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def describe_workload() -> str:
         f"{workload.PRODUCE_SECONDS:.0f} s) in batches of {workload.PRODUCE_BATCH}, each acknowledged before the next; "
         f"consume them from the start; medians of {workload.ROUNDS} alternating rounds. End-to-end latency at "
         f"{workload.LATENCY_RATE:,} events/s in batches of {workload.LATENCY_BATCH} for {workload.LATENCY_TOTAL:,} "
-        f"events. One Python asyncio client per system, in this process."
+        f"events per round, percentiles over all rounds. One Python asyncio client per system, in this process."
     )
 
 
@@ -48,9 +48,9 @@ async def run(databases: Databases) -> list[Comparison]:
             started = time.perf_counter()
             for target, collected in zip(targets, measurements, strict=True):
                 await workload.produce_and_consume_round(target, collected)
+            for target, collected in zip(targets, measurements, strict=True):
+                await workload.latency_round(target, collected)
             print(f"round {round_number} of {workload.ROUNDS}: {time.perf_counter() - started:.0f} s")
-        for target, collected in zip(targets, measurements, strict=True):
-            await workload.latency_run(target, collected)
         figures = [collected.figures(target) for target, collected in zip(targets, measurements, strict=True)]
     print()
     print(report.format_table(figures))

@@ -168,11 +168,11 @@ class Measurements:
 
     produce_rates: list[float] = dataclasses.field(default_factory=list)
     consume_rates: list[float] = dataclasses.field(default_factory=list)
-    latency_rate: float = 0.0
+    latency_rates: list[float] = dataclasses.field(default_factory=list)
     latencies: list[float] = dataclasses.field(default_factory=list)
 
     def figures(self, target: Target) -> PeerFigures:
-        """Medians of the rates, percentiles of the latencies."""
+        """Medians of the rates, percentiles of the latencies of every round together."""
         return PeerFigures(
             system=target.system,
             setting=target.setting,
@@ -181,7 +181,7 @@ class Measurements:
             consume_rate=statistics.median(self.consume_rates),
             latency_p50=percentile(self.latencies, 0.50),
             latency_p99=percentile(self.latencies, 0.99),
-            latency_rate=self.latency_rate,
+            latency_rate=statistics.median(self.latency_rates),
         )
 
 
@@ -193,6 +193,9 @@ async def produce_and_consume_round(target: Target, measurements: Measurements) 
     measurements.consume_rates.append(await measure_consume(channel.read_all, produced))
 
 
-async def latency_run(target: Target, measurements: Measurements) -> None:
+async def latency_round(target: Target, measurements: Measurements) -> None:
+    """One latency run on a fresh channel; its latencies join those of the other rounds."""
     channel = await target.new_channel()
-    measurements.latency_rate, measurements.latencies = await measure_latency(channel.send, channel.deliveries())
+    latency_rate, latencies = await measure_latency(channel.send, channel.deliveries())
+    measurements.latency_rates.append(latency_rate)
+    measurements.latencies += latencies
