@@ -80,6 +80,7 @@ def prepare_batch(
         batch.content_types.append(content_type)
         batch.payloads.append(payload)
         batch.metadata.append(_metadata_json(data, correlation, correlated_empty_metadata))
+        batch.correlation_ids.append(correlation)
     _check_unique_ids(batch)
     return batch
 
@@ -89,7 +90,14 @@ def check_prepared_batch(batch: PreparedBatch, payload_limit: int) -> None:
     from several callers' batches, or built by hand): columns of one length, unique event ids, event types
     and payloads within their limits. Encoding is not repeated."""
     size = len(batch.event_ids)
-    columns = (batch.event_types, batch.schema_versions, batch.content_types, batch.payloads, batch.metadata)
+    columns = (
+        batch.event_types,
+        batch.schema_versions,
+        batch.content_types,
+        batch.payloads,
+        batch.metadata,
+        batch.correlation_ids,
+    )
     if any(len(column) != size for column in columns):
         raise InvalidArgumentError("a prepared batch's columns differ in length")
     for event_type in batch.event_types:

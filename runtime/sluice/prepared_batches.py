@@ -36,8 +36,11 @@ class PreparedBatch:
     content_types: list[str] = dataclasses.field(default_factory=list)
     payloads: list[bytes] = dataclasses.field(default_factory=list)
     metadata: list[str] = dataclasses.field(default_factory=list)
+    correlation_ids: list[str | None] = dataclasses.field(default_factory=list)
+    """Each event's correlation id, stored with it (a joined batch holds several callers' ids)."""
     correlation_id: str | None = None
-    """The batch's correlation id: the one given to ``prepare_batch``, else the current context's."""
+    """The batch's correlation id: the one given to ``prepare_batch``, else the current context's (for a
+    joined batch, its first caller's: what its trace span and logs show)."""
 
     def __len__(self) -> int:
         return len(self.event_ids)
@@ -57,8 +60,8 @@ class PreparedBatch:
 
 
 def joined(batches: Sequence[PreparedBatch]) -> PreparedBatch:
-    """One batch of the events of ``batches``, in order, with the first one's correlation id (a group-commit
-    lane joins the batches of callers that share theirs)."""
+    """One batch of the events of ``batches``, in order, each keeping its own correlation id (a group-commit
+    lane joins its callers' batches)."""
     if len(batches) == 1:
         return batches[0]
     result = PreparedBatch(correlation_id=batches[0].correlation_id if batches else None)
@@ -69,4 +72,5 @@ def joined(batches: Sequence[PreparedBatch]) -> PreparedBatch:
         result.content_types.extend(batch.content_types)
         result.payloads.extend(batch.payloads)
         result.metadata.extend(batch.metadata)
+        result.correlation_ids.extend(batch.correlation_ids)
     return result

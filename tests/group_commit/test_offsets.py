@@ -111,11 +111,14 @@ async def test_each_event_keeps_its_callers_correlation_id(store: EventStore) ->
         plain = [batcher.append("correlated", EventData("E", {"n": 200 + n})) for n in range(4)]
         await asyncio.gather(*(in_context(number) for number in range(9)), *explicit, *plain)
 
-    for event in await read(store, "correlated"):
+    stored = await read(store, "correlated")
+    for event in stored:
         n = event.data["n"]
         expected = f"context-{n % 3}" if n < 100 else f"explicit-{(n - 100) % 2}" if n < 200 else None
         assert event.correlation_id == expected
         assert event.metadata.get("correlation_id") == expected
+    # Callers with different correlation ids share transactions (one correlation id per event is stored).
+    assert len(batch_sizes(stored)) < 6, batch_sizes(stored)
 
 
 async def test_expected_offset_bypasses_batching_and_fails_only_its_caller(store: EventStore) -> None:

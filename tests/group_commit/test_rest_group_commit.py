@@ -32,10 +32,7 @@ TOKENS = BearerTokens({"writer-token": "writer", "reader-token": "reader"})
 
 
 def bearer(principal: str) -> dict[str, str]:
-    # One correlation id for all, as a bulk importer tagging its requests sends: a lane holds the appends of
-    # one correlation id (the store records one per append), and the REST door gives each request without
-    # the header an id of its own.
-    return {"Authorization": f"Bearer {principal}-token", "x-correlation-id": "import-1"}
+    return {"Authorization": f"Bearer {principal}-token"}
 
 
 @pytest.fixture
@@ -62,6 +59,13 @@ async def test_concurrent_requests_share_transactions_and_each_gets_its_offsets(
     stored = await read(store, "orders")
     assert sorted(event.data["n"] for event in stored) == list(range(30))
     assert len(batch_sizes(stored)) < 30, f"requests shared transactions: {batch_sizes(stored)}"
+    # Every request had a correlation id of its own (the door makes one): each event keeps its request's.
+    by_number = {event.data["n"]: event for event in stored}
+    for number, answer in enumerate(answers):
+        event = by_number[number]
+        assert event.correlation_id == answer.headers["x-correlation-id"]
+        assert event.metadata["correlation_id"] == event.correlation_id
+    assert len({event.correlation_id for event in stored}) == 30
 
 
 async def test_the_policy_is_checked_before_an_append_joins_a_batch(

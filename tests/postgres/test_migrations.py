@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import uuid
 from pathlib import Path
 
 import asyncpg
@@ -153,3 +154,31 @@ async def test_migration_3_keeps_existing_groups_and_streams_broadcast(fresh_dat
         assert (await store.get_stream("orders")).delivery is sluice.DeliverySemantics.BROADCAST
         described = await store.consumer_groups().describe("orders", "g")
         assert [p.committed_offset for p in described.partitions] == [3, 4]
+
+
+async def test_the_append_of_earlier_versions_still_works_during_a_rolling_upgrade(fresh_database: str) -> None:
+    """Processes of a version before migration 0012 call ``append_events`` with one correlation id per batch;
+    it stays and gives every event of the batch that id, appended like the new per-event function."""
+    store = await sluice.connect(fresh_database, migrate=True)
+    try:
+        await store.append("orders", sluice.EventData("Placed", {"n": 0}))
+        connection = await asyncpg.connect(fresh_database)
+        try:
+            first = await connection.fetchval(
+                "SELECT sluice.append_events('orders', 0, NULL, false, $1::uuid[], ARRAY['Placed', 'Placed'],"
+                " ARRAY[1, 1], ARRAY['application/json', 'application/json'], $2::bytea[],"
+                " ARRAY['{}', '{}']::jsonb[], 'old-pod')",
+                [uuid.uuid4(), uuid.uuid4()],
+                [b'{"n": 1}', b'{"n": 2}'],
+            )
+        finally:
+            await connection.close()
+        assert first == 1
+        stored = [event async for event in store.read_stream("orders")]
+        assert [(event.offset, event.data, event.correlation_id) for event in stored] == [
+            (0, {"n": 0}, None),
+            (1, {"n": 1}, "old-pod"),
+            (2, {"n": 2}, "old-pod"),
+        ]
+    finally:
+        await store.close()

@@ -254,10 +254,10 @@ class MemoryEventStore(EventStore):
         partition.last_appended_at = timestamp
         transaction = next(self._transactions)
         offsets = []
-        for event in events.events():
+        for event, correlation_id in zip(events.events(), events.correlation_ids, strict=True):
             offset = len(partition.events)
             position = GlobalPosition(transaction, next(self._sequence))
-            partition.events.append(StoredEvent(offset, event, request.correlation_id, timestamp, position))
+            partition.events.append(StoredEvent(offset, event, correlation_id, timestamp, position))
             stream.event_ids[event.event_id] = (partition_number, offset)
             self._state.global_log.append(GlobalEntry(position, stream, partition_number, offset))
             offsets.append(offset)

@@ -3,14 +3,15 @@
     async with AppendBatcher(store, linger=timedelta(milliseconds=2), max_batch=500) as batcher:
         result = await batcher.append("orders", OrderPlaced(...), partition_key="customer-7")
 
-Each caller's events are validated on entry (a bad one fails only its caller), given a fixed event
-id, routed to a partition as the store would route them, and queued in the lane of their stream,
-partition and correlation id. A lane writes its queue with one ``store.append`` when the oldest
+Each caller's events are validated and encoded on entry (a bad one fails only its caller), given a
+fixed event id and the caller's correlation id, routed to a partition as the store would route them, and
+queued in the lane of their stream and partition. A lane writes its queue with one
+``store.append_prepared`` (each event encoded once, each keeping its correlation id) when the oldest
 append has waited ``linger`` or ``max_batch`` events are queued; each caller then receives its own
 offsets, or its own error (see ``flushing.py``). Appends with an ``expected_offset`` are not batched:
 their check is about the partition's head at that moment, so they go straight to the store.
 
-It is built on the store's public API only, so it works with every backend.
+It is built on the store's public API only (``append_prepared``), so it works with every backend.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class AppendBatcher:
             return await self.store.append_prepared(name, prepared, partition_key=partition_key, partition=partition)
         self._check_open()  # closed while the partition count was looked up
         pending = PendingAppend(prepared, asyncio.get_running_loop().create_future())
-        self._lane(LaneKey(stream_name=name, partition=target, correlation_id=correlation)).add(pending)
+        self._lane(LaneKey(stream_name=name, partition=target)).add(pending)
         return await pending.result
 
     async def close(self) -> None:

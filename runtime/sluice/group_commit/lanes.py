@@ -22,7 +22,7 @@ from sluice.group_commit.pending import LaneKey, PendingAppend
 
 
 class AppendLane:
-    """The appends waiting for one (stream, partition, correlation id)."""
+    """The appends waiting for one (stream, partition)."""
 
     def __init__(
         self,

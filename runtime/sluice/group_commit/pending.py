@@ -1,8 +1,7 @@
 """One caller's append waiting in a lane, and the key of the lane it waits in.
 
-A lane holds the appends that may share one ``store.append`` call: same stream, same partition (or
-none given, so the store spreads the whole batch), and same correlation id (the store records one
-correlation id per append).
+A lane holds the appends that may share one ``store.append_prepared`` call: same stream and same partition
+(or none given, so the store spreads the whole batch). Each event keeps its own correlation id.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ class LaneKey:
     stream_name: str
     partition: int | None
     """The partition the events were routed to, or None to let the store spread the batch."""
-    correlation_id: str | None
 
 
 @dataclasses.dataclass(slots=True)

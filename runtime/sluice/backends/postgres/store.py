@@ -306,7 +306,7 @@ class PostgresEventStore(EventStore):
                     expected_next,
                     require_existing,
                     *arguments,
-                    request.correlation_id,
+                    events.correlation_ids,
                 )
             except asyncpg.UniqueViolationError as error:
                 if error.constraint_name != "events_event_id":

@@ -94,8 +94,8 @@ DELETE FROM streams WHERE stream_id IN (SELECT stream_id FROM doomed)
 RETURNING name;
 
 -- name: append_events
--- See the append_events function in the schema: one round trip, the lock taken before any write.
-SELECT append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS first_offset;
+-- See the append_correlated_events function in the schema: one round trip, the lock taken before any write.
+SELECT append_correlated_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS first_offset;
 
 -- name: partition_head
 SELECT s.type, p.next_offset, s.archived_at, s.deleted_at

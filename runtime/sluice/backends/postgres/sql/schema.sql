@@ -1,6 +1,6 @@
 -- The whole current schema, for fresh databases. `sluice migrate` applies it to an empty
 -- schema; existing ones get the numbered migrations. A test proves both build the same database.
--- schema-version: 11
+-- schema-version: 12
 
 CREATE TABLE streams (
     stream_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -47,12 +47,13 @@ CREATE INDEX events_global_order ON events (transaction_id, sequence);
 
 -- Appends a batch to one partition and returns its first offset, or NULL when the stream or
 -- partition is missing, the stream is archived or deleted, or the expectation fails (the caller
--- then asks why).
+-- then asks why). Each event has its own correlation id (p_correlation_ids, one per event), so that
+-- the appends of callers with different correlation ids can share one transaction (group commit).
 -- Writers of one partition first queue on a transaction advisory lock, which needs no transaction
 -- id; the transaction gets its id at the UPDATE below, once it holds the lock. So within a
 -- partition transaction ids increase with offsets, and the global log, which is ordered by
 -- transaction id, keeps every partition's order. The counter row keeps offsets dense.
-CREATE FUNCTION append_events(
+CREATE FUNCTION append_correlated_events(
     p_stream_name text,
     p_partition integer,
     p_expected_next_offset bigint,
@@ -63,7 +64,7 @@ CREATE FUNCTION append_events(
     p_content_types text[],
     p_payloads bytea[],
     p_metadata jsonb[],
-    p_correlation_id text
+    p_correlation_ids text[]
 ) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -96,11 +97,37 @@ BEGIN
     INSERT INTO events (stream_id, partition, event_offset, event_id, event_type, schema_version,
                         content_type, data, metadata, correlation_id, created_at)
     SELECT v_stream_id, p_partition, v_first_offset + batch.ordinal - 1, batch.event_id, batch.event_type,
-           batch.schema_version, batch.content_type, batch.data, batch.metadata, p_correlation_id, v_appended_at
-      FROM unnest(p_event_ids, p_event_types, p_schema_versions, p_content_types, p_payloads, p_metadata)
-               WITH ORDINALITY AS batch(event_id, event_type, schema_version, content_type, data, metadata, ordinal);
+           batch.schema_version, batch.content_type, batch.data, batch.metadata, batch.correlation_id,
+           v_appended_at
+      FROM unnest(p_event_ids, p_event_types, p_schema_versions, p_content_types, p_payloads, p_metadata,
+                  p_correlation_ids)
+               WITH ORDINALITY AS batch(event_id, event_type, schema_version, content_type, data, metadata,
+                                        correlation_id, ordinal);
     RETURN v_first_offset;
 END
+$$;
+
+-- The append of Sluice versions before 0012 (one correlation id for the whole batch), kept for their
+-- processes during a rolling upgrade: the same append, every event with that one correlation id.
+CREATE FUNCTION append_events(
+    p_stream_name text,
+    p_partition integer,
+    p_expected_next_offset bigint,
+    p_require_existing boolean,
+    p_event_ids uuid[],
+    p_event_types text[],
+    p_schema_versions integer[],
+    p_content_types text[],
+    p_payloads bytea[],
+    p_metadata jsonb[],
+    p_correlation_id text
+) RETURNS bigint
+LANGUAGE sql AS $$
+    SELECT append_correlated_events(
+        p_stream_name, p_partition, p_expected_next_offset, p_require_existing, p_event_ids, p_event_types,
+        p_schema_versions, p_content_types, p_payloads, p_metadata,
+        array_fill(p_correlation_id, ARRAY[cardinality(p_event_ids)])
+    )
 $$;
 
 -- The first offset of a partition stored at or after p_at (the partition's head when none is).
