@@ -20,6 +20,7 @@ from sluice.rpc.server import DEFAULT_GRACE_SECONDS, run_grpc_server
 from sluice.rpc.tls import TlsSettings
 from sluice.security import BearerTokens
 from sluice.security.policy_loading import policy_from_environment
+from sluice.serving.garbage_collection import settle_after_startup
 
 
 def _arguments() -> argparse.Namespace:
@@ -53,6 +54,7 @@ async def _serve(arguments: argparse.Namespace) -> None:
         loop.add_signal_handler(signal_number, stop.set)
 
     def ready(port: int) -> None:
+        settle_after_startup()  # fan-out latency: sluice/serving/garbage_collection.py
         logging.getLogger("sluice.rpc").info("serving gRPC on port %d", port)
         if arguments.port_file is not None:
             temporary = arguments.port_file.with_suffix(".tmp")
