@@ -8,8 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from sluice_operator.local.control_plane import ManagedProcess
-from sluice_operator.local.tool_processes import build_tool, log_tail
+from sluice_devkit.control_plane import ManagedProcess
+from sluice_devkit.tool_processes import build_tool, log_tail
 
 __all__ = ["PeerServerError", "ServerProcess", "build_tool", "free_loopback_port"]
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from sluice_operator.local.argocd import LocalArgoCD, build_argocd_binaries
-from sluice_operator.local.demo_sink import CloudEventSink
-from sluice_operator.local.git_repository import LocalGitRepository
+from sluice_devkit.argocd import LocalArgoCD, build_argocd_binaries
+from sluice_devkit.demo_sink import CloudEventSink
+from sluice_devkit.git_repository import LocalGitRepository
 from tests.argocd_live.gitops import ARGOCD_CM_PATCH, CHART_DIRECTORY, GitOps, example_files
 from tests.real_node.node_cluster import (
     REPOSITORY_ROOT,

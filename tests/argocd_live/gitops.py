@@ -20,10 +20,10 @@ from typing import Any
 
 import yaml
 
-from sluice_operator.local.argocd import ARGOCD_NAMESPACE, LocalArgoCD
-from sluice_operator.local.demo_sink import CloudEventSink
-from sluice_operator.local.end_to_end_example import DEFAULT_EXAMPLE_DIRECTORY, ExampleManifests
-from sluice_operator.local.git_repository import LocalGitRepository
+from sluice_devkit.argocd import ARGOCD_NAMESPACE, LocalArgoCD
+from sluice_devkit.demo_sink import CloudEventSink
+from sluice_devkit.end_to_end_example import DEFAULT_EXAMPLE_DIRECTORY, ExampleManifests
+from sluice_devkit.git_repository import LocalGitRepository
 from tests.real_node.node_cluster import REPOSITORY_ROOT, RealCluster
 
 ARGOCD_DIRECTORY = REPOSITORY_ROOT / "deploy" / "argocd"

@@ -23,9 +23,9 @@ import yaml
 
 import sluice
 from sluice.errors import StreamNotFoundError
-from sluice_operator.local.argocd import ARGOCD_NAMESPACE
-from sluice_operator.local.end_to_end_example import CONSUMER_GROUP, REPLAY, STREAM
-from sluice_operator.local.sample_events import append_sample_orders
+from sluice_devkit.argocd import ARGOCD_NAMESPACE
+from sluice_devkit.end_to_end_example import CONSUMER_GROUP, REPLAY, STREAM
+from sluice_devkit.sample_events import append_sample_orders
 from tests.argocd_live.gitops import (
     EXAMPLE_PATH,
     PLATFORM_APPLICATION_FILE,

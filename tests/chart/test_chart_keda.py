@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sluice_operator.local.control_plane import build_control_plane_binaries
+from sluice_devkit.control_plane import build_control_plane_binaries
 from tests.custom_resources.manifests import REPOSITORY_ROOT
 from tests.examples.autoscaling import keda_lag_query, one_document
 

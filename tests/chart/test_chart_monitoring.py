@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sluice_operator.local.control_plane import build_control_plane_binaries
+from sluice_devkit.control_plane import build_control_plane_binaries
 from sluice_operator.reconcile.ownership import Owner, child_labels
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]

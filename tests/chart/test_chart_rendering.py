@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
+from sluice_devkit.control_plane import build_control_plane_binaries
 from sluice_operator import chart_generation
 from sluice_operator.chart_values import ChartValues
-from sluice_operator.local.control_plane import build_control_plane_binaries
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPOSITORY_ROOT / "charts" / "sluice"

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from sluice_operator.local.control_plane import LocalControlPlane, build_control_plane_binaries
+from sluice_devkit.control_plane import LocalControlPlane, build_control_plane_binaries
 from sluice_operator.models import CUSTOM_RESOURCES
 from tests.custom_resources.cluster import SHARED_CONTROL_PLANE, KubernetesCluster, api_client_for, wait_until
 from tests.custom_resources.manifests import CRDS_DIRECTORY, REPOSITORY_ROOT

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sluice_operator.local.control_plane import build_control_plane_binaries
+from sluice_devkit.control_plane import build_control_plane_binaries
 from sluice_operator.metrics import CONSUMER_GROUP_LAG_EVENTS, CONSUMER_GROUP_LAG_SECONDS
 from sluice_operator.models import API_VERSION
 from tests.custom_resources.manifests import REPOSITORY_ROOT, load_example

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from sluice_operator.local.control_plane import LocalControlPlane, build_control_plane_binaries
-from sluice_operator.local.keda import LocalKeda, build_keda_binaries
+from sluice_devkit.control_plane import LocalControlPlane, build_control_plane_binaries
+from sluice_devkit.keda import LocalKeda, build_keda_binaries
 from tests.custom_resources.cluster import KubernetesCluster, api_client_for
 from tests.custom_resources.manifests import CRDS_DIRECTORY, REPOSITORY_ROOT
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from sluice_operator.local.keda import METRICS_API_SERVICE, LocalKeda
+from sluice_devkit.keda import METRICS_API_SERVICE, LocalKeda
 from tests.custom_resources.cluster import KubernetesCluster
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.keda, pytest.mark.slow]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -54,8 +55,12 @@ def test_wheel_installed_as_in_the_image_runs_every_entrypoint(tmp_path: Path) -
         "--requirement", requirements, wheel)  # fmt: skip
 
     installed = run(UV, "pip", "list", "--python", venv / "bin" / "python", "--format", "freeze").lower()
-    for development_only in ("pytest", "mypy", "ruff", "schemathesis", "grpcio-tools"):
+    for development_only in ("pytest", "mypy", "ruff", "schemathesis", "grpcio-tools", "cryptography"):
         assert f"\n{development_only}==" not in f"\n{installed}", f"{development_only} must not be in the image"
+    with zipfile.ZipFile(wheel) as archive:
+        top_level = {name.split("/")[0] for name in archive.namelist()}
+    assert {"sluice", "sluice_operator"} <= top_level
+    assert "sluice_devkit" not in top_level, "the dev kit (devkit/) is not shipped"
 
     environment = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(tmp_path)}
     for entrypoint in declared_entrypoints():

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from sluice_operator.local.end_to_end_example import (
+from sluice_devkit.end_to_end_example import (
     CONSUMER_GROUP,
     DATABASE_SECRET,
     DEFAULT_EXAMPLE_DIRECTORY,

@@ -1,4 +1,4 @@
-"""``python -m sluice_operator.local.platform --exit-after-ready`` (what ``./dev demo`` runs) as a user runs it:
+"""``python -m sluice_devkit.platform --exit-after-ready`` (what ``./dev demo`` runs) as a user runs it:
 it brings up PostgreSQL, the control plane, the operator and the end-to-end example, the sink receives every
 sample event, ``kubectl get sluice -A`` shows the kinds with their Ready status and the group's lag 0, and
 nothing it started is left running afterwards."""
@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sluice_operator.local.local_processes import process_is_running
-from sluice_operator.local.sample_events import CUSTOMERS
+from sluice_devkit.local_processes import process_is_running
+from sluice_devkit.sample_events import CUSTOMERS
 from tests.custom_resources.cluster import KubernetesCluster, parse_table
 from tests.custom_resources.manifests import REPOSITORY_ROOT
 
@@ -64,7 +64,7 @@ def test_the_platform_comes_up_delivers_every_event_and_leaves_nothing_running(s
         [
             sys.executable,
             "-m",
-            "sluice_operator.local.platform",
+            "sluice_devkit.platform",
             "--mode=processes",
             "--exit-after-ready",
             "--events",
@@ -132,7 +132,7 @@ def test_ctrl_c_stops_everything_it_started(state_directory: Path, tmp_path: Pat
             [
                 sys.executable,
                 "-m",
-                "sluice_operator.local.platform",
+                "sluice_devkit.platform",
                 "--mode=processes",
                 "--events",
                 "10",
@@ -197,7 +197,7 @@ def test_an_existing_cluster_is_used_without_standing_in_for_its_kubelet(
             [
                 sys.executable,
                 "-m",
-                "sluice_operator.local.platform",
+                "sluice_devkit.platform",
                 "--exit-after-ready",
                 "--events",
                 "20",

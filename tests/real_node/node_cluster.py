@@ -1,7 +1,7 @@
 """A real one-node cluster for the end-to-end tests: PostgreSQL, the control plane and a node, with the
 Sluice image imported; and small helpers to wait on it.
 
-Starting order matters (``sluice_operator.local.local_node``): the node's bridge first, then PostgreSQL and
+Starting order matters (``sluice_devkit.local_node``): the node's bridge first, then PostgreSQL and
 the API server listening on its gateway too (pods reach them there), then the node.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sluice.embedded_postgres import EmbeddedPostgres, ServerSettings
-from sluice_operator.local.control_plane import LocalControlPlane, build_control_plane_binaries
-from sluice_operator.local.local_node import LocalNode, node_unsupported_reason
+from sluice_devkit.control_plane import LocalControlPlane, build_control_plane_binaries
+from sluice_devkit.local_node import LocalNode, node_unsupported_reason
 
 __all__ = [
     "OPERATOR_NAMESPACE",

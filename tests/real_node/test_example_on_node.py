@@ -22,8 +22,8 @@ import pytest
 
 import sluice
 from sluice.projections.status import projection_status
-from sluice_operator.local.demo_sink import CloudEventSink
-from sluice_operator.local.end_to_end_example import (
+from sluice_devkit.demo_sink import CloudEventSink
+from sluice_devkit.end_to_end_example import (
     CONSUMER_GROUP,
     PROJECTION,
     PROJECTION_TABLE,
@@ -31,8 +31,8 @@ from sluice_operator.local.end_to_end_example import (
     STREAM,
     load_example_manifests,
 )
-from sluice_operator.local.read_model import order_summary_rows
-from sluice_operator.local.sample_events import append_sample_orders
+from sluice_devkit.read_model import order_summary_rows
+from sluice_devkit.sample_events import append_sample_orders
 from tests.real_node.node_cluster import OPERATOR_NAMESPACE, RealCluster, wait_for
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.node, pytest.mark.slow, pytest.mark.timeout(600)]

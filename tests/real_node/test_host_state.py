@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice_operator.local.node_host_state import WATCHED_PATHS, HostSnapshot
+from sluice_devkit.node_host_state import WATCHED_PATHS, HostSnapshot
 
 pytestmark = [pytest.mark.node]
 

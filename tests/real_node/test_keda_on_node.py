@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from sluice_operator.local.demo_sink import CloudEventSink
-from sluice_operator.local.end_to_end_example import CONSUMER_GROUP, STREAM, load_example_manifests
-from sluice_operator.local.keda import LocalKeda, build_keda_binaries
-from sluice_operator.local.sample_events import append_sample_orders
+from sluice_devkit.demo_sink import CloudEventSink
+from sluice_devkit.end_to_end_example import CONSUMER_GROUP, STREAM, load_example_manifests
+from sluice_devkit.keda import LocalKeda, build_keda_binaries
+from sluice_devkit.sample_events import append_sample_orders
 from tests.custom_resources.manifests import REPOSITORY_ROOT
 from tests.examples.autoscaling import one_document
 from tests.real_node.node_cluster import RealCluster, wait_for

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from sluice_operator.local.control_plane import LocalControlPlane
-from sluice_operator.local.local_node import PAUSE_IMAGE, LocalNode
-from sluice_operator.local.node_teardown import interfaces_on_bridge, mounts_under
+from sluice_devkit.control_plane import LocalControlPlane
+from sluice_devkit.local_node import PAUSE_IMAGE, LocalNode
+from sluice_devkit.node_teardown import interfaces_on_bridge, mounts_under
 from tests.real_node.node_cluster import wait_for
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.node, pytest.mark.slow, pytest.mark.timeout(300)]

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from sluice_operator.local.control_plane import LocalControlPlane
-from sluice_operator.local.local_node import PAUSE_IMAGE, LocalNode, NodeStartError
-from sluice_operator.local.node_host_state import HostSnapshot
-from sluice_operator.local.node_teardown import cgroup_directories, mounts_under, processes_running
+from sluice_devkit.control_plane import LocalControlPlane
+from sluice_devkit.local_node import PAUSE_IMAGE, LocalNode, NodeStartError
+from sluice_devkit.node_host_state import HostSnapshot
+from sluice_devkit.node_teardown import cgroup_directories, mounts_under, processes_running
 from tests.real_node.node_cluster import wait_for
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.node, pytest.mark.slow, pytest.mark.timeout(420)]
@@ -39,8 +39,8 @@ SLEEPER_POD = {
 NODE_THAT_GETS_KILLED = """
 import json, sys, time
 from pathlib import Path
-from sluice_operator.local.control_plane import LocalControlPlane
-from sluice_operator.local.local_node import LocalNode
+from sluice_devkit.control_plane import LocalControlPlane
+from sluice_devkit.local_node import LocalNode
 
 kubernetes_bin, node_bin, work, pod = sys.argv[1:5]
 node = LocalNode(Path(node_bin), Path(kubernetes_bin), Path(work) / "node")

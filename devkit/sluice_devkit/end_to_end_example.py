@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-from sluice_operator.local.platform_errors import PlatformError
+from sluice_devkit.platform_errors import PlatformError
 
 __all__ = [
     "CONSUMER_GROUP",
@@ -28,7 +28,7 @@ __all__ = [
     "load_example_manifests",
 ]
 
-DEFAULT_EXAMPLE_DIRECTORY = Path(__file__).resolve().parents[3] / "examples" / "end-to-end"
+DEFAULT_EXAMPLE_DIRECTORY = Path(__file__).resolve().parents[2] / "examples" / "end-to-end"
 """``examples/end-to-end`` of the source checkout this module runs from."""
 DATABASE_SECRET = "sluice-database"  # noqa: S105 - the Secret's name, not a password
 STREAM = "orders"

@@ -18,8 +18,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from sluice_operator.local.control_plane import LOOPBACK_ADDRESS, ManagedProcess, _free_loopback_ports
-from sluice_operator.local.platform_errors import PlatformError
+from sluice_devkit.control_plane import LOOPBACK_ADDRESS, ManagedProcess, _free_loopback_ports
+from sluice_devkit.platform_errors import PlatformError
 
 __all__ = ["GitRepositoryError", "LocalGitRepository"]
 

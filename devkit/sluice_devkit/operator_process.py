@@ -10,9 +10,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from sluice_operator.local.kubelet_stand_in import free_loopback_port
-from sluice_operator.local.local_processes import LocalProcess
-from sluice_operator.local.platform_errors import PlatformError
+from sluice_devkit.kubelet_stand_in import free_loopback_port
+from sluice_devkit.local_processes import LocalProcess
+from sluice_devkit.platform_errors import PlatformError
 
 __all__ = ["start_operator"]
 

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sluice_operator.local.kubectl import Kubectl
-from sluice_operator.local.kubelet_stand_in import PodProcess, start_pod_processes
-from sluice_operator.local.platform_errors import PlatformError
+from sluice_devkit.kubectl import Kubectl
+from sluice_devkit.kubelet_stand_in import PodProcess, start_pod_processes
+from sluice_devkit.platform_errors import PlatformError
 
 __all__ = ["pods_of_job", "report_pod_finished", "run_job_pod"]
 

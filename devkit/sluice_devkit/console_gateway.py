@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sluice_operator.local.local_processes import LocalProcess
-from sluice_operator.local.platform_errors import PlatformError
-from sluice_operator.local.tool_processes import answers_ok
+from sluice_devkit.local_processes import LocalProcess
+from sluice_devkit.platform_errors import PlatformError
+from sluice_devkit.tool_processes import answers_ok
 
 __all__ = ["DEMO_PRINCIPAL", "ConsoleGateway", "GatewayAddresses"]
 

@@ -1,4 +1,4 @@
-"""``python -m sluice_operator.local.platform``: the whole local Sluice platform with one command.
+"""``python -m sluice_devkit.platform``: the whole local Sluice platform with one command.
 
 What ``./dev demo`` runs, in one of two modes it names when it starts:
 
@@ -37,11 +37,11 @@ from types import FrameType
 import click
 
 from sluice.errors import SluiceError
-from sluice_operator.local.control_plane import ControlPlaneStartError
-from sluice_operator.local.local_node import node_unsupported_reason
-from sluice_operator.local.local_platform import REPOSITORY_ROOT, LocalPlatform, PlatformOptions
-from sluice_operator.local.node_platform import NodePlatform
-from sluice_operator.local.platform_errors import PlatformInterruptedError
+from sluice_devkit.control_plane import ControlPlaneStartError
+from sluice_devkit.local_node import node_unsupported_reason
+from sluice_devkit.local_platform import REPOSITORY_ROOT, LocalPlatform, PlatformOptions
+from sluice_devkit.node_platform import NodePlatform
+from sluice_devkit.platform_errors import PlatformInterruptedError
 
 __all__ = ["choose_platform", "main", "run_platform"]
 

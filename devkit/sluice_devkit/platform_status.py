@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sluice_operator.local.kubectl import Kubectl
-from sluice_operator.local.platform_errors import PlatformError
+from sluice_devkit.kubectl import Kubectl
+from sluice_devkit.platform_errors import PlatformError
 
 __all__ = [
     "ConsumerGroupState",

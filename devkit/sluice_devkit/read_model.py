@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from sluice_operator.local.platform_errors import PlatformError
+from sluice_devkit.platform_errors import PlatformError
 
 __all__ = ["REVENUE_PER_CUSTOMER_SQL", "CustomerRevenue", "ReadModelRows", "order_summary_rows", "revenue_per_customer"]
 

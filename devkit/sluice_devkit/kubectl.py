@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sluice_operator.local.platform_errors import PlatformError
+from sluice_devkit.platform_errors import PlatformError
 
 __all__ = ["Kubectl"]
 

@@ -33,14 +33,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sluice_operator.local.control_plane import (
+from sluice_devkit.control_plane import (
     ControlPlaneStartError,
     LocalControlPlane,
     ManagedProcess,
     _free_loopback_ports,
     issue_leaf_certificate,
 )
-from sluice_operator.local.node_config import (
+from sluice_devkit.node_config import (
     DEFAULT_BRIDGE_NAME,
     DEFAULT_POD_SUBNET,
     NodeLayout,
@@ -49,10 +49,10 @@ from sluice_operator.local.node_config import (
     kube_proxy_config,
     kubelet_config,
 )
-from sluice_operator.local.node_host_state import HostSnapshot
-from sluice_operator.local.node_images import import_image_archive, write_pause_image_archive
-from sluice_operator.local.node_slot import NodeSlot, NodeSlotBusyError, SlotPaths
-from sluice_operator.local.node_teardown import (
+from sluice_devkit.node_host_state import HostSnapshot
+from sluice_devkit.node_images import import_image_archive, write_pause_image_archive
+from sluice_devkit.node_slot import NodeSlot, NodeSlotBusyError, SlotPaths
+from sluice_devkit.node_teardown import (
     cgroup_directories,
     delete_bridge,
     interfaces_on_bridge,

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from sluice_operator.local.node_host_state import IPTABLES_COMMANDS, IPTABLES_TABLES, HostSnapshot
-from sluice_operator.local.node_teardown import (
+from sluice_devkit.node_host_state import IPTABLES_COMMANDS, IPTABLES_TABLES, HostSnapshot
+from sluice_devkit.node_teardown import (
     cgroup_directories,
     delete_bridge,
     kill_processes_in_cgroups,

@@ -111,7 +111,7 @@ def containerd_config(layout: NodeLayout) -> str:
     """containerd 2.x configuration (version 3): CRI with runc, overlayfs, the local pause image, CNI."""
     runtime = "plugins.'io.containerd.cri.v1.runtime'"
     runc = f"{runtime}.containerd.runtimes.runc"
-    return f"""# Written by sluice_operator.local.node_config: containerd for one local Kubernetes node.
+    return f"""# Written by sluice_devkit.node_config: containerd for one local Kubernetes node.
 version = 3
 root = {_toml_string(layout.containerd_root)}
 state = {_toml_string(layout.containerd_state)}

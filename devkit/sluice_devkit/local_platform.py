@@ -18,10 +18,10 @@ from typing import Any
 import click
 
 from sluice.embedded_postgres import EmbeddedPostgres, ServerSettings
-from sluice_operator.local.console_gateway import ConsoleGateway
-from sluice_operator.local.control_plane import LocalControlPlane, build_control_plane_binaries
-from sluice_operator.local.demo_sink import CloudEventSink
-from sluice_operator.local.end_to_end_example import (
+from sluice_devkit.console_gateway import ConsoleGateway
+from sluice_devkit.control_plane import LocalControlPlane, build_control_plane_binaries
+from sluice_devkit.demo_sink import CloudEventSink
+from sluice_devkit.end_to_end_example import (
     CONSUMER_GROUP,
     DEFAULT_EXAMPLE_DIRECTORY,
     PROJECTION,
@@ -30,32 +30,32 @@ from sluice_operator.local.end_to_end_example import (
     STREAM,
     load_example_manifests,
 )
-from sluice_operator.local.job_stand_in import run_job_pod
-from sluice_operator.local.kubectl import Kubectl
-from sluice_operator.local.kubelet_stand_in import (
+from sluice_devkit.job_stand_in import run_job_pod
+from sluice_devkit.kubectl import Kubectl
+from sluice_devkit.kubelet_stand_in import (
     PodProcess,
     pods_of_deployment,
     start_pod_processes,
     wait_for_pods,
     wait_until_ready,
 )
-from sluice_operator.local.local_processes import process_is_running
-from sluice_operator.local.operator_process import OperatorProcess, start_operator
-from sluice_operator.local.platform_errors import PlatformError, PlatformInterruptedError
-from sluice_operator.local.platform_status import (
+from sluice_devkit.local_processes import process_is_running
+from sluice_devkit.operator_process import OperatorProcess, start_operator
+from sluice_devkit.platform_errors import PlatformError, PlatformInterruptedError
+from sluice_devkit.platform_status import (
     consumer_group_state,
     projection_state,
     ready_status,
     replay_state,
     sluice_table,
 )
-from sluice_operator.local.read_model import REVENUE_PER_CUSTOMER_SQL, order_summary_rows, revenue_per_customer
-from sluice_operator.local.sample_events import append_sample_orders
+from sluice_devkit.read_model import REVENUE_PER_CUSTOMER_SQL, order_summary_rows, revenue_per_customer
+from sluice_devkit.sample_events import append_sample_orders
 
 __all__ = ["DEMO_NAMESPACE", "REPOSITORY_ROOT", "LocalPlatform", "PlatformOptions"]
 
 
-REPOSITORY_ROOT = Path(__file__).resolve().parents[3]
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 DEMO_NAMESPACE = "sluice-demo"
 REFRESH_INTERVAL_SECONDS = 2.0
 STEP_TIMEOUT_SECONDS = 90.0
@@ -73,7 +73,7 @@ CUSTOMERS_SHOWN = 5
 
 @dataclass(frozen=True)
 class PlatformOptions:
-    """What ``python -m sluice_operator.local.platform`` was asked to do."""
+    """What ``python -m sluice_devkit.platform`` was asked to do."""
 
     state_directory: Path
     events: int

@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sluice_operator.local.kubectl import Kubectl
-from sluice_operator.local.local_processes import LocalProcess
-from sluice_operator.local.platform_errors import PlatformError
+from sluice_devkit.kubectl import Kubectl
+from sluice_devkit.local_processes import LocalProcess
+from sluice_devkit.platform_errors import PlatformError
 from sluice_operator.reconcile.workloads import CONTAINER_NAME
 
 __all__ = [

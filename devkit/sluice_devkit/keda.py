@@ -36,7 +36,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from sluice_operator.local.control_plane import (
+from sluice_devkit.control_plane import (
     LOOPBACK_ADDRESS,
     ControlPlaneStartError,
     LocalControlPlane,
@@ -44,9 +44,9 @@ from sluice_operator.local.control_plane import (
     _free_loopback_ports,
     issue_leaf_certificate,
 )
-from sluice_operator.local.kubectl import Kubectl
-from sluice_operator.local.platform_errors import PlatformError
-from sluice_operator.local.tool_processes import answers_ok, build_tool, wait_until_ready
+from sluice_devkit.kubectl import Kubectl
+from sluice_devkit.platform_errors import PlatformError
+from sluice_devkit.tool_processes import answers_ok, build_tool, wait_until_ready
 
 __all__ = ["KEDA_NAMESPACE", "METRICS_API_SERVICE", "KedaStartError", "LocalKeda", "build_keda_binaries"]
 

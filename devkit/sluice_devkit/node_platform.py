@@ -21,27 +21,27 @@ from typing import Any
 import click
 
 from sluice.embedded_postgres import EmbeddedPostgres, ServerSettings
-from sluice_operator.local.control_plane import LocalControlPlane
-from sluice_operator.local.demo_sink import CloudEventSink
-from sluice_operator.local.end_to_end_example import (
+from sluice_devkit.control_plane import LocalControlPlane
+from sluice_devkit.demo_sink import CloudEventSink
+from sluice_devkit.end_to_end_example import (
     CONSUMER_GROUP,
     PROJECTION,
     REPLAY,
     STREAM,
     load_example_manifests,
 )
-from sluice_operator.local.kubectl import Kubectl
-from sluice_operator.local.local_node import LocalNode
-from sluice_operator.local.local_platform import (
+from sluice_devkit.kubectl import Kubectl
+from sluice_devkit.local_node import LocalNode
+from sluice_devkit.local_platform import (
     CRD_NAMES,
     DEMO_NAMESPACE,
     REPOSITORY_ROOT,
     LocalPlatform,
     PlatformOptions,
 )
-from sluice_operator.local.platform_errors import PlatformError
-from sluice_operator.local.platform_status import replay_state, sluice_table
-from sluice_operator.local.sample_events import append_sample_orders
+from sluice_devkit.platform_errors import PlatformError
+from sluice_devkit.platform_status import replay_state, sluice_table
+from sluice_devkit.sample_events import append_sample_orders
 
 __all__ = ["OPERATOR_NAMESPACE", "NodePlatform", "build_image", "build_node_binaries"]
 

@@ -1,4 +1,4 @@
-"""Errors of the local platform (``python -m sluice_operator.local.platform``)."""
+"""Errors of the local platform (``python -m sluice_devkit.platform``)."""
 
 from __future__ import annotations
 

@@ -1,1 +1,0 @@
-"""Local development and test infrastructure for the Sluice operator."""
