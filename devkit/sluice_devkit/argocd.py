@@ -31,7 +31,6 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 from sluice_devkit.control_plane import (
@@ -44,6 +43,7 @@ from sluice_devkit.control_plane import (
 )
 from sluice_devkit.kubectl import Kubectl
 from sluice_devkit.platform_errors import PlatformError
+from sluice_devkit.started_once import StartedOnce
 from sluice_devkit.tool_processes import answers_ok, build_tool, log_tail, wait_until_ready
 
 __all__ = [
@@ -69,7 +69,7 @@ class ArgoCDStartError(ControlPlaneStartError):
     """An Argo CD process (or Redis) exited, or did not answer its health check in time, while starting."""
 
 
-class LocalArgoCD:
+class LocalArgoCD(StartedOnce):
     """Argo CD's application controller and repo server for a running ``LocalControlPlane``; a context manager::
 
     with LocalArgoCD(argocd_bin, control_plane, work_directory, tool_directories=[helm_dir]) as argocd:
@@ -108,7 +108,6 @@ class LocalArgoCD:
         self.log_directory = self.work_directory / "logs"
         self.kubeconfig_path = self.work_directory / "argocd.kubeconfig"
         self._processes: list[ManagedProcess] = []
-        self._started = False
         self.ready_after_seconds: float | None = None
         """Seconds from the start of ``start()`` until the controller answered its health check."""
 
@@ -125,22 +124,9 @@ class LocalArgoCD:
         """The last lines of a process's log (for diagnostics when a wait times out)."""
         return log_tail(self.log_path(process_name), line_count)
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exception_type: type[BaseException] | None,
-        exception: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def start(self) -> Self:
         """Start Redis, the repo server and the controller; on failure stop what started."""
-        if self._started:
-            raise RuntimeError("this LocalArgoCD was already started; create a new one")
-        self._started = True
+        self._begin_start()
         started_at = time.monotonic()
         for binary_name in ("argocd-application-controller", "argocd-repo-server"):
             if not os.access(self.bin_directory / binary_name, os.X_OK):

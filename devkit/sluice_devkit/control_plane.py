@@ -39,7 +39,6 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from cryptography import x509
@@ -49,6 +48,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from sluice.child_processes import parent_death_hook
+from sluice_devkit.started_once import StartedOnce
 
 __all__ = [
     "ControlPlaneCertificates",
@@ -431,7 +431,7 @@ class ManagedProcess:
             process.wait()
 
 
-class LocalControlPlane:
+class LocalControlPlane(StartedOnce):
     """etcd, kube-apiserver and kube-controller-manager running on 127.0.0.1 for tests.
 
     Use as a context manager, or call ``start()`` and later ``stop()``::
@@ -496,7 +496,6 @@ class LocalControlPlane:
         self._processes: list[ManagedProcess] = []
         self._server_url: str | None = None
         self._certificates: ControlPlaneCertificates | None = None
-        self._started = False
         self.ready_after_seconds: float | None = None
         """Seconds from the start of ``start()`` until everything answered as ready."""
 
@@ -529,26 +528,13 @@ class LocalControlPlane:
         """Log file of ``etcd``, ``kube-apiserver`` or ``kube-controller-manager``."""
         return self.log_directory / f"{process_name}.log"
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exception_type: type[BaseException] | None,
-        exception: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def start(self) -> Self:
         """Start every process and wait until the API server and controller manager are ready.
 
         On failure everything already started is stopped and ``ControlPlaneStartError`` is raised with
         the tail of the failing process's log.
         """
-        if self._started:
-            raise RuntimeError("this LocalControlPlane was already started; create a new one")
-        self._started = True
+        self._begin_start()
         started_at = time.monotonic()
         deadline = started_at + self.ready_timeout_seconds
         for binary_name in ("etcd", "kube-apiserver", "kube-controller-manager"):

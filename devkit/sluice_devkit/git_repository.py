@@ -15,11 +15,11 @@ import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from sluice_devkit.control_plane import LOOPBACK_ADDRESS, ManagedProcess, _free_loopback_ports
 from sluice_devkit.platform_errors import PlatformError
+from sluice_devkit.started_once import StartedOnce
 
 __all__ = ["GitRepositoryError", "LocalGitRepository"]
 
@@ -32,7 +32,7 @@ class GitRepositoryError(PlatformError):
     """A git command failed, or git daemon did not start."""
 
 
-class LocalGitRepository:
+class LocalGitRepository(StartedOnce):
     """A repository under ``work_directory/<name>`` served by ``git daemon`` on 127.0.0.1; a context manager."""
 
     def __init__(self, work_directory: Path, *, name: str = "deploy", terminate_with_parent: bool = True) -> None:
@@ -50,17 +50,6 @@ class LocalGitRepository:
         if self.port is None:
             raise RuntimeError("the repository is not served yet: call start()")
         return f"git://{LOOPBACK_ADDRESS}:{self.port}/{self.name}"
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exception_type: type[BaseException] | None,
-        exception: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> Self:
         """Create the (empty) repository and serve it; returns once git daemon accepts connections."""

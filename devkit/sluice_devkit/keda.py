@@ -33,7 +33,6 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 from sluice_devkit.control_plane import (
@@ -46,6 +45,7 @@ from sluice_devkit.control_plane import (
 )
 from sluice_devkit.kubectl import Kubectl
 from sluice_devkit.platform_errors import PlatformError
+from sluice_devkit.started_once import StartedOnce
 from sluice_devkit.tool_processes import answers_ok, build_tool, wait_until_ready
 
 __all__ = ["KEDA_NAMESPACE", "METRICS_API_SERVICE", "KedaStartError", "LocalKeda", "build_keda_binaries"]
@@ -61,7 +61,7 @@ class KedaStartError(ControlPlaneStartError):
     """A KEDA process exited, or KEDA's APIService did not become Available in time, while starting."""
 
 
-class LocalKeda:
+class LocalKeda(StartedOnce):
     """KEDA's operator and metrics adapter for a running ``LocalControlPlane``; a context manager::
 
     with LocalKeda(keda_bin, control_plane, work_directory) as keda:
@@ -94,7 +94,6 @@ class LocalKeda:
         self.adapter_address = str(node_address) if node_address is not None else LOOPBACK_ADDRESS
         self._processes: list[ManagedProcess] = []
         self._registered = False
-        self._started = False
         self.ready_after_seconds: float | None = None
         """Seconds from the start of ``start()`` until the APIService was Available."""
 
@@ -107,22 +106,9 @@ class LocalKeda:
         """Log file of ``keda`` (the operator) or ``keda-adapter``."""
         return self.log_directory / f"{process_name}.log"
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exception_type: type[BaseException] | None,
-        exception: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def start(self) -> Self:
         """Start KEDA and wait until its APIService is Available; on failure stop what started."""
-        if self._started:
-            raise RuntimeError("this LocalKeda was already started; create a new one")
-        self._started = True
+        self._begin_start()
         started_at = time.monotonic()
         for binary_name in ("keda", "keda-adapter"):
             if not os.access(self.bin_directory / binary_name, os.X_OK):
