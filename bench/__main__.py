@@ -7,7 +7,16 @@ import asyncio
 import platform
 import time
 
-from bench import consumer_groups, group_commit, grpc_api, idle_subscriptions, projections, retention, runtime_core
+from bench import (
+    consumer_groups,
+    group_commit,
+    grpc_api,
+    idle_subscriptions,
+    projections,
+    retention,
+    runtime_core,
+    scaling,
+)
 from bench.harness import Comparison, Databases, print_report
 from sluice.embedded_postgres import EmbeddedPostgres, ServerSettings
 
@@ -19,6 +28,7 @@ SUITES = {
     "group-commit": group_commit.run,
     "retention": retention.run,
     "idle-subscriptions": idle_subscriptions.run,
+    "scaling": scaling.run,
 }
 
 
