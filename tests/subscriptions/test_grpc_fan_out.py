@@ -21,6 +21,7 @@ import sluice
 from sluice import EventData, EventStore, RecordedEvent
 from sluice.events import EventRow
 from sluice.rpc import subscription_sending
+from sluice.rpc.live_tails import LiveTails
 from sluice.rpc.server import SluiceGrpcServer, build_grpc_server
 from sluice.rpc.subscription_sending import EventMessages, SubscriptionBuffer
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
@@ -69,10 +70,14 @@ class _RawSubscriber:
         await asyncio.gather(self.task, return_exceptions=True)
 
 
+@pytest.mark.parametrize("buffer_events", [1000, 3], ids=["buffer-1000", "buffer-3"])
 async def test_every_subscriber_gets_every_event_once_in_order(
-    store: EventStore, server: SluiceGrpcServer, monkeypatch: pytest.MonkeyPatch
+    store: EventStore, server: SluiceGrpcServer, monkeypatch: pytest.MonkeyPatch, buffer_events: int
 ) -> None:
+    """With a 3-event buffer, bursts overflow buffers: calls are detached from the live tail, read on
+    their own and attach again (sluice/rpc/live_tails.py), over and over."""
     monkeypatch.setattr(subscription_sending, "SUBSCRIBE_BATCH_EVENTS", 7)  # bursts leave in several batches
+    monkeypatch.setattr(subscription_sending, "SUBSCRIBE_BUFFER_EVENTS", buffer_events)
     await store.append("orders", [EventData("Placed", {"n": n}) for n in range(20)])
     offsets = [0, 5, 20, 20]  # some catch up, some start at the head
     choices = random.Random(18)
@@ -162,3 +167,46 @@ def test_one_message_per_stored_event_and_never_another_events_message() -> None
     messages.message(_event(4, first_id))
     messages.message(_event(5, first_id))  # the oldest entries leave: at most two kept
     assert messages.message(_event(3, first_id)) is not first
+
+
+async def test_a_live_tail_hands_every_attached_call_its_events_and_detaches_a_full_one() -> None:
+    async with await sluice.connect("memory://", poll_interval=FAST_POLL) as store:
+        await store.append("orders", [EventData("Placed", {"n": n}) for n in range(3)])
+        tails = LiveTails(store)
+        fast, slow, later = SubscriptionBuffer(), SubscriptionBuffer(capacity=2), SubscriptionBuffer()
+        fast_attachment = tails.attach("orders", 0, fast, 3)
+        slow_attachment = tails.attach("orders", 0, slow, 3)
+        later_attachment = tails.attach("orders", 0, later, 5)  # already has 3 and 4 (read on its own)
+        assert fast_attachment is not None
+        assert slow_attachment is not None
+        assert later_attachment is not None
+        await store.append("orders", [EventData("Placed", {"n": n}) for n in range(3, 8)])
+        await eventually(lambda: len(fast) == 5, what="the fast call getting offsets 3-7")
+        assert [event.offset for event in fast.take(10)] == [3, 4, 5, 6, 7]
+        assert [event.offset for event in later.take(10)] == [5, 6, 7]
+        assert await asyncio.wait_for(slow_attachment.ended, 5) is True, "the full call is detached"
+        assert slow_attachment.next_offset == 5, "it resumes on its own after what it got"
+        assert [event.offset for event in slow.take(10)] == [3, 4]
+        # The tail has handed out up to 7: a call at 6 must read on its own first.
+        assert tails.attach("orders", 0, SubscriptionBuffer(), 6) is None
+        for buffer in (fast, later):
+            tails.detach("orders", 0, buffer)
+        await asyncio.sleep(0)
+        assert not fast_attachment.ended.done(), "detaching does not end the attachment for the call"
+
+
+async def test_a_live_tail_stops_when_its_last_call_detaches_and_ends_its_calls_when_the_store_closes() -> None:
+    async with await sluice.connect("memory://", poll_interval=FAST_POLL) as store:
+        await store.append("orders", EventData("Placed", {"n": 0}))
+        tails = LiveTails(store)
+        first, second = SubscriptionBuffer(), SubscriptionBuffer()
+        attachment = tails.attach("orders", 0, first, 1)
+        assert attachment is not None
+        tail_task = next(iter(tails._tails.values())).task
+        tails.detach("orders", 0, first)
+        await asyncio.gather(tail_task, return_exceptions=True)
+        assert tail_task.cancelled(), "no call attached: the tail's subscription stops"
+        attachment = tails.attach("orders", 0, second, 1)
+        assert attachment is not None
+        await asyncio.sleep(0.05)  # the tail is waiting for the next event when the store closes
+    assert await asyncio.wait_for(attachment.ended, 5) is False, "the store closed: the call ends"

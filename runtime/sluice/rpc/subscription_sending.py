@@ -66,6 +66,14 @@ class SubscriptionBuffer:
         self._events.append(event)
         self.wake()
 
+    def offer(self, event: RecordedEvent) -> bool:
+        """Buffer one event unless the buffer is full (False then); wakes the sender."""
+        if len(self._events) >= self._capacity:
+            return False
+        self._events.append(event)
+        self.wake()
+        return True
+
     def take(self, limit: int) -> list[RecordedEvent]:
         """Up to ``limit`` buffered events, oldest first (none if nothing is buffered)."""
         events = self._events
