@@ -27,6 +27,7 @@ from sluice.rpc.conversions import (
     timedelta_from_duration,
 )
 from sluice.rpc.database_outages import DEFAULT_GIVE_UP_AFTER_SECONDS, TRANSIENT_ERRORS, OutageRetry
+from sluice.rpc.live_tails import LiveTails
 from sluice.rpc.request_limits import checked_offset
 from sluice.rpc.status_codes import translate_errors
 from sluice.rpc.subscription_sending import EventMessages, SubscriptionBuffer, send_subscription
@@ -65,6 +66,7 @@ class StreamsService(sluice_pb2_grpc.StreamsServicer):
         self._draining = draining
         self._outage_seconds = outage_seconds
         self._event_messages = EventMessages()
+        self._live_tails = LiveTails(store, outage_seconds=outage_seconds)
 
     @translate_errors
     async def CreateStream(  # noqa: N802  (the gRPC method name)
@@ -171,9 +173,11 @@ class StreamsService(sluice_pb2_grpc.StreamsServicer):
         from_offset: int,
         buffer: SubscriptionBuffer,
     ) -> None:
-        """Move the store's events into the buffer. A database outage does not end the call: the
-        pump waits until the database answers again and subscribes anew from the next offset (the
-        call ends with UNAVAILABLE only if the outage lasts longer than the retry allows)."""
+        """Move the store's events into the buffer: read on its own up to the current end, then take
+        new events from the partition's live tail (sluice.rpc.live_tails), reading on its own again
+        whenever the tail is ahead or the client fell behind. A database outage does not end the call:
+        the pump waits until the database answers again and reads on from the next offset (the call
+        ends with UNAVAILABLE only if the outage lasts longer than the retry allows)."""
         name, partition = request.stream_name, request.partition
         retry = OutageRetry(
             f"subscription to {name!r} partition {partition}", give_up_after_seconds=self._outage_seconds
@@ -181,12 +185,22 @@ class StreamsService(sluice_pb2_grpc.StreamsServicer):
         position = from_offset
         while True:
             try:
-                async for event in self._store.subscribe(name, from_offset=position, partition=partition):
+                async for event in self._store.read_stream(name, from_offset=position, partition=partition):
                     await buffer.put(event)
                     position = event.offset + 1
-                return
             except TRANSIENT_ERRORS as error:
                 await retry.until_reachable(lambda: self._store.get_stream(name), error)
+                continue
+            attachment = self._live_tails.attach(name, partition, buffer, position)
+            if attachment is None:
+                continue  # the tail has handed out events past this position: read them first
+            try:
+                detached = await attachment.ended  # raises the tail's error if it failed
+            finally:
+                self._live_tails.detach(name, partition, buffer)
+            if not detached:
+                return  # the store closed
+            position = attachment.next_offset
 
 
 def _check_subscribable(info: StreamInfo, partition: int) -> None:
