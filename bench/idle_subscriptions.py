@@ -19,10 +19,10 @@ step and end up sharing almost every query, which would hide what polling cost).
 connect over a second, so polling ones start out of step, as a real server's clients do.
 
 Fan-out latency is measured in FAN_OUT_ROUNDS rounds, each against a fresh server, alternating
-between the server as it is (NOW), with only the new Subscribe send path (SEND_PATH_ONLY: Python's
-default garbage collection, not sluice.serving.garbage_collection's) and as it was before the fan-out
-work (BEFORE, ``--previous-send-path --default-gc``: a task per event raced against the pump with
-``asyncio.wait``, every event converted per subscriber, a checkpoint right behind the event), so that
+between the server as it is (NOW), the same with Python's default garbage collection (DEFAULT_GC: not
+sluice.serving.garbage_collection's) and as it was before the fan-out work (BEFORE,
+``--previous-send-path --default-gc``: a store subscription per call, a task per event raced against
+it with ``asyncio.wait``, every event converted per subscriber, a checkpoint right behind the event), so that
 all three see the same machine; the median of the rounds and each version's range are printed.
 """
 
@@ -54,6 +54,7 @@ from sluice import EventData, RecordedEvent
 from sluice.client import SluiceClient
 from sluice.rpc import streams_service
 from sluice.rpc.conversions import recorded_event_message
+from sluice.rpc.database_outages import TRANSIENT_ERRORS, OutageRetry
 from sluice.rpc.server import run_grpc_server
 from sluice.rpc.v1 import sluice_pb2
 from sluice.serving.garbage_collection import settle_after_startup
@@ -80,14 +81,15 @@ class ServerVersion:
     polling: bool = False
     """Idle subscriptions re-read every 500 ms, one query each (before notifications woke them)."""
     previous_send_path: bool = False
-    """Subscribe's send loop before the fan-out work (_previous_send_subscription)."""
+    """Subscribe's pump and send loop before the fan-out work (_previous_pump, _previous_send_subscription):
+    a store subscription per call, no live tail."""
     default_gc: bool = False
     """Python's default garbage collection (not sluice.serving.garbage_collection's)."""
 
 
 NOW = ServerVersion("now")
-SEND_PATH_ONLY = ServerVersion("send path only", default_gc=True)
-BEFORE = ServerVersion("previous send path", previous_send_path=True, default_gc=True)
+DEFAULT_GC = ServerVersion("default GC", default_gc=True)
+BEFORE = ServerVersion("before", previous_send_path=True, default_gc=True)
 POLLING = ServerVersion("polling", polling=True, previous_send_path=True, default_gc=True)
 
 
@@ -331,7 +333,7 @@ async def run(databases: Databases) -> list[Comparison]:
     for name, fraction in (("p50", 0.50), ("p99", 0.99)):
         value, baseline = percentile(notified.latencies, fraction), percentile(polling.latencies, fraction)
         rows.append(Comparison(f"one append to all {SUBSCRIBERS} after the idle window, {name}", value, baseline, "ms"))
-    rounds: dict[ServerVersion, list[FanOutRound]] = {version: [] for version in (NOW, SEND_PATH_ONLY, BEFORE)}
+    rounds: dict[ServerVersion, list[FanOutRound]] = {version: [] for version in (NOW, DEFAULT_GC, BEFORE)}
     for _ in range(FAN_OUT_ROUNDS):
         for version, runs in rounds.items():
             runs.append(await _fan_out_round(databases, version, checkpoint_interval=default_checkpoints))
@@ -412,10 +414,31 @@ async def _previous_send_subscription(
             last_checkpoint, checkpointed_offset = time.monotonic(), next_offset
 
 
+async def _previous_pump(
+    self: streams_service.StreamsService,
+    request: sluice_pb2.SubscribeRequest,
+    from_offset: int,
+    queue: asyncio.Queue[RecordedEvent],
+) -> None:
+    """The Subscribe pump as it was before the fan-out work: one store subscription per call (no live tail)."""
+    name, partition = request.stream_name, request.partition
+    retry = OutageRetry(f"subscription to {name!r} partition {partition}", give_up_after_seconds=self._outage_seconds)
+    position = from_offset
+    while True:
+        try:
+            async for event in self._store.subscribe(name, from_offset=position, partition=partition):
+                await queue.put(event)
+                position = event.offset + 1
+            return
+        except TRANSIENT_ERRORS as error:
+            await retry.until_reachable(lambda: self._store.get_stream(name), error)
+
+
 def _use_previous_send_path() -> None:
-    """Make this process's Subscribe calls use the previous send path (the store side is unchanged)."""
+    """Make this process's Subscribe calls use the previous pump and send loop (the store is unchanged)."""
     streams_service.SubscriptionBuffer = _PreviousSubscribeQueue  # type: ignore[attr-defined,assignment]
     streams_service.send_subscription = _previous_send_subscription  # type: ignore[attr-defined,assignment]
+    streams_service.StreamsService._pump = _previous_pump  # type: ignore[method-assign,assignment]
 
 
 async def _serve(dsn: str, port_file: Path, version: ServerVersion) -> None:
