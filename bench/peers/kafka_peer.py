@@ -20,7 +20,8 @@ from bench.peers.processes import PeerServerError, ServerProcess, build_tool, fr
 
 FETCH_SCRIPT = REPOSITORY_ROOT / "scripts" / "peers" / "fetch-kafka.sh"
 LEADER_TIMEOUT_SECONDS = 30
-JVM_OPTIONS = ["-Xms512m", "-Xmx1g", "-XX:+UseG1GC", "-Djava.awt.headless=true"]
+# log4j2's default configuration (no file): warnings and errors to standard output, which is the broker's log file.
+JVM_OPTIONS = ["-Xms512m", "-Xmx1g", "-XX:+UseG1GC", "-Djava.awt.headless=true", "-Dlog4j2.level=WARN"]
 MAX_BATCH_BYTES = 1 << 20  # room for a batch of 100 events of 200 bytes in one record batch (default 16 KiB)
 
 

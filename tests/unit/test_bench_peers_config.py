@@ -72,6 +72,7 @@ def test_the_pinned_versions_are_read_from_versions_env() -> None:
     versions = read_versions(VERSIONS_FILE)
     assert versions["KAFKA_VERSION"].count(".") == 2
     assert versions["NATS_SERVER_MODULE_VERSION"].startswith("v2.")
+    assert versions["KAFKA_LOG4J_VERSION"].startswith("2.")
 
 
 def test_a_versions_file_with_a_bad_line_is_refused(tmp_path: Path) -> None:
