@@ -1,9 +1,14 @@
-"""The scaling benchmark's pure helpers: where streams go, which worker drives them, and the CPU a server
-spent as /proc gives it (no servers started)."""
+"""The scaling benchmark's pure helpers (where streams go, which worker drives them, the CPU a server spent as
+/proc gives it) and the manifests of examples/scaling/ that docs/scaling.md shows, read as the operator's models
+(no servers, no cluster)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
+import yaml
 from bench.scaling import (
     ProcessTimes,
     ServerUsage,
@@ -12,6 +17,11 @@ from bench.scaling import (
     server_cpu_ticks,
     worker_shares,
 )
+
+from sluice_operator.models import ConsumerGroup, EventStream
+from sluice_operator.reconcile.databases import DatabaseTarget, database_url_from_secret
+
+SCALING_EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "scaling"
 
 # A /proc/<pid>/stat line shaped like a PostgreSQL backend's (fields 1-17 matter here),
 # with a command name holding a space and a parenthesis, as /proc allows.
@@ -70,3 +80,34 @@ def test_server_cpu_counts_the_postmaster_its_reaped_and_its_live_children_only(
 
 def test_usage_of_a_round_is_the_difference_of_two_readings() -> None:
     assert ServerUsage(5.5, 1300, 90) - ServerUsage(1.5, 300, 40) == ServerUsage(4.0, 1000, 50)
+
+
+def scaling_example_documents() -> list[dict[str, Any]]:
+    return [
+        document
+        for path in sorted(SCALING_EXAMPLES.glob("*.yaml"))
+        for document in yaml.safe_load_all(path.read_text(encoding="utf-8"))
+    ]
+
+
+def test_the_scaling_example_spreads_streams_over_two_database_secrets() -> None:
+    documents = scaling_example_documents()
+    secrets = {
+        document["metadata"]["name"]: DatabaseTarget(
+            database_url_from_secret(document["metadata"]["name"], document["stringData"]), "sluice"
+        ).display_name
+        for document in documents
+        if document["kind"] == "Secret"
+    }
+    streams = [EventStream.model_validate(document) for document in documents if document["kind"] == "EventStream"]
+    groups = [ConsumerGroup.model_validate(document) for document in documents if document["kind"] == "ConsumerGroup"]
+    assert secrets == {
+        "events-a-app": "postgresql://events-a-rw:5432/app (schema sluice)",
+        "events-b-app": "postgresql://events-b-rw:5432/app (schema sluice)",
+    }
+    databases = {stream.stream_name: stream.spec.database for stream in streams}
+    assert all(database is not None and database.secret_ref.name in secrets for database in databases.values())
+    placed = [database.secret_ref.name for database in databases.values() if database is not None]
+    assert sorted(placed) == ["events-a-app"] * 2 + ["events-b-app"] * 2
+    assert {group.spec.stream_ref.name for group in groups} <= set(databases)
+    assert {document["kind"] for document in documents} == {"Secret", "EventStream", "ConsumerGroup"}
