@@ -312,6 +312,23 @@ def describe_rounds(title: str, rounds: Sequence[RoundResult]) -> str:
     return "\n".join(lines)
 
 
+def paired_ratios(one_server: Sequence[float], two_servers: Sequence[float]) -> list[float]:
+    """(b)/(a) of each round's pair of runs, measured one after the other: less exposed to drift in the machine
+    (other work, the disk) than the ratio of the medians."""
+    return [split / single for single, split in zip(one_server, two_servers, strict=True)]
+
+
+def describe_paired_ratios(one_server: Sequence[RoundResult], two_servers: Sequence[RoundResult]) -> str:
+    lines = []
+    for what in ("append_rate", "consume_rate"):
+        ratios = paired_ratios([getattr(r, what) for r in one_server], [getattr(r, what) for r in two_servers])
+        lines.append(
+            f"{what.removesuffix('_rate')} (b)/(a) per round: {[round(ratio, 2) for ratio in ratios]}, "
+            f"median {statistics.median(ratios):.2f}"
+        )
+    return "; ".join(lines)
+
+
 async def run(databases: Databases) -> list[Comparison]:
     """(``databases``, the shared server, is left idle: the suite compares two servers of its own.)"""
     del databases
@@ -335,6 +352,7 @@ async def run(databases: Databases) -> list[Comparison]:
                 rounds[used].append(await run_round(servers, used, SECONDS_PER_RUN, f"r{next(labels)}"))
     print(describe_rounds("(a) all streams on server A", rounds[1]))
     print(describe_rounds("(b) half the streams on each server", rounds[2]))
+    print(describe_paired_ratios(rounds[1], rounds[2]))
     append = {used: statistics.median(r.append_rate for r in rounds[used]) for used in (1, 2)}
     consume = {used: statistics.median(r.consume_rate for r in rounds[used]) for used in (1, 2)}
     return [

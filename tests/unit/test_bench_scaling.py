@@ -12,6 +12,7 @@ import yaml
 from bench.scaling import (
     ProcessTimes,
     ServerUsage,
+    paired_ratios,
     parse_process_stat,
     place_streams,
     server_cpu_ticks,
@@ -111,3 +112,9 @@ def test_the_scaling_example_spreads_streams_over_two_database_secrets() -> None
     assert sorted(placed) == ["events-a-app"] * 2 + ["events-b-app"] * 2
     assert {group.spec.stream_ref.name for group in groups} <= set(databases)
     assert {document["kind"] for document in documents} == {"Secret", "EventStream", "ConsumerGroup"}
+
+
+def test_ratios_are_taken_round_by_round() -> None:
+    assert paired_ratios([100.0, 200.0], [150.0, 100.0]) == [1.5, 0.5]
+    with pytest.raises(ValueError, match="shorter"):
+        paired_ratios([100.0], [])
