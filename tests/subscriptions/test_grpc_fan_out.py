@@ -189,8 +189,8 @@ async def test_a_live_tail_hands_every_attached_call_its_events_and_detaches_a_f
         assert [event.offset for event in slow.take(10)] == [3, 4]
         # The tail has handed out up to 7: a call at 6 must read on its own first.
         assert tails.attach("orders", 0, SubscriptionBuffer(), 6) is None
-        for buffer in (fast, later):
-            tails.detach("orders", 0, buffer)
+        for attachment in (fast_attachment, later_attachment):
+            tails.detach(attachment)
         await asyncio.sleep(0)
         assert not fast_attachment.ended.done(), "detaching does not end the attachment for the call"
 
@@ -202,11 +202,30 @@ async def test_a_live_tail_stops_when_its_last_call_detaches_and_ends_its_calls_
         first, second = SubscriptionBuffer(), SubscriptionBuffer()
         attachment = tails.attach("orders", 0, first, 1)
         assert attachment is not None
-        tail_task = next(iter(tails._tails.values())).task
-        tails.detach("orders", 0, first)
+        tail_task = attachment.tail.task
+        tails.detach(attachment)
         await asyncio.gather(tail_task, return_exceptions=True)
         assert tail_task.cancelled(), "no call attached: the tail's subscription stops"
         attachment = tails.attach("orders", 0, second, 1)
         assert attachment is not None
         await asyncio.sleep(0.05)  # the tail is waiting for the next event when the store closes
     assert await asyncio.wait_for(attachment.ended, 5) is False, "the store closed: the call ends"
+
+
+async def test_detaching_from_an_ended_tail_leaves_its_successor_running() -> None:
+    async with await sluice.connect("memory://", poll_interval=FAST_POLL) as store:
+        await store.append("orders", EventData("Placed", {"n": 0}))
+        tails = LiveTails(store)
+        old = tails.attach("orders", 0, SubscriptionBuffer(), 1)
+        assert old is not None
+        old.tail.task.cancel()  # the tail ends (as when its subscription fails) before its call detaches
+        await asyncio.gather(old.tail.task, return_exceptions=True)
+        new = tails.attach("orders", 0, SubscriptionBuffer(), 1)
+        assert new is not None
+        assert new.tail is not old.tail
+        tails.detach(old)
+        await asyncio.sleep(0.05)
+        assert not new.tail.task.done(), "the successor still serves its call"
+        await store.append("orders", EventData("Placed", {"n": 1}))
+        await eventually(lambda: len(new.buffer) == 1, what="the call on the successor getting offset 1")
+        tails.detach(new)

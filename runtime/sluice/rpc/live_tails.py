@@ -31,7 +31,8 @@ from sluice.store import EventStore
 class Attachment:
     """One call's place on a tail: the events it wants from the tail on, and how its attachment ended."""
 
-    def __init__(self, buffer: SubscriptionBuffer, next_offset: int) -> None:
+    def __init__(self, tail: LiveTail, buffer: SubscriptionBuffer, next_offset: int) -> None:
+        self.tail = tail
         self.buffer = buffer
         self.next_offset = next_offset
         """The next offset this call needs (the tail's events below it are skipped)."""
@@ -55,8 +56,8 @@ class LiveTail:
         self, store: EventStore, stream_name: str, partition: int, next_offset: int, *, outage_seconds: float
     ) -> None:
         self._store = store
-        self._stream_name = stream_name
-        self._partition = partition
+        self.stream_name = stream_name
+        self.partition = partition
         self.next_offset = next_offset
         """The offset of the next event the tail will hand out."""
         self._outage_seconds = outage_seconds
@@ -73,14 +74,14 @@ class LiveTail:
         out events from there (or has ended): the call reads on its own further, then tries again."""
         if self.task.done() or next_offset < self.next_offset:
             return None
-        attachment = self._attached[buffer] = Attachment(buffer, next_offset)
+        attachment = self._attached[buffer] = Attachment(self, buffer, next_offset)
         return attachment
 
     def detach(self, buffer: SubscriptionBuffer) -> None:
         self._attached.pop(buffer, None)
 
     async def _run(self) -> None:
-        name, partition = self._stream_name, self._partition
+        name, partition = self.stream_name, self.partition
         retry = OutageRetry(
             f"subscription to {name!r} partition {partition}", give_up_after_seconds=self._outage_seconds
         )
@@ -132,12 +133,12 @@ class LiveTails:
             )
         return tail.attach(buffer, next_offset)
 
-    def detach(self, stream_name: str, partition: int, buffer: SubscriptionBuffer) -> None:
-        key = (stream_name, partition)
-        tail = self._tails.get(key)
-        if tail is None:
-            return
-        tail.detach(buffer)
+    def detach(self, attachment: Attachment) -> None:
+        """Take a call off the tail it attached to; stop that tail if no call is left on it."""
+        tail = attachment.tail
+        tail.detach(attachment.buffer)
         if tail.attached == 0:
-            del self._tails[key]
+            key = (tail.stream_name, tail.partition)
+            if self._tails.get(key) is tail:
+                del self._tails[key]
             tail.task.cancel()
