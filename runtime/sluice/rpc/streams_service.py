@@ -197,7 +197,7 @@ class StreamsService(sluice_pb2_grpc.StreamsServicer):
             try:
                 detached = await attachment.ended  # raises the tail's error if it failed
             finally:
-                self._live_tails.detach(name, partition, buffer)
+                self._live_tails.detach(attachment)
             if not detached:
                 return  # the store closed
             position = attachment.next_offset
