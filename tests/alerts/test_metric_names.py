@@ -103,6 +103,7 @@ def alert_expressions() -> Iterator[tuple[str, str]]:
 DOC_METRIC = re.compile(r"`(sluice_[a-z0-9_]+)(?:\{[^}`]*\})?`")
 NOT_PROMETHEUS_METRICS = {
     "sluice_operator": "the operator's Python package",
+    "sluice_devkit": "the dev kit's Python package (devkit/, not shipped)",
     "sluice_consumer_group_lag_events": "served by prometheus-adapter on custom.metrics.k8s.io (autoscaling.md)",
     "sluice_consumer_group_lag_seconds": "served by prometheus-adapter on custom.metrics.k8s.io (autoscaling.md)",
 }
