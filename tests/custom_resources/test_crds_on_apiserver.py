@@ -221,6 +221,11 @@ def test_event_stream_type_is_immutable_and_partitions_only_grow(
     assert message.endswith("spec.partitions: Forbidden: partitions may be increased but never decreased")
     message = rejection_message(lambda: patch({"streamName": "renamed"}))
     assert message.endswith("spec: Forbidden: streamName is immutable: create a new EventStream to use another name")
+    message = rejection_message(lambda: patch({"database": {"secretRef": {"name": "elsewhere"}}}))
+    assert message.endswith(
+        "spec: Forbidden: database is immutable: the stream's events stay in the database they were written to; "
+        "create a new EventStream on the other database"
+    )
     assert kubernetes_cluster.get(namespace, "EventStream", "immutable-type")["spec"]["partitions"] == 4
     patch({"partitions": 8, "deliverySemantics": "queue"})
     assert kubernetes_cluster.get(namespace, "EventStream", "immutable-type")["spec"]["partitions"] == 8

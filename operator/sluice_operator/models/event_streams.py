@@ -129,6 +129,17 @@ class EventStreamSpec(SluiceSchemaModel):
             message="streamName is immutable: create a new EventStream to use another name",
             reason="FieldValueForbidden",
         ),
+        ValidationRule(
+            rule=(
+                "has(self.database) == has(oldSelf.database)"
+                " && (!has(self.database) || self.database == oldSelf.database)"
+            ),
+            message=(
+                "database is immutable: the stream's events stay in the database they were written to; "
+                "create a new EventStream on the other database"
+            ),
+            reason="FieldValueForbidden",
+        ),
     )
 
     stream_name: StreamName | None = None
@@ -169,7 +180,8 @@ class EventStreamSpec(SluiceSchemaModel):
     deletion_policy: DeletionPolicy = DeletionPolicy.RETAIN
     """retain: deleting this object leaves the stream's data in PostgreSQL; delete: drops it too."""
     database: DatabaseReference | None = None
-    """Where the stream lives; the operator's default database when omitted."""
+    """Where the stream lives; the operator's default database when omitted. Immutable: changing it would create
+    an empty stream in the other database and leave the events behind."""
 
 
 class PartitionHead(SluiceSchemaModel):

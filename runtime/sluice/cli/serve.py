@@ -114,6 +114,7 @@ def serve(  # noqa: PLR0917  (click passes the options positionally)
     )
     from sluice.serve import ServeSettings, ServingAddresses  # noqa: PLC0415
     from sluice.serve import serve as run_gateway  # noqa: PLC0415
+    from sluice.serving.garbage_collection import settle_after_startup  # noqa: PLC0415
 
     if (tls_certificate is None) != (tls_key is None):
         raise click.UsageError("give both --tls-certificate and --tls-key, or neither")
@@ -147,6 +148,7 @@ def serve(  # noqa: PLR0917  (click passes the options positionally)
     configure_logging(log_level.upper())
 
     def announce(addresses: ServingAddresses) -> None:
+        settle_after_startup()  # fewer, cheaper garbage collections while serving (serving/garbage_collection.py)
         if ready_file is not None:
             ports = {
                 "grpc_port": addresses.grpc_port,
