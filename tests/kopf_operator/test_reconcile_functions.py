@@ -25,6 +25,7 @@ from sluice_operator.reconcile.consumer_groups import (
 from sluice_operator.reconcile.databases import DatabaseTarget, database_url_from_secret, pod_database_environment
 from sluice_operator.reconcile.event_streams import desired_stream_config, plan_stream_change, stream_status_fields
 from sluice_operator.reconcile.ownership import Owner, selector_string
+from sluice_operator.reconcile.projections import sources_ready
 from sluice_operator.reconcile.replays import job_state, replay_arguments
 from sluice_operator.reconcile.retention_policies import matched_stream_names
 from sluice_operator.reconcile.workloads import deployment_state, merge_pod_template, workload_available
@@ -369,3 +370,12 @@ def test_retention_selector_matches_wildcards_or_labels() -> None:
     assert matched_stream_names(StreamSelector(match_labels={"tier": "bulk"}), streams) == ["payments"]
     assert matched_stream_names(StreamSelector(names=["a.d*t"]), streams) == []  # '.' is literal
     assert matched_stream_names(StreamSelector(names=["*"]), streams) == ["audit", "orders", "orders.eu", "payments"]
+
+
+def test_sources_ready_names_missing_sources_first_then_sources_on_other_databases() -> None:
+    assert sources_ready([]).status == ConditionStatus.TRUE
+    missing = sources_ready(["a"], ["b"], "postgresql://db:5432/x (schema sluice)")
+    assert (missing.status, missing.reason) == (ConditionStatus.FALSE, "SourceNotFound")
+    elsewhere = sources_ready([], ["b", "c"], "postgresql://db:5432/x (schema sluice)")
+    assert (elsewhere.status, elsewhere.reason) == (ConditionStatus.FALSE, "SourcesOnOtherDatabases")
+    assert "(postgresql://db:5432/x (schema sluice)); EventStream(s) b, c live in another" in elsewhere.message

@@ -54,6 +54,11 @@ async def reconcile_projection(context: OperatorContext, body: Mapping[str, Any]
         except DatabaseSecretError as error:
             specific.append(DesiredCondition(WORKLOAD_AVAILABLE, ConditionStatus.FALSE, error.reason, str(error)))
         else:
+            elsewhere = await _sources_elsewhere(context, namespace, sources, database.target)
+            if elsewhere:
+                specific = [sources_ready(missing, elsewhere, database.target.display_name)]
+                await write_status(context.kubernetes, body, fields, roll_up(specific))
+                return
             manifest = projection_deployment(
                 projection,
                 [source.stream_name for source in sources],
@@ -68,6 +73,22 @@ async def reconcile_projection(context: OperatorContext, body: Mapping[str, Any]
             if observed is not None:
                 fields = projection_status_fields(observed, body.get("status") or {})
     await write_status(context.kubernetes, body, fields, roll_up(specific))
+
+
+async def _sources_elsewhere(
+    context: OperatorContext, namespace: str, sources: list[EventStream], target: DatabaseTarget
+) -> list[str]:
+    """The sources whose database (host, port, database name and schema: credentials aside) is not the
+    projection's. A source whose database cannot be resolved is left to its own EventStream's status."""
+    elsewhere: list[str] = []
+    for source in sources:
+        try:
+            resolved = await resolve_database(context, namespace, source.spec.database)
+        except DatabaseSecretError:
+            continue
+        if resolved.target.display_name != target.display_name:
+            elsewhere.append(source.metadata.name or source.stream_name)
+    return elsewhere
 
 
 async def _observed_status(context: OperatorContext, target: DatabaseTarget, name: str) -> ProjectionStatus | None:

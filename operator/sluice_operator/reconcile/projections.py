@@ -62,16 +62,26 @@ def projection_deployment(
     return deployment_manifest(owner, namespace, replicas=1, container=container)
 
 
-def sources_ready(missing: Sequence[str]) -> DesiredCondition:
-    """SourcesReady: every source EventStream exists."""
-    if not missing:
-        return DesiredCondition(SOURCES_READY, ConditionStatus.TRUE, "SourcesFound", "")
-    return DesiredCondition(
-        SOURCES_READY,
-        ConditionStatus.FALSE,
-        "SourceNotFound",
-        "EventStream(s) not found in this namespace: " + ", ".join(missing),
-    )
+def sources_ready(missing: Sequence[str], elsewhere: Sequence[str] = (), database: str = "") -> DesiredCondition:
+    """SourcesReady: every source EventStream exists, and in the projection's database (``database``, for the
+    message): a projection's pod reads one database, so a source stored in another would never be found."""
+    if missing:
+        return DesiredCondition(
+            SOURCES_READY,
+            ConditionStatus.FALSE,
+            "SourceNotFound",
+            "EventStream(s) not found in this namespace: " + ", ".join(missing),
+        )
+    if elsewhere:
+        return DesiredCondition(
+            SOURCES_READY,
+            ConditionStatus.FALSE,
+            "SourcesOnOtherDatabases",
+            f"a projection reads its sources from one database ({database}); EventStream(s) "
+            + ", ".join(elsewhere)
+            + " live in another (their spec.database): put its sources on one database or split the projection",
+        )
+    return DesiredCondition(SOURCES_READY, ConditionStatus.TRUE, "SourcesFound", "")
 
 
 def projection_status_fields(observed: ProjectionStatus, previous: Mapping[str, Any]) -> dict[str, Any]:
