@@ -222,6 +222,11 @@ EXPECTED_RULES = [
         "has(self.streamName) == has(oldSelf.streamName)"
         " && (!has(self.streamName) || self.streamName == oldSelf.streamName)",
     ),
+    (
+        "EventStream",
+        ".spec",
+        "has(self.database) == has(oldSelf.database) && (!has(self.database) || self.database == oldSelf.database)",
+    ),
     ("EventStream", "", "has(self.spec.streamName) || self.metadata.name.size() <= 200"),
     ("EventStream", ".spec.retention", "has(self.maxAge) || has(self.maxEventCount) || has(self.maxBytes)"),
     ("EventStream", ".spec.retention.cleanupWindow", "self.start != self.end"),

@@ -40,8 +40,15 @@ async def test_a_group_member_rejoins_after_a_server_restart(store: EventStore) 
                     assert event.offset == expected
                     await event.commit()
                 server = await restart(server, store)
-                resumed = [await asyncio.wait_for(anext(events), 20) for _ in range(5)]
-                assert [event.offset for event in resumed] == [5, 6, 7, 8, 9]  # from the committed offset
+                # From the committed offset. At least once: when the old session had not left yet (a slow
+                # graceful stop), the rejoin rebalances once more and an uncommitted event may come again
+                # under the new epoch (seen once under load: 5, 5, 6, ...), never one before the commit.
+                resumed = [await asyncio.wait_for(anext(events), 20)]
+                while resumed[-1].offset < 9 and len(resumed) < 20:
+                    resumed.append(await asyncio.wait_for(anext(events), 20))
+                offsets = [event.offset for event in resumed]
+                assert offsets[0] == 5, offsets
+                assert sorted(set(offsets)) == [5, 6, 7, 8, 9], offsets
                 await resumed[-1].commit()
                 assert events.reconnects >= 1
     finally:

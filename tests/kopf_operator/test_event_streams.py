@@ -12,7 +12,13 @@ import sluice
 from sluice.errors import StreamNotFoundError
 from tests.custom_resources.cluster import KubernetesCluster, wait_until
 from tests.kopf_operator.conftest import DATABASE_SECRET
-from tests.kopf_operator.helpers import condition_status, conditions, reconciled_with, wait_for_object
+from tests.kopf_operator.helpers import (
+    condition_status,
+    conditions,
+    reconciled_with,
+    replace_secret_uri,
+    wait_for_object,
+)
 from tests.kopf_operator.operator_process import OperatorProcess, free_port
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.postgres, pytest.mark.slow]
@@ -94,9 +100,8 @@ async def test_ready_falls_while_the_database_is_unreachable_and_returns(
     assert condition_status(down, "SchemaReady") == "False"
     assert "nobody" not in conditions(down)["Ready"]["message"]  # no credentials in status
 
-    kubernetes_cluster.merge_patch(
-        namespace, "EventStream", "audit", {"spec": {"database": {"secretRef": {"name": DATABASE_SECRET}}}}
-    )
+    # The database comes back: its Secret now holds a reachable URI (spec.database itself is immutable).
+    replace_secret_uri(kubernetes_cluster, namespace, "unreachable-database", postgres_dsn)
     wait_for_object(kubernetes_cluster, namespace, "EventStream", "audit", reconciled_with("Ready", "True"))
     assert await stored_partitions(postgres_dsn, "audit") == 1
 

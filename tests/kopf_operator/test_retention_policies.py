@@ -12,7 +12,13 @@ from sluice import EventData, StreamConfig
 from tests.contract.group_helpers import take
 from tests.custom_resources.cluster import KubernetesCluster, Manifest
 from tests.kopf_operator.conftest import DATABASE_SECRET
-from tests.kopf_operator.helpers import condition_status, conditions, reconciled_with, wait_for_object
+from tests.kopf_operator.helpers import (
+    condition_status,
+    conditions,
+    reconciled_with,
+    replace_secret_uri,
+    wait_for_object,
+)
 from tests.kopf_operator.operator_process import OperatorProcess, free_port
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.postgres, pytest.mark.slow]
@@ -129,7 +135,7 @@ async def test_an_event_streams_own_retention_is_applied_and_reported(
 
 
 async def test_a_policy_between_runs_is_not_ready_while_its_database_is_unreachable(
-    kubernetes_cluster: KubernetesCluster, operator_namespace: str, running_operator: OperatorProcess
+    kubernetes_cluster: KubernetesCluster, operator_namespace: str, running_operator: OperatorProcess, postgres_dsn: str
 ) -> None:
     # Found on the real node: no run being due, the policy never asked its database and stayed Ready=True
     # through a PostgreSQL outage, while every other kind went Ready=False (DatabaseUnreachable).
@@ -153,9 +159,8 @@ async def test_a_policy_between_runs_is_not_ready_while_its_database_is_unreacha
     assert conditions(down)["Enforced"]["reason"] == "NotDue"  # no run was due: the outage alone made it unready
     assert "nobody" not in conditions(down)["Ready"]["message"]  # no credentials in status
 
-    kubernetes_cluster.merge_patch(
-        namespace, "EventStream", "audit-logins", {"spec": {"database": {"secretRef": {"name": DATABASE_SECRET}}}}
-    )
+    # The database comes back: its Secret now holds a reachable URI (spec.database itself is immutable).
+    replace_secret_uri(kubernetes_cluster, namespace, "unreachable-database", postgres_dsn)
     up = wait_for_object(
         kubernetes_cluster, namespace, "RetentionPolicy", "audit-short", reconciled_with("Ready", "True")
     )
