@@ -92,6 +92,11 @@ class StreamsService(sluice_pb2_grpc.StreamsServicer):
     async def Append(  # noqa: N802  (the gRPC method name)
         self, request: sluice_pb2.AppendRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> sluice_pb2.AppendResponse:
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            # The caller has given up (its client may not have noticed yet): nothing is stored for it.
+            message = "the call's deadline passed before the append started: nothing stored"
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, message)
         result = await self._store.append(
             request.stream_name,
             [event_data_from_message(event) for event in request.events],
