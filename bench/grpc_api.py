@@ -4,6 +4,7 @@ the same PostgreSQL, and append-to-delivery latency of a gRPC subscription (issu
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -25,34 +26,37 @@ LATENCY_BATCH = 10
 
 
 class ServerProcess:
-    """``python -m sluice.rpc`` on a free port, as a pod runs it."""
+    """``sluice serve`` on free ports, as a pod runs it (its gRPC port is the one measured)."""
 
     def __init__(self, dsn: str) -> None:
         self._directory = tempfile.TemporaryDirectory()
-        port_file = Path(self._directory.name) / "port"
+        ready_file = Path(self._directory.name) / "ready.json"
         environment = {key: value for key, value in os.environ.items() if not key.startswith("SLUICE_")}
         self._process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "sluice.rpc",
+                "sluice.cli",
+                "serve",
                 "--dsn",
                 dsn,
-                "--address",
+                "--grpc-address",
                 "127.0.0.1:0",
-                "--port-file",
-                str(port_file),
+                "--http-address",
+                "127.0.0.1:0",
+                "--ready-file",
+                str(ready_file),
             ],
             env=environment,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30
-        while not port_file.exists():
+        while not ready_file.exists():
             if self._process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the gRPC server did not start")
+                raise RuntimeError("sluice serve did not start")
             time.sleep(0.05)
-        self.target = f"127.0.0.1:{port_file.read_text()}"
+        self.target = f"127.0.0.1:{json.loads(ready_file.read_text())['grpc_port']}"
 
     def stop(self) -> None:
         self._process.send_signal(signal.SIGTERM)

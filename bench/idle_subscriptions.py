@@ -448,7 +448,7 @@ async def _serve(dsn: str, port_file: Path, version: ServerVersion) -> None:
 
     def ready(port: int) -> None:
         if not version.default_gc:
-            settle_after_startup()  # as python -m sluice.rpc does
+            settle_after_startup()  # as sluice serve does
         temporary = port_file.with_suffix(".tmp")
         temporary.write_text(str(port))
         temporary.replace(port_file)

@@ -26,6 +26,8 @@ import dataclasses
 import logging
 import signal
 from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
 
 from sluice.connection import connect
 from sluice.console import LagHistory, LagSampler
@@ -74,6 +76,8 @@ class ServeSettings:
     tls: TlsSettings | None = None
     """gRPC and REST over TLS (mutual TLS with a client CA); None: both in clear (development only)."""
     migrate: bool = False
+    poll_interval: timedelta | None = None
+    """How often subscriptions poll for new events (the store's default, 500 ms, when None)."""
     grace_seconds: float = DEFAULT_GRACE_SECONDS
     close_seconds: float = DEFAULT_CLOSE_SECONDS
     """After the grace period: how long stopping the workers and closing the store may take."""
@@ -119,9 +123,7 @@ class _Gateway:
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
         self.authenticator = gateway_authenticator(settings)
-        self.database = DatabaseWait(
-            lambda: connect(settings.database_url, schema_name=settings.schema_name, migrate=settings.migrate)
-        )
+        self.database = DatabaseWait(lambda: _open_store(settings))
         self.switch = AppSwitch(create_waiting_app(lambda: self.database.reason))
         self.listeners: list[HttpListener] = []
         self.listeners.append(
@@ -247,6 +249,11 @@ class _Gateway:
             store = opening.result()  # opened just as the stop came
         if store is not None:
             await close_store(store, settings.close_seconds)
+
+
+async def _open_store(settings: ServeSettings) -> EventStore:
+    options: dict[str, Any] = {} if settings.poll_interval is None else {"poll_interval": settings.poll_interval}
+    return await connect(settings.database_url, schema_name=settings.schema_name, migrate=settings.migrate, **options)
 
 
 async def _finished(task: asyncio.Task[None]) -> None:

@@ -6,7 +6,9 @@ Bearer tokens come from ``SLUICE_API_TOKENS`` or ``SLUICE_API_TOKENS_FILE``; ``-
 also accepts Kubernetes service-account tokens (checked with a TokenReview; in a pod only); the access
 policy comes from ``--access-policy-file`` or ``SLUICE_ACCESS_POLICY`` (docs/access-control.md); TLS
 from ``--tls-certificate`` and ``--tls-key`` (plus ``--tls-client-ca`` for mutual TLS) for gRPC and REST
-alike; ``--health-address`` adds a plain-HTTP port serving only ``/health/*`` for probes.
+alike; ``--health-address`` adds a plain-HTTP port serving only ``/health/*`` for probes. Port 0 in an
+address picks a free port; ``--ready-file`` receives the bound ports (JSON, written atomically) once the
+listeners accept connections. This is the only way to run the gateway (there is no ``python -m sluice.rpc``).
 
 It starts even while the database is unreachable or not migrated (unready, retrying with backoff).
 SIGTERM drains both servers and exits 0 within ``--grace-seconds`` plus ``--close-seconds``, whatever the
@@ -19,6 +21,7 @@ import json
 import logging
 import os
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -69,6 +72,11 @@ def _arm_watchdog(seconds: float) -> None:
     help="Also accept Kubernetes service-account tokens, checked with a TokenReview (in a pod).",
 )
 @setting("--migrate/--no-migrate", default=False, show_default=True, help="Apply schema migrations at start.")
+@setting(
+    "--poll-interval",
+    type=Seconds(minimum_open=True),
+    help="How often subscriptions poll for new events between notifications (default: 0.5).",
+)
 @setting("--grace-seconds", type=Seconds(), default=10.0, show_default=True)
 @setting(
     "--close-seconds",
@@ -83,7 +91,11 @@ def _arm_watchdog(seconds: float) -> None:
     help="Refuse REST request bodies over this with 413 (default: the payload limit plus 1 MiB).",
 )
 @setting("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
-@setting("--ready-file", type=click.Path(dir_okay=False, path_type=Path), help="Write the bound ports here (JSON).")
+@setting(
+    "--ready-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help='Write the bound ports here once listening, atomically: {"grpc_port": ..., "http_port": ..., ...}.',
+)
 def serve(  # noqa: PLR0917  (click passes the options positionally)
     dsn: str | None,
     schema_name: str,
@@ -96,6 +108,7 @@ def serve(  # noqa: PLR0917  (click passes the options positionally)
     access_policy_file: Path | None,
     kubernetes_token_review: bool,
     migrate: bool,
+    poll_interval: float | None,
     grace_seconds: float,
     close_seconds: float,
     max_request_body_bytes: int | None,
@@ -141,6 +154,7 @@ def serve(  # noqa: PLR0917  (click passes the options positionally)
         policy=load_policy_file(access_policy_file) if access_policy_file is not None else policy_from_environment(),
         tls=tls,
         migrate=migrate,
+        poll_interval=timedelta(seconds=poll_interval) if poll_interval is not None else None,
         grace_seconds=grace_seconds,
         close_seconds=close_seconds,
         max_request_body_bytes=max_request_body_bytes,
@@ -155,7 +169,9 @@ def serve(  # noqa: PLR0917  (click passes the options positionally)
                 "http_port": addresses.http_port,
                 "health_port": addresses.health_port,
             }
-            ready_file.write_text(json.dumps(ports), encoding="utf-8")
+            partial = ready_file.with_name(ready_file.name + ".partial")
+            partial.write_text(json.dumps(ports), encoding="utf-8")
+            partial.replace(ready_file)  # readers never see a half-written file
 
     def watchdog() -> None:
         _arm_watchdog(grace_seconds + close_seconds + WATCHDOG_MARGIN_SECONDS)

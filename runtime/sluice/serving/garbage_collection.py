@@ -11,7 +11,7 @@ threshold makes fewer, larger collections of mostly dead objects. Reference coun
 everything that is not in a cycle at once, so memory does not grow by more than the cycles made
 between two collections.
 
-Only process entry points call this (``python -m sluice.rpc``, ``sluice serve``), never a library or
+Only process entry points call this (``sluice serve``, benchmark servers), never a library or
 a test process: frozen objects that later become cyclic garbage are never collected.
 """
 
