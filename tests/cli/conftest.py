@@ -1,4 +1,6 @@
-"""Running the ``sluice`` command as a real subprocess, with a clean ``SLUICE_*`` environment."""
+"""Running the ``sluice`` command with a clean ``SLUICE_*`` environment: in the test process (``run_cli``,
+tests/cli/in_process.py: most tests), or as a real subprocess for what only a process shows (signals, the
+installed script's exit codes, pipes: ``start_cli``, ``run_cli_process``)."""
 
 from __future__ import annotations
 
@@ -11,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.in_process import CliResult, invoke_cli
 from tests.sinks.receiver import Receiver, running_receiver
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+INSTALLED_SCRIPT = Path(sys.executable).with_name("sluice")
+"""The console script the package installs next to the interpreter (``[project.scripts]``)."""
 
 
 def cli_environment(dsn: str | None = None, **settings: str) -> dict[str, str]:
@@ -25,12 +30,17 @@ def cli_environment(dsn: str | None = None, **settings: str) -> dict[str, str]:
     return environment
 
 
-def run_cli(
+def run_cli(*arguments: str, dsn: str | None = None, stdin: str | None = None, **settings: str) -> CliResult:
+    """Run ``sluice ARGUMENTS`` to completion in this process."""
+    return invoke_cli(*arguments, dsn=dsn, stdin=stdin, **settings)
+
+
+def run_cli_process(
     *arguments: str, dsn: str | None = None, stdin: str | None = None, **settings: str
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m sluice.cli ARGUMENTS`` to completion."""
+    """Run the installed ``sluice`` script with ARGUMENTS to completion, in a process of its own."""
     return subprocess.run(
-        [sys.executable, "-m", "sluice.cli", *arguments],
+        [str(INSTALLED_SCRIPT), *arguments],
         input=stdin,
         capture_output=True,
         text=True,

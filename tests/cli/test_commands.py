@@ -1,5 +1,6 @@
-"""The management commands as real subprocesses against PostgreSQL: streams, append, read, tail,
-enqueue, dequeue, groups and lag, with table and JSON output and clear errors."""
+"""The management commands against PostgreSQL: streams, append, read, tail, enqueue, dequeue, groups
+and lag, with table and JSON output and clear errors. They run in the test process (tests/cli/in_process.py),
+except ``tail``, which runs as real processes to be stopped by a signal."""
 
 from __future__ import annotations
 

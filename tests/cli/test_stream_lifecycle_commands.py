@@ -1,5 +1,5 @@
 """``sluice streams archive | unarchive | delete --soft | restore | purge-deleted`` and ``create
---compression`` as real subprocesses against PostgreSQL."""
+--compression`` against PostgreSQL, run in the test process (tests/cli/in_process.py)."""
 
 from __future__ import annotations
 
