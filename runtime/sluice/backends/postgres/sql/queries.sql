@@ -144,26 +144,45 @@ SELECT e.event_offset, e.event_id, e.event_type, e.schema_version, e.content_typ
  LIMIT $3;
 
 -- name: enqueue_messages
--- $1 queue name, $2..$8 the batch as arrays, $9 correlation id, $10 delay. Returns no row when the
--- queue is missing, archived or deleted; one row with a NULL message_id when every message was
--- deduplicated. The queue's row is read with a lock (KEY SHARE, which the foreign key check takes
--- anyway): archive and soft delete lock it FOR UPDATE, so they wait for enqueues in flight, and an
--- enqueue that waited on them re-reads the row and sees the mark.
+-- $1 queue name, $2..$7 the batch as arrays (the last one its dedupe keys), $8 correlation id, $9 delay.
+-- Returns no row when the queue is missing, archived or deleted; one row with a NULL message_id when
+-- every message was deduplicated. The queue's row is read with a lock (KEY SHARE, which the foreign key
+-- check takes anyway): archive and soft delete lock it FOR UPDATE, so they wait for enqueues in flight,
+-- and an enqueue that waited on them re-reads the row and sees the mark.
+-- A batch without dedupe keys is inserted plainly: ON CONFLICT inserts each row speculatively and
+-- confirms it with a WAL record of its own, a third more WAL records for nothing when no key can
+-- conflict (issue 18). Either way the rows are inserted in the batch's order (message ids ascend).
 WITH queue AS (
     SELECT stream_id FROM streams
      WHERE name = $1 AND type = 'ephemeral' AND archived_at IS NULL AND deleted_at IS NULL
        FOR KEY SHARE
-), inserted AS (
+), batch AS (
+    SELECT batch.*
+      FROM unnest($2::text[], $3::integer[], $4::text[], $5::bytea[], $6::jsonb[], $7::text[])
+               WITH ORDINALITY AS batch(event_type, schema_version, content_type, data, metadata, dedupe_key, ordinal)
+), keyed AS (
+    SELECT EXISTS (SELECT 1 FROM unnest($7::text[]) AS key WHERE key IS NOT NULL) AS any_key
+), inserted_unkeyed AS (
+    INSERT INTO queue_messages (stream_id, event_type, schema_version, content_type, data, metadata,
+                                dedupe_key, correlation_id, enqueued_at, visible_at)
+    SELECT queue.stream_id, batch.event_type, batch.schema_version, batch.content_type, batch.data,
+           batch.metadata, NULL, $8, clock_timestamp(), clock_timestamp() + $9::interval
+      FROM queue, batch
+     WHERE NOT (SELECT any_key FROM keyed)
+     ORDER BY batch.ordinal
+    RETURNING message_id, dedupe_key
+), inserted_keyed AS (
     INSERT INTO queue_messages (stream_id, event_type, schema_version, content_type, data, metadata,
                                 dedupe_key, correlation_id, enqueued_at, visible_at)
     SELECT queue.stream_id, batch.event_type, batch.schema_version, batch.content_type, batch.data,
            batch.metadata, batch.dedupe_key, $8, clock_timestamp(), clock_timestamp() + $9::interval
-      FROM queue,
-           unnest($2::text[], $3::integer[], $4::text[], $5::bytea[], $6::jsonb[], $7::text[])
-               WITH ORDINALITY AS batch(event_type, schema_version, content_type, data, metadata, dedupe_key, ordinal)
+      FROM queue, batch
+     WHERE (SELECT any_key FROM keyed)
      ORDER BY batch.ordinal
     ON CONFLICT (stream_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
     RETURNING message_id, dedupe_key
+), inserted AS (
+    SELECT * FROM inserted_unkeyed UNION ALL SELECT * FROM inserted_keyed
 )
 SELECT queue.stream_id, inserted.message_id, inserted.dedupe_key
   FROM queue LEFT JOIN inserted ON true

@@ -1,6 +1,6 @@
 -- The whole current schema, for fresh databases. `sluice migrate` applies it to an empty
 -- schema; existing ones get the numbered migrations. A test proves both build the same database.
--- schema-version: 12
+-- schema-version: 13
 
 CREATE TABLE streams (
     stream_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -53,6 +53,10 @@ CREATE INDEX events_global_order ON events (transaction_id, sequence);
 -- id; the transaction gets its id at the UPDATE below, once it holds the lock. So within a
 -- partition transaction ids increase with offsets, and the global log, which is ordered by
 -- transaction id, keeps every partition's order. The counter row keeps offsets dense.
+-- Two statements (migration 0013; before, five): the lookup takes the lock, then one statement
+-- checks the lifecycle, moves the counter and inserts the events. It starts after the lock, so its
+-- snapshot sees an archive or soft delete that committed while this append waited (they mark the
+-- stream, then take every partition's lock).
 CREATE FUNCTION append_correlated_events(
     p_stream_name text,
     p_partition integer,
@@ -70,39 +74,37 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_stream_id bigint;
     v_first_offset bigint;
-    v_appended_at timestamptz;
-    v_count integer := cardinality(p_event_ids);
 BEGIN
-    SELECT stream_id INTO v_stream_id FROM streams WHERE name = p_stream_name AND type = 'persistent';
+    SELECT locked.stream_id INTO v_stream_id
+      FROM (SELECT s.stream_id, pg_advisory_xact_lock(s.stream_id * 1024 + p_partition)
+              FROM streams s
+             WHERE s.name = p_stream_name AND s.type = 'persistent') AS locked;
     IF v_stream_id IS NULL THEN
         RETURN NULL;
     END IF;
-    PERFORM pg_advisory_xact_lock(v_stream_id * 1024 + p_partition);
-    -- Archive and soft delete mark the stream, then take every partition's lock: an append holding
-    -- the lock commits before they do, and one that gets it later sees the mark here (a new snapshot).
-    PERFORM 1 FROM streams WHERE stream_id = v_stream_id AND archived_at IS NULL AND deleted_at IS NULL;
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
-    UPDATE stream_partitions
-       SET next_offset = next_offset + v_count,
-           last_appended_at = greatest(clock_timestamp(), last_appended_at)
-     WHERE stream_id = v_stream_id AND partition = p_partition
-       AND (p_expected_next_offset IS NULL OR next_offset = p_expected_next_offset)
-       AND (NOT p_require_existing OR next_offset > 0)
-    RETURNING next_offset - v_count, last_appended_at INTO v_first_offset, v_appended_at;
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
-    INSERT INTO events (stream_id, partition, event_offset, event_id, event_type, schema_version,
-                        content_type, data, metadata, correlation_id, created_at)
-    SELECT v_stream_id, p_partition, v_first_offset + batch.ordinal - 1, batch.event_id, batch.event_type,
-           batch.schema_version, batch.content_type, batch.data, batch.metadata, batch.correlation_id,
-           v_appended_at
-      FROM unnest(p_event_ids, p_event_types, p_schema_versions, p_content_types, p_payloads, p_metadata,
-                  p_correlation_ids)
-               WITH ORDINALITY AS batch(event_id, event_type, schema_version, content_type, data, metadata,
-                                        correlation_id, ordinal);
+    WITH reserved AS (
+        UPDATE stream_partitions p
+           SET next_offset = p.next_offset + cardinality(p_event_ids),
+               last_appended_at = greatest(clock_timestamp(), p.last_appended_at)
+          FROM streams s
+         WHERE s.stream_id = v_stream_id AND s.archived_at IS NULL AND s.deleted_at IS NULL
+           AND p.stream_id = v_stream_id AND p.partition = p_partition
+           AND (p_expected_next_offset IS NULL OR p.next_offset = p_expected_next_offset)
+           AND (NOT p_require_existing OR p.next_offset > 0)
+        RETURNING p.next_offset - cardinality(p_event_ids) AS first_offset, p.last_appended_at
+    ), inserted AS (
+        INSERT INTO events (stream_id, partition, event_offset, event_id, event_type, schema_version,
+                            content_type, data, metadata, correlation_id, created_at)
+        SELECT v_stream_id, p_partition, reserved.first_offset + batch.ordinal - 1, batch.event_id,
+               batch.event_type, batch.schema_version, batch.content_type, batch.data, batch.metadata,
+               batch.correlation_id, reserved.last_appended_at
+          FROM reserved,
+               unnest(p_event_ids, p_event_types, p_schema_versions, p_content_types, p_payloads, p_metadata,
+                      p_correlation_ids)
+                   WITH ORDINALITY AS batch(event_id, event_type, schema_version, content_type, data, metadata,
+                                            correlation_id, ordinal)
+    )
+    SELECT reserved.first_offset INTO v_first_offset FROM reserved;
     RETURN v_first_offset;
 END
 $$;
