@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import platform
+import shlex
+import sys
 import time
+from datetime import UTC, datetime
 
 from bench import (
     consumer_groups,
@@ -18,6 +22,7 @@ from bench import (
     scaling,
 )
 from bench.harness import Comparison, Databases, print_report
+from bench.readme_table import RunDescription, check_markers, machine_description, write_readme_table
 from sluice.embedded_postgres import EmbeddedPostgres, ServerSettings
 
 SUITES = {
@@ -43,7 +48,11 @@ async def run_peers(databases: Databases) -> list[Comparison]:
 OPT_IN_SUITES = {"peers": run_peers}
 
 
-async def main(selected: list[str]) -> None:
+async def main(selected: list[str], *, write_readme: bool) -> None:
+    if write_readme:
+        check_markers()  # before the run, not after it
+    load_before = os.getloadavg()
+    printed: list[tuple[str, list[Comparison]]] = []
     with EmbeddedPostgres(ServerSettings(durable=True)) as server:
         print(f"PostgreSQL at {server.dsn()} (fsync=on, synchronous_commit=on); {platform.processor() or 'cpu'}")
         databases = Databases(server.dsn())
@@ -51,6 +60,19 @@ async def main(selected: list[str]) -> None:
             started = time.perf_counter()
             rows = await (SUITES | OPT_IN_SUITES)[name](databases)
             print_report(f"== {name} (medians of alternating runs; {time.perf_counter() - started:.0f} s)", rows)
+            printed.append((name, rows))
+    load_after = os.getloadavg()
+    print(f"\nload average (1/5/15 min): {load_before} at the start, {load_after} at the end")
+    if write_readme:
+        run = RunDescription(
+            command=shlex.join(["./dev", "bench", *sys.argv[1:]]),
+            finished=datetime.now(UTC),
+            machine=machine_description(),
+            load_before=load_before,
+            load_after=load_after,
+        )
+        write_readme_table(printed, run)
+        print("README.md: the benchmark table is rewritten from these rows")
 
 
 if __name__ == "__main__":
@@ -61,8 +83,13 @@ if __name__ == "__main__":
         metavar="suite",
         help=f"any of {', '.join(SUITES)} (default: all of these), or the opt-in {', '.join(OPT_IN_SUITES)}",
     )
+    parser.add_argument(
+        "--write-readme",
+        action="store_true",
+        help="rewrite README.md's benchmark table (between <!-- bench:begin --> and <!-- bench:end -->) from this run",
+    )
     arguments = parser.parse_args()
     unknown = set(arguments.suites) - set(SUITES) - set(OPT_IN_SUITES)
     if unknown:
         parser.error(f"unknown suite(s): {', '.join(sorted(unknown))}")
-    asyncio.run(main(arguments.suites or list(SUITES)))
+    asyncio.run(main(arguments.suites or list(SUITES), write_readme=arguments.write_readme))
