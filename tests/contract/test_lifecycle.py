@@ -258,7 +258,12 @@ async def test_appends_racing_an_archive_never_commit_after_it(store: EventStore
 
     writers = [asyncio.create_task(append_until_refused(n)) for n in range(6)]
     writers += [asyncio.create_task(enqueue_until_refused(n)) for n in range(3)]
-    await asyncio.sleep(0.3)
+    # Archive once both have stored something and while they run flat out (a fixed 0.3 s was seen to end
+    # before the first append committed on a machine at load average 12).
+    async with asyncio.timeout(30):
+        while not (stored and enqueued):  # noqa: ASYNC110 (polls the other tasks' progress)
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)
     await store.archive_stream("orders")
     await store.archive_stream("jobs")
     heads = [partition.head for partition in (await store.get_stream("orders")).partition_heads]
