@@ -129,7 +129,7 @@ async def test_a_claim_whose_lease_expires_is_redelivered_and_its_late_acknowled
     [first] = await take(live, 1)  # the group exists; "live" holds offsets 0..4
     assert first.offset == 0
     # A member that claims 5..9 and dies: it never heartbeats, so its lease is never extended.
-    dead = await store._group_claim(
+    dead = await store.backend.groups.claim(
         "jobs",
         "g",
         consumer_id="dead",
@@ -144,7 +144,7 @@ async def test_a_claim_whose_lease_expires_is_redelivered_and_its_late_acknowled
     offsets = [event.offset for event in rest]
     assert sorted(offsets) == list(range(1, 15)), "the dead member's events were redelivered to the live one"
     assert offsets.index(5) > offsets.index(14), "taken over after its lease ran out, not before"
-    stale = await store._group_acknowledge(
+    stale = await store.backend.groups.acknowledge(
         "jobs", "g", [ClaimAcknowledgement(dead.claim_id, dead.attempt, dead.partition, dead.to_offset)]
     )
     assert [item.claim_id for item in stale] == [dead.claim_id], "the dead member's acknowledgement is refused"

@@ -10,7 +10,7 @@ import pytest
 
 import sluice
 import sluice.group_commit.batcher as batcher_module
-import sluice.store as store_module
+import sluice.store.event_store as store_module
 from sluice import EventData, StoreClosedError
 from sluice.group_commit import batched
 from sluice.observability.metrics import default_metrics

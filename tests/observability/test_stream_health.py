@@ -11,6 +11,7 @@ import pytest
 import sluice
 from sluice import ConsumerGroupOptions, EventData, EventStore, StreamConfig, StreamNotFoundError
 from sluice.backends.postgres import migrations
+from sluice.backends.postgres.store import PostgresEventStore
 from sluice.embedded_postgres import EmbeddedPostgres
 from sluice.health import HealthStatus, HealthThresholds, LagThresholds, check_readiness, check_stream_health
 from sluice.health.model import ReasonCode
@@ -82,7 +83,8 @@ async def test_postgres_readiness_needs_a_current_schema(postgres_dsn: str, fres
         # The same store pointed at a schema that was never migrated is not ready.
         unmigrated = await sluice.connect(fresh_database, migrate=True, schema_name="other")
         try:
-            await unmigrated._pool.execute("DROP SCHEMA other CASCADE")
+            assert isinstance(unmigrated, PostgresEventStore)
+            await unmigrated.database.pool.execute("DROP SCHEMA other CASCADE")
             not_ready = await check_readiness(unmigrated)
         finally:
             await unmigrated.close()

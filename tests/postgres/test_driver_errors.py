@@ -135,14 +135,11 @@ async def test_errors_escaping_an_acquired_connection_are_translated(store: Post
 async def test_sagas_replays_and_dead_letters_share_the_translation(store: PostgresEventStore) -> None:
     """The saga repository, replay records and group dead letters borrow the store's pool, so they raise
     ConnectionLostError (not asyncpg's errors) once the pool cannot reach the database."""
-    from sluice.backends.postgres.replays import PostgresReplayRecords  # noqa: PLC0415
-    from sluice.backends.postgres.sagas import PostgresSagaRepository  # noqa: PLC0415
-
-    await store._pool.close()  # the next acquire fails as it would during an outage
+    await store.database.pool.close()  # the next acquire fails as it would during an outage
     with pytest.raises(ConnectionLostError):
-        await PostgresSagaRepository(store).get(uuid.uuid4())
+        await store.backend.sagas.get(uuid.uuid4())
     with pytest.raises(ConnectionLostError):
-        await PostgresReplayRecords(store).get("nightly")
+        await store.backend.replays.get("nightly")
 
 
 def _unused_port() -> int:

@@ -98,7 +98,7 @@ async def test_subscriptions_poll_while_the_channel_is_lost_and_trust_it_again_o
         await refused_connections.refuse()  # the channel cannot come back for now
         await terminate_listener(postgres_admin_dsn, reader)
         await eventually(lambda: not channel.connected, what="noticing the lost channel")
-        assert not reader._signals.hears_every_append
+        assert not reader.backend.signals.hears_every_append
 
         reads_before = counter.reads
         await writer.append("orders", EventData("Placed", {"n": 1}))  # nobody here hears its NOTIFY

@@ -28,17 +28,18 @@ async def eventually(condition: Callable[[], bool], seconds: float = 10.0, what:
 
 
 class ReadCounter:
-    """Counts the page reads a store makes (the read path of subscribe), by wrapping its method."""
+    """Counts the page reads a store makes (the read path of subscribe), by wrapping its stream log's method."""
 
     def __init__(self, store: EventStore) -> None:
         self.reads = 0
-        read_page = store._read_page
+        log = store.backend.log
+        read_page = log.read_page
 
         async def counted(*arguments: Any) -> list[RecordedEvent]:
             self.reads += 1
             return await read_page(*arguments)
 
-        store._read_page = counted  # type: ignore[method-assign,assignment]
+        log.read_page = counted  # type: ignore[method-assign]
 
 
 class Subscriber:

@@ -1,4 +1,4 @@
-"""The in-memory backend, for development and tests of applications built on Sluice.
+"""The in-memory adapter, for development and tests of applications built on Sluice.
 
 It is a product feature, not a test double: it passes the same behavioural contract suite as the
 PostgreSQL backend. Every operation runs without awaiting inside it, so on one event loop each is
@@ -27,16 +27,6 @@ from sluice.backends.memory_state import (
 )
 from sluice.batches import PreparedBatch
 from sluice.compression import PLAIN_CONTENT_TYPES, plain_row
-from sluice.consumers.model import (
-    Assignment,
-    Claim,
-    ClaimAcknowledgement,
-    GroupDescription,
-    GroupSummary,
-    Heartbeat,
-    PartitionCommit,
-)
-from sluice.consumers.options import StartPosition
 from sluice.errors import (
     ConcurrencyError,
     DuplicateEventIdError,
@@ -52,8 +42,13 @@ from sluice.lifecycle import AUTO_CREATE_ACTOR, LifecycleAction, LifecycleChange
 from sluice.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueDepth, QueueMessage, Receipt
 from sluice.observability import metrics
 from sluice.options import StoreOptions
+from sluice.partitioning import PartitionSpreader
 from sluice.payloads import decode_payload, encode_metadata
-from sluice.store import AppendRequest, BackendCheck, EventStore
+from sluice.replay.records import MemoryReplayRecords
+from sluice.retries.memory import MemoryGroupDeadLetters
+from sluice.sagas.memory_repository import MemorySagaRepository
+from sluice.signals import AppendSignals
+from sluice.store import AppendRequest, Backend, BackendCheck, EventStore
 from sluice.streams import StreamConfig, StreamInfo, StreamType, same_shape, shape_description
 from sluice.validation import MAX_DURATION, check_partition_key, check_prepared_events, lease_too_long
 
@@ -62,28 +57,22 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class MemoryEventStore(EventStore):
-    """EventStore in process memory. Open it with ``await sluice.connect("memory://")``."""
+class MemoryStreams:
+    """The stream log and the queues in process memory (``StreamLog`` and ``QueueStorage``)."""
 
-    def __init__(self, options: StoreOptions, registry: EventTypeRegistry | None = None) -> None:
-        super().__init__(options, registry)
-        self._state = MemoryState(self._signals)
+    def __init__(self, state: MemoryState, options: StoreOptions) -> None:
+        self.options = options
+        self._state = state
+        self._spreader = PartitionSpreader()
         self._transactions = itertools.count(1)
         self._sequence = itertools.count(1)
         self._message_ids = itertools.count(1)
         self._dead_letter_ids = itertools.count(1)
         self._serials = itertools.count(1)
-        self._groups = MemoryConsumerGroups(self._state)
-
-    async def _close(self) -> None:
-        return None
-
-    async def _check_backend(self) -> BackendCheck:
-        return BackendCheck(backend="memory")
 
     # ----------------------------------------------------------------- streams
 
-    async def _create_stream(self, config: StreamConfig, actor: str | None = None) -> StreamInfo:
+    async def create_stream(self, config: StreamConfig, actor: str | None = None) -> StreamInfo:
         return self._create(config, actor).info()
 
     def _create(self, config: StreamConfig, actor: str | None) -> MemoryStream:
@@ -100,21 +89,21 @@ class MemoryEventStore(EventStore):
         self._state.streams[config.name] = stream
         return stream
 
-    async def _describe_stream(self, name: str) -> StreamInfo | None:
+    async def describe_stream(self, name: str) -> StreamInfo | None:
         stream = self._state.streams.get(name)
         return stream.info() if stream else None
 
-    async def _list_streams(self) -> list[StreamInfo]:
+    async def list_streams(self) -> list[StreamInfo]:
         return [self._state.streams[name].info() for name in sorted(self._state.streams)]
 
-    async def _delete_stream(self, name: str) -> bool:
+    async def delete_stream(self, name: str) -> bool:
         stream = self._state.streams.pop(name, None)
         if stream is None:
             return False
         self._state.global_log = [entry for entry in self._state.global_log if entry.stream is not stream]
         return True
 
-    async def _change_lifecycle(self, name: str, change: LifecycleChange) -> StreamInfo | None:
+    async def change_lifecycle(self, name: str, change: LifecycleChange) -> StreamInfo | None:
         stream = self._state.streams.get(name)
         if stream is None:
             return None
@@ -134,7 +123,7 @@ class MemoryEventStore(EventStore):
             stream.deleted_at, stream.deleted_by = None, None
         return stream.info()
 
-    async def _purge_deleted_streams(self, older_than: timedelta) -> list[str]:
+    async def purge_deleted_streams(self, older_than: timedelta) -> list[str]:
         cutoff = _now() - older_than
         doomed = [
             name
@@ -142,7 +131,7 @@ class MemoryEventStore(EventStore):
             if stream.deleted_at is not None and stream.deleted_at < cutoff
         ]
         for name in doomed:
-            await self._delete_stream(name)
+            await self.delete_stream(name)
         return doomed
 
     def _stream(self, name: str, expected_type: StreamType, *, create: bool) -> MemoryStream:
@@ -164,67 +153,15 @@ class MemoryEventStore(EventStore):
             raise StreamTypeError(f"{name!r} is a persistent stream: use append and read, not queue operations")
         return stream
 
-    async def _set_partitions(self, name: str, partitions: int) -> StreamInfo:
+    async def set_partitions(self, name: str, partitions: int) -> StreamInfo:
         stream = self._stream(name, StreamType.PERSISTENT, create=False)
         stream.partitions.extend(MemoryPartition() for _ in range(partitions - len(stream.partitions)))
         stream.config = stream.config.model_copy(update={"partitions": partitions})
         return stream.info()
 
-    # ----------------------------------------------------------------- consumer groups
-
-    async def _group_heartbeat(
-        self, stream_name: str, group_id: str, heartbeat: Heartbeat, start: StartPosition
-    ) -> Assignment:
-        return await self._groups.heartbeat(stream_name, group_id, heartbeat, start)
-
-    async def _group_commit(
-        self, stream_name: str, group_id: str, consumer_id: str, commits: Sequence[PartitionCommit]
-    ) -> None:
-        self._groups.commit(stream_name, group_id, consumer_id, commits)
-
-    async def _group_claim(
-        self,
-        stream_name: str,
-        group_id: str,
-        *,
-        consumer_id: str,
-        instance_id: str,
-        count: int,
-        lease: timedelta,
-        first_partition: int,
-    ) -> Claim | None:
-        return self._groups.claim(
-            stream_name,
-            group_id,
-            consumer_id=consumer_id,
-            instance_id=instance_id,
-            count=count,
-            lease=lease,
-            first_partition=first_partition,
-        )
-
-    async def _group_acknowledge(
-        self, stream_name: str, group_id: str, acknowledgements: Sequence[ClaimAcknowledgement]
-    ) -> list[ClaimAcknowledgement]:
-        return self._groups.acknowledge(stream_name, group_id, acknowledgements)
-
-    async def _group_describe(self, stream_name: str, group_id: str) -> GroupDescription | None:
-        return self._groups.describe(stream_name, group_id)
-
-    async def _group_list(self) -> list[GroupSummary]:
-        return self._groups.list()
-
-    async def _group_reset(
-        self, stream_name: str, group_id: str, target: StartPosition, force: bool
-    ) -> GroupDescription:
-        return await self._groups.reset(stream_name, group_id, target, force)
-
-    async def _group_delete(self, stream_name: str, group_id: str, force: bool) -> bool:
-        return self._groups.delete(stream_name, group_id, force)
-
     # ----------------------------------------------------------------- appends
 
-    async def _append(self, request: AppendRequest) -> AppendResult:
+    async def append(self, request: AppendRequest) -> AppendResult:
         check_partition_key(request.partition_key)  # before a stream is auto-created
         check_prepared_events(
             request.events.schema_versions, request.events.metadata, limit=self.options.max_payload_bytes
@@ -245,7 +182,7 @@ class MemoryEventStore(EventStore):
                 f"{request.stream_name!r}: a retried batch must hold the same events as the original"
             )
         events = stream.config.compression_policy.apply(request.events)
-        partition_number = self._route(request, stream.config.partitions)
+        partition_number = request.route(stream.config.partitions, self._spreader)
         partition = stream.partitions[partition_number]
         head = len(partition.events)
         self._check_expectation(request, partition_number, head)
@@ -313,7 +250,7 @@ class MemoryEventStore(EventStore):
             stored.global_position.sequence,
         )
 
-    async def _read_rows(self, stream_name: str, partition: int, start: int, count: int) -> Sequence[EventRow]:
+    async def read_rows(self, stream_name: str, partition: int, start: int, count: int) -> Sequence[EventRow]:
         stream = self._state.streams.get(stream_name)
         if stream is None or stream.config.type is not StreamType.PERSISTENT:
             return []
@@ -321,7 +258,7 @@ class MemoryEventStore(EventStore):
         start = max(start, events.first_offset)  # as on PostgreSQL: the first events at or after start
         return [self._row(stored) for stored in events[start : start + count]]
 
-    async def _read_page(
+    async def read_page(
         self, stream_name: str, partition: int, start: int, direction: Direction, count: int
     ) -> list[RecordedEvent]:
         stream = self._state.streams.get(stream_name)
@@ -336,10 +273,10 @@ class MemoryEventStore(EventStore):
             selected = events[max(end - count + 1, 0) : end + 1][::-1]
         return [self._recorded(stream, partition, stored) for stored in selected]
 
-    async def _offset_at_time(self, stream_name: str, partition: int, at: datetime) -> int:
+    async def offset_at_time(self, stream_name: str, partition: int, at: datetime) -> int:
         return offset_at_time(self._stream(stream_name, StreamType.PERSISTENT, create=False), partition, at)
 
-    async def _read_all_page(self, after: GlobalPosition | None, count: int) -> list[RecordedEvent]:
+    async def read_all_page(self, after: GlobalPosition | None, count: int) -> list[RecordedEvent]:
         start = (
             0 if after is None else bisect.bisect_right(self._state.global_log, after, key=lambda entry: entry.position)
         )
@@ -352,7 +289,7 @@ class MemoryEventStore(EventStore):
 
     # ----------------------------------------------------------------- queues
 
-    async def _enqueue(
+    async def enqueue(
         self,
         queue_name: str,
         messages: PreparedBatch,
@@ -381,7 +318,7 @@ class MemoryEventStore(EventStore):
             results.append(EnqueueResult(queue_name, message_id))
         return results
 
-    async def _dequeue(self, queue_name: str, max_messages: int, visibility_timeout: timedelta) -> list[QueueMessage]:
+    async def dequeue(self, queue_name: str, max_messages: int, visibility_timeout: timedelta) -> list[QueueMessage]:
         stream = self._stream(queue_name, StreamType.EPHEMERAL, create=False)
         now = _now()
         visible = sorted(
@@ -454,7 +391,7 @@ class MemoryEventStore(EventStore):
             return None
         return stream, message
 
-    async def _acknowledge(self, queue_name: str, receipts: list[Receipt]) -> list[Receipt]:
+    async def acknowledge(self, queue_name: str, receipts: list[Receipt]) -> list[Receipt]:
         stale = []
         for receipt in receipts:
             current = self._current(queue_name, receipt)
@@ -464,7 +401,7 @@ class MemoryEventStore(EventStore):
                 del current[0].messages[receipt.message_id]
         return stale
 
-    async def _nack(self, queue_name: str, receipt: Receipt, delay: timedelta, reason: str) -> bool:
+    async def nack(self, queue_name: str, receipt: Receipt, delay: timedelta, reason: str) -> bool:
         current = self._current(queue_name, receipt)
         if current is None:
             return False
@@ -478,7 +415,7 @@ class MemoryEventStore(EventStore):
             message.visible_at = now + delay
         return True
 
-    async def _extend(self, queue_name: str, receipt: Receipt, by: timedelta) -> bool:
+    async def extend(self, queue_name: str, receipt: Receipt, by: timedelta) -> bool:
         current = self._current(queue_name, receipt)
         if current is None:
             return False
@@ -490,11 +427,11 @@ class MemoryEventStore(EventStore):
         message.visible_at = new_end
         return True
 
-    async def _dead_letters(self, queue_name: str, limit: int) -> list[DeadLetter]:
+    async def dead_letters(self, queue_name: str, limit: int) -> list[DeadLetter]:
         stream = self._stream(queue_name, StreamType.EPHEMERAL, create=False)
         return stream.dead_letters[:limit]
 
-    async def _redrive_dead_letters(self, queue_name: str, dead_letter_ids: list[int] | None) -> list[int]:
+    async def redrive_dead_letters(self, queue_name: str, dead_letter_ids: list[int] | None) -> list[int]:
         stream = self._stream(queue_name, StreamType.EPHEMERAL, create=False)
         chosen = self._take_dead_letters(stream, dead_letter_ids)
         now = _now()
@@ -521,7 +458,7 @@ class MemoryEventStore(EventStore):
             redriven.append(message_id)
         return redriven
 
-    async def _purge_dead_letters(self, queue_name: str, dead_letter_ids: list[int] | None) -> int:
+    async def purge_dead_letters(self, queue_name: str, dead_letter_ids: list[int] | None) -> int:
         stream = self._stream(queue_name, StreamType.EPHEMERAL, create=False)
         chosen = self._take_dead_letters(stream, dead_letter_ids)
         for dead_letter in chosen:
@@ -536,7 +473,7 @@ class MemoryEventStore(EventStore):
         stream.dead_letters = [letter for letter in stream.dead_letters if letter not in chosen]
         return chosen
 
-    async def _queue_depth(self, queue_name: str) -> QueueDepth:
+    async def queue_depth(self, queue_name: str) -> QueueDepth:
         stream = self._stream(queue_name, StreamType.EPHEMERAL, create=False)
         now = _now()
         in_flight = sum(
@@ -546,12 +483,44 @@ class MemoryEventStore(EventStore):
         )
         return QueueDepth(queue_name, waiting=len(stream.messages) - in_flight, in_flight=in_flight)
 
-    # ----------------------------------------------------------------- retention
 
-    def _retention_storage(self) -> MemoryRetentionStorage:
-        """Retention's storage for this store (``sluice.retention``); it keeps the policies, so it is
-        created once."""
-        storage: MemoryRetentionStorage | None = getattr(self, "_retention", None)
-        if storage is None:
-            storage = self._retention = MemoryRetentionStorage(self._state, self._groups)
-        return storage
+class _MemoryConnection:
+    """The in-memory adapter has no connections: always ready, nothing to close."""
+
+    async def check(self) -> BackendCheck:
+        return BackendCheck(backend="memory")
+
+    async def close(self) -> None:
+        return None
+
+    def terminate(self) -> None:
+        return None
+
+
+def memory_backend(options: StoreOptions) -> Backend:
+    """A new, empty in-memory backend: every part shares one state, and lives as long as its store."""
+    signals = AppendSignals()
+    state = MemoryState(signals)
+    streams = MemoryStreams(state, options)
+    groups = MemoryConsumerGroups(state)
+    return Backend(
+        name="memory",
+        log=streams,
+        queues=streams,
+        groups=groups,
+        retention=MemoryRetentionStorage(state, groups),
+        dead_letters=MemoryGroupDeadLetters(streams, groups),
+        sagas=MemorySagaRepository(),
+        replays=MemoryReplayRecords(),
+        signals=signals,
+        connection=_MemoryConnection(),
+    )
+
+
+class MemoryEventStore(EventStore):
+    """An EventStore in process memory. Open it with ``await sluice.connect("memory://")``.
+
+    Only a constructor: it builds a new in-memory backend; everything else is ``EventStore``'s."""
+
+    def __init__(self, options: StoreOptions, registry: EventTypeRegistry | None = None) -> None:
+        super().__init__(memory_backend(options), options, registry)

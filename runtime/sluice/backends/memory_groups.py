@@ -165,7 +165,7 @@ class MemoryConsumerGroups:
             return with_partition_epochs(plan.assignment, group.partitions.values())
         return plan.assignment
 
-    def claim(
+    async def claim(
         self,
         stream_name: str,
         group_id: str,
@@ -210,7 +210,7 @@ class MemoryConsumerGroups:
             return claim.public()
         return None
 
-    def acknowledge(
+    async def acknowledge(
         self, stream_name: str, group_id: str, acknowledgements: Sequence[ClaimAcknowledgement]
     ) -> list[ClaimAcknowledgement]:
         found = self._group(stream_name, group_id)
@@ -239,7 +239,9 @@ class MemoryConsumerGroups:
                 _advance_committed(found[1], partition)
         return stale
 
-    def commit(self, stream_name: str, group_id: str, consumer_id: str, commits: Sequence[PartitionCommit]) -> None:
+    async def commit(
+        self, stream_name: str, group_id: str, consumer_id: str, commits: Sequence[PartitionCommit]
+    ) -> None:
         found = self._group(stream_name, group_id)
         if found is None:
             raise FencedError(f"consumer group {group_id!r} does not exist", tuple(c.partition for c in commits))
@@ -271,7 +273,7 @@ class MemoryConsumerGroups:
                 fenced,
             )
 
-    def describe(self, stream_name: str, group_id: str) -> GroupDescription | None:
+    async def describe(self, stream_name: str, group_id: str) -> GroupDescription | None:
         found = self._group(stream_name, group_id)
         if found is None:
             return None
@@ -304,7 +306,7 @@ class MemoryConsumerGroups:
             partitions=tuple(partitions),
         )
 
-    def list(self) -> list[GroupSummary]:
+    async def list(self) -> list[GroupSummary]:
         summaries = []
         for stream in self._state.streams.values():
             for (stream_key, group_id), group in self._groups.items():
@@ -339,11 +341,11 @@ class MemoryConsumerGroups:
         group.claims.clear()
         group.generation += 1
         self._state.signals.fire(group_signal_key(stream_name, group_id))
-        description = self.describe(stream_name, group_id)
+        description = await self.describe(stream_name, group_id)
         assert description is not None
         return description
 
-    def delete(self, stream_name: str, group_id: str, force: bool) -> bool:
+    async def delete(self, stream_name: str, group_id: str, force: bool) -> bool:
         found = self._group(stream_name, group_id)
         if found is None:
             return False

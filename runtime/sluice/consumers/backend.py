@@ -1,26 +1,21 @@
-"""The storage operations consumer groups need from a backend, and the logic both backends share.
+"""The logic both storage adapters' consumer-group storage shares (descriptions, refusals, start offsets).
 
-Each backend implements these underscore methods (PostgreSQL in one transaction each, memory
-atomically); the member loop and the admin API in ``reader.py`` are written once on top of them.
+The storage interface itself is ``sluice.store.port.GroupStorage`` (PostgreSQL in one transaction per
+call, memory atomically); the member loop and the admin API in ``reader.py`` are written once on top of it.
 """
 
 from __future__ import annotations
 
-import abc
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sluice.consumers.model import (
     Assignment,
-    Claim,
     ClaimAcknowledgement,
-    GroupDescription,
-    GroupSummary,
     Heartbeat,
     MemberDescription,
     MemberState,
-    PartitionCommit,
     PartitionLag,
     PartitionState,
 )
@@ -109,60 +104,3 @@ async def start_offsets(
         else:
             offsets[partition] = max(await offset_at_time(partition), first)
     return offsets
-
-
-class ConsumerGroupBackend(abc.ABC):
-    """Storage of consumer groups."""
-
-    @abc.abstractmethod
-    async def _group_heartbeat(
-        self, stream_name: str, group_id: str, heartbeat: Heartbeat, start: StartPosition
-    ) -> Assignment:
-        """Join, stay alive or leave (creating the group on first join), rebalancing as needed."""
-
-    @abc.abstractmethod
-    async def _group_commit(
-        self, stream_name: str, group_id: str, consumer_id: str, commits: Sequence[PartitionCommit]
-    ) -> None:
-        """Commit offsets conditional on ownership and epoch. Raises InvalidArgumentError for an
-        offset beyond the head (nothing committed) and FencedError for partitions not owned."""
-
-    @abc.abstractmethod
-    async def _group_claim(
-        self,
-        stream_name: str,
-        group_id: str,
-        *,
-        consumer_id: str,
-        instance_id: str,
-        count: int,
-        lease: timedelta,
-        first_partition: int,
-    ) -> Claim | None:
-        """QUEUE delivery: lease the next events to this member — a claim whose lease ran out
-        first, else up to ``count`` unclaimed events of a partition (trying partitions in turn from
-        ``first_partition``). None when there is nothing to claim."""
-
-    @abc.abstractmethod
-    async def _group_acknowledge(
-        self, stream_name: str, group_id: str, acknowledgements: Sequence[ClaimAcknowledgement]
-    ) -> list[ClaimAcknowledgement]:
-        """QUEUE delivery: record processed events and advance committed offsets over the
-        contiguous finished claims. Applies what it can and returns the acknowledgements refused
-        because their claim was taken over by another member (or dropped by a reset)."""
-
-    @abc.abstractmethod
-    async def _group_describe(self, stream_name: str, group_id: str) -> GroupDescription | None: ...
-
-    @abc.abstractmethod
-    async def _group_list(self) -> list[GroupSummary]: ...
-
-    @abc.abstractmethod
-    async def _group_reset(
-        self, stream_name: str, group_id: str, target: StartPosition, force: bool
-    ) -> GroupDescription:
-        """Move every partition's committed offset; refused (GroupActiveError) while members are
-        active unless ``force``, which fences them by bumping every epoch."""
-
-    @abc.abstractmethod
-    async def _group_delete(self, stream_name: str, group_id: str, force: bool) -> bool: ...

@@ -164,13 +164,13 @@ class ConsumerGroupReader:
         await member.commit_offsets(dict(offsets))
 
     async def list_groups(self) -> list[GroupSummary]:
-        return await self._store._group_list()
+        return await self._store.backend.groups.list()
 
     async def describe(self, stream_name: str, group_id: str) -> GroupDescription:
         """Members, assignments, committed offsets and lag per partition."""
         validate_stream_name(stream_name)
         validate_group_id(group_id)
-        description = await self._store._group_describe(stream_name, group_id)
+        description = await self._store.backend.groups.describe(stream_name, group_id)
         if description is None:
             await self._store.get_stream(stream_name)  # StreamNotFoundError first, if that is the problem
             raise GroupNotFoundError(stream_name, group_id)
@@ -187,13 +187,13 @@ class ConsumerGroupReader:
         members are active unless ``force``; forced, the members are fenced and resume from there."""
         validate_stream_name(stream_name)
         validate_group_id(group_id)
-        return await self._store._group_reset(stream_name, group_id, to, force)
+        return await self._store.backend.groups.reset(stream_name, group_id, to, force)
 
     async def delete(self, stream_name: str, group_id: str, *, force: bool = False) -> None:
         """Delete a group and its offsets (refused while members are active unless ``force``)."""
         validate_stream_name(stream_name)
         validate_group_id(group_id)
-        if not await self._store._group_delete(stream_name, group_id, force):
+        if not await self._store.backend.groups.delete(stream_name, group_id, force):
             raise GroupNotFoundError(stream_name, group_id)
 
 

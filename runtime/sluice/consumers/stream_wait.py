@@ -35,8 +35,8 @@ async def wait_for_stream(store: EventStore, name: str) -> StreamInfo:
     """The stream's description once it exists (at once when it does)."""
     announced = False
     while True:
-        ticket = store._signals.ticket(name)
-        info = await store._describe_stream(name)
+        ticket = store.backend.signals.ticket(name)
+        info = await store.backend.log.describe_stream(name)
         if info is not None and not info.deleted:
             if announced:
                 logger.info("stream %s now exists", name)
@@ -50,4 +50,4 @@ async def wait_for_stream(store: EventStore, name: str) -> StreamInfo:
             announced = True
         # Polling, not the long listening interval: create_stream (unlike an append) sends no
         # notification, and a stream created empty elsewhere must still be found promptly.
-        await store._signals.wait(ticket, store.options.poll_interval.total_seconds())
+        await store.backend.signals.wait(ticket, store.options.poll_interval.total_seconds())

@@ -21,8 +21,8 @@ from sluice.projections.queries import projection_query
 from sluice.projections.state import ProjectionDeadLetter, ProjectionState, RebuildProgress, VersionCheckpoint
 
 if TYPE_CHECKING:
-    from sluice.backends.postgres.store import PostgresEventStore
     from sluice.projections.context import DatabaseConnection
+    from sluice.store.port import SqlDatabase
 
 
 def position_parameters(position: GlobalPosition | None) -> tuple[int | None, int | None]:
@@ -30,19 +30,20 @@ def position_parameters(position: GlobalPosition | None) -> tuple[int | None, in
 
 
 class PostgresCheckpointStore(CheckpointStore):
-    """Checkpoints in the PostgreSQL schema of ``store``."""
+    """Checkpoints in the PostgreSQL schema of a store."""
 
     same_database = True
 
-    def __init__(self, store: PostgresEventStore) -> None:
-        self._store = store
+    def __init__(self, database: SqlDatabase) -> None:
+        """``database``: the store's (``store.backend.database``, or a ``PostgresEventStore`` itself)."""
+        self._database = database
 
     @contextlib.asynccontextmanager
     async def _transaction(self, operation: str) -> AsyncIterator[DatabaseConnection]:
         # The store's pool translates driver errors (a lost connection: ConnectionLostError); what it leaves
         # as it is (a handler's statement or a trigger refused for good) is this projection's database error.
         try:
-            async with self._store.acquire() as connection, connection.transaction():
+            async with self._database.acquire() as connection, connection.transaction():
                 yield connection
         except Exception as error:
             if not is_untranslated_database_error(error):
@@ -66,7 +67,7 @@ class PostgresCheckpointStore(CheckpointStore):
         # One snapshot for the projection's row and its checkpoints: a rebuild finishing in between
         # (active version switched, old checkpoint deleted) must not be seen half-way.
         async with (
-            self._store.acquire() as connection,
+            self._database.acquire() as connection,
             connection.transaction(isolation="repeatable_read", readonly=True),
         ):
             try:
@@ -130,16 +131,16 @@ class PostgresCheckpointStore(CheckpointStore):
             await work(connection)
 
     async def request_rebuild(self, name: str) -> None:
-        async with self._store.acquire() as connection:
+        async with self._database.acquire() as connection:
             if await connection.fetchval(projection_query("projection_request_rebuild"), name) is None:
                 raise ProjectionNotFoundError(name)
 
     async def rebuild_requested(self, name: str) -> bool:
-        async with self._store.acquire() as connection:
+        async with self._database.acquire() as connection:
             return bool(await connection.fetchval(projection_query("projection_rebuild_requested"), name))
 
     async def record_generation(self, name: str, generation: int) -> None:
-        async with self._store.acquire() as connection:
+        async with self._database.acquire() as connection:
             await connection.execute(projection_query("projection_record_generation"), name, generation)
 
     async def record_dead_letters(
@@ -164,7 +165,7 @@ class PostgresCheckpointStore(CheckpointStore):
         )
 
     async def dead_letters(self, name: str, *, limit: int) -> list[ProjectionDeadLetter]:
-        async with self._store.acquire() as connection:
+        async with self._database.acquire() as connection:
             if await connection.fetchval(projection_query("projection_rebuild_requested"), name) is None:
                 raise ProjectionNotFoundError(name)
             rows = await connection.fetch(projection_query("projection_dead_letters"), name, limit)

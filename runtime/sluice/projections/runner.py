@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from sluice.backends.postgres.driver_errors import is_connection_lost
-from sluice.backends.postgres.store import PostgresEventStore
 from sluice.errors import (
     ConnectionLostError,
     DatabaseBusyError,
@@ -53,10 +52,10 @@ ProgressCallback = Callable[[RebuildProgress], None]
 
 
 def default_checkpoint_store(store: EventStore) -> CheckpointStore:
-    """PostgreSQL checkpoints (same-database mode) for a PostgreSQL store, memory ones otherwise."""
-    if isinstance(store, PostgresEventStore):
-        return PostgresCheckpointStore(store)
-    return MemoryCheckpointStore()
+    """Checkpoints in the store's SQL database (same-database mode) where its adapter has one (PostgreSQL),
+    in memory otherwise."""
+    database = store.backend.database
+    return MemoryCheckpointStore() if database is None else PostgresCheckpointStore(database)
 
 
 class ProjectionRunner:

@@ -1,8 +1,9 @@
 """Reading a projection's sources: the global log restricted to its streams, in commit order.
 
-On PostgreSQL one query reads the sources' events below the oldest running transaction (so a late
-commit is never skipped, as ``read_all``) and another counts the lag. Other backends filter
-``read_all``. ``wait_for_appends`` sleeps until an append or the store's poll interval.
+Where the store's adapter has a SQL database (``store.backend.database``: PostgreSQL) one query reads the
+sources' events below the oldest running transaction (so a late commit is never skipped, as ``read_all``)
+and another counts the lag. Other adapters filter ``read_all``. ``wait_for_appends`` sleeps until an append
+or the store's poll interval.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sluice.backends.postgres.store import PostgresEventStore
 from sluice.events import GlobalPosition, RecordedEvent
 from sluice.projections.queries import projection_query
 from sluice.signals import ALL_STREAMS, AppendSignals
@@ -45,14 +45,14 @@ class SourceReader:
         self.store = store
         self.sources = tuple(sources)
         self._source_set = frozenset(sources)
-        self._postgres = store if isinstance(store, PostgresEventStore) else None
+        self._database = store.backend.database  # SQL over the sources, where the adapter has SQL
 
     async def read(self, after: GlobalPosition | None, limit: int) -> list[RecordedEvent]:
         """Up to ``limit`` events after ``after`` (None: from the first)."""
-        if self._postgres is None:
+        if self._database is None:
             return await self._read_filtered(after, limit)
         position = after or START
-        async with self._postgres.acquire() as connection:
+        async with self._database.acquire() as connection:
             rows = await connection.fetch(
                 projection_query("projection_read_sources"),
                 str(position.transaction),
@@ -64,7 +64,7 @@ class SourceReader:
 
     async def behind(self, after: GlobalPosition | None) -> SourcesBehind:
         """How many events of the sources come after ``after``."""
-        if self._postgres is None:
+        if self._database is None:
             events = 0
             oldest = None
             async for event in self.store.read_all(after=after):
@@ -73,7 +73,7 @@ class SourceReader:
                     oldest = oldest or event.timestamp
             return SourcesBehind(events, oldest)
         position = after or START
-        async with self._postgres.acquire() as connection:
+        async with self._database.acquire() as connection:
             row = await connection.fetchrow(
                 projection_query("projection_sources_behind"),
                 str(position.transaction),
@@ -85,19 +85,19 @@ class SourceReader:
 
     async def head(self) -> GlobalPosition | None:
         """The position of the sources' last readable event (None: they have none)."""
-        if self._postgres is None:
+        if self._database is None:
             last = None
             async for event in self.store.read_all():
                 if event.stream_name in self._source_set:
                     last = event.global_position
             return last
-        async with self._postgres.acquire() as connection:
+        async with self._database.acquire() as connection:
             row = await connection.fetchrow(projection_query("projection_sources_head"), list(self.sources))
         return None if row is None else GlobalPosition(int(row[0]), int(row[1]))
 
     def wake_up_ticket(self) -> asyncio.Event:
         """Take before reading: ``wait_for_appends`` with it returns at the first append after this call."""
-        return self.store._signals.ticket(ALL_STREAMS)  # the wake-ups subscribe_all uses
+        return self.store.backend.signals.ticket(ALL_STREAMS)  # the wake-ups subscribe_all uses
 
     async def wait_for_appends(self, ticket: asyncio.Event, seconds: float | None = None) -> None:
         """Sleep until an append fires ``ticket`` (a wake-up, never the delivery: other processes' appends

@@ -18,7 +18,8 @@ from sluice.names import validate_stream_name
 from sluice.retention.model import PruneReport, RetentionPolicy
 from sluice.retention.patterns import most_specific
 from sluice.retention.pruning import DEFAULT_BATCH_SIZE, prune_stream
-from sluice.retention.storage import RetentionStorage, storage_of
+from sluice.retention.storage import storage_of
+from sluice.store.port import RetentionStorage
 from sluice.streams import StreamType
 
 if TYPE_CHECKING:

@@ -28,7 +28,8 @@ from sluice.retention.planning import (
     limit_cutoff,
     plan_partition,
 )
-from sluice.retention.storage import RetentionStorage, storage_of
+from sluice.retention.storage import storage_of
+from sluice.store.port import RetentionStorage
 from sluice.streams import StreamInfo, StreamType
 
 if TYPE_CHECKING:
@@ -135,7 +136,9 @@ async def _plan(
     for partition in info.partition_heads:
         number, first, head = partition.partition, partition.first_offset, partition.head
         age_cutoff = (
-            await store._offset_at_time(info.name, number, now - limits.max_age) if limits.max_age is not None else None
+            await store.backend.log.offset_at_time(info.name, number, now - limits.max_age)
+            if limits.max_age is not None
+            else None
         )
         cutoff = limit_cutoff(
             first, head, (age_cutoff, count_cutoff(head, limits.max_event_count), byte_cutoffs.get(number))

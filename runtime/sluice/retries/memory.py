@@ -21,7 +21,7 @@ from sluice.retries.repository import DeadLetterBurial, GroupDeadLetters, Redriv
 
 if TYPE_CHECKING:
     from sluice.events import RecordedEvent
-    from sluice.store import EventStore
+    from sluice.store.port import GroupStorage, StreamLog
 
 
 @dataclasses.dataclass(slots=True)
@@ -36,8 +36,8 @@ class _Entry:
 class MemoryGroupDeadLetters(GroupDeadLetters):
     """Dead letters in a dict, ordered by id."""
 
-    def __init__(self, store: EventStore) -> None:
-        super().__init__(store)
+    def __init__(self, log: StreamLog, groups: GroupStorage) -> None:
+        super().__init__(log, groups)
         self._entries: dict[int, _Entry] = {}
         self._next_id = 1
 
@@ -95,12 +95,8 @@ class MemoryGroupDeadLetters(GroupDeadLetters):
     async def _current_group(self, stream_name: str, group_id: str) -> datetime | None:
         """When the group was created (None if it does not exist); drops the dead letters of any
         earlier group of that name, as PostgreSQL's cascade does."""
-        try:
-            created_at: datetime | None = (
-                await self.store.consumer_groups().describe(stream_name, group_id)
-            ).created_at
-        except GroupNotFoundError:
-            created_at = None
+        group = await self.groups.describe(stream_name, group_id)
+        created_at = None if group is None else group.created_at
         for identifier, entry in list(self._entries.items()):
             if _belongs(entry.letter, stream_name, group_id) and entry.group_created_at != created_at:
                 del self._entries[identifier]

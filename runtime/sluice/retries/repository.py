@@ -1,5 +1,5 @@
 """``GroupDeadLetters``: the dead letters of consumer groups, as one contract with a PostgreSQL and
-an in-memory implementation (``group_dead_letters(store)`` picks the one for a store).
+an in-memory implementation (each storage adapter builds its own: ``store.backend.dead_letters``).
 
 Bury, list, inspect, redrive (all or selected) and purge; and, for the worker, claim a redriven
 dead letter under a lease, then complete it (delivered: the row goes), fail it (buried again, with
@@ -22,14 +22,14 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sluice.errors import DeadLetterNotFoundError, InvalidArgumentError, StreamTypeError
+from sluice.errors import DeadLetterNotFoundError, InvalidArgumentError, StreamNotFoundError, StreamTypeError
 from sluice.names import validate_group_id, validate_stream_name
 from sluice.retries.model import FailedDelivery, GroupDeadLetter
 from sluice.streams import StreamType
 
 if TYPE_CHECKING:
     from sluice.events import RecordedEvent
-    from sluice.store import EventStore
+    from sluice.store.port import GroupStorage, StreamLog
 
 MAX_LIST_LIMIT = 10_000
 MAX_SELECTION = 10_000
@@ -57,8 +57,9 @@ class GroupDeadLetters(abc.ABC):
     """The dead letters of every consumer group of one store. Checks its arguments (typed errors,
     nothing touched on bad input); the backends implement the underscored methods."""
 
-    def __init__(self, store: EventStore) -> None:
-        self.store = store
+    def __init__(self, log: StreamLog, groups: GroupStorage) -> None:
+        self.log = log
+        self.groups = groups
 
     async def bury(self, event: RecordedEvent, failure: FailedDelivery, burial: DeadLetterBurial) -> GroupDeadLetter:
         """Record ``event`` as a dead letter of ``burial.group_id``. Burying the same event (stream,
@@ -126,7 +127,9 @@ class GroupDeadLetters(abc.ABC):
     async def _check_group_arguments(self, stream_name: str, group_id: str) -> None:
         validate_stream_name(stream_name)
         validate_group_id(group_id)
-        info = await self.store.get_stream(stream_name)  # StreamNotFoundError
+        info = await self.log.describe_stream(stream_name)
+        if info is None or info.deleted:
+            raise StreamNotFoundError(stream_name)
         if info.type is not StreamType.PERSISTENT:
             raise StreamTypeError(
                 f"{stream_name!r} is a queue: its dead letters are the queue's own (store.dead_letters)"

@@ -45,9 +45,5 @@ async def close_store(store: EventStore, seconds: float) -> None:
 
 
 def _terminate_connections(store: EventStore) -> None:
-    from sluice.backends.postgres.store import PostgresEventStore  # noqa: PLC0415  (only when used)
-
-    if isinstance(store, PostgresEventStore):
-        # The store has no public way to abandon its pool (health/checks.py borrows it the same way).
-        store._pool.terminate()
-        logger.warning("shutdown: the store's database connections were terminated")
+    store.backend.terminate()
+    logger.warning("shutdown: the store's connections (if it has any) were terminated")

@@ -18,8 +18,9 @@ from sluice.retries.model import FailedDelivery, GroupDeadLetter
 from sluice.retries.repository import DeadLetterBurial, GroupDeadLetters, RedriveClaim
 
 if TYPE_CHECKING:
-    from sluice.backends.postgres.store import PostgresEventStore
+    from sluice.backends.postgres.database import PostgresDatabase
     from sluice.events import RecordedEvent
+    from sluice.store.port import GroupStorage, StreamLog
 
 
 def query(name: str) -> str:
@@ -30,12 +31,12 @@ def query(name: str) -> str:
 class PostgresGroupDeadLetters(GroupDeadLetters):
     """Dead letters in ``group_dead_letters``; every operation is one statement."""
 
-    def __init__(self, store: PostgresEventStore) -> None:
-        super().__init__(store)
-        self._postgres = store
+    def __init__(self, log: StreamLog, groups: GroupStorage, database: PostgresDatabase) -> None:
+        super().__init__(log, groups)
+        self._database = database
 
     async def _fetch(self, operation: str, name: str, *arguments: Any) -> list[asyncpg.Record]:
-        async with self._postgres.acquire() as connection:
+        async with self._database.acquire() as connection:
             rows: list[asyncpg.Record] = await connection.fetch(query(name), *arguments)
             return rows
 

@@ -20,7 +20,7 @@ from sluice.replay.records import ReplayRecords, superseded
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from sluice.backends.postgres.store import PostgresEventStore
+    from sluice.backends.postgres.database import PostgresDatabase
 
     Connection: TypeAlias = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
 
@@ -32,9 +32,9 @@ def _query(name: str) -> str:
 class PostgresReplayRecords(ReplayRecords):
     """Replays of a PostgreSQL store, on the store's connection pool."""
 
-    def __init__(self, store: PostgresEventStore) -> None:
-        # The backend's own pool: what escapes a statement is a Sluice error (driver_errors).
-        self._pool: asyncpg.Pool = store._pool
+    def __init__(self, database: PostgresDatabase) -> None:
+        # The adapter's own pool: what escapes a statement is a Sluice error (driver_errors).
+        self._pool: asyncpg.Pool = database.pool
 
     async def get(self, name: str) -> ReplayProgress | None:
         async with self._pool.acquire() as connection:

@@ -23,7 +23,7 @@ from sluice.sagas.model import HistoryEntry, SagaInstance, SagaRecord, SagaStatu
 from sluice.sagas.repository import SagaRepository, check_list_arguments, check_new_instance, context_json
 
 if TYPE_CHECKING:
-    from sluice.backends.postgres.store import PostgresEventStore
+    from sluice.backends.postgres.database import PostgresDatabase
 
 
 def _query(name: str) -> str:
@@ -44,13 +44,13 @@ def _history_arrays(
 class PostgresSagaRepository(SagaRepository):
     """The saga repository of a PostgreSQL store (it borrows the store's connection pool)."""
 
-    def __init__(self, store: PostgresEventStore) -> None:
-        self._store = store
+    def __init__(self, database: PostgresDatabase) -> None:
+        self._database = database
 
     async def create(self, instance: SagaInstance, history: Sequence[HistoryEntry]) -> bool:
         check_new_instance(instance)
         context = context_json(instance.context)
-        async with self._store.acquire() as connection:
+        async with self._database.acquire() as connection:
             version = await connection.fetchval(
                 _query("create_saga"),
                 instance.saga_id,
@@ -66,7 +66,7 @@ class PostgresSagaRepository(SagaRepository):
 
     async def save(self, instance: SagaInstance, history: Sequence[HistoryEntry]) -> SagaInstance:
         context = context_json(instance.context)
-        async with self._store.acquire() as connection:
+        async with self._database.acquire() as connection:
             row = await connection.fetchrow(
                 _query("save_saga"),
                 instance.saga_id,
@@ -87,12 +87,12 @@ class PostgresSagaRepository(SagaRepository):
         )
 
     async def load(self, saga_id: uuid.UUID) -> SagaInstance | None:
-        async with self._store.acquire() as connection:
+        async with self._database.acquire() as connection:
             row = await connection.fetchrow(_query("get_saga"), saga_id)
         return None if row is None else _instance(row)
 
     async def get(self, saga_id: uuid.UUID) -> SagaRecord:
-        async with self._store.acquire() as connection, connection.transaction(isolation="repeatable_read"):
+        async with self._database.acquire() as connection, connection.transaction(isolation="repeatable_read"):
             row = await connection.fetchrow(_query("get_saga"), saga_id)
             rows = [] if row is None else await connection.fetch(_query("saga_history"), saga_id)
         if row is None:
@@ -118,7 +118,7 @@ class PostgresSagaRepository(SagaRepository):
         limit: int = 100,
     ) -> list[SagaInstance]:
         chosen = [status.value for status in check_list_arguments(limit, statuses)]
-        async with self._store.acquire() as connection:
+        async with self._database.acquire() as connection:
             if saga_name is None:
                 rows = await connection.fetch(_query("list_sagas"), chosen, limit)
             else:

@@ -1,14 +1,12 @@
-"""The EventStore contract: the public API every backend offers, with the validation they share.
+"""The EventStore facade: the public API users hold, over the ``Backend`` one storage adapter hands out.
 
-Public methods check their arguments and convert events here, once; backends implement the
-underscore methods, which receive only valid, prepared input. The behavioural contract suite in
-``tests/contract`` runs unchanged against every backend.
+Public methods check their arguments and convert events here, once, record metrics and traces, and wake
+readers; the backend's parts (``store/port.py``) receive only valid, prepared input. The behavioural
+contract suite in ``tests/contract`` runs unchanged against every adapter.
 """
 
 from __future__ import annotations
 
-import abc
-import dataclasses
 import functools
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -17,7 +15,8 @@ from types import TracebackType
 from typing import Self
 
 from sluice.batches import PreparedBatch, check_prepared_batch, prepare_batch
-from sluice.consumers.backend import ConsumerGroupBackend
+from sluice.consumers.model import Assignment, Claim, ClaimAcknowledgement, Heartbeat, PartitionCommit
+from sluice.consumers.options import StartPosition
 from sluice.consumers.reader import ConsumerGroupReader
 from sluice.consumers.stream_wait import wait_for_stream
 from sluice.errors import (
@@ -36,9 +35,10 @@ from sluice.names import validate_stream_name
 from sluice.observability import metrics
 from sluice.observability.tracing import append_span
 from sluice.options import StoreOptions
-from sluice.partitioning import PartitionSpreader, partition_for_key
 from sluice.shared_reads import SharedReads
 from sluice.signals import ALL_STREAMS, AppendSignals
+from sluice.store.backend import Backend
+from sluice.store.port import AppendRequest, BackendCheck
 from sluice.streams import StreamConfig, StreamInfo, StreamType
 from sluice.validation import (
     MAX_INT32,
@@ -55,38 +55,16 @@ MAX_BATCH_EVENTS = 10_000
 MAX_PARTITIONS = 1024
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class BackendCheck:
-    """What ``EventStore.check_backend()`` found: the backend can serve (for PostgreSQL: the database
-    answers and its schema is at this Sluice's version)."""
+class EventStore:
+    """Persistent streams (append-only logs) and ephemeral streams (queues), stored by ``backend``."""
 
-    backend: str
-    """``"postgresql"`` or ``"memory"``."""
-    schema_name: str | None = None
-    schema_version: int | None = None
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class AppendRequest:
-    """A validated append: where it goes and what it must find there."""
-
-    stream_name: str
-    events: PreparedBatch
-    expected_offset: int | ExpectedOffset
-    correlation_id: str | None
-    partition_key: str | None
-    partition: int | None
-
-
-class EventStore(ConsumerGroupBackend):
-    """Persistent streams (append-only logs) and ephemeral streams (queues)."""
-
-    def __init__(self, options: StoreOptions, registry: EventTypeRegistry | None = None) -> None:
+    def __init__(self, backend: Backend, options: StoreOptions, registry: EventTypeRegistry | None = None) -> None:
+        self.backend = backend
+        """The storage this store was opened on; services reach their storage through it."""
         self.options = options
         self.registry = registry or default_registry
-        self._signals = AppendSignals()
+        self._signals: AppendSignals = backend.signals
         self._shared_reads = SharedReads()
-        self._spreader = PartitionSpreader()
         self._closed = False
 
     # ----------------------------------------------------------------- lifecycle
@@ -96,13 +74,13 @@ class EventStore(ConsumerGroupBackend):
         if not self._closed:
             self._closed = True
             self._signals.fire_everything()
-            await self._close()
+            await self.backend.close()
 
     async def check_backend(self) -> BackendCheck:
         """Whether the backend can serve now (readiness probes use it). Raises MigrationError when the
         schema is missing or at another version, an unavailable error (ConnectionLostError,
         DatabaseBusyError) when the database cannot be reached."""
-        return await self._check_backend()
+        return await self.backend.check()
 
     async def __aenter__(self) -> Self:
         return self
@@ -122,13 +100,13 @@ class EventStore(ConsumerGroupBackend):
         a different type raises StreamAlreadyExistsError, a soft-deleted one StreamDeletedError.
         ``actor`` is recorded as ``created_by``."""
         self._check_open()
-        return await self._create_stream(config, validate_actor(actor))
+        return await self.backend.log.create_stream(config, validate_actor(actor))
 
     async def get_stream(self, name: str) -> StreamInfo:
         """Describe a stream, with its partitions' heads. Raises StreamNotFoundError (also for a
         soft-deleted stream)."""
         self._check_open()
-        info = await self._describe_stream(validate_stream_name(name))
+        info = await self.backend.log.describe_stream(validate_stream_name(name))
         if info is None or info.deleted:
             raise StreamNotFoundError(name)
         return info
@@ -136,7 +114,7 @@ class EventStore(ConsumerGroupBackend):
     async def list_streams(self, *, include_deleted: bool = False) -> list[StreamInfo]:
         """Every stream and queue, ordered by name; soft-deleted ones only with ``include_deleted``."""
         self._check_open()
-        found = await self._list_streams()
+        found = await self.backend.log.list_streams()
         return found if include_deleted else [info for info in found if not info.deleted]
 
     async def delete_stream(self, name: str, *, soft: bool = False, actor: str | None = None) -> None:
@@ -148,7 +126,7 @@ class EventStore(ConsumerGroupBackend):
         validate_stream_name(name)
         if soft:
             await self._change(name, LifecycleAction.SOFT_DELETE, actor)
-        elif not await self._delete_stream(name):
+        elif not await self.backend.log.delete_stream(name):
             raise StreamNotFoundError(name)
 
     async def archive_stream(self, name: str, *, actor: str | None = None) -> StreamInfo:
@@ -179,12 +157,12 @@ class EventStore(ConsumerGroupBackend):
         self._check_open()
         age = self.options.deleted_stream_grace_period if older_than is None else older_than
         check_duration(age, "older_than", allow_zero=True)
-        return sorted(await self._purge_deleted_streams(age))
+        return sorted(await self.backend.log.purge_deleted_streams(age))
 
     async def _change(self, name: str, action: LifecycleAction, actor: str | None) -> StreamInfo:
         self._check_open()
         change = LifecycleChange(action, validate_actor(actor), self.options.deleted_stream_grace_period)
-        info = await self._change_lifecycle(validate_stream_name(name), change)
+        info = await self.backend.log.change_lifecycle(validate_stream_name(name), change)
         if info is None:
             raise StreamNotFoundError(name)
         if info.deleted and action in (LifecycleAction.ARCHIVE, LifecycleAction.UNARCHIVE):
@@ -203,7 +181,7 @@ class EventStore(ConsumerGroupBackend):
                 f"stream {name!r} has {info.partitions} partition(s); partitions can only grow, "
                 f"up to {MAX_PARTITIONS} (got {partitions})"
             )
-        return await self._set_partitions(name, partitions)
+        return await self.backend.log.set_partitions(name, partitions)
 
     def consumer_groups(self) -> ConsumerGroupReader:
         """Consume as a member of a consumer group, commit offsets, and administer groups."""
@@ -298,7 +276,7 @@ class EventStore(ConsumerGroupBackend):
         )
         started = time.perf_counter()
         with append_span(stream_name, event_count=len(prepared), correlation_id=prepared.correlation_id):
-            result = await self._append(request)
+            result = await self.backend.log.append(request)
         metrics.record_appended(stream_name, 0 if result.deduplicated else len(prepared), time.perf_counter() - started)
         self._signals.fire(stream_name)
         return result
@@ -326,7 +304,7 @@ class EventStore(ConsumerGroupBackend):
         head = info.partition_heads[partition].head
         position: int
         if from_time is not None:
-            position = await self._offset_at_time(stream_name, partition, from_time)
+            position = await self.backend.log.offset_at_time(stream_name, partition, from_time)
             if direction is Direction.BACKWARDS:
                 position -= 1
         elif from_offset is not None:
@@ -337,7 +315,7 @@ class EventStore(ConsumerGroupBackend):
         page_size = self.options.read_page_size
         while position >= 0 and (remaining is None or remaining > 0):
             count = page_size if remaining is None else min(page_size, remaining)
-            page = await self._read_page(stream_name, partition, position, direction, count)
+            page = await self.backend.log.read_page(stream_name, partition, position, direction, count)
             for event in page:
                 yield event
             if remaining is not None:
@@ -370,7 +348,9 @@ class EventStore(ConsumerGroupBackend):
             page = await self._shared_reads.read(
                 (stream_name, partition, position, page_size),
                 ticket,
-                functools.partial(self._read_page, stream_name, partition, position, Direction.FORWARDS, page_size),
+                functools.partial(
+                    self.backend.log.read_page, stream_name, partition, position, Direction.FORWARDS, page_size
+                ),
             )
             for event in page:
                 yield event
@@ -390,7 +370,7 @@ class EventStore(ConsumerGroupBackend):
         page_size = self.options.read_page_size
         while remaining is None or remaining > 0:
             count = page_size if remaining is None else min(page_size, remaining)
-            page = await self._read_all_page(after, count)
+            page = await self.backend.log.read_all_page(after, count)
             for event in page:
                 yield event
             if remaining is not None:
@@ -412,7 +392,9 @@ class EventStore(ConsumerGroupBackend):
         while not self._closed:
             ticket = self._signals.ticket(ALL_STREAMS)
             page = await self._shared_reads.read(
-                (ALL_STREAMS, after, page_size), ticket, functools.partial(self._read_all_page, after, page_size)
+                (ALL_STREAMS, after, page_size),
+                ticket,
+                functools.partial(self.backend.log.read_all_page, after, page_size),
             )
             for event in page:
                 yield event
@@ -469,7 +451,9 @@ class EventStore(ConsumerGroupBackend):
         for key in keys:
             check_dedupe_key(key)
         prepared = prepare_batch(messages, self.registry, self.options.max_payload_bytes, correlation_id=correlation_id)
-        results = await self._enqueue(queue_name, prepared, keys, delay or timedelta(0), prepared.correlation_id)
+        results = await self.backend.queues.enqueue(
+            queue_name, prepared, keys, delay or timedelta(0), prepared.correlation_id
+        )
         metrics.record_enqueued(queue_name, sum(not result.deduplicated for result in results))
         self._signals.fire(queue_name)
         return results
@@ -495,7 +479,7 @@ class EventStore(ConsumerGroupBackend):
         if not 0 < max_messages <= 1000:
             raise InvalidArgumentError(f"max_messages must be 1 to 1000, got {max_messages}")
         self._check_duration(visibility_timeout, "visibility_timeout")
-        messages = await self._dequeue(queue_name, max_messages, visibility_timeout)
+        messages = await self.backend.queues.dequeue(queue_name, max_messages, visibility_timeout)
         if messages:
             waited = (datetime.now(UTC) - messages[0].enqueued_at).total_seconds()
             metrics.record_dequeued(queue_name, len(messages), waited)
@@ -516,7 +500,7 @@ class EventStore(ConsumerGroupBackend):
             return []
         for receipt in receipts:
             check_receipt(receipt.message_id, receipt.attempt)
-        stale = await self._acknowledge(queue_name, list(receipts))
+        stale = await self.backend.queues.acknowledge(queue_name, list(receipts))
         metrics.record_acknowledged(queue_name, len(receipts) - len(stale))
         return stale
 
@@ -535,7 +519,7 @@ class EventStore(ConsumerGroupBackend):
         check_receipt(receipt.message_id, receipt.attempt)
         if delay is not None:
             check_duration(delay, "delay", allow_zero=True)
-        if not await self._nack(queue_name, receipt, delay or timedelta(0), reason or "nacked"):
+        if not await self.backend.queues.nack(queue_name, receipt, delay or timedelta(0), reason or "nacked"):
             raise StaleReceiptError(queue_name, receipt)
         metrics.record_nacked(queue_name)
 
@@ -545,7 +529,7 @@ class EventStore(ConsumerGroupBackend):
         validate_stream_name(queue_name)
         check_receipt(receipt.message_id, receipt.attempt)
         self._check_duration(by, "by")
-        if not await self._extend(queue_name, receipt, by):
+        if not await self.backend.queues.extend(queue_name, receipt, by):
             raise StaleReceiptError(queue_name, receipt)
 
     async def dead_letters(self, queue_name: str, *, limit: int = 100) -> list[DeadLetter]:
@@ -554,7 +538,7 @@ class EventStore(ConsumerGroupBackend):
         validate_stream_name(queue_name)
         if limit <= 0:
             raise InvalidArgumentError(f"limit must be positive, got {limit}")
-        return await self._dead_letters(queue_name, limit)
+        return await self.backend.queues.dead_letters(queue_name, limit)
 
     async def redrive_dead_letters(self, queue_name: str, *, dead_letter_ids: Sequence[int] | None = None) -> list[int]:
         """Put dead letters (those named, or all) back on the queue as new messages, visible at once,
@@ -564,7 +548,7 @@ class EventStore(ConsumerGroupBackend):
         self._check_open()
         validate_stream_name(queue_name)
         ids = self._checked_dead_letter_ids(dead_letter_ids)
-        redriven = await self._redrive_dead_letters(queue_name, ids)
+        redriven = await self.backend.queues.redrive_dead_letters(queue_name, ids)
         if redriven:
             self._signals.fire(queue_name)
         return redriven
@@ -573,7 +557,7 @@ class EventStore(ConsumerGroupBackend):
         """Delete dead letters (those named, or all) for good; returns how many were deleted."""
         self._check_open()
         validate_stream_name(queue_name)
-        return await self._purge_dead_letters(queue_name, self._checked_dead_letter_ids(dead_letter_ids))
+        return await self.backend.queues.purge_dead_letters(queue_name, self._checked_dead_letter_ids(dead_letter_ids))
 
     @staticmethod
     def _checked_dead_letter_ids(dead_letter_ids: Sequence[int] | None) -> list[int] | None:
@@ -593,22 +577,9 @@ class EventStore(ConsumerGroupBackend):
         metrics refreshed every few seconds, not for every message)."""
         self._check_open()
         validate_stream_name(queue_name)
-        return await self._queue_depth(queue_name)
+        return await self.backend.queues.queue_depth(queue_name)
 
     # ----------------------------------------------------------------- shared helpers
-
-    def _route(self, request: AppendRequest, partitions: int) -> int:
-        """The partition an append goes to: explicit, by key, or spread round-robin."""
-        if request.partition is not None:
-            if request.partition >= partitions:
-                raise InvalidArgumentError(
-                    f"stream {request.stream_name!r} has {partitions} partition(s); "
-                    f"partition {request.partition} does not exist"
-                )
-            return request.partition
-        if request.partition_key is not None:
-            return partition_for_key(request.partition_key, partitions)
-        return self._spreader.next_partition(partitions)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -635,95 +606,45 @@ class EventStore(ConsumerGroupBackend):
     def _check_duration(duration: timedelta, name: str) -> None:
         check_duration(duration, name)
 
-    # ----------------------------------------------------------------- backend interface
+    # ----------------------------------------------------------------- transitional (issue 17)
+    # consumers/member.py and consumers/queue_delivery.py still call these; they move to
+    # ``store.backend.groups`` / ``store.backend.log`` once that split lands, and these go.
 
-    @abc.abstractmethod
-    async def _close(self) -> None: ...
+    async def _group_heartbeat(
+        self, stream_name: str, group_id: str, heartbeat: Heartbeat, start: StartPosition
+    ) -> Assignment:
+        return await self.backend.groups.heartbeat(stream_name, group_id, heartbeat, start)
 
-    @abc.abstractmethod
-    async def _check_backend(self) -> BackendCheck: ...
+    async def _group_commit(
+        self, stream_name: str, group_id: str, consumer_id: str, commits: Sequence[PartitionCommit]
+    ) -> None:
+        await self.backend.groups.commit(stream_name, group_id, consumer_id, commits)
 
-    @abc.abstractmethod
-    async def _create_stream(self, config: StreamConfig, actor: str | None = None) -> StreamInfo: ...
+    async def _group_claim(
+        self,
+        stream_name: str,
+        group_id: str,
+        *,
+        consumer_id: str,
+        instance_id: str,
+        count: int,
+        lease: timedelta,
+        first_partition: int,
+    ) -> Claim | None:
+        return await self.backend.groups.claim(
+            stream_name,
+            group_id,
+            consumer_id=consumer_id,
+            instance_id=instance_id,
+            count=count,
+            lease=lease,
+            first_partition=first_partition,
+        )
 
-    @abc.abstractmethod
-    async def _describe_stream(self, name: str) -> StreamInfo | None:
-        """The stream as stored, soft-deleted or not (callers check ``deleted``)."""
-
-    @abc.abstractmethod
-    async def _list_streams(self) -> list[StreamInfo]:
-        """Every stream, soft-deleted ones included, ordered by name."""
-
-    @abc.abstractmethod
-    async def _delete_stream(self, name: str) -> bool: ...
-
-    @abc.abstractmethod
-    async def _change_lifecycle(self, name: str, change: LifecycleChange) -> StreamInfo | None:
-        """Apply ``change`` if it applies (archive: a live stream not archived yet; unarchive: an
-        archived one; soft delete: a stream not deleted yet; restore: one deleted within the grace
-        period) and return the stream as it then is; None if there is no stream of that name.
-        Archive and soft delete must wait for appends and enqueues in flight and make every later
-        one see the change (each backend says how)."""
-
-    @abc.abstractmethod
-    async def _purge_deleted_streams(self, older_than: timedelta) -> list[str]:
-        """Hard-delete the streams soft-deleted more than ``older_than`` ago; their names."""
-
-    @abc.abstractmethod
-    async def _set_partitions(self, name: str, partitions: int) -> StreamInfo: ...
-
-    @abc.abstractmethod
-    async def _append(self, request: AppendRequest) -> AppendResult: ...
-
-    @abc.abstractmethod
-    async def _read_page(
-        self, stream_name: str, partition: int, start: int, direction: Direction, count: int
-    ) -> list[RecordedEvent]: ...
+    async def _group_acknowledge(
+        self, stream_name: str, group_id: str, acknowledgements: Sequence[ClaimAcknowledgement]
+    ) -> list[ClaimAcknowledgement]:
+        return await self.backend.groups.acknowledge(stream_name, group_id, acknowledgements)
 
     async def _read_rows(self, stream_name: str, partition: int, start: int, count: int) -> Sequence[EventRow]:
-        """Up to ``count`` stored rows of a partition from ``start`` forwards, unwrapped: consumer
-        groups wrap each in their own event class, so building a RecordedEvent first is waste.
-        Backends override this with a direct read."""
-        return [event._row for event in await self._read_page(stream_name, partition, start, Direction.FORWARDS, count)]
-
-    @abc.abstractmethod
-    async def _offset_at_time(self, stream_name: str, partition: int, at: datetime) -> int: ...
-
-    @abc.abstractmethod
-    async def _read_all_page(self, after: GlobalPosition | None, count: int) -> list[RecordedEvent]: ...
-
-    @abc.abstractmethod
-    async def _enqueue(
-        self,
-        queue_name: str,
-        messages: PreparedBatch,
-        dedupe_keys: list[str | None],
-        delay: timedelta,
-        correlation_id: str | None,
-    ) -> list[EnqueueResult]: ...
-
-    @abc.abstractmethod
-    async def _dequeue(
-        self, queue_name: str, max_messages: int, visibility_timeout: timedelta
-    ) -> list[QueueMessage]: ...
-
-    @abc.abstractmethod
-    async def _acknowledge(self, queue_name: str, receipts: list[Receipt]) -> list[Receipt]: ...
-
-    @abc.abstractmethod
-    async def _nack(self, queue_name: str, receipt: Receipt, delay: timedelta, reason: str) -> bool: ...
-
-    @abc.abstractmethod
-    async def _extend(self, queue_name: str, receipt: Receipt, by: timedelta) -> bool: ...
-
-    @abc.abstractmethod
-    async def _dead_letters(self, queue_name: str, limit: int) -> list[DeadLetter]: ...
-
-    @abc.abstractmethod
-    async def _queue_depth(self, queue_name: str) -> QueueDepth: ...
-
-    @abc.abstractmethod
-    async def _redrive_dead_letters(self, queue_name: str, dead_letter_ids: list[int] | None) -> list[int]: ...
-
-    @abc.abstractmethod
-    async def _purge_dead_letters(self, queue_name: str, dead_letter_ids: list[int] | None) -> int: ...
+        return await self.backend.log.read_rows(stream_name, partition, start, count)

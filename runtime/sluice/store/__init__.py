@@ -1,0 +1,25 @@
+"""The store layer: the storage port (``port.py``), the ``Backend`` bundle an adapter hands out
+(``backend.py``) and the ``EventStore`` facade users hold (``event_store.py``).
+
+``from sluice.store import EventStore`` is the way in; this package never imports an adapter
+(``sluice.backends``), only ``sluice.connect`` picks one.
+"""
+
+from sluice.store.backend import Backend
+from sluice.store.event_store import (
+    DEFAULT_VISIBILITY_TIMEOUT,
+    MAX_BATCH_EVENTS,
+    MAX_PARTITIONS,
+    EventStore,
+)
+from sluice.store.port import AppendRequest, BackendCheck
+
+__all__ = [
+    "DEFAULT_VISIBILITY_TIMEOUT",
+    "MAX_BATCH_EVENTS",
+    "MAX_PARTITIONS",
+    "AppendRequest",
+    "Backend",
+    "BackendCheck",
+    "EventStore",
+]
