@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
-from typing import cast
 
 import pytest
 
@@ -247,7 +246,7 @@ async def test_callers_authorized_one_by_one_then_batched(store: EventStore) -> 
         ]
     )
     batching = batched(store, linger=LINGER)
-    served = caller_scoped_store(cast(EventStore, batching), policy)
+    served = caller_scoped_store(batching, policy)
 
     async def append_as(principal: str, n: int) -> AppendResult:
         with caller_context(principal):

@@ -6,29 +6,34 @@
         async for event in store.read_stream("orders"):  # everything else: the wrapped store
             ...
 
-Every other attribute is the wrapped store's (``store.unbatched`` gives it with its full type).
-Closing writes what is queued, then closes the wrapped store.
+A typed forwarding store (``sluice.store.forwarding.ForwardingStore``): every other EventStore method is
+forwarded to the wrapped store with its own signature (``store.unbatched`` is that store), and the wrapped
+store's ``backend`` is this one's. Closing writes what is queued, then closes the wrapped store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from types import TracebackType
-from typing import Any, Self
 
 from sluice.events import AppendResult, ExpectedOffset
 from sluice.group_commit.batcher import DEFAULT_LINGER, DEFAULT_MAX_BATCH, AppendBatcher
 from sluice.group_commit.metrics import GroupCommitMetrics
-from sluice.store import EventStore
+from sluice.store.event_store import EventStore
+from sluice.store.forwarding import ForwardingStore
 
 
-class BatchedEventStore:
+class BatchedEventStore(ForwardingStore):
     """An EventStore's API with batched appends (see AppendBatcher)."""
 
     def __init__(self, store: EventStore, batcher: AppendBatcher) -> None:
-        self.unbatched = store
+        super().__init__(store)
         self.batcher = batcher
+
+    @property
+    def unbatched(self) -> EventStore:
+        """The wrapped store: its appends are not batched."""
+        return self.wrapped
 
     async def append(
         self,
@@ -55,21 +60,7 @@ class BatchedEventStore:
         try:
             await self.batcher.close()
         finally:
-            await self.unbatched.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.unbatched, name)
+            await self.wrapped.close()
 
 
 def batched(

@@ -1,8 +1,8 @@
 """The principal of the call in progress, for servers that share one store among callers.
 
 The gRPC door authenticates a call, then runs its handler inside ``caller_context(principal)``; a
-``caller_scoped_store`` hands every operation to an ``AuthorizedStore`` for the principal of the call
-it runs in (tasks the handler starts copy the context, so they act as the same caller). Outside any
+``caller_scoped_store`` enforces the policy as ``AuthorizedStore`` does, for the principal of the call each
+operation runs in (tasks the handler starts copy the context, so they act as the same caller). Outside any
 caller context it refuses: an unauthenticated path can never reach the store by mistake.
 """
 
@@ -11,12 +11,12 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import Iterator
-from typing import Any, cast
 
 from sluice.errors import UnauthenticatedError
-from sluice.security.authorized_store import AuthorizedStore
+from sluice.security.authorized_store import PolicyEnforcingStore
+from sluice.security.authorizer import Authorizer
 from sluice.security.policy import AccessPolicy
-from sluice.store import EventStore
+from sluice.store.event_store import EventStore
 
 _caller: contextvars.ContextVar[str | None] = contextvars.ContextVar("sluice_caller", default=None)
 
@@ -45,17 +45,17 @@ def enter_caller_context(principal: str) -> None:
     _caller.set(principal)
 
 
-class CallerScopedStore:
-    """Every attribute comes from an AuthorizedStore for the current caller."""
+class CallerScopedStore(PolicyEnforcingStore):
+    """The store as the caller of the context each operation runs in may use it."""
 
     def __init__(self, store: EventStore, policy: AccessPolicy) -> None:
-        self._store = store
-        self._policy = policy
+        super().__init__(store, policy=policy)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(AuthorizedStore(self._store, principal=current_caller(), policy=self._policy), name)
+    def authorizer(self) -> Authorizer:
+        """The current caller's view of the policy (UnauthenticatedError outside a caller context)."""
+        return Authorizer(current_caller(), self.policy)
 
 
-def caller_scoped_store(store: EventStore, policy: AccessPolicy) -> EventStore:
+def caller_scoped_store(store: EventStore, policy: AccessPolicy) -> CallerScopedStore:
     """``store`` authorized per call for the caller of the context it is used in."""
-    return cast(EventStore, CallerScopedStore(store, policy))
+    return CallerScopedStore(store, policy)
