@@ -11,7 +11,7 @@ from sluice import EventData, EventStore, StreamConfig
 from sluice.events import RecordedEvent
 from sluice.replay import ReplayRequest, Replays, ReplayState, ReplayTargetKind
 from sluice.rest import create_app
-from sluice.security import BearerTokens
+from sluice.security import AccessPolicy, BearerTokens, Grant
 
 TOKEN = "replay-token"
 AUTHORIZATION = {"Authorization": f"Bearer {TOKEN}"}
@@ -61,3 +61,34 @@ async def test_progress_and_cancel_over_rest(store: EventStore, client: httpx.As
     assert (missing_cancel.status_code, missing_cancel.json()["code"]) == (404, "replay_not_found")
     assert (await client.get("/api/replays/orders-1")).status_code == 401
     assert (await client.get("/api/replays/not%20a%20name", headers=AUTHORIZATION)).status_code == 422
+
+
+async def test_replays_over_rest_follow_the_access_policy_of_their_source_stream(store: EventStore) -> None:
+    await store.append("orders", [EventData("Numbered", {"n": n}) for n in range(3)])
+    request = ReplayRequest(name="orders-2", stream="orders", from_offset=0, target=ReplayTargetKind.HANDLER)
+
+    async def failing(events: Sequence[RecordedEvent]) -> None:
+        raise RuntimeError("stop here")
+
+    with pytest.raises(Exception, match="stop here"):
+        await Replays(store).start(request, handler=failing)
+    policy = AccessPolicy(
+        [
+            Grant.of(principals=["reader"], streams=["orders"], permissions=["read"]),
+            Grant.of(principals=["operator"], streams=["orders"], permissions=["admin"]),
+        ]
+    )
+    tokens = BearerTokens({"reader-token": "reader", "operator-token": "operator", "other-token": "other"})
+    app = create_app(store, tokens=tokens, policy=policy, lag_refresh_interval=None)
+    as_reader, as_operator, as_other = (
+        {"Authorization": f"Bearer {principal}-token"} for principal in ("reader", "operator", "other")
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sluice.test") as client:
+        assert (await client.get("/api/replays/orders-2", headers=as_reader)).status_code == 200
+        denied = await client.get("/api/replays/orders-2", headers=as_other)
+        assert (denied.status_code, denied.json()["code"]) == (403, "permission_denied")
+        assert (await client.get("/api/replays/nothing", headers=as_other)).status_code == 404  # read before checked
+        assert (await client.post("/api/replays/orders-2/cancel", headers=as_reader)).status_code == 403
+        assert (await Replays(store).progress("orders-2")).state is ReplayState.FAILED  # the refusal changed nothing
+        cancelled = await client.post("/api/replays/orders-2/cancel", headers=as_operator)
+        assert (cancelled.status_code, cancelled.json()["state"]) == (200, "cancelled")

@@ -13,7 +13,7 @@ import pytest
 from sluice import EventStore
 from sluice.rest import create_app
 from sluice.sagas import SagaEngine, SagaRepository, saga_id_for
-from sluice.security import BearerTokens
+from sluice.security import AccessPolicy, BearerTokens, Grant
 from tests.cli.conftest import run_cli
 from tests.sagas.test_engine import Recorder, make_saga, place_order
 
@@ -102,3 +102,26 @@ async def test_cli_lists_and_shows_sagas(postgres_dsn: str) -> None:
     malformed = run_cli("sagas", "show", "not-a-uuid", dsn=postgres_dsn)
     assert malformed.returncode == 2  # invalid input
     assert "not a saga id" in malformed.stderr
+
+
+async def test_rest_shows_sagas_only_to_principals_that_may_read_them(store: EventStore) -> None:
+    good, bad = await _run_two_sagas(store)
+    policy = AccessPolicy(
+        [
+            Grant.of(principals=["ops"], streams=["saga.fulfilment"], permissions=["read"]),
+            Grant.of(principals=["returns"], streams=["saga.returns", "orders"], permissions=["read"]),
+        ]
+    )
+    app = create_app(
+        store, tokens=BearerTokens({"ops-token": "ops", "returns-token": "returns"}), policy=policy,
+        lag_refresh_interval=None,
+    )  # fmt: skip
+    as_ops, as_returns = {"Authorization": "Bearer ops-token"}, {"Authorization": "Bearer returns-token"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sluice.test") as client:
+        listed = await client.get("/api/sagas", headers=as_ops)
+        assert sorted(entry["saga_id"] for entry in listed.json()["sagas"]) == sorted([str(good), str(bad)])
+        assert (await client.get("/api/sagas", headers=as_returns)).json() == {"sagas": []}  # left out, not refused
+        assert (await client.get(f"/api/sagas/{bad}", headers=as_ops)).status_code == 200
+        denied = await client.get(f"/api/sagas/{bad}", headers=as_returns)
+        assert (denied.status_code, denied.json()["code"]) == (403, "permission_denied")
+        assert (await client.get(f"/api/sagas/{uuid.uuid4()}", headers=as_returns)).status_code == 404

@@ -17,9 +17,9 @@ from sluice.console.stream_views import retention_policies
 from sluice.errors import ProjectionNotFoundError
 from sluice.projections.status import ProjectionStatus, projection_status
 from sluice.replay import Replays
-from sluice.rest.saga_routes import saga_resource
 from sluice.rest.schemas import NAME_PATTERN
 from sluice.sagas.repositories import saga_repository
+from sluice.security.authorized_services import saga_resource
 
 router = APIRouter()
 

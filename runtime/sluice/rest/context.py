@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import cast
 
 from fastapi import Request
 
@@ -33,7 +32,7 @@ class ServerContext:
         transactions, each still gets its own offsets or error, and the policy is checked before joining."""
         if self.batcher is None:
             return self.store_for(principal)
-        store = cast(EventStore, BatchedEventStore(self.store, self.batcher))
+        store = BatchedEventStore(self.store, self.batcher)
         if self.policy is None:
             return store
         return authorized_store(store, principal=principal, policy=self.policy)

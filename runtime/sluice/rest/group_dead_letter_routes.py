@@ -2,7 +2,8 @@
 ``/api/event-streams/{name}/groups/{group}/dead-letters``. See docs/dead-letters.md.
 
 Access: listing and inspecting need ``read`` on the stream, redrive and purge ``admin`` (as for a
-queue's dead letters); denials are PermissionDeniedError (403), logged for audit by the authorizer.
+queue's dead letters), checked by the caller's authorized store (``sluice.security.authorized_services``);
+denials are PermissionDeniedError (403), logged for audit by the authorizer.
 """
 
 from __future__ import annotations
@@ -12,21 +13,19 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from sluice.events import JSON_CONTENT_TYPE
-from sluice.rest.authentication import Principal
-from sluice.rest.context import ServerContext, server_context
+from sluice.rest.authentication import CallerStore, Principal
 from sluice.rest.problems import problem_responses
 from sluice.rest.schemas import NAME_PATTERN, DeadLetterSelection
-from sluice.retries import GroupDeadLetter, group_dead_letters
-from sluice.security.permissions import Permission
+from sluice.retries import GroupDeadLetter
+from sluice.security.authorized_services import CallerGroupDeadLetters
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/event-streams", tags=["consumer group dead letters"])
 
-Context = Annotated[ServerContext, Depends(server_context)]
 StreamNamePath = Annotated[str, Path(pattern=NAME_PATTERN, max_length=200, examples=["orders"])]
 GroupIdPath = Annotated[str, Path(pattern=NAME_PATTERN, max_length=200, examples=["email"])]
 DeadLetterIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, examples=[1])]
@@ -115,13 +114,11 @@ async def list_group_dead_letters(
     *,
     name: StreamNamePath,
     group: GroupIdPath,
-    context: Context,
-    principal: Principal,
+    store: CallerStore,
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many dead letters.")] = 100,
     after_id: Annotated[int, Query(ge=0, le=2**63 - 1, description="Only ids above this (paging).")] = 0,
 ) -> GroupDeadLetterList:
-    context.authorize(principal, Permission.READ, name, action="list dead letters of")
-    letters = await group_dead_letters(context.store).list(name, group, limit=limit, after_id=after_id)
+    letters = await CallerGroupDeadLetters(store).list(name, group, limit=limit, after_id=after_id)
     return GroupDeadLetterList(
         stream=name, group=group, dead_letters=[group_dead_letter_model(letter) for letter in letters]
     )
@@ -138,11 +135,9 @@ async def get_group_dead_letter(
     name: StreamNamePath,
     group: GroupIdPath,
     dead_letter_id: DeadLetterIdPath,
-    context: Context,
-    principal: Principal,
+    store: CallerStore,
 ) -> GroupDeadLetterModel:
-    context.authorize(principal, Permission.READ, name, action="inspect dead letters of")
-    letter = await group_dead_letters(context.store).get(name, group, dead_letter_id)
+    letter = await CallerGroupDeadLetters(store).get(name, group, dead_letter_id)
     return group_dead_letter_model(letter)
 
 
@@ -152,10 +147,9 @@ async def get_group_dead_letter(
     responses=WRITE_ERRORS,
 )
 async def redrive_group_dead_letters(
-    name: StreamNamePath, group: GroupIdPath, selection: DeadLetterSelection, context: Context, principal: Principal
+    name: StreamNamePath, group: GroupIdPath, selection: DeadLetterSelection, store: CallerStore, principal: Principal
 ) -> GroupRedriveResult:
-    context.authorize(principal, Permission.ADMIN, name, action="redrive dead letters of")
-    redriven = await group_dead_letters(context.store).redrive(name, group, dead_letter_ids=selection.dead_letter_ids)
+    redriven = await CallerGroupDeadLetters(store).redrive(name, group, dead_letter_ids=selection.dead_letter_ids)
     logger.info(
         "group dead letters redriven",
         extra={"stream": name, "group": group, "count": len(redriven), "principal": principal},
@@ -169,10 +163,9 @@ async def redrive_group_dead_letters(
     responses=WRITE_ERRORS,
 )
 async def purge_group_dead_letters(
-    name: StreamNamePath, group: GroupIdPath, selection: DeadLetterSelection, context: Context, principal: Principal
+    name: StreamNamePath, group: GroupIdPath, selection: DeadLetterSelection, store: CallerStore, principal: Principal
 ) -> GroupPurgeResult:
-    context.authorize(principal, Permission.ADMIN, name, action="purge dead letters of")
-    purged = await group_dead_letters(context.store).purge(name, group, dead_letter_ids=selection.dead_letter_ids)
+    purged = await CallerGroupDeadLetters(store).purge(name, group, dead_letter_ids=selection.dead_letter_ids)
     logger.info(
         "group dead letters purged", extra={"stream": name, "group": group, "count": purged, "principal": principal}
     )

@@ -1,7 +1,8 @@
 """Replays: their progress (``GET /api/replays/{name}``) and cancellation (``POST /api/replays/{name}/cancel``).
 
 Reading a replay needs ``read`` on its source stream, cancelling it ``admin`` there (when the server has
-an access policy). The operator reads the same progress to fill a Replay's status.
+an access policy: checked by the caller's authorized store, ``sluice.security.authorized_services``). The
+operator reads the same progress to fill a Replay's status.
 """
 
 from __future__ import annotations
@@ -10,20 +11,18 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
-from sluice.replay import ReplayProgress, Replays, ReplayState, ReplayTargetKind
+from sluice.replay import ReplayProgress, ReplayState, ReplayTargetKind
 from sluice.replay.model import REPLAY_NAME_PATTERN
-from sluice.rest.authentication import Principal
-from sluice.rest.context import ServerContext, server_context
+from sluice.rest.authentication import CallerStore, Principal
 from sluice.rest.problems import problem_responses
-from sluice.security.permissions import Permission
+from sluice.security.authorized_services import CallerReplays
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/replays", tags=["replays"])
 
-Context = Annotated[ServerContext, Depends(server_context)]
 ReplayNamePath = Annotated[
     str, Path(pattern=f"^{REPLAY_NAME_PATTERN.pattern}$", max_length=330, examples=["default.rebuild-orders"])
 ]
@@ -93,10 +92,8 @@ def progress_body(progress: ReplayProgress) -> ReplayProgressBody:
 
 
 @router.get("/{name}", summary="A replay's progress", response_model=ReplayProgressBody, responses=ERRORS)
-async def replay_progress(name: ReplayNamePath, context: Context, principal: Principal) -> Any:
-    progress = await Replays(context.store).progress(name)
-    context.authorize(principal, Permission.READ, progress.request.stream, action="read the replay of")
-    return progress_body(progress)
+async def replay_progress(name: ReplayNamePath, store: CallerStore) -> Any:
+    return progress_body(await CallerReplays(store).progress(name))
 
 
 @router.post(
@@ -105,11 +102,8 @@ async def replay_progress(name: ReplayNamePath, context: Context, principal: Pri
     response_model=ReplayProgressBody,
     responses=ERRORS,
 )
-async def cancel_replay(name: ReplayNamePath, context: Context, principal: Principal) -> Any:
-    replays = Replays(context.store)
-    progress = await replays.progress(name)
-    context.authorize(principal, Permission.ADMIN, progress.request.stream, action="cancel the replay of")
-    cancelled = await replays.cancel(name)
+async def cancel_replay(name: ReplayNamePath, store: CallerStore, principal: Principal) -> Any:
+    cancelled = await CallerReplays(store).cancel(name)
     logger.info(
         "replay cancel requested", extra={"replay": name, "state": cancelled.state.value, "principal": principal}
     )

@@ -2,7 +2,8 @@
 ``GET /api/sagas/{saga_id}`` (state and history). See docs/sagas.md.
 
 Under an access policy, a saga named ``order-fulfilment`` is the resource ``saga.order-fulfilment``:
-reading it needs ``read`` there; the list leaves out instances the caller may not read.
+reading it needs ``read`` there; the list leaves out instances the caller may not read (checked by the
+caller's authorized store: ``sluice.security.authorized_services.CallerSagas``).
 """
 
 from __future__ import annotations
@@ -11,22 +12,18 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from sluice.rest.authentication import Principal
-from sluice.rest.context import ServerContext, server_context
+from sluice.rest.authentication import CallerStore
 from sluice.rest.problems import problem_responses
 from sluice.rest.schemas import NAME_PATTERN
 from sluice.sagas.documents import history_document, instance_document
 from sluice.sagas.model import SagaInstance, SagaStatus
-from sluice.sagas.repositories import saga_repository
-from sluice.security.authorizer import Authorizer
-from sluice.security.permissions import Permission
+from sluice.security.authorized_services import CallerSagas
 
 router = APIRouter(prefix="/api/sagas", tags=["sagas"])
 
-Context = Annotated[ServerContext, Depends(server_context)]
 READ_ERRORS = problem_responses(400, 401, 403, 404, 422, 503)
 
 
@@ -68,31 +65,20 @@ class SagaList(BaseModel):
     sagas: list[SagaSummary] = Field(description="Newest first.")
 
 
-def saga_resource(saga_name: str) -> str:
-    """The name access policies use for a saga's instances."""
-    return f"saga.{saga_name}"
-
-
 def _summary(instance: SagaInstance) -> SagaSummary:
     return SagaSummary.model_validate(instance_document(instance))
 
 
 @router.get("", summary="List saga instances, newest first", responses=READ_ERRORS)
 async def list_sagas(
-    context: Context,
-    principal: Principal,
+    store: CallerStore,
     saga: Annotated[
         str | None, Query(pattern=NAME_PATTERN, max_length=100, description="Only instances of this saga.")
     ] = None,
     status: Annotated[list[SagaStatus] | None, Query(description="Only these statuses (repeatable).")] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many instances.")] = 100,
 ) -> SagaList:
-    instances = await saga_repository(context.store).list(saga_name=saga, statuses=status or None, limit=limit)
-    if context.policy is not None:
-        authorizer = Authorizer(principal, context.policy)
-        instances = [
-            instance for instance in instances if authorizer.may(Permission.READ, saga_resource(instance.saga_name))
-        ]
+    instances = await CallerSagas(store).list(saga_name=saga, statuses=status or None, limit=limit)
     return SagaList(sagas=[_summary(instance) for instance in instances])
 
 
@@ -104,11 +90,9 @@ async def list_sagas(
 )
 async def get_saga(
     saga_id: Annotated[uuid.UUID, Path(description="The instance's id.")],
-    context: Context,
-    principal: Principal,
+    store: CallerStore,
 ) -> SagaDetail:
-    record = await saga_repository(context.store).get(saga_id)
-    context.authorize(principal, Permission.READ, saga_resource(record.instance.saga_name), action="read saga")
+    record = await CallerSagas(store).get(saga_id)
     return SagaDetail(
         **_summary(record.instance).model_dump(),
         history=[SagaHistoryEntry.model_validate(history_document(entry)) for entry in record.history],

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from sluice.consumers.model import GroupDescription
 from sluice.errors import GroupNotFoundError
-from sluice.health.checks import check_stream_health
 from sluice.health.model import StreamHealth
 from sluice.rest.authentication import CallerStore, Principal
 from sluice.rest.context import ServerContext, server_context
@@ -29,7 +28,7 @@ from sluice.rest.schemas import (
     group_lag,
     stream_summary,
 )
-from sluice.security.permissions import Permission
+from sluice.security.authorized_services import CallerHealth
 from sluice.store import EventStore
 from sluice.streams import StreamConfig
 
@@ -154,11 +153,8 @@ async def list_dead_letters(
     summary="The stream's health: consumer lag, stale consumers, dead-letter growth, database reachability",
     responses=problem_responses(400, 404, 422, 401, 403),
 )
-async def stream_health(name: StreamNamePath, context: Context, principal: Principal) -> StreamHealth:
-    # The health check also probes the database through the store itself: authorize first, then give it the store.
-    context.authorize(principal, Permission.READ, name, action="stream_health")
-    return await check_stream_health(
-        context.store,
+async def stream_health(name: StreamNamePath, context: Context, store: CallerStore) -> StreamHealth:
+    return await CallerHealth(store).stream(
         name,
         thresholds=context.health.thresholds_for(name),
         probe_timeout=context.health.probe_timeout,
