@@ -2,9 +2,11 @@
 see it: a clean ``SLUICE_*`` environment, stdin from a string, stdout and stderr apart, the exit code.
 
 A command runs its coroutine with ``asyncio.run``, which cannot run inside the test's own event loop, so
-the command runs in a thread of its own while the test waits. Commands that set up process-wide logging
-(``consume``) get the root logger back as it was afterwards, and an unexpected exception ends up on
-stderr as a traceback, exit code 1, as the interpreter would print it.
+the command runs in a thread of its own while the test waits; off the main thread a command handles no
+signals (``sluice.cli.running.handle_stop_signals``), so what SIGTERM or SIGINT does is tested with real
+processes (``start_cli``). Commands that set up process-wide logging (``consume``) get the root logger
+back as it was afterwards, and an unexpected exception ends up on stderr as a traceback, exit code 1, as
+the interpreter would print it.
 """
 
 from __future__ import annotations

@@ -17,8 +17,7 @@ import pytest
 import sluice
 from sluice import EventData, StreamConfig
 from sluice.sinks.dead_letters import DEAD_LETTER_METADATA_KEY
-from tests.cli.conftest import free_port, run_cli, run_cli_process, start_cli
-from tests.cli.in_process import CliResult
+from tests.cli.conftest import free_port, run_cli, start_cli
 from tests.sinks.receiver import ReceivedRequest, Receiver
 
 pytestmark = pytest.mark.slow
@@ -186,6 +185,11 @@ async def test_a_handler_module_consumes_and_dead_letters(postgres_dsn: str, tmp
 @pytest.mark.parametrize(
     ("arguments", "exit_code", "message"),
     [
+        (
+            ["--stream", "missing", "--handler", "tests.cli.handlers:record_sync", "--no-auto-create-streams"],
+            1,
+            "stream 'missing' does not exist and is not auto-created",
+        ),
         (["--stream", "orders", "--handler", "no_colon"], 2, "expected 'module:function'"),
         (["--stream", "orders", "--handler", "tests.cli.nothing:handler"], 2, "cannot import module"),
         (["--stream", "orders", "--handler", "tests.cli.handlers:missing"], 2, "has no attribute 'missing'"),
@@ -208,26 +212,9 @@ async def test_bad_input_exits_with_a_message_and_no_side_effects(
     async with await sluice.connect(postgres_dsn) as store:
         await store.append("orders", [EventData("OrderPlaced", {"n": 1})])
     result = run_cli("consume", "--group", "billing", "--http-port", "0", *arguments, dsn=postgres_dsn)
-    assert_refused(result, exit_code, message)
-    async with await sluice.connect(postgres_dsn) as store:
-        assert await store.consumer_groups().list_groups() == []
-        assert [info.name for info in await store.list_streams()] == ["orders"]
-
-
-async def test_a_missing_stream_ends_the_worker_with_exit_1_and_no_side_effects(postgres_dsn: str) -> None:
-    """A real process: the worker gets as far as handling signals (only a main thread may) and its
-    health port before it finds the stream missing."""
-    async with await sluice.connect(postgres_dsn) as store:
-        await store.append("orders", [EventData("OrderPlaced", {"n": 1})])
-    arguments = ["--stream", "missing", "--handler", "tests.cli.handlers:record_sync", "--no-auto-create-streams"]
-    result = run_cli_process("consume", "--group", "billing", "--http-port", "0", *arguments, dsn=postgres_dsn)
-    assert_refused(result, 1, "stream 'missing' does not exist and is not auto-created")
-    async with await sluice.connect(postgres_dsn) as store:
-        assert await store.consumer_groups().list_groups() == []
-        assert [info.name for info in await store.list_streams()] == ["orders"]
-
-
-def assert_refused(result: CliResult | subprocess.CompletedProcess[str], exit_code: int, message: str) -> None:
     assert result.returncode == exit_code, result.stderr
     assert message in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("Error")
+    async with await sluice.connect(postgres_dsn) as store:
+        assert await store.consumer_groups().list_groups() == []
+        assert [info.name for info in await store.list_streams()] == ["orders"]

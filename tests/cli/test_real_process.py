@@ -25,6 +25,8 @@ async def test_the_installed_script_reads_pipes_and_exits_with_its_codes(postgre
     assert piped_out.returncode == 0, piped_out.stderr
     assert [json.loads(line)["data"] for line in piped_out.stdout.splitlines()] == [{"n": 1}, {"n": 2}]
 
-    usage = run_cli_process("streams", "list")  # exit 1: test_consume.py's missing stream
+    missing = run_cli_process("read", "nowhere", dsn=postgres_dsn)
+    assert (missing.returncode, missing.stderr.strip()) == (1, "Error: stream 'nowhere' does not exist")
+    usage = run_cli_process("streams", "list")
     assert usage.returncode == 2
     assert usage.stderr.strip().splitlines()[-1] == "Error: give --dsn or set SLUICE_DSN"

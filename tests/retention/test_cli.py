@@ -1,4 +1,5 @@
-"""``sluice retention`` as a real subprocess against PostgreSQL: set, list, apply, delete, and errors."""
+"""``sluice retention`` against PostgreSQL (run in the test process: tests/cli/in_process.py): set, list, apply,
+delete, and errors."""
 
 from __future__ import annotations
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
 import sys
 from collections.abc import Callable
@@ -25,7 +24,7 @@ import click
 import sluice
 from sluice.cli.durations import Seconds
 from sluice.cli.retry_settings import retry_policy, retry_settings
-from sluice.cli.running import run
+from sluice.cli.running import handle_stop_signals, run
 from sluice.cli.settings import require_dsn, setting
 from sluice.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy, StartFrom, StartPosition
 from sluice.errors import InvalidArgumentError
@@ -230,8 +229,7 @@ async def _consume(
             worker.stop()
 
     loop = asyncio.get_running_loop()
-    for signal_number in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signal_number, request_stop)
+    handled_signals = handle_stop_signals(request_stop)
     health_server: HealthServer | None = None
     try:
         connecting = "connecting to the database"
@@ -273,5 +271,5 @@ async def _consume(
     finally:
         if health_server is not None:
             await health_server.stop()
-        for signal_number in (signal.SIGTERM, signal.SIGINT):
+        for signal_number in handled_signals:
             loop.remove_signal_handler(signal_number)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -16,7 +15,7 @@ import click
 
 import sluice
 from sluice.cli.consume import checked
-from sluice.cli.running import run
+from sluice.cli.running import handle_stop_signals, run
 from sluice.cli.settings import require_dsn, setting
 from sluice.errors import InvalidArgumentError
 from sluice.names import validate_stream_name
@@ -118,8 +117,7 @@ async def _project(*, dsn: str, schema_name: str, projection: Projection, settin
             worker.stop()
 
     loop = asyncio.get_running_loop()
-    for signal_number in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signal_number, request_stop)
+    handled_signals = handle_stop_signals(request_stop)
     try:
         store = await sluice.connect(dsn, schema_name=schema_name)
         try:
@@ -130,5 +128,5 @@ async def _project(*, dsn: str, schema_name: str, projection: Projection, settin
         finally:
             await store.close()
     finally:
-        for signal_number in (signal.SIGTERM, signal.SIGINT):
+        for signal_number in handled_signals:
             loop.remove_signal_handler(signal_number)

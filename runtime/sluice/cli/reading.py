@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from datetime import UTC, datetime
 
 import click
 
 from sluice.cli.output import emit_event
-from sluice.cli.running import one_line, one_line_logs, open_store, run
+from sluice.cli.running import handle_stop_signals, one_line, one_line_logs, open_store, run
 from sluice.cli.settings import output_setting, require_dsn, store_settings
 from sluice.errors import ConnectionLostError, DatabaseBusyError
 from sluice.events import Direction, RecordedEvent
@@ -156,8 +155,7 @@ async def _tail_store(
         ]
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for signal_number in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signal_number, stop.set)
+        handled_signals = handle_stop_signals(stop.set)
         stopped = asyncio.create_task(stop.wait())
         where = "the beginning" if from_beginning else "the end"
         click.echo(f"following {stream!r} partition(s) {partitions} from {where}; Ctrl-C stops", err=True)
@@ -175,7 +173,7 @@ async def _tail_store(
                 emit_event(arrival.result(), output, header=printed == 0)
                 printed += 1
         finally:
-            for signal_number in (signal.SIGINT, signal.SIGTERM):
+            for signal_number in handled_signals:
                 loop.remove_signal_handler(signal_number)
             for task in (*followers, stopped):
                 task.cancel()

@@ -13,7 +13,6 @@ every ``--progress-interval`` seconds.
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 import time
 from typing import Any
@@ -23,7 +22,7 @@ import click
 from sluice.cli.durations import Seconds
 from sluice.cli.output import emit_object, emit_rows
 from sluice.cli.reading import parse_time
-from sluice.cli.running import InvalidInput, open_store, run
+from sluice.cli.running import InvalidInput, handle_stop_signals, open_store, run
 from sluice.cli.settings import output_setting, require_dsn, setting, store_settings
 from sluice.errors import InvalidArgumentError
 from sluice.replay import ReplayProgress, ReplayRequest, Replays, ReplayState, ReplayTargetKind
@@ -207,8 +206,7 @@ async def _run_replay(dsn: str, schema_name: str, request: ReplayRequest, interv
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
-    for signal_number in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signal_number, task.cancel)
+    handled_signals = handle_stop_signals(task.cancel)
     try:
         async with open_store(dsn, schema_name) as store:
             return await Replays(store).start(request, on_progress=reporter)
@@ -216,7 +214,7 @@ async def _run_replay(dsn: str, schema_name: str, request: ReplayRequest, interv
         raise click.ClickException(f"replay {request.name!r} interrupted; run it again to resume") from None
     finally:
         reporter.close()
-        for signal_number in (signal.SIGTERM, signal.SIGINT):
+        for signal_number in handled_signals:
             loop.remove_signal_handler(signal_number)
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
-from collections.abc import AsyncIterator, Coroutine, Iterator
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -42,6 +44,22 @@ def run(coroutine: Coroutine[Any, Any, ResultT]) -> ResultT:
         raise InvalidInput(f"an argument is not valid UTF-8 text: {one_line(error)}") from error
     except sluice.SluiceError as error:
         raise click.ClickException(one_line(error)) from error
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def handle_stop_signals(callback: Callable[[], object]) -> tuple[signal.Signals, ...]:
+    """Call ``callback`` on SIGTERM or SIGINT; returns the signals handled, for ``remove_signal_handler``.
+
+    Only the main thread receives signals, so a command run in another thread (a program embedding the
+    CLI, the in-process CLI tests) handles none and is stopped by whoever runs it."""
+    if threading.current_thread() is not threading.main_thread():
+        return ()
+    loop = asyncio.get_running_loop()
+    for signal_number in STOP_SIGNALS:
+        loop.add_signal_handler(signal_number, callback)
+    return STOP_SIGNALS
 
 
 def one_line(error: BaseException) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from datetime import timedelta
 
 import click
@@ -12,7 +11,7 @@ import click
 import sluice
 from sluice.cli.durations import Seconds
 from sluice.cli.output import emit_object, emit_rows
-from sluice.cli.running import open_store, run
+from sluice.cli.running import handle_stop_signals, open_store, run
 from sluice.cli.settings import output_setting, require_dsn, setting, store_settings
 from sluice.sagas.documents import instance_document, parse_saga_id, record_document
 from sluice.sagas.model import SagaStatus
@@ -62,8 +61,7 @@ def run_worker(
         loop = asyncio.get_running_loop()
         worker = asyncio.current_task()
         assert worker is not None
-        for signal_number in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signal_number, worker.cancel)
+        handled_signals = handle_stop_signals(worker.cancel)
         try:
             async with open_store(database, schema_name) as store:
                 await run_saga_worker(
@@ -74,7 +72,7 @@ def run_worker(
                     concurrency=concurrency,
                 )
         finally:
-            for signal_number in (signal.SIGTERM, signal.SIGINT):
+            for signal_number in handled_signals:
                 loop.remove_signal_handler(signal_number)
 
     with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
