@@ -1,28 +1,12 @@
-"""The ``sluice`` command line, run as a real subprocess against a real database."""
+"""The ``sluice`` command line against a real database: ``migrate`` in the test process
+(tests/cli/in_process.py), ``demo`` as a real subprocess (it starts and removes a PostgreSQL of its own)."""
 
 from __future__ import annotations
-
-import os
-import subprocess
-import sys
 
 import asyncpg
 
 from sluice.backends.postgres import migrations
-
-
-def run_cli(*arguments: str, dsn: str | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("SLUICE_")}
-    if dsn is not None:
-        environment["SLUICE_DSN"] = dsn
-    return subprocess.run(
-        [sys.executable, "-m", "sluice.cli", *arguments],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=60,
-        check=False,
-    )
+from tests.cli.conftest import run_cli, run_cli_process
 
 
 async def test_migrate_dry_run_then_migrate_then_up_to_date(fresh_database: str) -> None:
@@ -61,7 +45,7 @@ def test_migrate_errors_are_clear_and_exit_non_zero() -> None:
 
 
 def test_demo_runs_end_to_end_on_its_own_postgres() -> None:
-    demo = run_cli("demo", "--events", "300")
+    demo = run_cli_process("demo", "--events", "300")
     assert demo.returncode == 0, demo.stderr
     output = demo.stdout
     assert "a live subscription received all 300 in offset order: 0..299" in output
