@@ -15,7 +15,7 @@ import asyncio
 import itertools
 import os
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -155,6 +155,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = [item for item in items if item.get_closest_marker("kind") is None]
+
+
+HEAVY_FIXTURE_MARKERS = {
+    "kubernetes_cluster": "kubernetes",
+    "helm": "kubernetes",
+    "keda_control_plane": "keda",
+    "real_cluster": "node",
+    "node_binaries": "node",
+    "gitops": "argocd",
+    "built_image": "image",
+}
+"""Fixture → the marker every test using it must carry: these start the local control plane, build it (helm
+comes from its build), start KEDA, the real node or Argo CD, or build the image, so ``-m "not kubernetes"``
+and the like must really leave them out."""
+
+
+def missing_markers(fixture_names: Iterable[str], marker_names: Iterable[str]) -> list[str]:
+    """``fixture (needs the 'marker' marker)`` for each heavy fixture used without its marker."""
+    markers = set(marker_names)
+    return [
+        f"{fixture} (needs the {HEAVY_FIXTURE_MARKERS[fixture]!r} marker)"
+        for fixture in sorted(set(fixture_names) & HEAVY_FIXTURE_MARKERS.keys())
+        if HEAVY_FIXTURE_MARKERS[fixture] not in markers
+    ]
+
+
+@pytest.hookimpl(tryfirst=True)  # before the fixtures are set up: an unmarked test starts nothing
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail a test that uses a heavy fixture without its marker (HEAVY_FIXTURE_MARKERS)."""
+    missing = missing_markers(getattr(item, "fixturenames", ()), (mark.name for mark in item.iter_markers()))
+    if missing:
+        pytest.fail(f"{item.nodeid} uses " + ", ".join(missing), pytrace=False)
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's hook sends the ids to the controller
