@@ -21,9 +21,10 @@ import sluice
 from sluice import EventData, EventStore, RecordedEvent
 from sluice.events import EventRow
 from sluice.rpc import subscription_sending
+from sluice.rpc.conversions import recorded_event_message
 from sluice.rpc.live_tails import LiveTails
 from sluice.rpc.server import SluiceGrpcServer, build_grpc_server
-from sluice.rpc.subscription_sending import EventMessages, SubscriptionBuffer
+from sluice.rpc.subscription_sending import EventMessages, SubscriptionBuffer, subscribe_response_bytes
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
 from tests.store_fixtures import FAST_POLL
 from tests.subscriptions.wakeups import eventually
@@ -167,6 +168,25 @@ def test_one_message_per_stored_event_and_never_another_events_message() -> None
     messages.message(_event(4, first_id))
     messages.message(_event(5, first_id))  # the oldest entries leave: at most two kept
     assert messages.message(_event(3, first_id)) is not first
+
+
+@pytest.mark.parametrize("caught_up", [False, True], ids=["live", "reaching-the-head"])
+def test_a_batch_encoded_from_each_events_bytes_parses_as_one_batch_of_them_in_order(caught_up: bool) -> None:
+    """Subscribe hands gRPC the concatenation of each event's encoded one-event response (encoded once for
+    every call): a client parses it as the one response it would have been sent as a message."""
+    messages = EventMessages()
+    events = [_event(offset, uuid.uuid4()) for offset in range(5)]
+    expected = sluice_pb2.SubscribeResponse(
+        events=sluice_pb2.EventBatch(events=[recorded_event_message(event) for event in events], caught_up=caught_up)
+    )
+    parsed = sluice_pb2.SubscribeResponse.FromString(messages.batch(events, caught_up=caught_up))
+    assert parsed == expected
+    assert [event.offset for event in parsed.events.events] == [0, 1, 2, 3, 4]
+    single = sluice_pb2.SubscribeResponse.FromString(messages.batch(events[2:3], caught_up=False))
+    assert list(single.events.events) == [recorded_event_message(events[2])]
+    assert messages.built == 5, "each event encoded once, however many batches carry it"
+    assert subscribe_response_bytes(messages.encoded(events[0])) is messages.encoded(events[0])
+    assert subscribe_response_bytes(expected) == expected.SerializeToString()
 
 
 async def test_a_live_tail_hands_every_attached_call_its_events_and_detaches_a_full_one() -> None:

@@ -30,7 +30,7 @@ from sluice.rpc.call_context import Draining
 from sluice.rpc.database_outages import DEFAULT_GIVE_UP_AFTER_SECONDS
 from sluice.rpc.persistent_subscriptions_service import PersistentSubscriptionsService
 from sluice.rpc.queues_service import QueuesService
-from sluice.rpc.streams_service import StreamsService
+from sluice.rpc.streams_service import StreamsService, add_streams_service
 from sluice.rpc.tls import TlsSettings
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
 from sluice.security.authentication import Authenticator
@@ -132,7 +132,7 @@ def build_grpc_server(
         health=health.aio.HealthServicer(),
         draining=draining,
     )
-    sluice_pb2_grpc.add_StreamsServicer_to_server(services.streams, server)
+    add_streams_service(services.streams, server)  # Subscribe sends events encoded once for all calls
     sluice_pb2_grpc.add_PersistentSubscriptionsServicer_to_server(services.persistent_subscriptions, server)
     sluice_pb2_grpc.add_QueuesServicer_to_server(services.queues, server)
     health_pb2_grpc.add_HealthServicer_to_server(services.health, server)

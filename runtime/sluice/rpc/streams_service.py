@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
@@ -30,7 +30,12 @@ from sluice.rpc.database_outages import DEFAULT_GIVE_UP_AFTER_SECONDS, TRANSIENT
 from sluice.rpc.live_tails import LiveTails
 from sluice.rpc.request_limits import checked_offset
 from sluice.rpc.status_codes import translate_errors
-from sluice.rpc.subscription_sending import EventMessages, SubscriptionBuffer, send_subscription
+from sluice.rpc.subscription_sending import (
+    EventMessages,
+    SubscriptionBuffer,
+    send_subscription,
+    subscribe_response_bytes,
+)
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
 from sluice.store import EventStore
 from sluice.streams import DeliverySemantics, StreamConfig, StreamInfo, StreamType
@@ -206,6 +211,36 @@ class StreamsService(sluice_pb2_grpc.StreamsServicer):
             if not detached:
                 return  # the store closed
             position = attachment.next_offset
+
+
+class _CapturedHandlers:
+    """Stands in for a server while the generated code registers a service: keeps its method handlers."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+
+    def add_generic_rpc_handlers(self, generic_handlers: object) -> None:
+        pass
+
+    def add_registered_method_handlers(self, service_name: str, handlers: dict[str, Any]) -> None:
+        self.handlers = dict(handlers)
+
+
+def add_streams_service(service: StreamsService, server: grpc.aio.Server) -> None:
+    """Register the Streams service as the generated code does, except that Subscribe's responses may be
+    bytes encoded beforehand (one encoding of an event for every call sending it,
+    sluice.rpc.subscription_sending), which its serializer passes through."""
+    captured = _CapturedHandlers()
+    sluice_pb2_grpc.add_StreamsServicer_to_server(service, cast(grpc.aio.Server, captured))  # (what it calls)
+    subscribe = captured.handlers["Subscribe"]
+    captured.handlers["Subscribe"] = grpc.unary_stream_rpc_method_handler(
+        service.Subscribe,
+        request_deserializer=subscribe.request_deserializer,
+        response_serializer=subscribe_response_bytes,
+    )
+    service_name = sluice_pb2.DESCRIPTOR.services_by_name["Streams"].full_name
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service_name, captured.handlers),))
+    server.add_registered_method_handlers(service_name, captured.handlers)
 
 
 def _check_subscribable(info: StreamInfo, partition: int) -> None:

@@ -8,10 +8,17 @@ fan-out latency is made of (issue 18; the profile is in docs/subscriptions.md). 
 - waits on one bare future that the pump resolves (and one timer for its next checkpoint), not a
   new task per event raced against the pump with ``asyncio.wait``;
 - sends everything already buffered as one message;
-- converts each stored event to its wire form once for every subscription that read it
-  (EventMessages: subscriptions woken by the same append share one read, see sluice.shared_reads);
+- encodes each stored event once for every call sending it, and hands gRPC those bytes
+  (EventMessages; Subscribe's response serializer passes bytes through, see
+  sluice.rpc.streams_service.add_streams_service): a batch is the concatenation of its events'
+  encoded one-event responses, which protobuf parses as one response whose batch holds them all, in
+  order (concatenated messages merge; repeated fields append). No message is built or serialized per
+  call;
 - sends the checkpoint for a move an interval after the move, not right behind the event that
-  already told the client the same offset (that doubled the writes of a fan-out).
+  already told the client the same offset (that doubled the writes of a fan-out), and each call at
+  its own phase within half an interval more, so that the checkpoints of 500 calls moved by one
+  append are spread out instead of 500 writes at one instant that a following append would queue
+  behind.
 
 The buffer's bound is the backpressure: a client that stops reading stalls the sender's writes
 (HTTP/2 flow control), the buffer fills, and the pump stops reading the store.
@@ -21,7 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import random
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -105,28 +114,55 @@ def _resolve(future: asyncio.Future[None] | None) -> None:
 
 
 class EventMessages:
-    """The wire form of recently sent events, shared by every call sending the same stored event.
+    """The wire form of recently sent events, shared by every call sending the same stored event:
+    the RecordedEvent message, and the encoded SubscribeResponse carrying that event alone.
 
     An entry is the event at one place (stream, partition, offset) with one event id, so a stream
-    deleted and created again never gets an older stream's event from here. The messages are never
-    changed once built (a batch holds copies of them)."""
+    deleted and created again never gets an older stream's event from here. Entries are never changed
+    once built."""
 
     def __init__(self, capacity: int = EVENT_MESSAGES_KEPT) -> None:
-        self._messages: dict[tuple[str, int, int, uuid.UUID], sluice_pb2.RecordedEvent] = {}
+        self._entries: dict[tuple[str, int, int, uuid.UUID], tuple[sluice_pb2.RecordedEvent, bytes]] = {}
         self._capacity = capacity
         self.built = 0
-        """How many messages were built (the rest were shared; for tests)."""
+        """How many entries were built (the rest were shared; for tests)."""
 
     def message(self, event: RecordedEvent) -> sluice_pb2.RecordedEvent:
+        return self._entry(event)[0]
+
+    def encoded(self, event: RecordedEvent) -> bytes:
+        """The encoded SubscribeResponse whose batch is this event alone."""
+        return self._entry(event)[1]
+
+    def batch(self, events: Sequence[RecordedEvent], *, caught_up: bool) -> bytes:
+        """The encoded SubscribeResponse of a batch of ``events`` (flagged ``caught_up`` if so): the
+        concatenation of each event's own response, which parses as one batch of all of them, in order."""
+        parts = [self._entry(event)[1] for event in events]
+        if caught_up:
+            parts.append(_CAUGHT_UP_BATCH)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _entry(self, event: RecordedEvent) -> tuple[sluice_pb2.RecordedEvent, bytes]:
         key = (event.stream_name, event.partition, event.offset, event.event_id)
-        message = self._messages.get(key)
-        if message is None:
+        entry = self._entries.get(key)
+        if entry is None:
             message = recorded_event_message(event)
+            response = sluice_pb2.SubscribeResponse(events=sluice_pb2.EventBatch(events=[message]))
+            entry = (message, response.SerializeToString())
             self.built += 1
-            if len(self._messages) >= self._capacity:
-                del self._messages[next(iter(self._messages))]  # the oldest entry
-            self._messages[key] = message
-        return message
+            if len(self._entries) >= self._capacity:
+                del self._entries[next(iter(self._entries))]  # the oldest entry
+            self._entries[key] = entry
+        return entry
+
+
+_CAUGHT_UP_BATCH = sluice_pb2.SubscribeResponse(events=sluice_pb2.EventBatch(caught_up=True)).SerializeToString()
+"""Appended to a batch's encoding, sets its ``caught_up`` flag (the batch's events are unchanged)."""
+
+
+def subscribe_response_bytes(response: bytes | sluice_pb2.SubscribeResponse) -> bytes:
+    """Subscribe's response serializer: bytes encoded beforehand pass through, messages are serialized."""
+    return response if isinstance(response, bytes) else response.SerializeToString()
 
 
 async def send_subscription(
@@ -140,10 +176,13 @@ async def send_subscription(
     checkpoint_seconds: float,
 ) -> None:
     """Send batches as they come, a caught-up marker once the head seen at the start is passed, and a
-    checkpoint ``checkpoint_seconds`` after the offset moved past the last one (never sooner than that
-    after the previous checkpoint). An idle subscription gets one only every IDLE_CHECKPOINT_SECONDS,
+    checkpoint ``checkpoint_seconds`` (plus the call's phase, under half of it) after the offset moved
+    past the last one (never sooner than that after the previous checkpoint). Events go out as bytes
+    (EventMessages.batch): the call's response serializer must pass bytes through
+    (``subscribe_response_bytes``). An idle subscription gets one only every IDLE_CHECKPOINT_SECONDS,
     as a keep-alive. Returns when the pump ends, raising its error if it failed."""
     loop = asyncio.get_running_loop()
+    phase = checkpoint_seconds * random.random() / 2  # this call's place among the checkpoints of all calls
     caught_up = next_offset >= head
     if caught_up:
         await context.write(sluice_pb2.SubscribeResponse(caught_up=sluice_pb2.CaughtUp(next_offset=next_offset)))
@@ -153,7 +192,7 @@ async def send_subscription(
     pump.add_done_callback(lambda _: buffer.wake())
     while True:
         if next_offset != checkpointed_offset:
-            checkpoint_at = max(last_checkpoint, moved_at) + checkpoint_seconds
+            checkpoint_at = max(last_checkpoint, moved_at) + checkpoint_seconds + phase
         else:
             checkpoint_at = last_checkpoint + max(IDLE_CHECKPOINT_SECONDS, checkpoint_seconds)
         if not pump.done():
@@ -162,12 +201,9 @@ async def send_subscription(
         if events:
             if next_offset == checkpointed_offset:
                 moved_at = loop.time()
-            batch = [messages.message(event) for event in events]
-            next_offset = batch[-1].offset + 1
+            next_offset = events[-1].offset + 1
             reaches_head = not caught_up and next_offset >= head
-            await context.write(
-                sluice_pb2.SubscribeResponse(events=sluice_pb2.EventBatch(events=batch, caught_up=reaches_head))
-            )
+            await context.write(messages.batch(events, caught_up=reaches_head))
             if reaches_head:
                 caught_up = True  # (the batch says so, for clients that hand out its events one by one)
                 await context.write(
