@@ -7,12 +7,13 @@ store, which validates them), binary ones pass through. Malformed input raises I
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pydantic_core
 from google.protobuf import duration_pb2, timestamp_pb2
+from pydantic_core import core_schema
 
 from sluice.errors import InvalidArgumentError
 from sluice.events import BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE, Direction, EventData, ExpectedOffset, RecordedEvent
@@ -31,8 +32,35 @@ _EXPECTED_STATES = {
 }
 
 
-def event_data_from_message(message: sluice_pb2.EventToWrite) -> EventData:
-    """An EventData from a wire event: id parsed, JSON payload and metadata decoded."""
+_EVENT_IDS = pydantic_core.SchemaValidator(core_schema.list_schema(core_schema.uuid_schema()))
+"""Parses a list of UUID texts in one call (about 8x faster per id than ``uuid.UUID``; profiled, parsing the
+ids was half of converting an appended batch)."""
+
+
+def events_data_from_messages(messages: Sequence[sluice_pb2.EventToWrite]) -> list[EventData]:
+    """EventData for each wire event of one request (as ``event_data_from_message``, the ids parsed together)."""
+    texts = [message.event_id for message in messages]
+    given = [text for text in texts if text]
+    try:
+        parsed = _EVENT_IDS.validate_python(given)
+    except pydantic_core.ValidationError:
+        parsed = [_event_id(text) for text in given]  # uuid.UUID reads a few more forms, or says which is wrong
+    ids = iter(parsed)
+    return [
+        event_data_from_message(message, event_id=next(ids) if text else None)
+        for message, text in zip(messages, texts, strict=True)
+    ]
+
+
+def _event_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError as error:
+        raise InvalidArgumentError(f"event_id must be a UUID, got {text!r}") from error
+
+
+def event_data_from_message(message: sluice_pb2.EventToWrite, *, event_id: uuid.UUID | None = None) -> EventData:
+    """An EventData from a wire event: id parsed (unless given, already parsed), JSON payload and metadata decoded."""
     content_type = message.content_type or JSON_CONTENT_TYPE
     if content_type not in SUPPORTED_CONTENT_TYPES:
         raise InvalidArgumentError(
@@ -42,10 +70,8 @@ def event_data_from_message(message: sluice_pb2.EventToWrite) -> EventData:
     metadata = decode_json(message.metadata_json.encode(), "metadata_json") if message.metadata_json else {}
     if not isinstance(metadata, dict):
         raise InvalidArgumentError("metadata_json must be a JSON object")
-    try:
-        event_id = uuid.UUID(message.event_id) if message.event_id else uuid.uuid4()
-    except ValueError as error:
-        raise InvalidArgumentError(f"event_id must be a UUID, got {message.event_id!r}") from error
+    if event_id is None:
+        event_id = _event_id(message.event_id) if message.event_id else uuid.uuid4()
     if message.schema_version > MAX_SCHEMA_VERSION:
         raise InvalidArgumentError(f"schema_version must be at most {MAX_SCHEMA_VERSION}, got {message.schema_version}")
     return EventData(

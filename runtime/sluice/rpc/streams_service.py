@@ -21,7 +21,7 @@ from sluice.rpc.call_context import Draining, correlation_id_of
 from sluice.rpc.conversions import (
     datetime_from_timestamp,
     direction_from_message,
-    event_data_from_message,
+    events_data_from_messages,
     expected_offset_from_request,
     recorded_event_message,
     timedelta_from_duration,
@@ -104,7 +104,7 @@ class StreamsService(sluice_pb2_grpc.StreamsServicer):
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, message)
         result = await self._store.append(
             request.stream_name,
-            [event_data_from_message(event) for event in request.events],
+            events_data_from_messages(request.events),
             expected_offset=expected_offset_from_request(request),
             correlation_id=correlation_id_of(context, request.correlation_id),
             partition_key=request.partition_key or None,
