@@ -1,4 +1,4 @@
-"""QUEUE delivery for one group member: claim ranges of offsets, deliver their events, acknowledge them.
+"""Claim delivery (QUEUE semantics) for one group member: claim ranges of offsets, deliver, acknowledge.
 
 On a stream with ``DeliverySemantics.QUEUE`` the members of a group own no partitions. Each member
 claims a range of up to ``batch_size`` events of some partition under a lease (its heartbeats
@@ -19,16 +19,22 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from sluice.consumers.backend import refuse_stale_claims
+from sluice.consumers.commits import CommitSchedule
 from sluice.consumers.consumed import ConsumedBatch, ConsumedEvent
+from sluice.consumers.member_health import Availability
+from sluice.consumers.member_state import MemberStats, Ownership
+from sluice.consumers.member_storage import MemberStorage
 from sluice.consumers.model import Claim, ClaimAcknowledgement
-from sluice.consumers.options import OffsetCommitStrategy
+from sluice.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy
+from sluice.consumers.truncation import Truncations
 from sluice.consumers.waiting import wait_either
 from sluice.errors import FencedError
 from sluice.events import EventRow
-from sluice.observability.metrics import seconds_since
+from sluice.observability.metrics import GroupRecorder, seconds_since
 
 if TYPE_CHECKING:
     from sluice.consumers.member import GroupMember
+    from sluice.consumers.membership import Membership
     from sluice.consumers.truncation import Truncation
 
 logger = logging.getLogger(__name__)
@@ -55,13 +61,36 @@ class HeldClaim:
 class QueueDelivery:
     """The claims of one member of a QUEUE group and the loop that delivers them."""
 
-    def __init__(self, member: GroupMember) -> None:
+    def __init__(
+        self,
+        *,
+        member: GroupMember,
+        storage: MemberStorage,
+        options: ConsumerGroupOptions,
+        ownership: Ownership,
+        membership: Membership,
+        availability: Availability,
+        schedule: CommitSchedule,
+        truncations: Truncations,
+        stats: MemberStats,
+        recorder: GroupRecorder,
+    ) -> None:
         self._member = member
+        """What delivered events and batches commit through (``event.commit()``)."""
+        self._storage = storage
+        self._options = options
+        self._ownership = ownership
+        self._membership = membership
+        self._availability = availability
+        self._schedule = schedule
+        self._truncations = truncations
+        self._stats = stats
+        self._recorder = recorder
         self._held: dict[int, HeldClaim] = {}
         self._finished: dict[int, None] = {}
         """Recently finished claim ids, oldest first (an ordered set)."""
         self._pending: asyncio.Task[None] | None = None
-        self._next_partition = int(member.instance_id[:4], 16)
+        self._next_partition = int(membership.instance_id[:4], 16)
         """Members start at different partitions, so they do not all queue on the same one."""
         self._truncated_up_to: dict[int, int] = {}
         """Per partition, where the last pruned range this member found ended."""
@@ -89,10 +118,8 @@ class QueueDelivery:
     async def _acknowledge(self, items: list[tuple[HeldClaim, ClaimAcknowledgement]]) -> None:
         if not items:
             return
-        member = self._member
-        stale = await member.store._group_acknowledge(
-            member.stream_name, member.group_id, [acknowledgement for _, acknowledgement in items]
-        )
+        storage, stats = self._storage, self._stats
+        stale = await storage.acknowledge([acknowledgement for _, acknowledgement in items])
         stale_ids = {acknowledgement.claim_id for acknowledgement in stale}
         for held, acknowledgement in items:
             claim_id = held.claim.claim_id
@@ -103,13 +130,11 @@ class QueueDelivery:
                 self._remember_finished(claim_id)
             else:
                 held.acknowledged_to = max(held.acknowledged_to, acknowledgement.up_to)
-        member.stats.commits += 1
-        member.stats.committed_events += sum(
-            1 for _, acknowledgement in items if acknowledgement.claim_id not in stale_ids
-        )
+        stats.commits += 1
+        stats.committed_events += sum(1 for _, acknowledgement in items if acknowledgement.claim_id not in stale_ids)
         if stale:
-            member.stats.fenced += 1
-            refuse_stale_claims(member.consumer_id, member.group_id, stale)
+            stats.fenced += 1
+            refuse_stale_claims(storage.consumer_id, storage.group_id, stale)
 
     def _remember_finished(self, claim_id: int) -> None:
         self._finished[claim_id] = None
@@ -129,7 +154,7 @@ class QueueDelivery:
         except FencedError as error:
             logger.info(
                 "acknowledgement of %s fenced for partitions %s; another member delivers those events",
-                self._member.consumer_id,
+                self._storage.consumer_id,
                 error.partitions,
             )
 
@@ -146,8 +171,8 @@ class QueueDelivery:
             if claim_id in self._finished:
                 return
             raise FencedError(
-                f"consumer {self._member.consumer_id!r} no longer holds the claim this event was delivered "
-                f"under (group {self._member.group_id!r}); nothing was acknowledged",
+                f"consumer {self._storage.consumer_id!r} no longer holds the claim this event was delivered "
+                f"under (group {self._storage.group_id!r}); nothing was acknowledged",
             )
         await self._acknowledge([(held, held.acknowledgement(offset + 1))])
 
@@ -167,8 +192,8 @@ class QueueDelivery:
             items.extend(found)
         if missing:
             raise FencedError(
-                f"consumer {self._member.consumer_id!r} does not hold claims below those offsets in partition(s) "
-                f"{sorted(missing)} of group {self._member.group_id!r}; nothing was committed",
+                f"consumer {self._storage.consumer_id!r} does not hold claims below those offsets in partition(s) "
+                f"{sorted(missing)} of group {self._storage.group_id!r}; nothing was committed",
                 tuple(sorted(missing)),
             )
         await self._acknowledge(items)
@@ -183,22 +208,18 @@ class QueueDelivery:
 
     async def _claim(self) -> Claim | None:
         """Lease the next events to this member, or wait for some (None after the wait)."""
-        member = self._member
-        store = member.store
-        signals = store._signals
-        stream_ticket = signals.ticket(member.stream_name)
-        group_ticket = signals.ticket(member.group_signal)
-        claim = await store._group_claim(
-            member.stream_name,
-            member.group_id,
-            consumer_id=member.consumer_id,
-            instance_id=member.instance_id,
-            count=member.options.batch_size,
-            lease=member.options.session_timeout,
+        storage = self._storage
+        signals = storage.signals
+        stream_ticket = signals.ticket(storage.stream_name)
+        group_ticket = signals.ticket(storage.group_signal)
+        claim = await storage.claim(
+            instance_id=self._membership.instance_id,
+            count=self._options.batch_size,
+            lease=self._options.session_timeout,
             first_partition=self._next_partition,
         )
         if claim is None:
-            await wait_either(stream_ticket, group_ticket, seconds=store.options.poll_interval.total_seconds())
+            await wait_either(stream_ticket, group_ticket, seconds=storage.poll_interval.total_seconds())
             return None
         self._next_partition = claim.partition + 1
         return claim
@@ -208,50 +229,51 @@ class QueueDelivery:
         claim whose events are all missing from storage). With ``per_event``, ``events_of`` marks
         the events processed one by one; otherwise a batch is processed, whole, when the next one
         is requested."""
-        member = self._member
-        strategy = member.options.commit_strategy
+        membership, availability, ownership = self._membership, self._availability, self._ownership
+        commit_if_due = self._schedule.commit_if_due
+        strategy = self._options.commit_strategy
         while True:
-            member.raise_if_failed()
-            member.polled()
+            availability.raise_if_failed()
+            membership.polled()
             if strategy is OffsetCommitStrategy.PERIODIC:
-                await member.commit_if_due()
+                await commit_if_due()
             try:
-                if member.expelled:
-                    await member.heartbeat()
+                if membership.expelled:
+                    await membership.heartbeat()
                 claim = await self._claim()
                 if claim is None:
                     continue
-                rows = await member.store._read_rows(
-                    member.stream_name, claim.partition, claim.from_offset, claim.to_offset - claim.from_offset
+                rows = await self._storage.read_rows(
+                    claim.partition, claim.from_offset, claim.to_offset - claim.from_offset
                 )
             except Exception as error:  # a claim whose events could not be read is redelivered after its lease
-                await member.wait_out_read_failure(error)
+                await availability.wait_out_read_failure(error)
                 continue
-            member.read_succeeded()
+            availability.read_succeeded()
             held = self._held[claim.claim_id] = HeldClaim(claim, claim.from_offset, claim.from_offset)
-            member.in_flight_batch = (claim.partition, claim.claim_id)
+            ownership.in_flight_batch = (claim.partition, claim.claim_id)
             if not rows or rows[0][0] != claim.from_offset:  # retention pruned the claim's first events
                 rows = [row for row in rows if row[0] < claim.to_offset]  # the read went on past the claim
                 self._truncated(claim, rows)
             if rows:
-                member.recorder.consumed(len(rows), seconds_since(rows[0][8]))
+                self._recorder.consumed(len(rows), seconds_since(rows[0][8]))
                 truncation = self._untold.pop(claim.partition, None)
                 batch = ConsumedBatch(
-                    member, claim.partition, claim.claim_id, int(rows[0][0]), rows, truncation=truncation
+                    self._member, claim.partition, claim.claim_id, int(rows[0][0]), rows, truncation=truncation
                 )
                 if per_event:
                     yield batch  # events_of() marks the events processed
                 else:
-                    member.stats.delivered += len(rows)
-                    member.in_flight_offset = batch.last_offset
+                    self._stats.delivered += len(rows)
+                    ownership.in_flight_offset = batch.last_offset
                     yield batch
-                    member.in_flight_offset = -1
+                    ownership.in_flight_offset = -1
                     self._finish(held)
                     if strategy is not OffsetCommitStrategy.AFTER_BATCH:
-                        await member.commit_if_due()
+                        await commit_if_due()
             else:
                 self._finish(held)
-            member.in_flight_batch = None
+            ownership.in_flight_batch = None
             if strategy is OffsetCommitStrategy.AFTER_BATCH:
                 # As for BROADCAST: the acknowledgement's round trip overlaps the next claim.
                 await self.finish_pending()
@@ -270,13 +292,9 @@ class QueueDelivery:
             extended = self._untold[claim.partition] = dataclasses.replace(
                 previous, first_offset=first, resumed_at=first
             )
-            known = self._member.truncations
-            for index in range(len(known) - 1, -1, -1):
-                if known[index] is previous:
-                    known[index] = extended
-                    break
+            self._truncations.replace(previous, extended)
         elif not continuing:
-            self._untold[claim.partition] = self._member.note_truncation(
+            self._untold[claim.partition] = self._truncations.note(
                 claim.partition, expected_offset=claim.from_offset, first_offset=first, resumed_at=first
             )
 
@@ -289,20 +307,20 @@ class QueueDelivery:
     async def events_of(self, batch: ConsumedBatch) -> AsyncGenerator[ConsumedEvent, None]:
         """Deliver a claim's batch an event at a time (``reader.consume``), marking each processed
         when the next is requested; stops if the claim is taken over or dropped meanwhile."""
-        member = self._member
+        stats, ownership = self._stats, self._ownership
         held = self._held.get(batch._token)
         if held is None:
             return  # taken over (this member was expelled) or dropped by a reset before delivery
-        each = member.options.commit_strategy is not OffsetCommitStrategy.AFTER_BATCH
+        each = self._options.commit_strategy is not OffsetCommitStrategy.AFTER_BATCH
         for event in batch.events:
             if self._held.get(batch._token) is not held:
                 return  # taken over (this member was expelled) or dropped by a reset
             offset = event.offset
-            member.stats.delivered += 1
-            member.in_flight_offset = offset
+            stats.delivered += 1
+            ownership.in_flight_offset = offset
             yield event
-            member.in_flight_offset = -1
+            ownership.in_flight_offset = -1
             held.processed_to = offset + 1
             if each:
-                await member.commit_if_due()
+                await self._schedule.commit_if_due()
         self._finish(held)

@@ -15,7 +15,9 @@ import logging
 
 from prometheus_client import Counter
 
+from sluice.consumers.member_state import MemberStats
 from sluice.consumers.options import TruncationPolicy
+from sluice.errors import ConsumerTruncatedError
 from sluice.observability.metrics import default_metrics
 
 logger = logging.getLogger(__name__)
@@ -73,3 +75,47 @@ def announce(truncation: Truncation) -> None:
             TruncationPolicy.FAIL: "stopping",
         }[truncation.policy],
     )
+
+
+class Truncations:
+    """The truncations one member found, oldest first (``consumption.truncations``)."""
+
+    def __init__(self, *, stream_name: str, group_id: str, policy: TruncationPolicy, stats: MemberStats) -> None:
+        self._stream_name = stream_name
+        self._group_id = group_id
+        self._policy = policy
+        self._stats = stats
+        self.found: list[Truncation] = []
+        """Every truncation this member found, oldest first."""
+
+    def note(self, partition: int, *, expected_offset: int, first_offset: int, resumed_at: int) -> Truncation:
+        """Record a truncation (kept, counted, logged); raise ConsumerTruncatedError under the fail policy."""
+        truncation = Truncation(
+            stream_name=self._stream_name,
+            group_id=self._group_id,
+            partition=partition,
+            expected_offset=expected_offset,
+            first_offset=first_offset,
+            resumed_at=resumed_at,
+            policy=self._policy,
+        )
+        self.found.append(truncation)
+        self._stats.truncations += 1
+        announce(truncation)
+        if truncation.policy is TruncationPolicy.FAIL:
+            raise ConsumerTruncatedError(
+                stream_name=self._stream_name,
+                group_id=self._group_id,
+                partition=partition,
+                expected_offset=expected_offset,
+                first_offset=first_offset,
+            )
+        return truncation
+
+    def replace(self, previous: Truncation, extended: Truncation) -> None:
+        """A truncation found earlier turned out longer (QUEUE delivery walks a pruned range claim by claim)."""
+        found = self.found
+        for index in range(len(found) - 1, -1, -1):
+            if found[index] is previous:
+                found[index] = extended
+                break
