@@ -19,8 +19,9 @@ step and end up sharing almost every query, which would hide what polling cost).
 connect over a second, so polling ones start out of step, as a real server's clients do.
 
 Fan-out latency is measured in FAN_OUT_ROUNDS rounds, each against a fresh server, alternating
-between the server as it is (NOW), the same with Python's default garbage collection (DEFAULT_GC: not
-sluice.serving.garbage_collection's) and as it was before the fan-out work (BEFORE,
+between the server as it is (NOW), the same with a message built and serialized per call and every
+call's checkpoint at the same instant (PER_CALL_MESSAGES: the send path before events were encoded once
+for all calls) and as it was before the fan-out work (BEFORE,
 ``--previous-send-path --default-gc``: a store subscription per call, a task per event raced against
 it with ``asyncio.wait``, every event converted per subscriber, a checkpoint right behind the event), so that
 all three see the same machine; the median of the rounds and each version's range are printed.
@@ -39,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ import sluice
 from bench.harness import Comparison, Databases, percentile
 from sluice import EventData, RecordedEvent
 from sluice.client import SluiceClient
-from sluice.rpc import streams_service
+from sluice.rpc import streams_service, subscription_sending
 from sluice.rpc.conversions import recorded_event_message
 from sluice.rpc.database_outages import TRANSIENT_ERRORS, OutageRetry
 from sluice.rpc.server import run_grpc_server
@@ -85,10 +86,13 @@ class ServerVersion:
     a store subscription per call, no live tail."""
     default_gc: bool = False
     """Python's default garbage collection (not sluice.serving.garbage_collection's)."""
+    per_call_messages: bool = False
+    """Each Subscribe call builds and serializes its own message of each event, and every call moved by one
+    append sends its checkpoint at the same instant (_use_per_call_messages)."""
 
 
 NOW = ServerVersion("now")
-DEFAULT_GC = ServerVersion("default GC", default_gc=True)
+PER_CALL_MESSAGES = ServerVersion("per-call messages", per_call_messages=True)
 BEFORE = ServerVersion("before", previous_send_path=True, default_gc=True)
 POLLING = ServerVersion("polling", polling=True, previous_send_path=True, default_gc=True)
 
@@ -96,7 +100,15 @@ POLLING = ServerVersion("polling", polling=True, previous_send_path=True, defaul
 class IdleServer:
     """This module's ``serve`` command in a child process, on a free port."""
 
-    def __init__(self, dsn: str, *, old_behaviour: bool, previous_send_path: bool, default_gc: bool) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        old_behaviour: bool,
+        previous_send_path: bool,
+        default_gc: bool,
+        per_call_messages: bool = False,
+    ) -> None:
         self._directory = tempfile.TemporaryDirectory()
         port_file = Path(self._directory.name) / "port"
         environment = {key: value for key, value in os.environ.items() if not key.startswith("SLUICE_")}
@@ -113,6 +125,7 @@ class IdleServer:
                 *(["--old-behaviour"] if old_behaviour else []),
                 *(["--previous-send-path"] if previous_send_path else []),
                 *(["--default-gc"] if default_gc else []),
+                *(["--per-call-messages"] if per_call_messages else []),
             ],
             env=environment,
             stdout=subprocess.DEVNULL,
@@ -200,6 +213,7 @@ async def _subscribed(
         old_behaviour=version.polling,
         previous_send_path=version.previous_send_path,
         default_gc=version.default_gc,
+        per_call_messages=version.per_call_messages,
     )
     writer = await sluice.connect(dsn)
     clients = [await SluiceClient.connect(server.target) for _ in range(CHANNELS)]
@@ -333,7 +347,7 @@ async def run(databases: Databases) -> list[Comparison]:
     for name, fraction in (("p50", 0.50), ("p99", 0.99)):
         value, baseline = percentile(notified.latencies, fraction), percentile(polling.latencies, fraction)
         rows.append(Comparison(f"one append to all {SUBSCRIBERS} after the idle window, {name}", value, baseline, "ms"))
-    rounds: dict[ServerVersion, list[FanOutRound]] = {version: [] for version in (NOW, DEFAULT_GC, BEFORE)}
+    rounds: dict[ServerVersion, list[FanOutRound]] = {version: [] for version in (NOW, PER_CALL_MESSAGES, BEFORE)}
     for _ in range(FAN_OUT_ROUNDS):
         for version, runs in rounds.items():
             runs.append(await _fan_out_round(databases, version, checkpoint_interval=default_checkpoints))
@@ -441,6 +455,29 @@ def _use_previous_send_path() -> None:
     streams_service.StreamsService._pump = _previous_pump  # type: ignore[method-assign,assignment]
 
 
+class _NoPhase:
+    """Stands in for ``random`` in sluice.rpc.subscription_sending: every call's checkpoint phase is 0."""
+
+    @staticmethod
+    def random() -> float:
+        return 0.0
+
+
+def _per_call_batch(
+    self: subscription_sending.EventMessages, events: Sequence[RecordedEvent], *, caught_up: bool
+) -> sluice_pb2.SubscribeResponse:
+    """The batch as a message of its own for this call (serialized by gRPC for this call)."""
+    batch = [self.message(event) for event in events]
+    return sluice_pb2.SubscribeResponse(events=sluice_pb2.EventBatch(events=batch, caught_up=caught_up))
+
+
+def _use_per_call_messages() -> None:
+    """Make this process's Subscribe calls send as before events were encoded once for all calls: a message per
+    call and event batch, and the checkpoints of calls moved together at one instant."""
+    subscription_sending.EventMessages.batch = _per_call_batch  # type: ignore[method-assign,assignment]
+    subscription_sending.random = _NoPhase  # type: ignore[attr-defined,assignment]
+
+
 async def _serve(dsn: str, port_file: Path, version: ServerVersion) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -455,6 +492,8 @@ async def _serve(dsn: str, port_file: Path, version: ServerVersion) -> None:
 
     if version.previous_send_path:
         _use_previous_send_path()
+    if version.per_call_messages:
+        _use_per_call_messages()
     listening_poll_interval = POLL_INTERVAL if version.polling else LISTENING_POLL_INTERVAL
     async with await sluice.connect(
         dsn, poll_interval=POLL_INTERVAL, listening_poll_interval=listening_poll_interval
@@ -472,11 +511,13 @@ if __name__ == "__main__":
     parser.add_argument("--old-behaviour", action="store_true", help="poll every 500 ms, one query per subscription")
     parser.add_argument("--previous-send-path", action="store_true", help="Subscribe's send loop before issue 18")
     parser.add_argument("--default-gc", action="store_true", help="without sluice.serving.garbage_collection")
+    parser.add_argument("--per-call-messages", action="store_true", help="a message per call, checkpoints at once")
     arguments = parser.parse_args()
     version = ServerVersion(
         "serve",
         polling=arguments.old_behaviour,
         previous_send_path=arguments.previous_send_path,
         default_gc=arguments.default_gc,
+        per_call_messages=arguments.per_call_messages,
     )
     asyncio.run(_serve(arguments.dsn, arguments.port_file, version))
