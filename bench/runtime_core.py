@@ -159,12 +159,19 @@ class AppendCase:
     minimum_ratio: float | None = None
 
 
+# Targets are issue 18's (ratios against the raw baseline doing the same work). Rows the issue sets no
+# target for say so; their ratio is printed all the same.
+NO_TARGET = "(no target)"
 APPEND_CASES = [
-    AppendCase("append batch 1, 1 writer", 1, 1, False, 2000, "insert_one"),
-    AppendCase("append batch 1, 4 writers (4 streams)", 1, 4, False, 2000, "insert_one"),
-    AppendCase("append batch 1, 4 writers (1 stream)", 1, 4, True, 2000, "insert_one"),
-    AppendCase("append batch 100", 100, 1, False, 20_000, "insert_many", ">= 0.7x multi-row INSERT", 0.7),
-    AppendCase("append batch 1000", 1000, 1, False, 50_000, "copy_many", ">= 0.6x COPY", 0.6),
+    AppendCase("append batch 1, 1 writer", 1, 1, False, 2000, "insert_one", ">= 0.7x single INSERT", 0.7),
+    AppendCase("append batch 1, 4 writers (4 streams)", 1, 4, False, 2000, "insert_one", NO_TARGET),
+    AppendCase("append batch 1, 4 writers (1 stream)", 1, 4, True, 2000, "insert_one", NO_TARGET),
+    AppendCase("append batch 100, 1 writer", 100, 1, False, 20_000, "insert_many", ">= 0.8x multi-row INSERT", 0.8),
+    AppendCase(
+        "append batch 100, 4 writers (4 streams)", 100, 4, False, 20_000, "insert_many", ">= 0.8x multi-row INSERT", 0.8
+    ),
+    AppendCase("append batch 1000, 1 writer", 1000, 1, False, 50_000, "copy_many", ">= 0.8x COPY", 0.8),
+    AppendCase("append batch 1000, 4 writers (4 streams)", 1000, 4, False, 48_000, "copy_many", ">= 0.8x COPY", 0.8),
 ]
 
 
@@ -230,30 +237,42 @@ async def bench_reads(databases: Databases, rows: list[Comparison]) -> None:
     await connection.execute("ANALYZE")  # the steady state autovacuum gives, for both sides
     orders_id = await stream_id(connection, "orders")
 
-    async def run_sluice() -> int:
+    raw_connections = [connection, *[await asyncpg.connect(dsn) for _ in range(3)]]
+
+    async def read_sluice() -> int:
         count = 0
         async for event in store.read_stream("orders"):
             count += event.data is not None
         return count
 
-    async def run_raw() -> int:
+    async def read_raw(reader: asyncpg.Connection) -> int:
         count, offset = 0, 0
         while True:
-            page = await connection.fetch(RAW_READ_PAGE, orders_id, offset, 1000)
+            page = await reader.fetch(RAW_READ_PAGE, orders_id, offset, 1000)
             for record in page:
                 count += pydantic_core.from_json(record["data"]) is not None
             if len(page) < 1000:
                 return count
             offset = page[-1]["event_offset"] + 1
 
-    sluice_rate, raw_rate = await compare_rates(timed_rate(run_sluice), timed_rate(run_raw))
-    rows.append(
-        Comparison("read_stream, pages of 1000", sluice_rate, raw_rate, "events/s", ">= 0.8x paged SELECT",
-                   sluice_rate / raw_rate >= 0.8)
-    )  # fmt: skip
+    for readers in (1, 4):
+
+        async def run_sluice(readers: int = readers) -> int:
+            return sum(await asyncio.gather(*(read_sluice() for _ in range(readers))))
+
+        async def run_raw(readers: int = readers) -> int:
+            return sum(await asyncio.gather(*(read_raw(reader) for reader in raw_connections[:readers])))
+
+        sluice_rate, raw_rate = await compare_rates(timed_rate(run_sluice), timed_rate(run_raw))
+        rows.append(
+            Comparison(f"read_stream, pages of 1000, {readers} reader(s)", sluice_rate, raw_rate, "events/s",
+                       ">= 0.85x paged SELECT", sluice_rate / raw_rate >= 0.85)
+        )  # fmt: skip
+    for reader in raw_connections[1:]:
+        await reader.close()
 
     async def run_global() -> int:
-        return sum([1 async for _ in store.read_all()])
+        return sum([event.data is not None async for event in store.read_all()])  # decoded, as the raw side does
 
     async def run_raw_global() -> int:
         count, after = 0, ("0", 0)
@@ -268,7 +287,7 @@ async def bench_reads(databases: Databases, rows: list[Comparison]) -> None:
     global_rate, raw_global_rate = await compare_rates(timed_rate(run_global), timed_rate(run_raw_global))
     rows.append(
         Comparison("read_all (global log, horizon-checked)", global_rate, raw_global_rate, "events/s",
-                   "cost vs unchecked")
+                   "(no target: cost vs unchecked)")
     )  # fmt: skip
     await connection.close()
     await store.close()
@@ -281,18 +300,15 @@ async def bench_queues(databases: Databases, rows: list[Comparison]) -> None:
     counter = itertools.count()
     total = 10_000
 
-    async def run_sluice_enqueue() -> int:
-        queue = f"sluice-{next(counter)}"
-        for start in range(0, total, 100):
-            await store.enqueue_many(queue, events(100, start))
-        return total
+    raw_connections = [connection, *[await asyncpg.connect(dsn) for _ in range(3)]]
 
-    async def run_raw_enqueue() -> int:
-        queue = f"raw-{next(counter)}"
-        await store.create_stream(sluice.StreamConfig(name=queue, type=sluice.StreamType.EPHEMERAL))
-        queue_id = await stream_id(connection, queue)
-        for start in range(0, total, 100):
-            await connection.execute(
+    async def sluice_enqueuer(queue: str, share: range) -> None:
+        for start in share:
+            await store.enqueue_many(queue, events(100, start))
+
+    async def raw_enqueuer(enqueuer: asyncpg.Connection, queue_id: int, share: range) -> None:
+        for start in share:
+            await enqueuer.execute(
                 RAW_ENQUEUE,
                 queue_id,
                 ["SendEmail"] * 100,
@@ -301,13 +317,42 @@ async def bench_queues(databases: Databases, rows: list[Comparison]) -> None:
                 [pydantic_core.to_json(order(n)) for n in range(start, start + 100)],
                 ["{}"] * 100,
             )
-        return total
 
-    sluice_rate, raw_rate = await compare_rates(timed_rate(run_sluice_enqueue), timed_rate(run_raw_enqueue))
-    rows.append(Comparison("enqueue batch 100", sluice_rate, raw_rate, "messages/s"))
+    def shares(connections: int) -> list[range]:
+        return [range(100 * index, total, 100 * connections) for index in range(connections)]
 
-    rows.append(await bench_dequeue_ack(store, dsn, workers=1))
-    rows.append(await bench_dequeue_ack(store, dsn, workers=4, target=">= 0.7x SKIP LOCKED", minimum_ratio=0.7))
+    for connections in (1, 4):
+
+        async def run_sluice_enqueue(connections: int = connections) -> int:
+            queue = f"sluice-{next(counter)}"
+            await store.create_stream(sluice.StreamConfig(name=queue, type=sluice.StreamType.EPHEMERAL))
+            await asyncio.gather(*(sluice_enqueuer(queue, share) for share in shares(connections)))
+            return total
+
+        async def run_raw_enqueue(connections: int = connections) -> int:
+            queue = f"raw-{next(counter)}"
+            await store.create_stream(sluice.StreamConfig(name=queue, type=sluice.StreamType.EPHEMERAL))
+            queue_id = await stream_id(connection, queue)
+            await asyncio.gather(
+                *(
+                    raw_enqueuer(enqueuer, queue_id, share)
+                    for enqueuer, share in zip(raw_connections, shares(connections), strict=False)
+                )
+            )
+            return total
+
+        sluice_rate, raw_rate = await compare_rates(timed_rate(run_sluice_enqueue), timed_rate(run_raw_enqueue))
+        rows.append(
+            Comparison(f"enqueue batch 100, {connections} connection(s)", sluice_rate, raw_rate, "messages/s",
+                       ">= 0.8x multi-row INSERT", sluice_rate / raw_rate >= 0.8)
+        )  # fmt: skip
+    for enqueuer in raw_connections[1:]:
+        await enqueuer.close()
+
+    for workers in (1, 4):
+        rows.append(
+            await bench_dequeue_ack(store, dsn, workers=workers, target=">= 0.8x SKIP LOCKED", minimum_ratio=0.8)
+        )
     await connection.close()
     await store.close()
 
