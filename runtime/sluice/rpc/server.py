@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable
-from typing import cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -115,7 +114,7 @@ def build_grpc_server(
         batching: BatchedEventStore | None = BatchedEventStore(store, batcher) if group_commit else None
     else:
         batching = batched(store) if group_commit else None
-    appending_store = cast(EventStore, batching) if batching is not None else store
+    appending_store: EventStore = batching if batching is not None else store
     served_store = caller_scoped_store(appending_store, policy) if policy is not None else appending_store
     server = grpc.aio.server(
         interceptors=interceptors,
