@@ -19,12 +19,12 @@ step and end up sharing almost every query, which would hide what polling cost).
 connect over a second, so polling ones start out of step, as a real server's clients do.
 
 Fan-out latency is measured in FAN_OUT_ROUNDS rounds, each against a fresh server, alternating
-between the server as it is (NOW), the same with a message built and serialized per call and every
-call's checkpoint at the same instant (PER_CALL_MESSAGES: the send path before events were encoded once
-for all calls) and as it was before the fan-out work (BEFORE,
-``--previous-send-path --default-gc``: a store subscription per call, a task per event raced against
-it with ``asyncio.wait``, every event converted per subscriber, a checkpoint right behind the event), so that
-all three see the same machine; the median of the rounds and each version's range are printed.
+between the server as it is (NOW), the same with a message built and serialized per call
+(PER_CALL_MESSAGES: the send path before events were encoded once for all calls) and as it was before
+the fan-out work (BEFORE, ``--previous-send-path --default-gc``: a store subscription per call, a task
+per event raced against it with ``asyncio.wait``, every event converted per subscriber, a checkpoint
+right behind the event), so that all three see the same machine; the median of the rounds and each
+version's range are printed.
 """
 
 from __future__ import annotations
@@ -87,8 +87,7 @@ class ServerVersion:
     default_gc: bool = False
     """Python's default garbage collection (not sluice.serving.garbage_collection's)."""
     per_call_messages: bool = False
-    """Each Subscribe call builds and serializes its own message of each event, and every call moved by one
-    append sends its checkpoint at the same instant (_use_per_call_messages)."""
+    """Each Subscribe call builds and serializes its own message of each event batch (_use_per_call_messages)."""
 
 
 NOW = ServerVersion("now")
@@ -455,14 +454,6 @@ def _use_previous_send_path() -> None:
     streams_service.StreamsService._pump = _previous_pump  # type: ignore[method-assign,assignment]
 
 
-class _NoPhase:
-    """Stands in for ``random`` in sluice.rpc.subscription_sending: every call's checkpoint phase is 0."""
-
-    @staticmethod
-    def random() -> float:
-        return 0.0
-
-
 def _per_call_batch(
     self: subscription_sending.EventMessages, events: Sequence[RecordedEvent], *, caught_up: bool
 ) -> sluice_pb2.SubscribeResponse:
@@ -472,10 +463,9 @@ def _per_call_batch(
 
 
 def _use_per_call_messages() -> None:
-    """Make this process's Subscribe calls send as before events were encoded once for all calls: a message per
-    call and event batch, and the checkpoints of calls moved together at one instant."""
+    """Make this process's Subscribe calls send as before events were encoded once for all calls: a message
+    built and serialized per call and event batch."""
     subscription_sending.EventMessages.batch = _per_call_batch  # type: ignore[method-assign,assignment]
-    subscription_sending.random = _NoPhase  # type: ignore[attr-defined,assignment]
 
 
 async def _serve(dsn: str, port_file: Path, version: ServerVersion) -> None:
@@ -511,7 +501,7 @@ if __name__ == "__main__":
     parser.add_argument("--old-behaviour", action="store_true", help="poll every 500 ms, one query per subscription")
     parser.add_argument("--previous-send-path", action="store_true", help="Subscribe's send loop before issue 18")
     parser.add_argument("--default-gc", action="store_true", help="without sluice.serving.garbage_collection")
-    parser.add_argument("--per-call-messages", action="store_true", help="a message per call, checkpoints at once")
+    parser.add_argument("--per-call-messages", action="store_true", help="a message built per call")
     arguments = parser.parse_args()
     version = ServerVersion(
         "serve",

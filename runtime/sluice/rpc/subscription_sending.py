@@ -15,10 +15,7 @@ fan-out latency is made of (issue 18; the profile is in docs/subscriptions.md). 
   order (concatenated messages merge; repeated fields append). No message is built or serialized per
   call;
 - sends the checkpoint for a move an interval after the move, not right behind the event that
-  already told the client the same offset (that doubled the writes of a fan-out), and each call at
-  its own phase within half an interval more, so that the checkpoints of 500 calls moved by one
-  append are spread out instead of 500 writes at one instant that a following append would queue
-  behind.
+  already told the client the same offset (that doubled the writes of a fan-out).
 
 The buffer's bound is the backpressure: a client that stops reading stalls the sender's writes
 (HTTP/2 flow control), the buffer fills, and the pump stops reading the store.
@@ -28,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import random
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -176,13 +172,12 @@ async def send_subscription(
     checkpoint_seconds: float,
 ) -> None:
     """Send batches as they come, a caught-up marker once the head seen at the start is passed, and a
-    checkpoint ``checkpoint_seconds`` (plus the call's phase, under half of it) after the offset moved
-    past the last one (never sooner than that after the previous checkpoint). Events go out as bytes
-    (EventMessages.batch): the call's response serializer must pass bytes through
-    (``subscribe_response_bytes``). An idle subscription gets one only every IDLE_CHECKPOINT_SECONDS,
-    as a keep-alive. Returns when the pump ends, raising its error if it failed."""
+    checkpoint ``checkpoint_seconds`` after the offset moved past the last one (never sooner than that
+    after the previous checkpoint). An idle subscription gets one only every IDLE_CHECKPOINT_SECONDS,
+    as a keep-alive. Events go out as bytes (EventMessages.batch): the call's response serializer must
+    pass bytes through (``subscribe_response_bytes``). Returns when the pump ends, raising its error if
+    it failed."""
     loop = asyncio.get_running_loop()
-    phase = checkpoint_seconds * random.random() / 2  # this call's place among the checkpoints of all calls
     caught_up = next_offset >= head
     if caught_up:
         await context.write(sluice_pb2.SubscribeResponse(caught_up=sluice_pb2.CaughtUp(next_offset=next_offset)))
@@ -192,7 +187,7 @@ async def send_subscription(
     pump.add_done_callback(lambda _: buffer.wake())
     while True:
         if next_offset != checkpointed_offset:
-            checkpoint_at = max(last_checkpoint, moved_at) + checkpoint_seconds + phase
+            checkpoint_at = max(last_checkpoint, moved_at) + checkpoint_seconds
         else:
             checkpoint_at = last_checkpoint + max(IDLE_CHECKPOINT_SECONDS, checkpoint_seconds)
         if not pump.done():
