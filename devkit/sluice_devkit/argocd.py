@@ -33,15 +33,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Self
 
-from sluice_devkit.control_plane import (
-    LOOPBACK_ADDRESS,
-    ControlPlaneStartError,
-    LocalControlPlane,
-    ManagedProcess,
-    _free_loopback_ports,
-    issue_leaf_certificate,
-)
+from sluice_devkit.control_plane import LocalControlPlane
+from sluice_devkit.control_plane_certificates import issue_leaf_certificate
 from sluice_devkit.kubectl import Kubectl
+from sluice_devkit.managed_process import LOOPBACK_ADDRESS, ControlPlaneStartError, ManagedProcess, free_loopback_ports
 from sluice_devkit.platform_errors import PlatformError
 from sluice_devkit.started_once import StartedOnce
 from sluice_devkit.tool_processes import answers_ok, build_tool, log_tail, wait_until_ready
@@ -162,7 +157,7 @@ class LocalArgoCD(StartedOnce):
         self._apply_crds(deadline)
         self._apply_settings()
 
-        redis_port, repo_port, repo_metrics_port, controller_metrics_port = _free_loopback_ports(4)
+        redis_port, repo_port, repo_metrics_port, controller_metrics_port = free_loopback_ports(4)
         redis = self._launch(
             "redis-server",
             shutil.which("redis-server") or "redis-server",

@@ -4,10 +4,10 @@ The binaries (etcd, kube-apiserver, kube-controller-manager) come from ``scripts
 which builds them from Go modules; no container runtime is involved. ``LocalControlPlane`` then:
 
 1. generates a certificate authority, a serving certificate, client certificates (an administrator in
-   ``system:masters`` and the controller manager's own identity) and a service-account signing key with the
-   ``cryptography`` package, with the extensions that strict X.509 verifiers (Python 3.13+, Go) demand;
+   ``system:masters`` and the controller manager's own identity) and a service-account signing key
+   (``control_plane_certificates.py``);
 2. starts etcd, kube-apiserver and kube-controller-manager on free ports bound to 127.0.0.1 only, each
-   logging to a file in the work directory;
+   logging to a file in the work directory (``managed_process.py``);
 3. writes a kubeconfig with absolute paths and waits until the API server's ``/readyz`` and the controller
    manager's ``/healthz`` answer and (by default) the ``default`` ServiceAccount exists, which shows that the
    controllers are running.
@@ -24,411 +24,38 @@ process that started them dies.
 from __future__ import annotations
 
 import atexit
-import contextlib
-import datetime
 import ipaddress
 import json
 import os
-import signal
-import socket
 import ssl
-import subprocess
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Self
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-from sluice.child_processes import parent_death_hook
+from sluice_devkit.control_plane_certificates import (
+    FRONT_PROXY_CLIENT_NAME,
+    ControlPlaneCertificates,
+    generate_control_plane_certificates,
+    issue_leaf_certificate,
+    write_private_file,
+)
+from sluice_devkit.managed_process import (
+    LOOPBACK_ADDRESS,
+    ControlPlaneStartError,
+    ManagedProcess,
+    free_loopback_ports,
+    wait_for_answer,
+)
 from sluice_devkit.started_once import StartedOnce
+from sluice_devkit.tool_processes import build_tool
 
-__all__ = [
-    "ControlPlaneCertificates",
-    "ControlPlaneStartError",
-    "LocalControlPlane",
-    "build_control_plane_binaries",
-    "generate_control_plane_certificates",
-    "issue_leaf_certificate",
-]
+__all__ = ["ControlPlaneStartError", "LocalControlPlane", "build_control_plane_binaries"]
 
-LOOPBACK_ADDRESS = "127.0.0.1"
 DEFAULT_READY_TIMEOUT_SECONDS = 120.0
 DEFAULT_STOP_GRACE_PERIOD_SECONDS = 10.0
 DEFAULT_SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
-LOG_TAIL_LINE_COUNT = 40
-POLL_INTERVAL_SECONDS = 0.2
-REQUEST_TIMEOUT_SECONDS = 2.0
-CERTIFICATE_VALIDITY = datetime.timedelta(days=365)
-FRONT_PROXY_CLIENT_NAME = "front-proxy-client"
-
-
-class ControlPlaneStartError(RuntimeError):
-    """A control-plane process exited, or did not become ready in time, while starting."""
-
-
-@dataclass(frozen=True)
-class ControlPlaneCertificates:
-    """Paths of the PEM files that secure one local control plane."""
-
-    certificate_authority_certificate: Path
-    certificate_authority_key: Path
-    serving_certificate: Path
-    serving_key: Path
-    administrator_certificate: Path
-    administrator_key: Path
-    controller_manager_certificate: Path
-    controller_manager_key: Path
-    service_account_private_key: Path
-    service_account_public_key: Path
-    front_proxy_certificate_authority_certificate: Path
-    """The aggregation layer's own CA (kubeadm's front-proxy CA): it signs only the proxy client certificate."""
-    front_proxy_client_certificate: Path
-    front_proxy_client_key: Path
-
-
-def _write_private_file(path: Path, content: bytes) -> None:
-    """Write a file readable only by its owner (private keys)."""
-    file_descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(file_descriptor, "wb") as private_file:
-        private_file.write(content)
-
-
-def _private_key_pem(private_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
-    return private_key.private_bytes(
-        encoding=serialization.Encoding.PEM,
-        format=serialization.PrivateFormat.TraditionalOpenSSL,
-        encryption_algorithm=serialization.NoEncryption(),
-    )
-
-
-def _certificate_builder(
-    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey
-) -> x509.CertificateBuilder:
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + CERTIFICATE_VALIDITY)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-    )
-
-
-def _certificate_authority(common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    """A self-signed CA certificate with the extensions strict verifiers demand, and its key."""
-    certificate_authority_key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    certificate = (
-        _certificate_builder(name, name, certificate_authority_key.public_key())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(certificate_authority_key.public_key()),
-            critical=False,
-        )
-        .sign(certificate_authority_key, hashes.SHA256())
-    )
-    return certificate, certificate_authority_key
-
-
-def _leaf_certificate(
-    *,
-    subject: x509.Name,
-    certificate_authority_certificate: x509.Certificate,
-    certificate_authority_key: CertificateIssuerPrivateKeyTypes,
-    alternative_names: Sequence[x509.GeneralName],
-) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    """Issue a certificate usable both as a TLS server and as a TLS client certificate."""
-    leaf_key = ec.generate_private_key(ec.SECP256R1())
-    authority_key_identifier = certificate_authority_certificate.extensions.get_extension_for_class(
-        x509.SubjectKeyIdentifier
-    ).value
-    builder = (
-        _certificate_builder(subject, certificate_authority_certificate.subject, leaf_key.public_key())
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-            critical=False,
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(authority_key_identifier),
-            critical=False,
-        )
-        .add_extension(x509.SubjectAlternativeName(list(alternative_names)), critical=False)
-    )
-    return builder.sign(certificate_authority_key, hashes.SHA256()), leaf_key
-
-
-def generate_control_plane_certificates(
-    directory: Path,
-    *,
-    first_service_address: ipaddress.IPv4Address,
-    node_address: ipaddress.IPv4Address | None = None,
-) -> ControlPlaneCertificates:
-    """Create the certificate authority, leaf certificates and service-account key in ``directory``.
-
-    Every leaf certificate names ``localhost`` and ``127.0.0.1`` so it verifies whichever of the two a
-    client dials; the serving certificate also names the in-cluster ``kubernetes`` service and, with a
-    local node, the node's bridge address the API server then listens on.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    certificate_authority_certificate, certificate_authority_key = _certificate_authority(
-        "sluice-local-control-plane-ca"
-    )
-
-    loopback_names: list[x509.GeneralName] = [
-        x509.DNSName("localhost"),
-        x509.IPAddress(ipaddress.IPv4Address(LOOPBACK_ADDRESS)),
-    ]
-    serving_names: list[x509.GeneralName] = [
-        *loopback_names,
-        x509.DNSName("kubernetes"),
-        x509.DNSName("kubernetes.default"),
-        x509.DNSName("kubernetes.default.svc"),
-        x509.DNSName("kubernetes.default.svc.cluster.local"),
-        x509.IPAddress(first_service_address),
-        *([x509.IPAddress(node_address)] if node_address is not None else []),
-    ]
-    leaf_subjects: dict[str, tuple[x509.Name, list[x509.GeneralName]]] = {
-        "serving": (x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]), serving_names),
-        "administrator": (
-            x509.Name(
-                [
-                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
-                    x509.NameAttribute(NameOID.COMMON_NAME, "sluice-local-administrator"),
-                ]
-            ),
-            loopback_names,
-        ),
-        "controller-manager": (
-            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "system:kube-controller-manager")]),
-            loopback_names,
-        ),
-    }
-
-    def certificate_path(name: str) -> Path:
-        return directory / f"{name}.crt"
-
-    def key_path(name: str) -> Path:
-        return directory / f"{name}.key"
-
-    certificate_path("ca").write_bytes(certificate_authority_certificate.public_bytes(serialization.Encoding.PEM))
-    _write_private_file(key_path("ca"), _private_key_pem(certificate_authority_key))
-    for name, (subject, alternative_names) in leaf_subjects.items():
-        certificate, private_key = _leaf_certificate(
-            subject=subject,
-            certificate_authority_certificate=certificate_authority_certificate,
-            certificate_authority_key=certificate_authority_key,
-            alternative_names=alternative_names,
-        )
-        certificate_path(name).write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-        _write_private_file(key_path(name), _private_key_pem(private_key))
-
-    # The aggregation layer (front proxy): kube-apiserver presents this client certificate to aggregated API
-    # servers (KEDA's metrics adapter) and passes the caller's identity in X-Remote-* headers, which those
-    # servers trust only from a certificate of this separate CA named in --requestheader-allowed-names.
-    front_proxy_authority_certificate, front_proxy_authority_key = _certificate_authority("sluice-local-front-proxy-ca")
-    certificate_path("front-proxy-ca").write_bytes(
-        front_proxy_authority_certificate.public_bytes(serialization.Encoding.PEM)
-    )
-    front_proxy_client_certificate, front_proxy_client_key = _leaf_certificate(
-        subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, FRONT_PROXY_CLIENT_NAME)]),
-        certificate_authority_certificate=front_proxy_authority_certificate,
-        certificate_authority_key=front_proxy_authority_key,
-        alternative_names=loopback_names,
-    )
-    certificate_path("front-proxy-client").write_bytes(
-        front_proxy_client_certificate.public_bytes(serialization.Encoding.PEM)
-    )
-    _write_private_file(key_path("front-proxy-client"), _private_key_pem(front_proxy_client_key))
-
-    service_account_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    _write_private_file(key_path("service-account"), _private_key_pem(service_account_key))
-    service_account_public_key_path = directory / "service-account.pub"
-    service_account_public_key_path.write_bytes(
-        service_account_key.public_key().public_bytes(
-            encoding=serialization.Encoding.PEM,
-            format=serialization.PublicFormat.SubjectPublicKeyInfo,
-        )
-    )
-    return ControlPlaneCertificates(
-        certificate_authority_certificate=certificate_path("ca"),
-        certificate_authority_key=key_path("ca"),
-        serving_certificate=certificate_path("serving"),
-        serving_key=key_path("serving"),
-        administrator_certificate=certificate_path("administrator"),
-        administrator_key=key_path("administrator"),
-        controller_manager_certificate=certificate_path("controller-manager"),
-        controller_manager_key=key_path("controller-manager"),
-        service_account_private_key=key_path("service-account"),
-        service_account_public_key=service_account_public_key_path,
-        front_proxy_certificate_authority_certificate=certificate_path("front-proxy-ca"),
-        front_proxy_client_certificate=certificate_path("front-proxy-client"),
-        front_proxy_client_key=key_path("front-proxy-client"),
-    )
-
-
-def issue_leaf_certificate(
-    certificates: ControlPlaneCertificates,
-    directory: Path,
-    *,
-    name: str,
-    common_name: str,
-    organization: str | None = None,
-    addresses: Sequence[ipaddress.IPv4Address] = (),
-    dns_names: Sequence[str] = (),
-) -> tuple[Path, Path]:
-    """Issue one more leaf certificate from the control plane's CA (a node's kubelet, scheduler, proxy).
-
-    Returns the certificate's and the key's paths (``<directory>/<name>.crt`` and ``.key``); the
-    certificate names ``localhost``, ``127.0.0.1``, ``addresses`` and ``dns_names``.
-    """
-    authority_certificate = x509.load_pem_x509_certificate(certificates.certificate_authority_certificate.read_bytes())
-    authority_key = serialization.load_pem_private_key(certificates.certificate_authority_key.read_bytes(), None)
-    if not isinstance(authority_key, ec.EllipticCurvePrivateKey):
-        raise TypeError(f"{certificates.certificate_authority_key} is not the EC key this module writes")
-    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-    if organization is not None:
-        attributes.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
-    certificate, private_key = _leaf_certificate(
-        subject=x509.Name(attributes),
-        certificate_authority_certificate=authority_certificate,
-        certificate_authority_key=authority_key,
-        alternative_names=[
-            x509.DNSName("localhost"),
-            x509.IPAddress(ipaddress.IPv4Address(LOOPBACK_ADDRESS)),
-            *(x509.IPAddress(address) for address in addresses),
-            *(x509.DNSName(name) for name in dns_names),
-        ],
-    )
-    directory.mkdir(parents=True, exist_ok=True)
-    certificate_path = directory / f"{name}.crt"
-    key_path = directory / f"{name}.key"
-    certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    _write_private_file(key_path, _private_key_pem(private_key))
-    return certificate_path, key_path
-
-
-def _free_loopback_ports(count: int) -> list[int]:
-    """Ports that were free on 127.0.0.1 a moment ago (all held open together, so they are distinct)."""
-    sockets: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            listening_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            listening_socket.bind((LOOPBACK_ADDRESS, 0))
-            sockets.append(listening_socket)
-        return [int(bound_socket.getsockname()[1]) for bound_socket in sockets]
-    finally:
-        for bound_socket in sockets:
-            bound_socket.close()
-
-
-def _log_tail(log_path: Path, line_count: int = LOG_TAIL_LINE_COUNT) -> str:
-    try:
-        with log_path.open("rb") as log_file:
-            log_file.seek(0, os.SEEK_END)
-            log_file.seek(max(0, log_file.tell() - 64 * 1024))
-            content = log_file.read().decode("utf-8", errors="replace")
-    except OSError as error:
-        return f"(could not read {log_path}: {error})"
-    return "\n".join(content.splitlines()[-line_count:])
-
-
-class ManagedProcess:
-    """One control-plane process: started with its output in a log file, stopped by its process id."""
-
-    def __init__(self, name: str, command: Sequence[str], log_path: Path) -> None:
-        self.name = name
-        self.command = list(command)
-        self.log_path = log_path
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def process_id(self) -> int | None:
-        return None if self._process is None else self._process.pid
-
-    def start(self, *, terminate_with_parent: bool, environment: Mapping[str, str] | None = None) -> None:
-        pre_exec_hook = parent_death_hook() if terminate_with_parent else None
-        with self.log_path.open("ab") as log_file:
-            log_file.write(f"# started: {' '.join(self.command)}\n".encode())
-            log_file.flush()
-            self._process = subprocess.Popen(
-                self.command,
-                stdin=subprocess.DEVNULL,
-                env=environment,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                # Own session: a Ctrl-C in the terminal reaches the test process, which then stops these.
-                start_new_session=True,
-                # Only one prctl call runs between fork and exec (resolved beforehand in the parent).
-                preexec_fn=pre_exec_hook,  # noqa: PLW1509
-                close_fds=True,
-            )
-
-    def exit_code(self) -> int | None:
-        """The exit code if the process has exited, else None (also None if it never started)."""
-        return None if self._process is None else self._process.poll()
-
-    def raise_if_exited(self) -> None:
-        exit_code = self.exit_code()
-        if exit_code is not None:
-            raise ControlPlaneStartError(
-                f"{self.name} exited with code {exit_code} while the control plane was starting; "
-                f"last lines of {self.log_path}:\n{_log_tail(self.log_path)}"
-            )
-
-    def stop(self, grace_period_seconds: float) -> None:
-        """SIGTERM, then SIGKILL once the grace period is over; always reaps the process."""
-        process = self._process
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=grace_period_seconds)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 class LocalControlPlane(StartedOnce):
@@ -574,7 +201,7 @@ class LocalControlPlane(StartedOnce):
             etcd_peer_port,
             apiserver_port,
             controller_manager_port,
-        ) = _free_loopback_ports(4)
+        ) = free_loopback_ports(4)
         self._server_url = f"https://{self.apiserver_address}:{apiserver_port}"
         self.write_kubeconfig(
             self._kubeconfig_path,
@@ -606,7 +233,7 @@ class LocalControlPlane(StartedOnce):
                 "--log-level=warn",
             ],
         )
-        self._wait_for_answer(etcd, deadline, f"{etcd_url}/health", None, "etcd /health")
+        wait_for_answer(etcd, deadline, f"{etcd_url}/health", None, "etcd /health")
 
         apiserver = self._launch(
             "kube-apiserver",
@@ -629,9 +256,7 @@ class LocalControlPlane(StartedOnce):
             ],
         )
         apiserver_context = self._client_ssl_context()
-        self._wait_for_answer(
-            apiserver, deadline, f"{self._server_url}/readyz", apiserver_context, "kube-apiserver /readyz"
-        )
+        wait_for_answer(apiserver, deadline, f"{self._server_url}/readyz", apiserver_context, "kube-apiserver /readyz")
 
         controller_manager = self._launch(
             "kube-controller-manager",
@@ -658,7 +283,7 @@ class LocalControlPlane(StartedOnce):
                 f"--controllers={','.join(self.controllers)}",
             ],
         )
-        self._wait_for_answer(
+        wait_for_answer(
             controller_manager,
             deadline,
             f"https://{LOOPBACK_ADDRESS}:{controller_manager_port}/healthz",
@@ -666,7 +291,7 @@ class LocalControlPlane(StartedOnce):
             "kube-controller-manager /healthz",
         )
         if self.wait_for_default_service_account:
-            self._wait_for_answer(
+            wait_for_answer(
                 controller_manager,
                 deadline,
                 f"{self._server_url}/api/v1/namespaces/default/serviceaccounts/default",
@@ -727,37 +352,6 @@ class LocalControlPlane(StartedOnce):
         context.load_cert_chain(str(certificates.administrator_certificate), str(certificates.administrator_key))
         return context
 
-    @staticmethod
-    def _answers_ok(url: str, *, context: ssl.SSLContext | None, timeout_seconds: float) -> bool:
-        request = urllib.request.Request(url, method="GET")  # noqa: S310 - fixed http(s) loopback URLs
-        try:
-            with urllib.request.urlopen(request, timeout=timeout_seconds, context=context) as response:  # noqa: S310
-                return int(response.status) == 200
-        except (urllib.error.URLError, OSError, ssl.SSLError):
-            return False
-
-    @staticmethod
-    def _wait_for_answer(
-        process: ManagedProcess,
-        deadline: float,
-        url: str,
-        context: ssl.SSLContext | None,
-        description: str,
-    ) -> None:
-        """Poll ``url`` until it answers 200, failing early if ``process`` exits."""
-        while True:
-            process.raise_if_exited()
-            request_timeout = min(REQUEST_TIMEOUT_SECONDS, max(0.1, deadline - time.monotonic()))
-            if LocalControlPlane._answers_ok(url, context=context, timeout_seconds=request_timeout):
-                return
-            if time.monotonic() > deadline:
-                process.raise_if_exited()
-                raise ControlPlaneStartError(
-                    f"{description} was not ready before the start timeout; "
-                    f"last lines of {process.log_path}:\n{_log_tail(process.log_path)}"
-                )
-            time.sleep(POLL_INTERVAL_SECONDS)
-
     def write_kubeconfig(self, path: Path, *, user_name: str, client_certificate: Path, client_key: Path) -> None:
         """Write a kubeconfig (JSON, which every YAML reader accepts) with absolute paths only."""
         kubeconfig = {
@@ -790,7 +384,7 @@ class LocalControlPlane(StartedOnce):
             "current-context": "sluice-local",
             "preferences": {},
         }
-        _write_private_file(path, (json.dumps(kubeconfig, indent=2) + "\n").encode())
+        write_private_file(path, (json.dumps(kubeconfig, indent=2) + "\n").encode())
 
 
 def build_control_plane_binaries(build_script: Path, *, timeout_seconds: float | None = None) -> Path:
@@ -798,13 +392,4 @@ def build_control_plane_binaries(build_script: Path, *, timeout_seconds: float |
 
     A cold build takes tens of minutes; its progress goes to this process's standard error.
     """
-    completed = subprocess.run(
-        ["bash", str(build_script)],
-        stdout=subprocess.PIPE,
-        check=False,
-        timeout=timeout_seconds,
-    )
-    output_lines = completed.stdout.decode().strip().splitlines()
-    if completed.returncode != 0 or not output_lines:
-        raise RuntimeError(f"{build_script} failed with exit code {completed.returncode}")
-    return Path(output_lines[-1])
+    return build_tool(build_script, timeout_seconds=timeout_seconds)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
-from sluice_devkit.control_plane import LOOPBACK_ADDRESS, ManagedProcess, _free_loopback_ports
+from sluice_devkit.managed_process import LOOPBACK_ADDRESS, ManagedProcess, free_loopback_ports
 from sluice_devkit.platform_errors import PlatformError
 from sluice_devkit.started_once import StartedOnce
 
@@ -57,7 +57,7 @@ class LocalGitRepository(StartedOnce):
             raise GitRepositoryError("git is not on PATH; install Debian's git (./dev test does)")
         self.checkout.mkdir(parents=True, exist_ok=True)
         self._git("init", "--quiet", "--initial-branch=main")
-        (self.port,) = _free_loopback_ports(1)
+        (self.port,) = free_loopback_ports(1)
         daemon = ManagedProcess(
             "git-daemon",
             [

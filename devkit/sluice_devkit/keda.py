@@ -35,15 +35,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self
 
-from sluice_devkit.control_plane import (
-    LOOPBACK_ADDRESS,
-    ControlPlaneStartError,
-    LocalControlPlane,
-    ManagedProcess,
-    _free_loopback_ports,
-    issue_leaf_certificate,
-)
+from sluice_devkit.control_plane import LocalControlPlane
+from sluice_devkit.control_plane_certificates import issue_leaf_certificate
 from sluice_devkit.kubectl import Kubectl
+from sluice_devkit.managed_process import LOOPBACK_ADDRESS, ControlPlaneStartError, ManagedProcess, free_loopback_ports
 from sluice_devkit.platform_errors import PlatformError
 from sluice_devkit.started_once import StartedOnce
 from sluice_devkit.tool_processes import answers_ok, build_tool, wait_until_ready
@@ -146,7 +141,7 @@ class LocalKeda(StartedOnce):
             [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": KEDA_NAMESPACE}}], namespace=KEDA_NAMESPACE
         )
 
-        metrics_port, probe_port, grpc_port, adapter_port, adapter_metrics_port = _free_loopback_ports(5)
+        metrics_port, probe_port, grpc_port, adapter_port, adapter_metrics_port = free_loopback_ports(5)
         environment = {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig_path),

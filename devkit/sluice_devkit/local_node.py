@@ -33,13 +33,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sluice_devkit.control_plane import (
-    ControlPlaneStartError,
-    LocalControlPlane,
-    ManagedProcess,
-    _free_loopback_ports,
-    issue_leaf_certificate,
-)
+from sluice_devkit.control_plane import LocalControlPlane
+from sluice_devkit.control_plane_certificates import issue_leaf_certificate
+from sluice_devkit.managed_process import ControlPlaneStartError, ManagedProcess, free_loopback_ports
 from sluice_devkit.node_config import (
     DEFAULT_BRIDGE_NAME,
     DEFAULT_POD_SUBNET,
@@ -119,7 +115,7 @@ class LocalNode:
         ready_timeout_seconds: float = DEFAULT_READY_TIMEOUT_SECONDS,
         slot_timeout_seconds: float = DEFAULT_SLOT_TIMEOUT_SECONDS,
     ) -> None:
-        ports = _free_loopback_ports(6)
+        ports = free_loopback_ports(6)
         self.layout = NodeLayout(
             work_directory=Path(work_directory).absolute(),
             node_bin_directory=Path(node_bin_directory).absolute(),

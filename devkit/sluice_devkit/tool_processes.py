@@ -11,7 +11,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from sluice_devkit.control_plane import ManagedProcess
+from sluice_devkit.managed_process import ManagedProcess
 
 __all__ = ["POLL_SECONDS", "answers_ok", "build_tool", "log_tail", "wait_until_ready"]
 
