@@ -1,8 +1,9 @@
 """Pydantic models of Sluice's custom resources (group ``sluice.dev``, version ``v1alpha1``).
 
-One module per kind, plus ``common`` for shared types. These models are the single source of the CRD
-schemas, printer columns and defaults (``sluice_operator.crd_generation`` turns them into manifests), and
-they parse the objects the operator reads.
+One module per kind, plus ``common`` for shared types (with ``schema``, what every model is made of, and
+``resource_definitions``, the API group and what a CRD says about a kind beyond its schema). These models are
+the single source of the CRD schemas, printer columns and defaults (``sluice_operator.crd_generation`` turns
+them into manifests), and they parse the objects the operator reads.
 """
 
 from sluice_operator.models.common import API_VERSION, CATEGORY, GROUP, VERSION, CustomResource
