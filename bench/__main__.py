@@ -48,6 +48,10 @@ async def run_peers(databases: Databases) -> list[Comparison]:
 OPT_IN_SUITES = {"peers": run_peers}
 
 
+def _load(load: tuple[float, float, float]) -> str:
+    return "/".join(f"{value:.2f}" for value in load)
+
+
 async def main(selected: list[str], *, write_readme: bool) -> None:
     if write_readme:
         check_markers()  # before the run, not after it
@@ -62,7 +66,7 @@ async def main(selected: list[str], *, write_readme: bool) -> None:
             print_report(f"== {name} (medians of alternating runs; {time.perf_counter() - started:.0f} s)", rows)
             printed.append((name, rows))
     load_after = os.getloadavg()
-    print(f"\nload average (1/5/15 min): {load_before} at the start, {load_after} at the end")
+    print(f"\nload average (1/5/15 min): {_load(load_before)} at the start, {_load(load_after)} at the end")
     if write_readme:
         run = RunDescription(
             command=shlex.join(["./dev", "bench", *sys.argv[1:]]),
