@@ -32,18 +32,21 @@ OUTAGE_SECONDS = 2.0
 
 
 class Outage:
-    """While ``active``, the store's heartbeats, page reads and commits raise ``make_error()``."""
+    """While ``active``, the store's heartbeats, page reads and commits raise ``make_error()`` (operations
+    named ``part.method`` of ``store.backend``: its consumer-group storage and its stream log)."""
 
     def __init__(
         self,
         store: EventStore,
         make_error: Callable[[], BaseException],
-        operations: tuple[str, ...] = ("_group_heartbeat", "_read_rows", "_group_commit"),
+        operations: tuple[str, ...] = ("groups.heartbeat", "log.read_rows", "groups.commit"),
     ) -> None:
         self.active = False
         self.failures: Counter[str] = Counter()
         for name in operations:
-            setattr(store, name, self._failing(name, getattr(store, name), make_error))
+            part_name, method = name.split(".")
+            part = getattr(store.backend, part_name)
+            setattr(part, method, self._failing(name, getattr(part, method), make_error))
 
     def _failing(self, name: str, operation: Any, make_error: Callable[[], BaseException]) -> Any:
         async def call(*arguments: Any, **keywords: Any) -> Any:
@@ -94,8 +97,8 @@ async def test_a_lone_member_waits_out_an_outage_longer_than_its_session_and_res
     assert sorted(int(event.data["n"]) for event in resumed) == [10, 11, 12, 13]
     assert not during.ready
     assert "database unavailable" in during.reason
-    assert outage.failures["_group_heartbeat"] >= 3, "the heartbeat kept retrying"
-    assert outage.failures["_read_rows"] >= 2, "the reads kept retrying"
+    assert outage.failures["groups.heartbeat"] >= 3, "the heartbeat kept retrying"
+    assert outage.failures["log.read_rows"] >= 2, "the reads kept retrying"
 
     async def heartbeats_go_on() -> bool:
         before = (await store.consumer_groups().describe("orders", "g")).members[0].last_heartbeat_at
@@ -120,14 +123,14 @@ async def test_a_commit_that_fails_transiently_is_retried_until_it_lands(store: 
     loop.call_later(1.0, setattr, outage, "active", False)
     rest = await take(consumption, 2, seconds=20)
     assert [event.offset for event in [first, *rest]] == [0, 1, 2]
-    assert outage.failures["_group_commit"] >= 1
+    assert outage.failures["groups.commit"] >= 1
     await consumption.aclose()
     assert (await store.consumer_groups().describe("orders", "g")).partitions[0].committed_offset == 3
 
 
 async def test_a_heartbeat_that_fails_for_good_ends_the_consumption_with_its_error(store: EventStore) -> None:
     await fill(store, "orders", 5)
-    outage = Outage(store, lambda: RuntimeError("a bug in the heartbeat"), operations=("_group_heartbeat",))
+    outage = Outage(store, lambda: RuntimeError("a bug in the heartbeat"), operations=("groups.heartbeat",))
     consumption = store.consumer_groups().consume("orders", group_id="g", consumer_id="w", options=FAST)
     await take(consumption, 2)
     outage.active = True

@@ -39,7 +39,7 @@ class MemberStorage:
     @property
     def signals(self) -> AppendSignals:
         """The store's wake-ups: new events of the stream (its name) and rebalances (``group_signal``)."""
-        return self._store._signals
+        return self._store.backend.signals
 
     @property
     def poll_interval(self) -> timedelta:
@@ -60,15 +60,15 @@ class MemberStorage:
 
     async def heartbeat(self, heartbeat: Heartbeat, start: StartPosition) -> Assignment:
         """Join, stay alive or leave; the assignment the group answers."""
-        return await self._store._group_heartbeat(self.stream_name, self.group_id, heartbeat, start)
+        return await self._store.backend.groups.heartbeat(self.stream_name, self.group_id, heartbeat, start)
 
     async def commit(self, commits: Sequence[PartitionCommit]) -> None:
         """Commit offsets under the epochs named (FencedError for partitions not owned under them)."""
-        await self._store._group_commit(self.stream_name, self.group_id, self.consumer_id, commits)
+        await self._store.backend.groups.commit(self.stream_name, self.group_id, self.consumer_id, commits)
 
     async def claim(self, *, instance_id: str, count: int, lease: timedelta, first_partition: int) -> Claim | None:
         """QUEUE delivery: lease the next events to this member (None when there is nothing to claim)."""
-        return await self._store._group_claim(
+        return await self._store.backend.groups.claim(
             self.stream_name,
             self.group_id,
             consumer_id=self.consumer_id,
@@ -80,8 +80,8 @@ class MemberStorage:
 
     async def acknowledge(self, acknowledgements: Sequence[ClaimAcknowledgement]) -> list[ClaimAcknowledgement]:
         """QUEUE delivery: record processed events; returns the acknowledgements refused as stale."""
-        return await self._store._group_acknowledge(self.stream_name, self.group_id, acknowledgements)
+        return await self._store.backend.groups.acknowledge(self.stream_name, self.group_id, acknowledgements)
 
     async def read_rows(self, partition: int, start: int, count: int) -> Sequence[EventRow]:
         """Up to ``count`` stored rows of ``partition`` from offset ``start`` on."""
-        return await self._store._read_rows(self.stream_name, partition, start, count)
+        return await self._store.backend.log.read_rows(self.stream_name, partition, start, count)

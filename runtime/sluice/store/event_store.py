@@ -15,8 +15,6 @@ from types import TracebackType
 from typing import Self
 
 from sluice.batches import PreparedBatch, check_prepared_batch, prepare_batch
-from sluice.consumers.model import Assignment, Claim, ClaimAcknowledgement, Heartbeat, PartitionCommit
-from sluice.consumers.options import StartPosition
 from sluice.consumers.reader import ConsumerGroupReader
 from sluice.consumers.stream_wait import wait_for_stream
 from sluice.errors import (
@@ -28,7 +26,7 @@ from sluice.errors import (
     StreamTypeError,
 )
 from sluice.event_types import EventTypeRegistry, default_registry
-from sluice.events import AppendResult, Direction, EventRow, ExpectedOffset, GlobalPosition, RecordedEvent
+from sluice.events import AppendResult, Direction, ExpectedOffset, GlobalPosition, RecordedEvent
 from sluice.lifecycle import LifecycleAction, LifecycleChange, validate_actor
 from sluice.messages import DeadLetter, EnqueueResult, QueueDepth, QueueMessage, Receipt
 from sluice.names import validate_stream_name
@@ -36,7 +34,7 @@ from sluice.observability import metrics
 from sluice.observability.tracing import append_span
 from sluice.options import StoreOptions
 from sluice.shared_reads import SharedReads
-from sluice.signals import ALL_STREAMS, AppendSignals
+from sluice.signals import ALL_STREAMS
 from sluice.store.backend import Backend
 from sluice.store.port import AppendRequest, BackendCheck
 from sluice.streams import StreamConfig, StreamInfo, StreamType
@@ -63,7 +61,6 @@ class EventStore:
         """The storage this store was opened on; services reach their storage through it."""
         self.options = options
         self.registry = registry or default_registry
-        self._signals: AppendSignals = backend.signals
         self._shared_reads = SharedReads()
         self._closed = False
 
@@ -73,7 +70,7 @@ class EventStore:
         """Release connections and stop background tasks. Safe to call twice."""
         if not self._closed:
             self._closed = True
-            self._signals.fire_everything()
+            self.backend.signals.fire_everything()
             await self.backend.close()
 
     async def check_backend(self) -> BackendCheck:
@@ -278,7 +275,7 @@ class EventStore:
         with append_span(stream_name, event_count=len(prepared), correlation_id=prepared.correlation_id):
             result = await self.backend.log.append(request)
         metrics.record_appended(stream_name, 0 if result.deduplicated else len(prepared), time.perf_counter() - started)
-        self._signals.fire(stream_name)
+        self.backend.signals.fire(stream_name)
         return result
 
     async def read_stream(
@@ -344,7 +341,7 @@ class EventStore:
         position = from_offset
         page_size = self.options.read_page_size
         while not self._closed:
-            ticket = self._signals.ticket(stream_name)
+            ticket = self.backend.signals.ticket(stream_name)
             page = await self._shared_reads.read(
                 (stream_name, partition, position, page_size),
                 ticket,
@@ -356,7 +353,7 @@ class EventStore:
                 yield event
                 position = event.offset + 1
             if len(page) < page_size:
-                await self._signals.wait(ticket, self._idle_wait_seconds())
+                await self.backend.signals.wait(ticket, self._idle_wait_seconds())
 
     async def read_all(
         self, *, after: GlobalPosition | None = None, limit: int | None = None
@@ -390,7 +387,7 @@ class EventStore:
         page_size = self.options.read_page_size
         wait_seconds = self.options.poll_interval.total_seconds()
         while not self._closed:
-            ticket = self._signals.ticket(ALL_STREAMS)
+            ticket = self.backend.signals.ticket(ALL_STREAMS)
             page = await self._shared_reads.read(
                 (ALL_STREAMS, after, page_size),
                 ticket,
@@ -400,11 +397,11 @@ class EventStore:
                 yield event
                 after = event.global_position
             if len(page) < page_size:
-                await self._signals.wait(ticket, wait_seconds)
+                await self.backend.signals.wait(ticket, wait_seconds)
 
     def _idle_wait_seconds(self) -> float:
         """How long an idle reader waits for a wake-up before reading anyway (see sluice.signals)."""
-        if self._signals.hears_every_append:
+        if self.backend.signals.hears_every_append:
             return self.options.listening_poll_interval.total_seconds()
         return self.options.poll_interval.total_seconds()
 
@@ -455,7 +452,7 @@ class EventStore:
             queue_name, prepared, keys, delay or timedelta(0), prepared.correlation_id
         )
         metrics.record_enqueued(queue_name, sum(not result.deduplicated for result in results))
-        self._signals.fire(queue_name)
+        self.backend.signals.fire(queue_name)
         return results
 
     async def dequeue(
@@ -550,7 +547,7 @@ class EventStore:
         ids = self._checked_dead_letter_ids(dead_letter_ids)
         redriven = await self.backend.queues.redrive_dead_letters(queue_name, ids)
         if redriven:
-            self._signals.fire(queue_name)
+            self.backend.signals.fire(queue_name)
         return redriven
 
     async def purge_dead_letters(self, queue_name: str, *, dead_letter_ids: Sequence[int] | None = None) -> int:
@@ -605,46 +602,3 @@ class EventStore:
     @staticmethod
     def _check_duration(duration: timedelta, name: str) -> None:
         check_duration(duration, name)
-
-    # ----------------------------------------------------------------- transitional (issue 17)
-    # consumers/member.py and consumers/queue_delivery.py still call these; they move to
-    # ``store.backend.groups`` / ``store.backend.log`` once that split lands, and these go.
-
-    async def _group_heartbeat(
-        self, stream_name: str, group_id: str, heartbeat: Heartbeat, start: StartPosition
-    ) -> Assignment:
-        return await self.backend.groups.heartbeat(stream_name, group_id, heartbeat, start)
-
-    async def _group_commit(
-        self, stream_name: str, group_id: str, consumer_id: str, commits: Sequence[PartitionCommit]
-    ) -> None:
-        await self.backend.groups.commit(stream_name, group_id, consumer_id, commits)
-
-    async def _group_claim(
-        self,
-        stream_name: str,
-        group_id: str,
-        *,
-        consumer_id: str,
-        instance_id: str,
-        count: int,
-        lease: timedelta,
-        first_partition: int,
-    ) -> Claim | None:
-        return await self.backend.groups.claim(
-            stream_name,
-            group_id,
-            consumer_id=consumer_id,
-            instance_id=instance_id,
-            count=count,
-            lease=lease,
-            first_partition=first_partition,
-        )
-
-    async def _group_acknowledge(
-        self, stream_name: str, group_id: str, acknowledgements: Sequence[ClaimAcknowledgement]
-    ) -> list[ClaimAcknowledgement]:
-        return await self.backend.groups.acknowledge(stream_name, group_id, acknowledgements)
-
-    async def _read_rows(self, stream_name: str, partition: int, start: int, count: int) -> Sequence[EventRow]:
-        return await self.backend.log.read_rows(stream_name, partition, start, count)
