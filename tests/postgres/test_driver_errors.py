@@ -18,7 +18,7 @@ import sluice
 from sluice import ConnectionLostError, EventData, InvalidArgumentError, MigrationError
 from sluice.backends.postgres.driver_errors import is_deadlock, translate
 from sluice.backends.postgres.store import PostgresEventStore
-from sluice.errors import DatabaseBusyError, SluiceError, UnavailableError
+from sluice.errors import DatabaseBusyError, SluiceError, StoreClosedError, UnavailableError
 
 pytestmark = pytest.mark.postgres
 
@@ -134,11 +134,12 @@ async def test_errors_escaping_an_acquired_connection_are_translated(store: Post
 
 async def test_sagas_replays_and_dead_letters_share_the_translation(store: PostgresEventStore) -> None:
     """The saga repository, replay records and group dead letters borrow the store's pool, so they raise
-    ConnectionLostError (not asyncpg's errors) once the pool cannot reach the database."""
-    await store.database.pool.close()  # the next acquire fails as it would during an outage
-    with pytest.raises(ConnectionLostError):
+    Sluice errors (not asyncpg's "pool is closed" InterfaceError) once the pool is gone; a pool closed on
+    purpose is StoreClosedError, not an outage to wait out."""
+    await store.database.pool.close()  # the next acquire fails with the driver's InterfaceError
+    with pytest.raises(StoreClosedError):
         await store.backend.sagas.get(uuid.uuid4())
-    with pytest.raises(ConnectionLostError):
+    with pytest.raises(StoreClosedError):
         await store.backend.replays.get("nightly")
 
 

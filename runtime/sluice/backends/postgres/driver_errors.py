@@ -35,6 +35,7 @@ from sluice.errors import (
     InvalidArgumentError,
     MigrationError,
     SluiceError,
+    StoreClosedError,
 )
 
 if TYPE_CHECKING:
@@ -132,20 +133,40 @@ def translated(operation: str | None = None) -> Iterator[None]:
         raise replacement from error
 
 
+def _translate_for_pool(pool: asyncpg.Pool, error: BaseException) -> SluiceError | None:
+    """``translate``, except that a lost connection of a pool being closed is the store closed on purpose
+    (``store.close()`` closes its pool; ``pool is closed`` is then no outage to wait out)."""
+    replacement = translate(error)
+    if isinstance(replacement, ConnectionLostError) and pool.is_closing():
+        return StoreClosedError(f"the store was closed while this operation ran: {error or type(error).__name__}")
+    return replacement
+
+
+@contextlib.contextmanager
+def _translated_for_pool(pool: asyncpg.Pool) -> Iterator[None]:
+    try:
+        yield
+    except Exception as error:
+        replacement = _translate_for_pool(pool, error)
+        if replacement is None:
+            raise
+        raise replacement from error
+
+
 class _TranslatingAcquireContext(_AcquireContextBase):
     """``pool.acquire()`` whose connect errors and whose block's escaping errors are translated."""
 
     __slots__ = ()
 
     async def __aenter__(self) -> PoolConnectionProxy[asyncpg.Record]:
-        with translated():
+        with _translated_for_pool(self.pool):
             return await super().__aenter__()
 
     async def __aexit__(self, *exc: object) -> None:
         error = exc[1] if len(exc) > 1 else None
-        with translated():
+        with _translated_for_pool(self.pool):
             await super().__aexit__(*exc)
-        if isinstance(error, BaseException) and (replacement := translate(error)) is not None:
+        if isinstance(error, BaseException) and (replacement := _translate_for_pool(self.pool, error)) is not None:
             raise replacement from error
 
     def __await__(self) -> Generator[Any, None, PoolConnectionProxy[asyncpg.Record]]:
@@ -153,7 +174,7 @@ class _TranslatingAcquireContext(_AcquireContextBase):
 
     async def _acquire_translated(self) -> PoolConnectionProxy[asyncpg.Record]:
         self.done = True
-        with translated():
+        with _translated_for_pool(self.pool):
             return await PoolAcquireContext(self.pool, self.timeout)
 
 
