@@ -23,7 +23,7 @@ from bench import (
 )
 from bench.harness import Comparison, Databases, print_report
 from bench.readme_table import RunDescription, check_markers, machine_description, write_readme_table
-from sluice.embedded_postgres import EmbeddedPostgres, ServerSettings
+from sluice.storage.postgres.embedded import EmbeddedPostgres, ServerSettings
 
 SUITES = {
     "runtime-core": runtime_core.run,

@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 import sluice
 from bench.harness import Comparison, Databases
 from sluice import EventData, EventStore
-from sluice.group_commit import AppendBatcher, GroupCommitMetrics
+from sluice.services.group_commit import AppendBatcher, GroupCommitMetrics
 
 PRODUCERS = 200
 POOL_SIZE = 20

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from sluice import EventData, EventStore
-from sluice.backends.postgres import migrations
+from sluice.storage.postgres import migrations
 
 REPETITIONS = 5
 _database_numbers = itertools.count(1)

@@ -355,7 +355,7 @@ async def run(databases: Databases) -> list[Comparison]:
 
 
 class _UnsharedReads:
-    """The old behaviour's reads: every subscription runs its own query (no sluice.shared_reads)."""
+    """The old behaviour's reads: every subscription runs its own query (no sluice.core.shared_reads)."""
 
     shared = 0
 

@@ -16,7 +16,7 @@ import pydantic_core
 import sluice
 from bench.harness import Comparison, Databases, compare_rates, timed_rate
 from sluice import EventData
-from sluice.projections import ProjectionOptions, ProjectionRunner, sql_projection
+from sluice.services.projections import ProjectionOptions, ProjectionRunner, sql_projection
 
 EVENTS = 20_000
 BATCH = 100

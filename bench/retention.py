@@ -18,8 +18,8 @@ import asyncpg
 import sluice
 from bench.harness import Comparison, Databases, percentile
 from sluice import EventData, EventStore
-from sluice.retention import RetentionLimits, prune_stream
-from sluice.retention.pruning import DEFAULT_BATCH_SIZE, DEFAULT_DUTY_CYCLE
+from sluice.services.retention import RetentionLimits, prune_stream
+from sluice.services.retention.pruning import DEFAULT_BATCH_SIZE, DEFAULT_DUTY_CYCLE
 
 LOADED_EVENTS = 1_000_000
 LOAD_BATCH = 1000

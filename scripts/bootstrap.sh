@@ -17,7 +17,7 @@ ensure_uv() {
 }
 
 ensure_postgres() {
-  if .venv/bin/python -c 'from sluice.embedded_postgres import find_postgres_bindir; find_postgres_bindir()' 2>/dev/null; then
+  if .venv/bin/python -c 'from sluice.storage.postgres.embedded import find_postgres_bindir; find_postgres_bindir()' 2>/dev/null; then
     return
   fi
   log "PostgreSQL server binaries not found: installing them with apt-get"

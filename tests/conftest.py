@@ -22,8 +22,8 @@ import asyncpg
 import pytest
 from _pytest.nodeid import NodeId  # private, for set_group_suffix only
 
-from sluice.backends.postgres import migrations
-from sluice.embedded_postgres import EmbeddedPostgres, find_postgres_bindir
+from sluice.storage.postgres import migrations
+from sluice.storage.postgres.embedded import EmbeddedPostgres, find_postgres_bindir
 
 WORKER_ID = os.environ.get("PYTEST_XDIST_WORKER", "main")
 """``gw0``, ``gw1``, ... under pytest-xdist; ``main`` in a run without workers."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from sluice.embedded_postgres import EmbeddedPostgres, ServerSettings
+from sluice.storage.postgres.embedded import EmbeddedPostgres, ServerSettings
 from sluice_devkit.console_gateway import ConsoleGateway
 from sluice_devkit.control_plane import LocalControlPlane, build_control_plane_binaries
 from sluice_devkit.demo_sink import CloudEventSink

@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from sluice.child_processes import parent_death_hook
+from sluice.core.child_processes import parent_death_hook
 
 __all__ = ["LocalProcess", "process_is_running"]
 

@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from sluice.child_processes import parent_death_hook
+from sluice.core.child_processes import parent_death_hook
 
 __all__ = [
     "LOOPBACK_ADDRESS",

@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from sluice.embedded_postgres import EmbeddedPostgres, ServerSettings
+from sluice.storage.postgres.embedded import EmbeddedPostgres, ServerSettings
 from sluice_devkit.control_plane import LocalControlPlane
 from sluice_devkit.demo_sink import CloudEventSink
 from sluice_devkit.end_to_end_example import (

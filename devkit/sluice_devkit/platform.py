@@ -9,7 +9,7 @@ What ``./dev demo`` runs, in one of two modes it names when it starts:
 
 In the process stand-in, it
 
-1. starts PostgreSQL (``sluice.embedded_postgres``, fsync on, its folder under ``.sluice/postgres``);
+1. starts PostgreSQL (``sluice.storage.postgres.embedded``, fsync on, its folder under ``.sluice/postgres``);
 2. starts the local control plane (etcd, kube-apiserver, kube-controller-manager; ``.sluice/control-plane``),
    or uses an existing cluster (``--kubeconfig PATH`` or ``--use-current-context``);
 3. installs the CRDs (``kubectl apply --server-side -f crds/``) and waits until they are Established;
@@ -36,7 +36,7 @@ from types import FrameType
 
 import click
 
-from sluice.errors import SluiceError
+from sluice.core.errors import SluiceError
 from sluice_devkit.control_plane import ControlPlaneStartError
 from sluice_devkit.local_node import node_unsupported_reason
 from sluice_devkit.local_platform import REPOSITORY_ROOT, LocalPlatform, PlatformOptions

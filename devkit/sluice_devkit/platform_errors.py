@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sluice.errors import SluiceError
+from sluice.core.errors import SluiceError
 
 __all__ = ["PlatformError", "PlatformInterruptedError"]
 

@@ -146,7 +146,7 @@ class GrafanaDashboardsValues(StrictValues):
 
 class KedaScaledObjectValues(StrictValues):
     """One KEDA ScaledObject (and its TriggerAuthentication) scaling a ConsumerGroup on its lag in events, with
-    the postgresql trigger and Sluice's lag query (runtime/sluice/backends/postgres/sql/keda_lag.sql)."""
+    the postgresql trigger and Sluice's lag query (runtime/sluice/storage/postgres/sql/keda_lag.sql)."""
 
     consumer_group: Annotated[KubernetesName, Field(min_length=1)] = Field(
         description="The ConsumerGroup's metadata.name: the scale target and the group in the lag query."

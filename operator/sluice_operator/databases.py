@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import sluice
-from sluice.errors import UnavailableError
+from sluice.core.errors import UnavailableError
 from sluice.store import EventStore
 from sluice_operator.errors import DatabaseUnavailableError
 from sluice_operator.reconcile.databases import DatabaseTarget

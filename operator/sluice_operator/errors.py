@@ -1,12 +1,12 @@
 """Typed errors of the operator: what can be wrong with a custom resource or its surroundings.
 
-Each derives from ``sluice.errors.SluiceError`` with a stable ``code``; the reconcilers turn them into
+Each derives from ``sluice.core.errors.SluiceError`` with a stable ``code``; the reconcilers turn them into
 conditions (``reason`` is the error's ``reason``), so a user reads the cause in ``kubectl describe``.
 """
 
 from __future__ import annotations
 
-from sluice.errors import SluiceError
+from sluice.core.errors import SluiceError
 
 __all__ = [
     "DatabaseSecretError",

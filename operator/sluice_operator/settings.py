@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sluice.names import validate_schema_name
+from sluice.core.names import validate_schema_name
 from sluice_operator.errors import OperatorError
 
 __all__ = ["DEFAULT_IMAGE", "OperatorSettings", "SettingsError"]

@@ -10,21 +10,10 @@
 This module is the public facade; everything a user needs is importable from here.
 """
 
-from sluice.auto_create import AutoCreateRule
-from sluice.compression import Compression
 from sluice.connection import connect
-from sluice.consumers.consumed import ConsumedBatch, ConsumedEvent
-from sluice.consumers.member import MemberStats
-from sluice.consumers.model import GroupDescription, GroupSummary, MemberDescription, PartitionLag
-from sluice.consumers.options import (
-    ConsumerGroupOptions,
-    OffsetCommitStrategy,
-    StartFrom,
-    StartPosition,
-    TruncationPolicy,
-)
-from sluice.consumers.reader import ConsumerGroupReader, GroupBatchConsumption, GroupConsumption
-from sluice.errors import (
+from sluice.core.auto_create import AutoCreateRule
+from sluice.core.compression import Compression
+from sluice.core.errors import (
     ConcurrencyError,
     ConflictError,
     ConnectionLostError,
@@ -56,13 +45,24 @@ from sluice.errors import (
     UnavailableError,
     UnknownEventTypeError,
 )
-from sluice.event_types import EventTypeRegistry, default_registry, register_event_type, register_upcaster
-from sluice.events import AppendResult, Direction, EventData, ExpectedOffset, GlobalPosition, RecordedEvent
-from sluice.group_commit import AppendBatcher, BatchedEventStore, batched
-from sluice.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueDepth, QueueMessage, Receipt
-from sluice.options import StoreOptions
+from sluice.core.event_types import EventTypeRegistry, default_registry, register_event_type, register_upcaster
+from sluice.core.events import AppendResult, Direction, EventData, ExpectedOffset, GlobalPosition, RecordedEvent
+from sluice.core.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueDepth, QueueMessage, Receipt
+from sluice.core.options import StoreOptions
+from sluice.core.streams import DeliverySemantics, PartitionInfo, StreamConfig, StreamInfo, StreamType
+from sluice.services.consumers.consumed import ConsumedBatch, ConsumedEvent
+from sluice.services.consumers.member import MemberStats
+from sluice.services.consumers.model import GroupDescription, GroupSummary, MemberDescription, PartitionLag
+from sluice.services.consumers.options import (
+    ConsumerGroupOptions,
+    OffsetCommitStrategy,
+    StartFrom,
+    StartPosition,
+    TruncationPolicy,
+)
+from sluice.services.consumers.reader import ConsumerGroupReader, GroupBatchConsumption, GroupConsumption
+from sluice.services.group_commit import AppendBatcher, BatchedEventStore, batched
 from sluice.store import EventStore
-from sluice.streams import DeliverySemantics, PartitionInfo, StreamConfig, StreamInfo, StreamType
 
 __all__ = [
     "AppendBatcher",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from sluice.errors import InvalidArgumentError
-from sluice.event_types import EventTypeRegistry
-from sluice.options import StoreOptions
+from sluice.core.errors import InvalidArgumentError
+from sluice.core.event_types import EventTypeRegistry
+from sluice.core.options import StoreOptions
 from sluice.store import EventStore
 
 POSTGRES_SCHEMES = frozenset({"postgres", "postgresql"})
@@ -22,11 +22,11 @@ async def connect(url: str, *, registry: EventTypeRegistry | None = None, **opti
     store_options = StoreOptions(**options)
     scheme = urlsplit(url).scheme
     if scheme == "memory":
-        from sluice.backends.memory import MemoryEventStore  # noqa: PLC0415  (import only the backend used)
+        from sluice.storage.memory.store import MemoryEventStore  # noqa: PLC0415  (import only the backend used)
 
         return MemoryEventStore(store_options, registry)
     if scheme in POSTGRES_SCHEMES:
-        from sluice.backends.postgres.store import PostgresEventStore  # noqa: PLC0415
+        from sluice.storage.postgres.store import PostgresEventStore  # noqa: PLC0415
 
         return await PostgresEventStore.open(url, store_options, registry)
     raise InvalidArgumentError(f"unsupported store URL {url!r}: use memory:// or postgresql://")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sluice.errors import InvalidArgumentError, UnauthenticatedError
+from sluice.core.errors import InvalidArgumentError, UnauthenticatedError
 from sluice.security import AuthenticatorChain, BearerTokens, TokenReviewAuthenticator
-from sluice.serve import ServeSettings, gateway_authenticator
+from sluice.serving.serve import ServeSettings, gateway_authenticator
 
 
 async def test_the_chain_asks_each_authenticator_in_turn() -> None:

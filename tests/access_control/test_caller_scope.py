@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from sluice import EventData, EventStore
-from sluice.errors import PermissionDeniedError, UnauthenticatedError
+from sluice.core.errors import PermissionDeniedError, UnauthenticatedError
 from sluice.security import AccessPolicy
 from sluice.security.caller_scope import caller_context, caller_scoped_store
 

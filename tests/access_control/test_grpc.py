@@ -13,7 +13,7 @@ import pytest
 import sluice
 from sluice import EventData, EventStore, StreamType
 from sluice.client import SluiceClient
-from sluice.errors import PermissionDeniedError
+from sluice.core.errors import PermissionDeniedError
 from sluice.rpc.server import SluiceGrpcServer, build_grpc_server
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
 from sluice.security import AccessPolicy, BearerTokens

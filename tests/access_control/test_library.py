@@ -11,13 +11,13 @@ from datetime import timedelta
 import pytest
 
 from sluice import ConsumerGroupOptions, EventData, EventStore, StreamConfig, StreamType
-from sluice.batches import prepare_batch
-from sluice.consumers.options import StartFrom, StartPosition
-from sluice.errors import PermissionDeniedError, StreamNotFoundError
+from sluice.core.batches import prepare_batch
+from sluice.core.errors import PermissionDeniedError, StreamNotFoundError
 from sluice.observability.correlation import correlation_context
 from sluice.security import AccessPolicy, Permission, authorized_store
 from sluice.security.authorizer import AUDIT_LOGGER_NAME
 from sluice.security.operation_permissions import STORE_PERMISSIONS
+from sluice.services.consumers.options import StartFrom, StartPosition
 
 
 def as_principal(store: EventStore, policy: AccessPolicy, principal: str) -> EventStore:

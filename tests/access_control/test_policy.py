@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice.errors import InvalidArgumentError
+from sluice.core.errors import InvalidArgumentError
 from sluice.security import AccessPolicy, Grant, Permission, parse_policy, policy_from_environment
 from sluice.security.policy_loading import POLICY_FILE_VARIABLE, POLICY_VARIABLE
 

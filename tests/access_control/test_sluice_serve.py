@@ -17,7 +17,7 @@ import pytest
 
 from sluice import EventData
 from sluice.client import SluiceClient
-from sluice.errors import PermissionDeniedError
+from sluice.core.errors import PermissionDeniedError
 from tests.access_control.conftest import POLICY_DOCUMENT, TOKENS, bearer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

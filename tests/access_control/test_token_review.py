@@ -16,7 +16,7 @@ import pytest
 import sluice
 from sluice import EventData
 from sluice.client import SluiceClient
-from sluice.errors import PermissionDeniedError, UnauthenticatedError
+from sluice.core.errors import PermissionDeniedError, UnauthenticatedError
 from sluice.rpc.server import build_grpc_server
 from sluice.security import AuthenticatorChain, BearerTokens, TokenReviewAuthenticator, parse_policy
 from tests.custom_resources.cluster import KubernetesCluster

@@ -11,8 +11,6 @@ from collections.abc import Mapping
 import pytest
 
 from sluice import EventStore
-from sluice.consumers.reader import ConsumerGroupReader
-from sluice.group_commit import BatchedEventStore, batched
 from sluice.security import AccessPolicy, AuthorizedStore, authorized_store
 from sluice.security.authorized_consumer_groups import AuthorizedConsumerGroups
 from sluice.security.authorized_services import CallerGroupDeadLetters, CallerHealth, CallerReplays, CallerSagas
@@ -26,6 +24,8 @@ from sluice.security.operation_permissions import (
     required_permission,
 )
 from sluice.security.permissions import Permission
+from sluice.services.consumers.reader import ConsumerGroupReader
+from sluice.services.group_commit import BatchedEventStore, batched
 from sluice.store.forwarding import ForwardingStore
 
 

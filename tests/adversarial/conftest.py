@@ -12,8 +12,8 @@ import pytest
 
 import sluice
 from sluice import EventStore
-from sluice.embedded_postgres import EmbeddedPostgres
 from sluice.rpc.server import build_grpc_server
+from sluice.storage.postgres.embedded import EmbeddedPostgres
 from tests.faults.database import FaultyDatabase, create_database, fault_server_settings
 from tests.store_fixtures import store, store_url
 

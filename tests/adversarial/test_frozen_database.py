@@ -12,7 +12,7 @@ import pytest
 
 import sluice
 from sluice import EventData
-from sluice.health.checks import check_readiness
+from sluice.observability.health.checks import check_readiness
 from tests.faults.database import FaultyDatabase
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

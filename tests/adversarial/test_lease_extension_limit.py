@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from sluice import EventData, EventStore, InvalidArgumentError, StreamConfig, StreamType
-from sluice.validation import MAX_DURATION
+from sluice.core.validation import MAX_DURATION
 
 
 async def test_stacked_extensions_stop_at_the_limit(store: EventStore) -> None:

@@ -13,9 +13,9 @@ import pytest
 
 import sluice
 from sluice import EventData
-from sluice.backends.postgres.store import PostgresEventStore
-from sluice.errors import MigrationError
-from sluice.projections import ProjectionRunner, sql_projection
+from sluice.core.errors import MigrationError
+from sluice.services.projections import ProjectionRunner, sql_projection
+from sluice.storage.postgres.store import PostgresEventStore
 from tests.faults.database import Fault, FaultyDatabase
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from sluice import EventData, EventStore, InvalidArgumentError
-from sluice.errors import ReplayNotFoundError
-from sluice.replay.model import ReplayRequest, ReplayTargetKind
-from sluice.replay.replays import Replays
+from sluice.core.errors import ReplayNotFoundError
+from sluice.services.replay.model import ReplayRequest, ReplayTargetKind
+from sluice.services.replay.replays import Replays
 
 
 @pytest.mark.parametrize("rate_limit", [float("inf"), float("nan")], ids=["inf", "nan"])

@@ -13,8 +13,8 @@ import pytest
 
 import sluice
 from sluice import EventData, RecordedEvent
-from sluice.sagas import Saga, SagaStatus, SagaStep, SagaTrigger, StepExecution, run_saga_worker, saga_id_for
-from sluice.sagas.repositories import saga_repository
+from sluice.services.sagas import Saga, SagaStatus, SagaStep, SagaTrigger, StepExecution, run_saga_worker, saga_id_for
+from sluice.services.sagas.repositories import saga_repository
 from tests.faults.database import Fault, FaultyDatabase
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

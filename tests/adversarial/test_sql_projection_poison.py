@@ -15,9 +15,9 @@ import pytest
 
 import sluice
 from sluice import EventData
-from sluice.backends.postgres.store import PostgresEventStore
-from sluice.errors import InvalidArgumentError
-from sluice.projections import ProjectionRunner, sql_projection
+from sluice.core.errors import InvalidArgumentError
+from sluice.services.projections import ProjectionRunner, sql_projection
+from sluice.storage.postgres.store import PostgresEventStore
 
 pytestmark = pytest.mark.postgres
 

@@ -211,7 +211,7 @@ async def exported(postgres_dsn: str, tmp_path: Path) -> dict[str, set[str]]:
     return {
         "sluice serve": exported_names(serve_text),
         "sluice consume": exported_names(worker_text),
-        "sluice project": exported_names(registry_of("sluice.cli", "sluice.projections.worker")),
+        "sluice project": exported_names(registry_of("sluice.cli", "sluice.services.projections.worker")),
         "operator": exported_names(registry_of("sluice_operator.__main__")),
     }
 

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 import sluice
-from sluice.errors import StreamNotFoundError
+from sluice.core.errors import StreamNotFoundError
 from sluice_devkit.argocd import ARGOCD_NAMESPACE
 from sluice_devkit.end_to_end_example import CONSUMER_GROUP, REPLAY, STREAM
 from sluice_devkit.sample_events import append_sample_orders

@@ -16,7 +16,7 @@ import pytest
 
 import sluice
 from sluice import EventData, StreamConfig
-from sluice.sinks.dead_letters import DEAD_LETTER_METADATA_KEY
+from sluice.services.sinks.dead_letters import DEAD_LETTER_METADATA_KEY
 from tests.cli.conftest import free_port, run_cli, start_cli
 from tests.sinks.receiver import ReceivedRequest, Receiver
 

@@ -15,9 +15,9 @@ from sluice.cli.append import parse_expected_offset
 from sluice.cli.groups import parse_target
 from sluice.cli.input_events import parse_event, parse_lines
 from sluice.cli.settings import environment_variable
-from sluice.consumers.options import StartFrom
-from sluice.errors import InvalidArgumentError
-from sluice.events import ExpectedOffset
+from sluice.core.errors import InvalidArgumentError
+from sluice.core.events import ExpectedOffset
+from sluice.services.consumers.options import StartFrom
 
 
 def test_every_consume_flag_of_the_contract_reads_its_environment_variable() -> None:

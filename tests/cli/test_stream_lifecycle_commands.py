@@ -10,7 +10,7 @@ import pytest
 
 import sluice
 from sluice import EventData
-from sluice.errors import StreamArchivedError
+from sluice.core.errors import StreamArchivedError
 from tests.cli.conftest import run_cli
 
 pytestmark = pytest.mark.slow

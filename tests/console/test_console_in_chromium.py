@@ -17,9 +17,9 @@ from playwright.async_api import Browser, Page
 
 import sluice
 from sluice import ConsumerGroupOptions, EventData, EventStore, StreamConfig, StreamType
-from sluice.replay import Replays, ReplayTargetKind
-from sluice.replay.model import ReplayRequest
-from sluice.retention import RetentionLimits, set_policy
+from sluice.services.replay import Replays, ReplayTargetKind
+from sluice.services.replay.model import ReplayRequest
+from sluice.services.retention import RetentionLimits, set_policy
 from tests.console.browser import (
     ADMIN_TOKEN,
     READER_TOKEN,

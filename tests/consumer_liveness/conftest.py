@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from sluice.embedded_postgres import EmbeddedPostgres, ServerSettings
+from sluice.storage.postgres.embedded import EmbeddedPostgres, ServerSettings
 from tests.faults.database import killable_server as killable_postgres
 from tests.store_fixtures import store, store_url  # noqa: F401  (shared fixtures)
 

@@ -22,7 +22,7 @@ import pytest
 
 import sluice
 from sluice import ConsumerGroupOptions, EventData, EventStore, StreamConfig
-from sluice.embedded_postgres import EmbeddedPostgres, free_loopback_port
+from sluice.storage.postgres.embedded import EmbeddedPostgres, free_loopback_port
 from tests.consumer_liveness.conftest import DATABASE
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(180)]

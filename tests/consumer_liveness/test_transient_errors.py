@@ -18,8 +18,8 @@ import asyncpg
 import pytest
 
 from sluice import ConsumerGroupOptions, EventData, EventStore, OffsetCommitStrategy
-from sluice.backends.postgres.driver_errors import translate
-from sluice.errors import ConnectionLostError
+from sluice.core.errors import ConnectionLostError
+from sluice.storage.postgres.driver_errors import translate
 from tests.contract.group_helpers import fill, take
 
 FAST = ConsumerGroupOptions(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from sluice import ConsumedEvent, EventData, EventStore, GroupConsumption, StreamConfig
-from sluice.streams import DeliverySemantics
+from sluice.core.streams import DeliverySemantics
 
 
 async def fill(

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import sluice
 from sluice import EventStore
-from sluice.group_commit.batched_store import batched
-from sluice.projections.runner import default_checkpoint_store
-from sluice.replay.record_stores import replay_records
-from sluice.retention.storage import storage_of
-from sluice.retries.access import group_dead_letters
-from sluice.sagas.repositories import saga_repository
+from sluice.services.group_commit.batched_store import batched
+from sluice.services.projections.runner import default_checkpoint_store
+from sluice.services.replay.record_stores import replay_records
+from sluice.services.retention.storage import storage_of
+from sluice.services.retries.access import group_dead_letters
+from sluice.services.sagas.repositories import saga_repository
 from tests.store_fixtures import FAST_POLL
 
 

@@ -13,12 +13,12 @@ import zstandard
 
 import sluice
 from sluice import ConsumerGroupOptions, EventData, EventStore, StreamConfig, StreamType
-from sluice.backends.postgres.store import PostgresEventStore
-from sluice.batches import prepare_batch
-from sluice.compression import Compression, CompressionPolicy, compress, decompress, plain_payload
-from sluice.errors import CorruptPayloadError, InvalidArgumentError
-from sluice.event_types import default_registry
-from sluice.events import BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE
+from sluice.core.batches import prepare_batch
+from sluice.core.compression import Compression, CompressionPolicy, compress, decompress, plain_payload
+from sluice.core.errors import CorruptPayloadError, InvalidArgumentError
+from sluice.core.event_types import default_registry
+from sluice.core.events import BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE
+from sluice.storage.postgres.store import PostgresEventStore
 from tests.contract.group_helpers import take
 
 FAST_GROUP = ConsumerGroupOptions(

@@ -21,8 +21,8 @@ from sluice import (
     StartPosition,
     StreamConfig,
 )
-from sluice.consumers.consumed import ConsumedBatch
-from sluice.consumers.reader import GroupBatchConsumption
+from sluice.services.consumers.consumed import ConsumedBatch
+from sluice.services.consumers.reader import GroupBatchConsumption
 
 FAST = ConsumerGroupOptions(
     session_timeout=timedelta(seconds=1), heartbeat_interval=timedelta(milliseconds=200), batch_size=5

@@ -22,7 +22,7 @@ from sluice import (
     StartFrom,
     StartPosition,
 )
-from sluice.consumers.assignment import assign_partitions, moved_partitions
+from sluice.services.consumers.assignment import assign_partitions, moved_partitions
 from tests.contract.group_helpers import fill, take
 
 FAST = ConsumerGroupOptions(

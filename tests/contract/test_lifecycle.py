@@ -20,11 +20,11 @@ from sluice import (
     StreamNotFoundError,
     StreamType,
 )
-from sluice.auto_create import AutoCreateRule
-from sluice.backends.postgres.queries import query
-from sluice.backends.postgres.store import PostgresEventStore
-from sluice.errors import InvalidArgumentError, StreamArchivedError, StreamDeletedError
-from sluice.lifecycle import AUTO_CREATE_ACTOR
+from sluice.core.auto_create import AutoCreateRule
+from sluice.core.errors import InvalidArgumentError, StreamArchivedError, StreamDeletedError
+from sluice.core.lifecycle import AUTO_CREATE_ACTOR
+from sluice.storage.postgres.queries import query
+from sluice.storage.postgres.store import PostgresEventStore
 from tests.contract.group_helpers import take
 from tests.store_fixtures import FAST_POLL
 

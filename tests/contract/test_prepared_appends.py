@@ -15,9 +15,9 @@ from sluice import (
     StreamType,
     StreamTypeError,
 )
-from sluice.batches import prepare_batch
+from sluice.core.batches import prepare_batch
+from sluice.core.prepared_batches import PreparedBatch, joined
 from sluice.observability.correlation import correlation_context
-from sluice.prepared_batches import PreparedBatch, joined
 
 
 def _prepared(store: EventStore, *payloads: dict[str, object], correlation_id: str | None = None) -> PreparedBatch:

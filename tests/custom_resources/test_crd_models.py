@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from sluice.names import SCHEMA_NAME_PATTERN, STREAM_NAME_PATTERN
-from sluice.streams import StreamConfig
+from sluice.core.names import SCHEMA_NAME_PATTERN, STREAM_NAME_PATTERN
+from sluice.core.streams import StreamConfig
 from sluice_operator import crd_generation
 from sluice_operator.crd_generation import (
     REGENERATE_COMMAND,

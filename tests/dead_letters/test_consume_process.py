@@ -17,7 +17,7 @@ import pytest
 
 import sluice
 from sluice import EventData
-from sluice.retries import group_dead_letters
+from sluice.services.retries import group_dead_letters
 from tests.cli.conftest import run_cli, start_cli
 from tests.sinks.receiver import ReceivedRequest, Receiver
 

@@ -10,21 +10,21 @@ from datetime import timedelta
 import pytest
 
 from sluice import ConsumedEvent, EventData, EventStore, StreamConfig
-from sluice.errors import (
+from sluice.core.errors import (
     DeadLetterNotFoundError,
     GroupNotFoundError,
     InvalidArgumentError,
     StreamNotFoundError,
     StreamTypeError,
 )
-from sluice.retries import (
+from sluice.services.retries import (
     DeadLetterBurial,
     FailedDelivery,
     GroupDeadLetter,
     RetryPolicy,
     group_dead_letters,
 )
-from sluice.sinks.dead_letters import DEAD_LETTER_METADATA_KEY
+from sluice.services.sinks.dead_letters import DEAD_LETTER_METADATA_KEY
 from tests.dead_letters.workers import ScriptedHandler, running_worker, wait_until, worker_settings
 
 

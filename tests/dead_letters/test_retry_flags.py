@@ -9,7 +9,7 @@ import click
 import pytest
 
 from sluice.cli.retry_settings import BackoffType, retry_policy
-from sluice.retries import Backoff, RetryPolicy
+from sluice.services.retries import Backoff, RetryPolicy
 
 DEFAULTS: dict[str, Any] = {
     "max_attempts": 5,

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from sluice.errors import InvalidArgumentError, InvalidNameError
-from sluice.retries import Backoff, RetryPolicy, default_dead_letter_stream, deliver_with_retries
+from sluice.core.errors import InvalidArgumentError, InvalidNameError
+from sluice.services.retries import Backoff, RetryPolicy, default_dead_letter_stream, deliver_with_retries
 
 
 def test_fixed_backoff_waits_the_same_ceiling_every_time() -> None:

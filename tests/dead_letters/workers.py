@@ -10,9 +10,9 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from sluice import ConsumedEvent, ConsumerGroupOptions, EventStore
-from sluice.retries import RetryPolicy
-from sluice.workers.consumer import ConsumerSettings, ConsumerWorker
-from sluice.workers.redriven import RedrivenEvent
+from sluice.services.retries import RetryPolicy
+from sluice.services.workers.consumer import ConsumerSettings, ConsumerWorker
+from sluice.services.workers.redriven import RedrivenEvent
 
 FAST_RETRIES = RetryPolicy(max_attempts=3, delay=0.01, max_delay=0.02)
 

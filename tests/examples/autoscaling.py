@@ -8,7 +8,7 @@ from typing import Any
 from tests.custom_resources.manifests import EXAMPLES_DIRECTORY, REPOSITORY_ROOT, load_documents, load_example
 
 AUTOSCALING_DIRECTORY = EXAMPLES_DIRECTORY / "autoscaling"
-KEDA_LAG_QUERY_FILE = REPOSITORY_ROOT / "runtime" / "sluice" / "backends" / "postgres" / "sql" / "keda_lag.sql"
+KEDA_LAG_QUERY_FILE = REPOSITORY_ROOT / "runtime" / "sluice" / "storage" / "postgres" / "sql" / "keda_lag.sql"
 
 
 def autoscaling_documents(file_name: str) -> list[dict[str, Any]]:

@@ -17,8 +17,8 @@ import pytest
 
 import sluice
 from sluice import EventStore
-from sluice.backends.postgres.store import PostgresEventStore
-from sluice.sagas import SagaRepository, SagaStatus, saga_id_for, saga_repository
+from sluice.services.sagas import SagaRepository, SagaStatus, saga_id_for, saga_repository
+from sluice.storage.postgres.store import PostgresEventStore
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

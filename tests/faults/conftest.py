@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from sluice.embedded_postgres import EmbeddedPostgres
+from sluice.storage.postgres.embedded import EmbeddedPostgres
 from tests.faults.database import FaultyDatabase, create_database, fault_server_settings
 
 _database_numbers = itertools.count(1)

@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
-from sluice.backends.postgres import migrations
-from sluice.embedded_postgres import EmbeddedPostgres, ServerSettings
+from sluice.storage.postgres import migrations
+from sluice.storage.postgres.embedded import EmbeddedPostgres, ServerSettings
 
 DATABASE = "sluice"
 SCHEMA = "sluice"

@@ -9,7 +9,7 @@ import time
 from datetime import timedelta
 
 from sluice.client import SluiceClient
-from sluice.errors import StaleReceiptError, UnavailableError
+from sluice.core.errors import StaleReceiptError, UnavailableError
 from tests.faults.traffic import describe_error
 
 

@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.faults, pytest
 GRACE_SECONDS = 2.0
 CLOSE_SECONDS = 5.0
 """After the grace period, stopping the background workers and closing the store may take this long
-(``sluice.serve.DEFAULT_CLOSE_SECONDS``)."""
+(``sluice.serving.serve.DEFAULT_CLOSE_SECONDS``)."""
 SLACK_SECONDS = CLOSE_SECONDS + 3.0
 """Beyond the grace period: the close above, then the interpreter's exit on a loaded machine."""
 

@@ -3,7 +3,7 @@ a feeder that keeps events coming whatever happens, the record of what consumers
 that checks, all along, that no committed offset runs ahead of processed work.
 
 Producers append one event at a time with its own event id and retry it, with the same id, on
-``sluice.errors.UnavailableError`` (the library and gRPC client's category for "try again later") or an
+``sluice.core.errors.UnavailableError`` (the library and gRPC client's category for "try again later") or an
 HTTP 503: the id makes a retry of an append that did land a no-op. Any other error stops the producer and
 fails the test: that is the error the caller would have seen.
 """
@@ -25,7 +25,7 @@ import httpx
 
 from sluice import EventData, EventStore
 from sluice.client import SluiceClient
-from sluice.errors import UnavailableError
+from sluice.core.errors import UnavailableError
 
 ATTEMPT_SECONDS = 10.0
 """One append call may take this long before it counts as a retryable timeout."""

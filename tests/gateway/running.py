@@ -15,7 +15,7 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from sluice.serve import ServeSettings, ServingAddresses, serve
+from sluice.serving.serve import ServeSettings, ServingAddresses, serve
 
 STARTUP_SECONDS = 30.0
 TOKEN = "gateway-test-token"

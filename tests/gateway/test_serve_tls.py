@@ -12,7 +12,7 @@ import pytest
 
 from sluice.rpc.tls import TlsSettings
 from sluice.security import BearerTokens
-from sluice.serve import ServeSettings
+from sluice.serving.serve import ServeSettings
 from tests.gateway.running import TOKEN, gateway_in_process
 from tests.grpc_api.certificates import CertificateFiles, make_certificates
 

@@ -12,7 +12,7 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 import sluice
-from sluice.serve import ServeSettings
+from sluice.serving.serve import ServeSettings
 from tests.gateway.running import gateway_in_process, grpc_health, wait_until_ready
 from tests.gateway.tcp_proxy import TcpProxy, dsn_via, free_port
 

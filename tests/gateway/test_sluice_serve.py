@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sluice import EventData
 from sluice.client import SluiceClient
-from sluice.errors import UnauthenticatedError
+from sluice.core.errors import UnauthenticatedError
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry
 
 from sluice import EventStore, RecordedEvent
-from sluice.group_commit import GroupCommitMetrics
+from sluice.services.group_commit import GroupCommitMetrics
 
 
 async def read(store: EventStore, stream: str, partition: int = 0) -> list[RecordedEvent]:

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 import sluice
-import sluice.group_commit.batcher as batcher_module
+import sluice.services.group_commit.batcher as batcher_module
 import sluice.store.event_store as store_module
 from sluice import EventData, StoreClosedError
-from sluice.group_commit import batched
 from sluice.observability.metrics import default_metrics
+from sluice.services.group_commit import batched
 from tests.group_commit.helpers import batch_sizes, private_metrics, read, sample
 
 

@@ -23,11 +23,11 @@ from sluice import (
     StreamType,
     StreamTypeError,
 )
-from sluice.errors import PermissionDeniedError, StreamArchivedError, UnauthenticatedError
-from sluice.group_commit import AppendBatcher, batched
+from sluice.core.errors import PermissionDeniedError, StreamArchivedError, UnauthenticatedError
 from sluice.security.authorized_store import authorized_store
 from sluice.security.caller_scope import caller_context, caller_scoped_store
 from sluice.security.policy import AccessPolicy, Grant
+from sluice.services.group_commit import AppendBatcher, batched
 from tests.group_commit.helpers import batch_sizes, private_metrics, read, sample
 
 LINGER = timedelta(milliseconds=50)

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 
 from sluice import ConcurrencyError, EventData, EventStore, ExpectedOffset, StreamConfig
-from sluice.group_commit import AppendBatcher
+from sluice.core.partitioning import partition_for_key
 from sluice.observability.correlation import correlation_context
-from sluice.partitioning import partition_for_key
+from sluice.services.group_commit import AppendBatcher
 from tests.group_commit.helpers import batch_sizes, private_metrics, read, sample
 
 

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from sluice import EventStore
-from sluice.group_commit import AppendBatcher
 from sluice.rest import create_app
 from sluice.security import BearerTokens, parse_policy
+from sluice.services.group_commit import AppendBatcher
 from tests.group_commit.helpers import batch_sizes, private_metrics, read
 
 POLICY = parse_policy(

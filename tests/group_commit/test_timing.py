@@ -7,7 +7,7 @@ import time
 from datetime import timedelta
 
 from sluice import AppendResult, EventData, EventStore
-from sluice.group_commit import AppendBatcher
+from sluice.services.group_commit import AppendBatcher
 from tests.group_commit.helpers import batch_sizes, eventually, private_metrics, read, sample
 
 

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from sluice.errors import InvalidArgumentError
+from sluice.core.errors import InvalidArgumentError
 from sluice.rpc.conversions import event_data_from_message, events_data_from_messages
 from sluice.rpc.v1 import sluice_pb2
 

@@ -14,8 +14,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import sluice
 from sluice.client import SluiceClient
-from sluice.errors import RemoteCallError, UnauthenticatedError
-from sluice.events import EventData, ExpectedOffset
+from sluice.core.errors import RemoteCallError, UnauthenticatedError
+from sluice.core.events import EventData, ExpectedOffset
 from sluice.rpc.server import SluiceGrpcServer
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
 from tests.grpc_api.server_process import ServerProcess

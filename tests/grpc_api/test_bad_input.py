@@ -15,7 +15,7 @@ from google.protobuf.duration_pb2 import Duration
 
 import sluice
 from sluice.client import SluiceClient
-from sluice.events import EventData
+from sluice.core.events import EventData
 from sluice.rpc.server import SluiceGrpcServer, build_grpc_server
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
 from sluice.store import EventStore
@@ -197,7 +197,11 @@ class _FailingAuthenticator:
 @pytest.mark.parametrize(
     ("error", "status", "code"),
     [
-        (sluice.errors.ConnectionLostError("token review unreachable"), grpc.StatusCode.UNAVAILABLE, "connection_lost"),
+        (
+            sluice.core.errors.ConnectionLostError("token review unreachable"),
+            grpc.StatusCode.UNAVAILABLE,
+            "connection_lost",
+        ),
         (RuntimeError("secret internal detail"), grpc.StatusCode.INTERNAL, "internal"),
     ],
 )

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from sluice.client import SluiceClient
-from sluice.events import EventData
+from sluice.core.events import EventData
 from sluice.store import EventStore
 
 pytestmark = [pytest.mark.postgres]

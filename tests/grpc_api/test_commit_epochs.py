@@ -12,10 +12,10 @@ import pytest
 
 import sluice
 from sluice.client import GroupEvent, RemoteGroupConsumption, SluiceClient
-from sluice.consumers.options import StartFrom, StartPosition
-from sluice.events import EventData
+from sluice.core.events import EventData
 from sluice.rpc.server import SluiceGrpcServer
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
+from sluice.services.consumers.options import StartFrom, StartPosition
 from sluice.store import EventStore
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

@@ -20,12 +20,12 @@ import pytest
 
 import sluice
 from sluice.client import SluiceClient, Subscription
-from sluice.embedded_postgres import EmbeddedPostgres, ServerSettings
-from sluice.errors import ConnectionLostError, FencedError, UnavailableError
-from sluice.events import EventData
+from sluice.core.errors import ConnectionLostError, FencedError, UnavailableError
+from sluice.core.events import EventData
+from sluice.core.streams import StreamConfig, StreamType
 from sluice.rpc.server import build_grpc_server
+from sluice.storage.postgres.embedded import EmbeddedPostgres, ServerSettings
 from sluice.store import EventStore
-from sluice.streams import StreamConfig, StreamType
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 import sluice
 from sluice.client import ReceivedEvent, SluiceClient
-from sluice.events import Direction, EventData, ExpectedOffset
+from sluice.core.events import Direction, EventData, ExpectedOffset
 from sluice.rpc.v1 import sluice_pb2
 from tests.grpc_api.server_process import ServerProcess
 

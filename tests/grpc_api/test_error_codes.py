@@ -6,10 +6,10 @@ from __future__ import annotations
 import grpc
 import pydantic
 
-from sluice import errors
 from sluice.client.remote_errors import error_from_code
+from sluice.core import errors
+from sluice.core.streams import StreamConfig
 from sluice.rpc.status_codes import sluice_error_of, status_for
-from sluice.streams import StreamConfig
 
 
 def _all_error_classes() -> list[type[errors.SluiceError]]:

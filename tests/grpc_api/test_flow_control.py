@@ -12,7 +12,7 @@ import pytest
 
 import sluice
 from sluice.client import RemoteGroupConsumption, SluiceClient
-from sluice.events import EventData
+from sluice.core.events import EventData
 from sluice.rpc.server import SluiceGrpcServer
 from sluice.store import EventStore
 

@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 
 from sluice.client import SluiceClient
-from sluice.errors import RemoteCallError
-from sluice.events import EventData
+from sluice.core.errors import RemoteCallError
+from sluice.core.events import EventData
 from sluice.rpc import build_grpc_server
 from sluice.store import EventStore
 

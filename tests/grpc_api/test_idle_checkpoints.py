@@ -12,7 +12,7 @@ import grpc
 import pytest
 from google.protobuf.duration_pb2 import Duration
 
-from sluice.events import EventData
+from sluice.core.events import EventData
 from sluice.rpc import subscription_sending
 from sluice.rpc.server import SluiceGrpcServer
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc

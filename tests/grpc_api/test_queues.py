@@ -10,7 +10,7 @@ import pytest
 
 import sluice
 from sluice.client import QueueReceiver, ReceivedMessage, SluiceClient
-from sluice.events import EventData
+from sluice.core.events import EventData
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 
 from sluice.client import SluiceClient
-from sluice.events import EventData
+from sluice.core.events import EventData
+from sluice.core.streams import StreamConfig, StreamType
 from sluice.rpc.server import SluiceGrpcServer, build_grpc_server
 from sluice.store import EventStore
-from sluice.streams import StreamConfig, StreamType
 
 pytestmark = [pytest.mark.postgres]
 

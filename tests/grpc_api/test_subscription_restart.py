@@ -10,7 +10,7 @@ import pytest
 
 import sluice
 from sluice.client import SluiceClient
-from sluice.events import EventData
+from sluice.core.events import EventData
 from tests.grpc_api.server_process import ServerProcess
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

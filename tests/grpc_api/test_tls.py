@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from sluice.client import ClientTls, SluiceClient
-from sluice.errors import RemoteCallError
-from sluice.events import EventData
+from sluice.core.errors import RemoteCallError
+from sluice.core.events import EventData
 from sluice.rpc import TlsSettings, build_grpc_server
 from sluice.store import EventStore
 from tests.grpc_api.certificates import make_certificates

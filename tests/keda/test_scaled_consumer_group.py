@@ -26,7 +26,7 @@ import pytest
 
 import sluice
 from sluice import ConsumerGroupOptions, EventData, OffsetCommitStrategy
-from sluice.embedded_postgres import EmbeddedPostgres
+from sluice.storage.postgres.embedded import EmbeddedPostgres
 from tests.custom_resources.cluster import KubernetesCluster, wait_until
 from tests.custom_resources.manifests import load_example
 from tests.examples.autoscaling import example_stream_partitions, one_document

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import sluice
-from sluice.errors import StreamNotFoundError
+from sluice.core.errors import StreamNotFoundError
 from tests.custom_resources.cluster import KubernetesCluster, wait_until
 from tests.kopf_operator.conftest import DATABASE_SECRET
 from tests.kopf_operator.helpers import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sluice.errors import InvalidNameError
+from sluice.core.errors import InvalidNameError
 from sluice_operator.settings import DEFAULT_IMAGE, OperatorSettings, SettingsError
 
 

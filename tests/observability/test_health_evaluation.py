@@ -8,10 +8,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sluice import InvalidArgumentError
-from sluice.consumers.model import GroupDescription, MemberDescription, PartitionLag
-from sluice.health import HealthStatus, HealthThresholds, LagThresholds, StreamObservation, evaluate_stream_health
-from sluice.health.model import HealthSettings, ReasonCode
-from sluice.streams import StreamType
+from sluice.core.streams import StreamType
+from sluice.observability.health import (
+    HealthStatus,
+    HealthThresholds,
+    LagThresholds,
+    StreamObservation,
+    evaluate_stream_health,
+)
+from sluice.observability.health.model import HealthSettings, ReasonCode
+from sluice.services.consumers.model import GroupDescription, MemberDescription, PartitionLag
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

@@ -10,11 +10,17 @@ import pytest
 
 import sluice
 from sluice import ConsumerGroupOptions, EventData, EventStore, StreamConfig, StreamNotFoundError
-from sluice.backends.postgres import migrations
-from sluice.backends.postgres.store import PostgresEventStore
-from sluice.embedded_postgres import EmbeddedPostgres
-from sluice.health import HealthStatus, HealthThresholds, LagThresholds, check_readiness, check_stream_health
-from sluice.health.model import ReasonCode
+from sluice.observability.health import (
+    HealthStatus,
+    HealthThresholds,
+    LagThresholds,
+    check_readiness,
+    check_stream_health,
+)
+from sluice.observability.health.model import ReasonCode
+from sluice.storage.postgres import migrations
+from sluice.storage.postgres.embedded import EmbeddedPostgres
+from sluice.storage.postgres.store import PostgresEventStore
 from sluice.store import BackendCheck
 
 FAST = ConsumerGroupOptions(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from sluice.backends.postgres import migrations
+from sluice.storage.postgres import migrations
 from tests.cli.conftest import run_cli, run_cli_process
 
 

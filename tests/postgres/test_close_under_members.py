@@ -13,7 +13,7 @@ import pytest
 
 import sluice
 from sluice import ConsumerGroupOptions, EventData, StoreClosedError, StreamConfig
-from sluice.backends.postgres.driver_errors import translate
+from sluice.storage.postgres.driver_errors import translate
 
 pytestmark = pytest.mark.postgres
 

@@ -19,8 +19,8 @@ import pytest
 
 import sluice
 from sluice import ConnectionLostError, EventData, EventStore, RecordedEvent
-from sluice.backends.postgres.queries import query
-from sluice.backends.postgres.store import PostgresEventStore
+from sluice.storage.postgres.queries import query
+from sluice.storage.postgres.store import PostgresEventStore
 
 FAST_POLL = timedelta(milliseconds=100)
 TOTAL_EVENTS = 20_000

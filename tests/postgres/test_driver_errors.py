@@ -16,9 +16,9 @@ import pytest
 
 import sluice
 from sluice import ConnectionLostError, EventData, InvalidArgumentError, MigrationError
-from sluice.backends.postgres.driver_errors import is_deadlock, translate
-from sluice.backends.postgres.store import PostgresEventStore
-from sluice.errors import DatabaseBusyError, SluiceError, StoreClosedError, UnavailableError
+from sluice.core.errors import DatabaseBusyError, SluiceError, StoreClosedError, UnavailableError
+from sluice.storage.postgres.driver_errors import is_deadlock, translate
+from sluice.storage.postgres.store import PostgresEventStore
 
 pytestmark = pytest.mark.postgres
 

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from sluice.embedded_postgres import EmbeddedPostgres
+from sluice.storage.postgres.embedded import EmbeddedPostgres
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 STARTER = """
 import sys, time
-from sluice.embedded_postgres import EmbeddedPostgres
+from sluice.storage.postgres.embedded import EmbeddedPostgres
 server = EmbeddedPostgres()
 server.start()
 print(server.pid, flush=True)

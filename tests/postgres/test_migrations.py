@@ -12,8 +12,8 @@ import pytest
 
 import sluice
 from sluice import MigrationError
-from sluice.backends.postgres import migrations
-from sluice.backends.postgres.queries import parse_named_queries, queries
+from sluice.storage.postgres import migrations
+from sluice.storage.postgres.queries import parse_named_queries, queries
 from tests.conftest import with_database
 
 

@@ -18,8 +18,8 @@ import pytest
 
 import sluice
 from sluice import EventData
-from sluice.backends.postgres.notifications import NotificationChannel
-from sluice.signals import AppendSignals
+from sluice.core.signals import AppendSignals
+from sluice.storage.postgres.notifications import NotificationChannel
 from tests.subscriptions.wakeups import (
     POLL_INTERVAL,
     RefusedConnections,

@@ -20,11 +20,11 @@ import pytest
 
 import sluice
 from sluice import EventData, EventStore
-from sluice.backends.postgres.queries import named_queries
-from sluice.errors import ConnectionLostError, DatabaseBusyError, SluiceError
-from sluice.retention import RetentionLimits, list_policies, prune_stream
-from sluice.sagas import HistoryEntry, SagaInstance, SagaStatus, saga_id_for, saga_repository
-from sluice.sagas.model import StepPhase
+from sluice.core.errors import ConnectionLostError, DatabaseBusyError, SluiceError
+from sluice.services.retention import RetentionLimits, list_policies, prune_stream
+from sluice.services.sagas import HistoryEntry, SagaInstance, SagaStatus, saga_id_for, saga_repository
+from sluice.services.sagas.model import StepPhase
+from sluice.storage.postgres.queries import named_queries
 
 pytestmark = pytest.mark.postgres
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 import sluice
-from sluice.backends.postgres.store import PostgresEventStore
+from sluice.storage.postgres.store import PostgresEventStore
 from tests.store_fixtures import FAST_POLL, store, store_url  # noqa: F401  (shared fixtures)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sluice import RecordedEvent
-from sluice.projections import Projection, ProjectionContext
+from sluice.services.projections import Projection, ProjectionContext
 
 counter = Projection("defined-in-a-module", sources=["placeholder"])
 

@@ -17,7 +17,7 @@ import pytest
 
 import sluice
 from sluice import EventData, StreamConfig
-from sluice.projections import projection_status
+from sluice.services.projections import projection_status
 from tests.cli.conftest import free_port, run_cli, start_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]

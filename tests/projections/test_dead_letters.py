@@ -7,7 +7,7 @@ from __future__ import annotations
 from prometheus_client import REGISTRY
 
 from sluice import EventData, EventStore, RecordedEvent, StreamConfig
-from sluice.projections import (
+from sluice.services.projections import (
     Projection,
     ProjectionContext,
     ProjectionOptions,

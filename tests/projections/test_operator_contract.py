@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from sluice import EventData, StreamConfig
-from sluice.backends.postgres.store import PostgresEventStore
-from sluice.projections import ProjectionRunner, parse_sql_target, projection_status, sql_projection
+from sluice.services.projections import ProjectionRunner, parse_sql_target, projection_status, sql_projection
+from sluice.storage.postgres.store import PostgresEventStore
 from sluice_operator.models.projections import Projection as ProjectionResource
 from sluice_operator.models.projections import ProjectionStatus
 from sluice_operator.reconcile.projections import project_arguments

@@ -10,8 +10,8 @@ from pydantic import BaseModel
 
 import sluice
 from sluice import EventData, EventStore, InvalidArgumentError, RecordedEvent, StreamConfig
-from sluice.errors import ProjectionNotFoundError
-from sluice.projections import (
+from sluice.core.errors import ProjectionNotFoundError
+from sluice.services.projections import (
     Projection,
     ProjectionContext,
     ProjectionOptions,

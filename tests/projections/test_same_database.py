@@ -10,9 +10,8 @@ import asyncpg
 import pytest
 
 from sluice import ConnectionLostError, EventData, RecordedEvent, StreamConfig
-from sluice.backends.postgres.store import PostgresEventStore
-from sluice.errors import ProjectionConflictError, ProjectionDatabaseError, ProjectionHandlerError
-from sluice.projections import (
+from sluice.core.errors import ProjectionConflictError, ProjectionDatabaseError, ProjectionHandlerError
+from sluice.services.projections import (
     CheckpointStore,
     MemoryCheckpointStore,
     PostgresCheckpointStore,
@@ -21,6 +20,7 @@ from sluice.projections import (
     ProjectionOptions,
     ProjectionRunner,
 )
+from sluice.storage.postgres.store import PostgresEventStore
 
 pytestmark = pytest.mark.postgres
 

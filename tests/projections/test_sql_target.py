@@ -11,11 +11,17 @@ from typing import Any
 import pytest
 
 from sluice import EventData, StreamConfig
-from sluice.backends.postgres.store import PostgresEventStore
-from sluice.errors import ProjectionTargetError
-from sluice.projections import ProjectionOptions, ProjectionRunner, parse_sql_target, projection_status, sql_projection
-from sluice.projections.sql_target import definition, json_paths
-from sluice.projections.sql_target.statements import json_path_parameters, version_table_name
+from sluice.core.errors import ProjectionTargetError
+from sluice.services.projections import (
+    ProjectionOptions,
+    ProjectionRunner,
+    parse_sql_target,
+    projection_status,
+    sql_projection,
+)
+from sluice.services.projections.sql_target import definition, json_paths
+from sluice.services.projections.sql_target.statements import json_path_parameters, version_table_name
+from sluice.storage.postgres.store import PostgresEventStore
 
 pytestmark = pytest.mark.postgres
 

@@ -18,9 +18,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from sluice import EventData, StreamConfig
-from sluice.backends.postgres.store import PostgresEventStore
-from sluice.errors import ProjectionTargetError
-from sluice.projections import (
+from sluice.core.errors import ProjectionTargetError
+from sluice.services.projections import (
     ProjectionOptions,
     ProjectionRunner,
     parse_sql_target,
@@ -28,7 +27,8 @@ from sluice.projections import (
     projection_status,
     sql_projection,
 )
-from sluice.projections.sql_target import COLUMN_TYPES, SqlIndex
+from sluice.services.projections.sql_target import COLUMN_TYPES, SqlIndex
+from sluice.storage.postgres.store import PostgresEventStore
 from tests.cli.conftest import run_cli
 
 pytestmark = pytest.mark.postgres

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sluice.embedded_postgres import EmbeddedPostgres, ServerSettings
+from sluice.storage.postgres.embedded import EmbeddedPostgres, ServerSettings
 from sluice_devkit.control_plane import LocalControlPlane, build_control_plane_binaries
 from sluice_devkit.local_node import LocalNode, node_unsupported_reason
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 import sluice
-from sluice.projections.status import projection_status
+from sluice.services.projections.status import projection_status
 from sluice_devkit.demo_sink import CloudEventSink
 from sluice_devkit.end_to_end_example import (
     CONSUMER_GROUP,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sluice import EventData, EventStore, StreamConfig
-from sluice.events import RecordedEvent
-from sluice.replay import ReplayRequest, Replays, ReplayState, ReplayTargetKind
+from sluice.core.events import RecordedEvent
+from sluice.services.replay import ReplayRequest, Replays, ReplayState, ReplayTargetKind
 
 
 async def _fill(store: EventStore, count: int) -> None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sluice.replay import PartitionProgress, ReplayProgress, ReplayRequest, ReplayState, ReplayTargetKind, TokenBucket
+from sluice.services.replay import (
+    PartitionProgress,
+    ReplayProgress,
+    ReplayRequest,
+    ReplayState,
+    ReplayTargetKind,
+    TokenBucket,
+)
 
 
 class FakeClock:

@@ -17,8 +17,8 @@ import pytest
 
 import sluice
 from sluice import EventData, EventStore, StreamConfig
-from sluice.errors import ReplayNotFoundError
-from sluice.replay import REPLAYED_FROM_KEY, ReplayProgress, Replays, ReplayState, replayed_event_id
+from sluice.core.errors import ReplayNotFoundError
+from sluice.services.replay import REPLAYED_FROM_KEY, ReplayProgress, Replays, ReplayState, replayed_event_id
 from tests.cli.conftest import REPOSITORY_ROOT, cli_environment, run_cli, start_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]

@@ -8,10 +8,10 @@ import httpx
 import pytest
 
 from sluice import EventData, EventStore, StreamConfig
-from sluice.events import RecordedEvent
-from sluice.replay import ReplayRequest, Replays, ReplayState, ReplayTargetKind
+from sluice.core.events import RecordedEvent
 from sluice.rest import create_app
 from sluice.security import AccessPolicy, BearerTokens, Grant
+from sluice.services.replay import ReplayRequest, Replays, ReplayState, ReplayTargetKind
 
 TOKEN = "replay-token"
 AUTHORIZATION = {"Authorization": f"Bearer {TOKEN}"}

@@ -10,8 +10,8 @@ import pytest
 
 import sluice
 from sluice import EventData, RecordedEvent, StreamConfig
-from sluice.projections import Projection, ProjectionContext, ProjectionRunner
-from sluice.replay import ReplayRequest, Replays, ReplayState, ReplayTargetKind
+from sluice.services.projections import Projection, ProjectionContext, ProjectionRunner
+from sluice.services.replay import ReplayRequest, Replays, ReplayState, ReplayTargetKind
 
 pytestmark = pytest.mark.postgres
 

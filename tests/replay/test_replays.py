@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from sluice import ConsumerGroupOptions, EventData, EventStore, OffsetCommitStrategy, StreamConfig
-from sluice.errors import (
+from sluice.core.errors import (
     FencedError,
     InvalidArgumentError,
     InvalidNameError,
@@ -22,8 +22,8 @@ from sluice.errors import (
     ReplayNotFoundError,
     ReplayTargetUnavailableError,
 )
-from sluice.events import RecordedEvent
-from sluice.replay import (
+from sluice.core.events import RecordedEvent
+from sluice.services.replay import (
     REPLAYED_FROM_KEY,
     PartitionProgress,
     ReplayProgress,
@@ -33,8 +33,8 @@ from sluice.replay import (
     ReplayTargetKind,
     replayed_event_id,
 )
-from sluice.replay.record_stores import replay_records
-from sluice.replay.records import ReplayRecords
+from sluice.services.replay.record_stores import replay_records
+from sluice.services.replay.records import ReplayRecords
 
 
 async def fill(store: EventStore, stream: str, count: int, *, partitions: int = 1, first: int = 0) -> None:

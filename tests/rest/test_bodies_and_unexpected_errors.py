@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from sluice import EventStore, StreamConfig, StreamType
-from sluice.errors import ConflictError, DatabaseBusyError, FailedPreconditionError, SluiceError
+from sluice.core.errors import ConflictError, DatabaseBusyError, FailedPreconditionError, SluiceError
 from sluice.rest import create_app
 from sluice.security import BearerTokens
 from tests.rest.conftest import AUTHORIZATION, TOKEN

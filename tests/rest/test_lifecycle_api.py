@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from sluice import EventData, EventStore, StreamConfig
-from sluice.errors import StreamArchivedError
+from sluice.core.errors import StreamArchivedError
 from tests.rest.conftest import AUTHORIZATION
 
 

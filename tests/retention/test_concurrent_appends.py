@@ -11,7 +11,7 @@ import pytest
 
 import sluice
 from sluice import EventData, EventStore
-from sluice.retention import RetentionLimits, prune_stream
+from sluice.services.retention import RetentionLimits, prune_stream
 
 pytestmark = pytest.mark.postgres
 

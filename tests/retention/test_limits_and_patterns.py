@@ -6,11 +6,11 @@ from datetime import UTC, datetime, time, timedelta, timezone
 
 import pytest
 
-from sluice.errors import InvalidArgumentError
-from sluice.retention import CleanupWindow, RetentionLimits, RetentionPolicy
-from sluice.retention.model import GroupPosition
-from sluice.retention.patterns import matches, most_specific, validate_pattern
-from sluice.retention.planning import count_cutoff, limit_cutoff, plan_partition
+from sluice.core.errors import InvalidArgumentError
+from sluice.services.retention import CleanupWindow, RetentionLimits, RetentionPolicy
+from sluice.services.retention.model import GroupPosition
+from sluice.services.retention.patterns import matches, most_specific, validate_pattern
+from sluice.services.retention.planning import count_cutoff, limit_cutoff, plan_partition
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sluice.backends.memory_log import OffsetLog
+from sluice.storage.memory.log import OffsetLog
 
 
 def test_an_offset_log_addresses_events_by_offset_after_a_drop() -> None:

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sluice import EventData, EventStore
-from sluice.errors import InvalidArgumentError, RetentionPolicyNotFoundError
-from sluice.retention import (
+from sluice.core.errors import InvalidArgumentError, RetentionPolicyNotFoundError
+from sluice.services.retention import (
     CleanupWindow,
     RetentionLimits,
     RetentionWorker,

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sluice import ConsumerGroupOptions, Direction, EventData, EventStore, OffsetCommitStrategy, StreamConfig
-from sluice.errors import StreamNotFoundError, StreamTypeError
+from sluice.core.errors import StreamNotFoundError, StreamTypeError
 from sluice.observability.metrics import default_metrics
-from sluice.retention import CleanupWindow, RetentionLimits, prune_stream
+from sluice.services.retention import CleanupWindow, RetentionLimits, prune_stream
 
 
 async def fill(store: EventStore, stream: str, count: int, *, partitions: int = 1, size: int = 10) -> None:

@@ -10,11 +10,11 @@ from datetime import timedelta
 import pytest
 
 from sluice import ConsumerGroupOptions, DeliverySemantics, EventData, EventStore, OffsetCommitStrategy, StreamConfig
-from sluice.consumers.consumed import ConsumedBatch
-from sluice.consumers.options import TruncationPolicy
-from sluice.errors import ConsumerTruncatedError
+from sluice.core.errors import ConsumerTruncatedError
 from sluice.observability.metrics import default_metrics
-from sluice.retention import RetentionLimits, prune_stream
+from sluice.services.consumers.consumed import ConsumedBatch
+from sluice.services.consumers.options import TruncationPolicy
+from sluice.services.retention import RetentionLimits, prune_stream
 
 FAST = ConsumerGroupOptions(
     session_timeout=timedelta(seconds=1), heartbeat_interval=timedelta(milliseconds=200), batch_size=10

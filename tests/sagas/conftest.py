@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sluice import EventStore
-from sluice.sagas import SagaRepository, saga_repository
+from sluice.services.sagas import SagaRepository, saga_repository
 from tests.store_fixtures import store, store_url  # noqa: F401  (shared fixtures)
 
 

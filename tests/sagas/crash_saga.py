@@ -13,9 +13,9 @@ import os
 import pathlib
 import signal
 
-from sluice.backends.postgres.store import PostgresEventStore
-from sluice.events import RecordedEvent
-from sluice.sagas import Saga, SagaStep, SagaTrigger, StepAction, StepExecution
+from sluice.core.events import RecordedEvent
+from sluice.services.sagas import Saga, SagaStep, SagaTrigger, StepAction, StepExecution
+from sluice.storage.postgres.store import PostgresEventStore
 
 CREATE_TABLES = """
 CREATE TABLE public.saga_crash_calls (

@@ -15,8 +15,8 @@ import pytest
 
 import sluice
 from sluice import EventData
-from sluice.backends.postgres.store import PostgresEventStore
-from sluice.sagas import SagaStatus, saga_id_for, saga_repository
+from sluice.services.sagas import SagaStatus, saga_id_for, saga_repository
+from sluice.storage.postgres.store import PostgresEventStore
 from tests.sagas.crash_saga import CREATE_TABLES, STEPS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

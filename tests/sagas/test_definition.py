@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from sluice.errors import HandlerSpecError, InvalidArgumentError, SagaDefinitionError
-from sluice.sagas import Reply, Saga, SagaStep, SagaTrigger, StepExecution, load_saga, run_saga_worker
+from sluice.core.errors import HandlerSpecError, InvalidArgumentError, SagaDefinitionError
+from sluice.services.sagas import Reply, Saga, SagaStep, SagaTrigger, StepExecution, load_saga, run_saga_worker
 from tests.sagas import crash_saga
 
 TRIGGER = SagaTrigger(stream="orders", event_type="OrderPlaced")

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 
 from sluice import EventData, EventStore, RecordedEvent
-from sluice.sagas import (
+from sluice.services.sagas import (
     Reply,
     Saga,
     SagaEngine,

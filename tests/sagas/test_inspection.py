@@ -12,8 +12,8 @@ import pytest
 
 from sluice import EventStore
 from sluice.rest import create_app
-from sluice.sagas import SagaEngine, SagaRepository, saga_id_for
 from sluice.security import AccessPolicy, BearerTokens, Grant
+from sluice.services.sagas import SagaEngine, SagaRepository, saga_id_for
 from tests.cli.conftest import run_cli
 from tests.sagas.test_engine import Recorder, make_saga, place_order
 

@@ -14,10 +14,10 @@ import pytest
 
 import sluice
 from sluice import ConsumerGroupOptions, EventData, EventStore, OffsetCommitStrategy, StreamConfig
-from sluice.retries import RetryPolicy
-from sluice.sinks.dead_letters import DEAD_LETTER_METADATA_KEY
-from sluice.sinks.http import HttpSink
-from sluice.workers.consumer import ConsumerSettings, ConsumerWorker
+from sluice.services.retries import RetryPolicy
+from sluice.services.sinks.dead_letters import DEAD_LETTER_METADATA_KEY
+from sluice.services.sinks.http import HttpSink
+from sluice.services.workers.consumer import ConsumerSettings, ConsumerWorker
 from tests.sinks.receiver import ReceivedRequest, Receiver
 
 FAST_POLL = timedelta(milliseconds=100)

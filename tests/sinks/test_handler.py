@@ -7,9 +7,9 @@ import threading
 import pytest
 
 import sluice
-from sluice.consumers.member import ConsumedEvent
-from sluice.errors import HandlerSpecError, InvalidArgumentError
-from sluice.sinks.handler import load_handler
+from sluice.core.errors import HandlerSpecError, InvalidArgumentError
+from sluice.services.consumers.member import ConsumedEvent
+from sluice.services.sinks.handler import load_handler
 from tests.sinks import sample_handlers
 
 

@@ -11,9 +11,9 @@ import pytest
 
 import sluice
 from sluice import EventData, EventStore
-from sluice.errors import InvalidArgumentError, SinkDeliveryError
-from sluice.retries import RetryPolicy, deliver_with_retries
-from sluice.sinks.http import DELIVERY_ATTEMPT_HEADER, HttpSink, validate_sink_url
+from sluice.core.errors import InvalidArgumentError, SinkDeliveryError
+from sluice.services.retries import RetryPolicy, deliver_with_retries
+from sluice.services.sinks.http import DELIVERY_ATTEMPT_HEADER, HttpSink, validate_sink_url
 from tests.sinks.receiver import Receiver
 
 FAST_RETRIES = RetryPolicy(max_attempts=4, delay=0.01, max_delay=0.05)

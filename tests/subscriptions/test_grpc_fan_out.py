@@ -19,7 +19,7 @@ import pytest
 
 import sluice
 from sluice import EventData, EventStore, RecordedEvent
-from sluice.events import EventRow
+from sluice.core.events import EventRow
 from sluice.rpc import subscription_sending
 from sluice.rpc.conversions import recorded_event_message
 from sluice.rpc.live_tails import LiveTails

@@ -15,8 +15,8 @@ import pytest
 
 import sluice
 from sluice import EventData, EventStore, RecordedEvent
-from sluice.embedded_postgres import EmbeddedPostgres, ServerSettings
-from sluice.errors import UnavailableError
+from sluice.core.errors import UnavailableError
+from sluice.storage.postgres.embedded import EmbeddedPostgres, ServerSettings
 from tests.faults.database import killable_server as killable_postgres
 from tests.subscriptions.wakeups import POLL_INTERVAL, ReadCounter, channel_of, eventually
 

@@ -1,6 +1,6 @@
 """Subscriptions woken at the same place share one read, and lose nothing by it.
 
-The rule (sluice/shared_reads.py): a read is shared only between subscriptions holding the ticket
+The rule (sluice/core/shared_reads.py): a read is shared only between subscriptions holding the ticket
 that was current when it started, so an append the shared query missed still wakes them all.
 """
 
@@ -10,8 +10,8 @@ import asyncio
 
 import sluice
 from sluice import EventData, EventStore, RecordedEvent
-from sluice.events import EventRow
-from sluice.shared_reads import SharedReads
+from sluice.core.events import EventRow
+from sluice.core.shared_reads import SharedReads
 from tests.subscriptions.wakeups import ReadCounter, Subscriber, eventually
 
 SUBSCRIBERS = 50

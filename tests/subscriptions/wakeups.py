@@ -13,8 +13,8 @@ import asyncpg
 import pytest
 
 from sluice import EventStore, RecordedEvent
-from sluice.backends.postgres.notifications import NotificationChannel
-from sluice.backends.postgres.store import PostgresEventStore
+from sluice.storage.postgres.notifications import NotificationChannel
+from sluice.storage.postgres.store import PostgresEventStore
 
 POLL_INTERVAL = timedelta(milliseconds=50)
 """Short, so that a subscription that polls would read many times in the idle windows below."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice.errors import InvalidArgumentError, UnauthenticatedError
+from sluice.core.errors import InvalidArgumentError, UnauthenticatedError
 from sluice.security import BearerTokens
 
 

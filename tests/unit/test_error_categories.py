@@ -13,8 +13,8 @@ import pytest
 from fastapi import FastAPI
 
 import sluice
-from sluice import errors
-from sluice.errors import CATEGORIES, SluiceError, category_of
+from sluice.core import errors
+from sluice.core.errors import CATEGORIES, SluiceError, category_of
 from sluice.rest import problems as rest_problems
 from sluice.rpc import status_codes as rpc_status_codes
 

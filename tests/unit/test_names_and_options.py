@@ -8,7 +8,7 @@ import pytest
 
 import sluice
 from sluice import InvalidArgumentError, InvalidNameError, StoreOptions, StreamConfig
-from sluice.names import quote_identifier, validate_schema_name, validate_stream_name
+from sluice.core.names import quote_identifier, validate_schema_name, validate_stream_name
 
 
 @pytest.mark.parametrize("name", ["orders", "email-queue", "order:1f3a", "a.b_c-d", "A" * 200, "0day"])

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sluice.consumers.transient import is_transient
-from sluice.errors import (
+from sluice.core.errors import (
     ConcurrencyError,
     ConnectionLostError,
     DatabaseBusyError,
@@ -18,6 +17,7 @@ from sluice.errors import (
     StoreClosedError,
     StreamNotFoundError,
 )
+from sluice.services.consumers.transient import is_transient
 
 WAITED_OUT: list[BaseException] = [
     ConnectionLostError("the database connection failed"),

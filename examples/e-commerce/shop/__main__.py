@@ -12,7 +12,7 @@ from shop.database import install
 from shop.events import ORDERS, OrderPlaced
 from shop.saga import saga
 from shop.summary import order_summaries
-from sluice.sagas import saga_id_for, saga_repository
+from sluice.services.sagas import saga_id_for, saga_repository
 
 
 async def main(dsn: str) -> None:

@@ -11,8 +11,8 @@ from datetime import timedelta
 from shop.payments import run_payment_service
 from shop.saga import saga
 from shop.summary import summary
-from sluice.projections import ProjectionRunner
-from sluice.sagas import run_saga_worker
+from sluice.services.projections import ProjectionRunner
+from sluice.services.sagas import run_saga_worker
 from sluice.store import EventStore
 
 STARTUP_TIMEOUT_SECONDS = 30

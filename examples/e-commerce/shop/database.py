@@ -7,10 +7,10 @@ import pathlib
 from typing import TYPE_CHECKING
 
 from shop.events import STREAMS
-from sluice.backends.postgres.queries import parse_named_queries
-from sluice.backends.postgres.store import PostgresEventStore
+from sluice.core.streams import StreamConfig
+from sluice.storage.postgres.queries import parse_named_queries
+from sluice.storage.postgres.store import PostgresEventStore
 from sluice.store import EventStore
-from sluice.streams import StreamConfig
 
 if TYPE_CHECKING:
     import asyncpg

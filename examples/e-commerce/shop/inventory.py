@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from shop.database import postgres, query
 from shop.events import FULFILMENT, InventoryReleased, InventoryReserved, InventoryUnavailable, event
-from sluice.sagas import StepExecution
+from sluice.services.sagas import StepExecution
 
 
 class OutOfStockError(Exception):

@@ -24,7 +24,7 @@ from shop.events import (
     event,
 )
 from sluice import ConsumerGroupOptions, OffsetCommitStrategy, RecordedEvent
-from sluice.sagas import StepExecution
+from sluice.services.sagas import StepExecution
 from sluice.store import EventStore
 
 GROUP = "payment-service"

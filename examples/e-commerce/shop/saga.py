@@ -16,7 +16,7 @@ from shop.inventory import release_inventory, reserve_inventory
 from shop.payments import request_payment, request_refund
 from shop.shipping import ship
 from sluice import RecordedEvent
-from sluice.sagas import Reply, Saga, SagaStep, SagaTrigger
+from sluice.services.sagas import Reply, Saga, SagaStep, SagaTrigger
 
 PAYMENT_TIMEOUT = timedelta(seconds=30)
 

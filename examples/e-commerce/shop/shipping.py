@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shop.database import postgres, query
 from shop.events import FULFILMENT, OrderShipped, event
-from sluice.sagas import StepExecution
+from sluice.services.sagas import StepExecution
 
 
 async def ship(execution: StepExecution) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from shop.database import postgres, query
 from shop.events import FULFILMENT, ORDERS, PAYMENTS
 from sluice import RecordedEvent
-from sluice.projections import Projection, ProjectionContext
+from sluice.services.projections import Projection, ProjectionContext
 from sluice.store import EventStore
 
 summary = Projection("order-summary", sources=[ORDERS, FULFILMENT, PAYMENTS])

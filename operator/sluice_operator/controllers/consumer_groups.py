@@ -14,10 +14,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sluice.consumers.model import GroupDescription
-from sluice.errors import GroupNotFoundError, StreamNotFoundError
+from sluice.core.errors import GroupNotFoundError, StreamNotFoundError
+from sluice.core.streams import DeliverySemantics
+from sluice.services.consumers.model import GroupDescription
 from sluice.store import EventStore
-from sluice.streams import DeliverySemantics
 from sluice_operator.controllers.context import OperatorContext
 from sluice_operator.controllers.database_targets import resolve_database
 from sluice_operator.controllers.invalid_specs import report_invalid_spec

@@ -9,9 +9,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sluice.errors import StreamAlreadyExistsError, StreamNotFoundError
+from sluice.core.errors import StreamAlreadyExistsError, StreamNotFoundError
+from sluice.core.streams import StreamConfig, StreamInfo
 from sluice.store import EventStore
-from sluice.streams import StreamConfig, StreamInfo
 from sluice_operator.controllers.context import OperatorContext
 from sluice_operator.controllers.database_targets import resolve_database
 from sluice_operator.controllers.invalid_specs import report_invalid_spec

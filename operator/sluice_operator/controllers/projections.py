@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sluice.errors import ProjectionNotFoundError
-from sluice.projections.status import ProjectionStatus, projection_status
+from sluice.core.errors import ProjectionNotFoundError
+from sluice.services.projections.status import ProjectionStatus, projection_status
 from sluice.store import EventStore
 from sluice_operator.controllers.context import OperatorContext
 from sluice_operator.controllers.database_targets import resolve_database

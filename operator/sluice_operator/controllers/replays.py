@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sluice.errors import ReplayNotFoundError
-from sluice.replay import ReplayProgress, Replays
+from sluice.core.errors import ReplayNotFoundError
+from sluice.services.replay import ReplayProgress, Replays
 from sluice.store import EventStore
 from sluice_operator.controllers.context import OperatorContext
 from sluice_operator.controllers.database_targets import resolve_database

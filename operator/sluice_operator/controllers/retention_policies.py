@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sluice.errors import SluiceError, StreamNotFoundError
-from sluice.retention import PruneReport, prune_stream
+from sluice.core.errors import SluiceError, StreamNotFoundError
+from sluice.services.retention import PruneReport, prune_stream
 from sluice.store import EventStore
 from sluice_operator.controllers.context import OperatorContext
 from sluice_operator.controllers.database_targets import resolve_database

@@ -9,10 +9,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sluice.errors import SluiceError
-from sluice.retention import PruneReport, prune_stream
+from sluice.core.errors import SluiceError
+from sluice.core.streams import StreamType
+from sluice.services.retention import PruneReport, prune_stream
 from sluice.store import EventStore
-from sluice.streams import StreamType
 from sluice_operator.controllers.context import OperatorContext
 from sluice_operator.controllers.retention_policies import PRUNE_TIMEOUT_SECONDS, parse_timestamp
 from sluice_operator.errors import DatabaseUnavailableError

@@ -1,7 +1,7 @@
 """EventStream: one Sluice stream (a partitioned append-only log, or a queue) and how it is kept.
 
 The stream's type, partition count and dead-letter limit use the runtime's own types and bounds
-(``sluice.streams``), so a stream the API server accepts is one the runtime can create.
+(``sluice.core.streams``), so a stream the API server accepts is one the runtime can create.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from sluice.streams import DEFAULT_MAX_ATTEMPTS, StreamType
+from sluice.core.streams import DEFAULT_MAX_ATTEMPTS, StreamType
 from sluice_operator.models.common import (
     AGE_COLUMN,
     READY_COLUMN,

@@ -58,7 +58,7 @@ MAXIMUM_SOURCES = 64
 MAXIMUM_INDEXES = 32
 MAXIMUM_INDEX_COLUMNS = 16
 COLUMN_TYPES = ("text", "bigint", "integer", "numeric", "boolean", "timestamptz", "uuid", "jsonb")
-"""The PostgreSQL types a column may declare (the runtime's ``sluice.projections.sql_target.COLUMN_TYPES``)."""
+"""The PostgreSQL types a column may declare (the runtime's ``sluice.services.projections.sql_target.COLUMN_TYPES``)."""
 
 ColumnName = Annotated[str, Field(pattern=COLUMN_NAME_PATTERN, max_length=63)]
 JsonPath = Annotated[str, Field(pattern=JSON_PATH_PATTERN, max_length=512)]

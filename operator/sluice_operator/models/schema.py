@@ -21,8 +21,8 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema, model_validator
 from pydantic.alias_generators import to_camel
 
-from sluice.names import SCHEMA_NAME_PATTERN, STREAM_NAME_PATTERN
-from sluice.retention import quantities as runtime_quantities
+from sluice.core.names import SCHEMA_NAME_PATTERN, STREAM_NAME_PATTERN
+from sluice.services.retention import quantities as runtime_quantities
 
 __all__ = [
     "BYTE_QUANTITY_PATTERN",
@@ -50,9 +50,9 @@ __all__ = [
 
 # Patterns are anchored: OpenAPI (and the API server) search for a pattern anywhere in the value.
 STREAM_NAME_SCHEMA_PATTERN = f"^{STREAM_NAME_PATTERN.pattern}$"
-"""The runtime's stream name rule (``sluice.names.STREAM_NAME_PATTERN``), anchored."""
+"""The runtime's stream name rule (``sluice.core.names.STREAM_NAME_PATTERN``), anchored."""
 DATABASE_SCHEMA_NAME_PATTERN = f"^{SCHEMA_NAME_PATTERN.pattern}$"
-"""The runtime's PostgreSQL schema name rule (``sluice.names.SCHEMA_NAME_PATTERN``), anchored."""
+"""The runtime's PostgreSQL schema name rule (``sluice.core.names.SCHEMA_NAME_PATTERN``), anchored."""
 OBJECT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 """A Kubernetes object name (RFC 1123 subdomain), as used in metadata.name."""
 OBJECT_NAME_MAX_LENGTH = 253
@@ -159,7 +159,7 @@ class SluiceSchemaModel(BaseModel):
 # Shared field types -------------------------------------------------------------------------------------
 
 StreamName = Annotated[str, Field(pattern=STREAM_NAME_SCHEMA_PATTERN, min_length=1, max_length=200)]
-"""A stream name as the runtime stores it (see ``sluice.names``)."""
+"""A stream name as the runtime stores it (see ``sluice.core.names``)."""
 
 ObjectName = Annotated[str, Field(pattern=OBJECT_NAME_PATTERN, min_length=1, max_length=OBJECT_NAME_MAX_LENGTH)]
 """The metadata.name of another object in the same namespace."""

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sluice.consumers.model import GroupDescription
-from sluice.streams import DeliverySemantics
+from sluice.core.streams import DeliverySemantics
+from sluice.services.consumers.model import GroupDescription
 from sluice_operator.errors import UnsupportedSpecError
 from sluice_operator.models.common import ConditionStatus, parse_duration
 from sluice_operator.models.consumer_groups import CommitStrategy, ConsumerGroup, StartFrom

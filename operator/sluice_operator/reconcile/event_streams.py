@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sluice.streams import DeliverySemantics, StreamConfig, StreamInfo
+from sluice.core.streams import DeliverySemantics, StreamConfig, StreamInfo
 from sluice_operator.models.common import ConditionStatus
 from sluice_operator.models.event_streams import DeletionPolicy, EventStream
 from sluice_operator.reconcile.conditions import DesiredCondition, format_time

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sluice.projections.state import ProjectionStatus
+from sluice.services.projections.state import ProjectionStatus
 from sluice_operator.models.common import ConditionStatus
 from sluice_operator.models.projections import Projection
 from sluice_operator.reconcile.conditions import DesiredCondition, format_time

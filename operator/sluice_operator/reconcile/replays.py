@@ -1,5 +1,5 @@
 """What a Replay means: the Job running ``sluice replay`` once; its phase from the Job's status and its
-progress from the replay's record in the database (``sluice.replay``)."""
+progress from the replay's record in the database (``sluice.services.replay``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sluice.replay.model import ReplayProgress, ReplayState
+from sluice.services.replay.model import ReplayProgress, ReplayState
 from sluice_operator.models.common import ConditionStatus, JobPhase
 from sluice_operator.models.replays import Replay
 from sluice_operator.reconcile.conditions import DesiredCondition, format_time

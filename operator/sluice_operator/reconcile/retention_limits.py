@@ -1,13 +1,13 @@
 """The retention limits of a manifest (an EventStream's ``spec.retention`` or a RetentionPolicy) as the
-runtime's ``sluice.retention.RetentionLimits``, and a prune report as status fields."""
+runtime's ``sluice.services.retention.RetentionLimits``, and a prune report as status fields."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from sluice.retention import PruneReport
-from sluice.retention import RetentionLimits as RuntimeRetentionLimits
+from sluice.services.retention import PruneReport
+from sluice.services.retention import RetentionLimits as RuntimeRetentionLimits
 from sluice_operator.models.common import RetentionLimits, parse_byte_quantity, parse_duration
 
 __all__ = ["prune_status_fields", "runtime_limits"]

@@ -11,8 +11,8 @@ from sluice.cli.input_events import parse_event, parse_lines
 from sluice.cli.output import emit_object
 from sluice.cli.running import InvalidInput, open_store, run
 from sluice.cli.settings import output_setting, require_dsn, setting, store_settings
-from sluice.errors import InvalidArgumentError
-from sluice.events import EventData, ExpectedOffset
+from sluice.core.errors import InvalidArgumentError
+from sluice.core.events import EventData, ExpectedOffset
 
 SYMBOLIC_EXPECTATIONS = {expectation.value: expectation for expectation in ExpectedOffset}
 

@@ -6,7 +6,7 @@ Everything is checked before anything is touched: a usage error (exit 2) has no 
 
 The worker never exits because the database is away: at start-up it serves its health endpoint at
 once (not ready, saying why), connects with backoff, and logs each failure; later outages are waited
-out by the worker itself (see sluice.workers.consumer).
+out by the worker itself (see sluice.services.workers.consumer).
 """
 
 from __future__ import annotations
@@ -26,15 +26,15 @@ from sluice.cli.durations import Seconds
 from sluice.cli.retry_settings import retry_policy, retry_settings
 from sluice.cli.running import handle_stop_signals, run
 from sluice.cli.settings import require_dsn, setting
-from sluice.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy, StartFrom, StartPosition
-from sluice.errors import InvalidArgumentError
-from sluice.names import validate_group_id, validate_stream_name
-from sluice.retries.policy import Backoff, default_dead_letter_stream
+from sluice.core.errors import InvalidArgumentError
+from sluice.core.names import validate_group_id, validate_stream_name
+from sluice.services.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy, StartFrom, StartPosition
+from sluice.services.retries.policy import Backoff, default_dead_letter_stream
 
 if TYPE_CHECKING:
-    from sluice.consumers.member import ConsumedEvent
-    from sluice.retries.delivery import Delivery
-    from sluice.workers.consumer import ConsumerSettings
+    from sluice.services.consumers.member import ConsumedEvent
+    from sluice.services.retries.delivery import Delivery
+    from sluice.services.workers.consumer import ConsumerSettings
 
 ResultT = TypeVar("ResultT")
 
@@ -137,10 +137,10 @@ def consume(
     commit, leave the group, exit 0.
     """
     # Imported here: httpx, cloudevents and prometheus-client would slow every other command's start.
-    from sluice.sinks.handler import load_handler  # noqa: PLC0415
-    from sluice.sinks.http import validate_sink_url  # noqa: PLC0415
-    from sluice.workers.consumer import ConsumerSettings  # noqa: PLC0415
-    from sluice.workers.logs import configure_json_logging  # noqa: PLC0415
+    from sluice.services.sinks.handler import load_handler  # noqa: PLC0415
+    from sluice.services.sinks.http import validate_sink_url  # noqa: PLC0415
+    from sluice.services.workers.consumer import ConsumerSettings  # noqa: PLC0415
+    from sluice.services.workers.logs import configure_json_logging  # noqa: PLC0415
 
     if (sink is None) == (handler is None):
         raise click.UsageError("give exactly one of --sink URL or --handler MODULE:FUNCTION")
@@ -214,10 +214,10 @@ async def _consume(
     sink_timeout: float,
     handler: Delivery[ConsumedEvent] | None,
 ) -> None:
-    from sluice.sinks.http import HttpSink  # noqa: PLC0415
-    from sluice.workers.consumer import ConsumerWorker  # noqa: PLC0415
-    from sluice.workers.health_server import HealthServer  # noqa: PLC0415
-    from sluice.workers.startup import connect_when_available  # noqa: PLC0415
+    from sluice.services.sinks.http import HttpSink  # noqa: PLC0415
+    from sluice.services.workers.consumer import ConsumerWorker  # noqa: PLC0415
+    from sluice.services.workers.health_server import HealthServer  # noqa: PLC0415
+    from sluice.services.workers.startup import connect_when_available  # noqa: PLC0415
 
     # Signals are caught from the start: a stop during startup ends the worker before it joins.
     stop_requested = asyncio.Event()

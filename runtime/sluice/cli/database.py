@@ -6,10 +6,10 @@ import asyncio
 
 import click
 
-from sluice.backends.postgres import migrations
 from sluice.cli.running import run
 from sluice.cli.settings import setting
-from sluice.errors import SluiceError
+from sluice.core.errors import SluiceError
+from sluice.storage.postgres import migrations
 
 
 @click.command()
@@ -53,7 +53,7 @@ async def _print_pending(dsn: str, schema_name: str) -> None:
 @click.option("--events", default=1000, show_default=True, help="How many events the tour appends.")
 def demo(events: int) -> None:
     """Start a throwaway PostgreSQL and tour streams, subscriptions, the global log and queues."""
-    from sluice.demo import run_demo  # noqa: PLC0415  (keeps `sluice --help` fast)
+    from sluice.cli.demo import run_demo  # noqa: PLC0415  (keeps `sluice --help` fast)
 
     try:
         asyncio.run(run_demo(events=events))

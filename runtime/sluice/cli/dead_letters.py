@@ -15,7 +15,7 @@ from sluice.cli import group_dead_letters as group_forms
 from sluice.cli.output import emit_object, emit_rows
 from sluice.cli.running import open_store, run
 from sluice.cli.settings import output_setting, require_dsn, store_settings
-from sluice.messages import DeadLetter
+from sluice.core.messages import DeadLetter
 
 DEAD_LETTER_COLUMNS = ["dead_letter_id", "message_id", "event_type", "attempts", "dead_lettered_at", "last_failure"]
 

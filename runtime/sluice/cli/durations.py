@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from sluice.validation import MAX_DURATION
+from sluice.core.validation import MAX_DURATION
 
 MAX_SECONDS = MAX_DURATION.total_seconds()
 

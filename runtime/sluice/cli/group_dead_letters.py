@@ -1,5 +1,5 @@
 """The consumer-group forms of ``sluice dead-letters`` (``--group GROUP`` given, the argument is
-the stream): what each prints, and the calls to ``sluice.retries.group_dead_letters``."""
+the stream): what each prints, and the calls to ``sluice.services.retries.group_dead_letters``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from sluice.cli.output import emit_object, emit_rows
 from sluice.cli.running import open_store
-from sluice.retries import GroupDeadLetter, group_dead_letters
+from sluice.services.retries import GroupDeadLetter, group_dead_letters
 
 GROUP_DEAD_LETTER_COLUMNS = [
     "dead_letter_id",

@@ -13,8 +13,8 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sluice.errors import InvalidArgumentError
-from sluice.events import EventData
+from sluice.core.errors import InvalidArgumentError
+from sluice.core.events import EventData
 
 ENVELOPE_KEYS = frozenset({"type", "data", "metadata", "id"})
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from sluice.events import RecordedEvent
+from sluice.core.events import RecordedEvent
 
 MAX_CELL_WIDTH = 60
 

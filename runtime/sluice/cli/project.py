@@ -17,13 +17,13 @@ import sluice
 from sluice.cli.consume import checked
 from sluice.cli.running import handle_stop_signals, run
 from sluice.cli.settings import require_dsn, setting
-from sluice.errors import InvalidArgumentError
-from sluice.names import validate_stream_name
-from sluice.projections.options import MAXIMUM_BATCH_SIZE, ProjectionOptions, ProjectionStart
-from sluice.projections.projection import Projection, validate_projection_name
+from sluice.core.errors import InvalidArgumentError
+from sluice.core.names import validate_stream_name
+from sluice.services.projections.options import MAXIMUM_BATCH_SIZE, ProjectionOptions, ProjectionStart
+from sluice.services.projections.projection import Projection, validate_projection_name
 
 if TYPE_CHECKING:
-    from sluice.projections.worker import ProjectionSettings
+    from sluice.services.projections.worker import ProjectionSettings
 
 
 @click.command()
@@ -72,10 +72,10 @@ def project(
     With --sql-target, Sluice creates the table (a view on <table>__v<N>) and upserts each event by key;
     with --handler, your code applies each batch. SIGTERM or SIGINT: commit the batch in hand, exit 0.
     """
-    from sluice.projections.entrypoints import load_projection  # noqa: PLC0415
-    from sluice.projections.sql_target import parse_sql_target, sql_projection  # noqa: PLC0415
-    from sluice.projections.worker import ProjectionSettings  # noqa: PLC0415
-    from sluice.workers.logs import configure_json_logging  # noqa: PLC0415
+    from sluice.services.projections.entrypoints import load_projection  # noqa: PLC0415
+    from sluice.services.projections.sql_target import parse_sql_target, sql_projection  # noqa: PLC0415
+    from sluice.services.projections.worker import ProjectionSettings  # noqa: PLC0415
+    from sluice.services.workers.logs import configure_json_logging  # noqa: PLC0415
 
     if (sql_target is None) == (handler is None):
         raise click.UsageError("give exactly one of --sql-target JSON or --handler MODULE:ATTRIBUTE")
@@ -106,7 +106,7 @@ def project(
 
 
 async def _project(*, dsn: str, schema_name: str, projection: Projection, settings: ProjectionSettings) -> None:
-    from sluice.projections.worker import ProjectionWorker  # noqa: PLC0415
+    from sluice.services.projections.worker import ProjectionWorker  # noqa: PLC0415
 
     stop_requested = asyncio.Event()
     workers: list[ProjectionWorker] = []

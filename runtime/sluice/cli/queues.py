@@ -13,8 +13,8 @@ from sluice.cli.input_events import parse_event, parse_lines
 from sluice.cli.output import emit_rows, to_json
 from sluice.cli.running import InvalidInput, open_store, run
 from sluice.cli.settings import output_setting, require_dsn, store_settings
-from sluice.errors import InvalidArgumentError
-from sluice.messages import QueueMessage
+from sluice.core.errors import InvalidArgumentError
+from sluice.core.messages import QueueMessage
 
 
 @click.command()

@@ -12,8 +12,8 @@ import click
 from sluice.cli.output import emit_event
 from sluice.cli.running import handle_stop_signals, one_line, one_line_logs, open_store, run
 from sluice.cli.settings import output_setting, require_dsn, store_settings
-from sluice.errors import ConnectionLostError, DatabaseBusyError
-from sluice.events import Direction, RecordedEvent
+from sluice.core.errors import ConnectionLostError, DatabaseBusyError
+from sluice.core.events import Direction, RecordedEvent
 from sluice.store import EventStore
 
 

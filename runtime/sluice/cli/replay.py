@@ -24,9 +24,9 @@ from sluice.cli.output import emit_object, emit_rows
 from sluice.cli.reading import parse_time
 from sluice.cli.running import InvalidInput, handle_stop_signals, open_store, run
 from sluice.cli.settings import output_setting, require_dsn, setting, store_settings
-from sluice.errors import InvalidArgumentError
-from sluice.replay import ReplayProgress, ReplayRequest, Replays, ReplayState, ReplayTargetKind
-from sluice.replay.model import MAXIMUM_BATCH_SIZE
+from sluice.core.errors import InvalidArgumentError
+from sluice.services.replay import ReplayProgress, ReplayRequest, Replays, ReplayState, ReplayTargetKind
+from sluice.services.replay.model import MAXIMUM_BATCH_SIZE
 
 CANCELLED_EXIT_CODE = 3
 LIST_COLUMNS = ("name", "state", "stream", "target", "target_name", "events_done", "events_total", "percent")

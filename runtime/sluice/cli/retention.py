@@ -15,7 +15,7 @@ import click
 from sluice.cli.output import emit_object, emit_rows
 from sluice.cli.running import open_store, run
 from sluice.cli.settings import output_setting, require_dsn, store_settings
-from sluice.retention import (
+from sluice.services.retention import (
     DEFAULT_BATCH_SIZE,
     CleanupWindow,
     PruneReport,
@@ -26,8 +26,8 @@ from sluice.retention import (
     list_policies,
     set_policy,
 )
-from sluice.retention.model import DEFAULT_CLEANUP_INTERVAL
-from sluice.retention.quantities import format_duration, parse_byte_size, parse_duration
+from sluice.services.retention.model import DEFAULT_CLEANUP_INTERVAL
+from sluice.services.retention.quantities import format_duration, parse_byte_size, parse_duration
 
 POLICY_COLUMNS = ["pattern", "max_age", "max_events", "max_bytes", "window", "interval", "mode", "last_applied_at"]
 REPORT_COLUMNS = ["stream", "pruned_events", "pruned_bytes", "oldest_retained", "held_back_by", "truncated", "skipped"]

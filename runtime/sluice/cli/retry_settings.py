@@ -15,8 +15,8 @@ import click
 
 from sluice.cli.durations import Seconds
 from sluice.cli.settings import CommandT, environment_variable, setting
-from sluice.errors import InvalidArgumentError
-from sluice.retries.policy import Backoff, RetryPolicy
+from sluice.core.errors import InvalidArgumentError
+from sluice.services.retries.policy import Backoff, RetryPolicy
 
 DEFAULT_DELAY = 0.2
 DEFAULT_MAX_DELAY = 10.0

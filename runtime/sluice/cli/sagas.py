@@ -13,9 +13,9 @@ from sluice.cli.durations import Seconds
 from sluice.cli.output import emit_object, emit_rows
 from sluice.cli.running import handle_stop_signals, open_store, run
 from sluice.cli.settings import output_setting, require_dsn, setting, store_settings
-from sluice.sagas.documents import instance_document, parse_saga_id, record_document
-from sluice.sagas.model import SagaStatus
-from sluice.sagas.repositories import saga_repository
+from sluice.services.sagas.documents import instance_document, parse_saga_id, record_document
+from sluice.services.sagas.model import SagaStatus
+from sluice.services.sagas.repositories import saga_repository
 
 SAGA_COLUMNS = ["saga_id", "saga_name", "correlation_id", "status", "current_step", "version", "updated_at"]
 HISTORY_COLUMNS = ["recorded_at", "version", "kind", "step", "attempt", "detail"]
@@ -48,8 +48,8 @@ def run_worker(
     *, saga_spec: str, worker_id: str | None, lease_seconds: float, concurrency: int, dsn: str | None, schema_name: str
 ) -> None:
     """Run a saga worker until SIGTERM or SIGINT (what it was doing is resumed by the next worker)."""
-    from sluice.sagas.loading import load_saga  # noqa: PLC0415  (imports the user's module)
-    from sluice.sagas.worker import run_saga_worker  # noqa: PLC0415
+    from sluice.services.sagas.loading import load_saga  # noqa: PLC0415  (imports the user's module)
+    from sluice.services.sagas.worker import run_saga_worker  # noqa: PLC0415
 
     database = require_dsn(dsn)
     try:

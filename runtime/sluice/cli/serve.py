@@ -125,9 +125,9 @@ def serve(  # noqa: PLR0917  (click passes the options positionally)
         load_policy_file,
         policy_from_environment,
     )
-    from sluice.serve import ServeSettings, ServingAddresses  # noqa: PLC0415
-    from sluice.serve import serve as run_gateway  # noqa: PLC0415
     from sluice.serving.garbage_collection import settle_after_startup  # noqa: PLC0415
+    from sluice.serving.serve import ServeSettings, ServingAddresses  # noqa: PLC0415
+    from sluice.serving.serve import serve as run_gateway  # noqa: PLC0415
 
     if (tls_certificate is None) != (tls_key is None):
         raise click.UsageError("give both --tls-certificate and --tls-key, or neither")

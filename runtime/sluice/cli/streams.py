@@ -14,9 +14,9 @@ from sluice.cli.durations import Seconds
 from sluice.cli.output import emit_object, emit_rows
 from sluice.cli.running import open_store, run
 from sluice.cli.settings import output_setting, require_dsn, setting, store_settings
-from sluice.compression import DEFAULT_COMPRESSION_THRESHOLD, Compression
+from sluice.core.compression import DEFAULT_COMPRESSION_THRESHOLD, Compression
+from sluice.core.streams import DeliverySemantics, StreamConfig, StreamInfo, StreamType
 from sluice.store import EventStore
-from sluice.streams import DeliverySemantics, StreamConfig, StreamInfo, StreamType
 
 CommandT = TypeVar("CommandT", bound=Callable[..., Any])
 

@@ -22,7 +22,7 @@ import grpc
 from google.protobuf.message import Message
 
 from sluice.client.remote_errors import error_from_rpc
-from sluice.errors import RemoteCallError, SluiceError
+from sluice.core.errors import RemoteCallError, SluiceError
 
 ItemT = TypeVar("ItemT")
 

@@ -6,7 +6,7 @@
             print(event.offset, event.data)
 
 Errors are the library's own (``sluice.ConcurrencyError``, ``sluice.StaleReceiptError``, ...);
-failures of the transport raise ``sluice.errors.RemoteCallError``.
+failures of the transport raise ``sluice.core.errors.RemoteCallError``.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from sluice.client.received import ReceivedEvent
 from sluice.client.remote_errors import error_from_rpc
 from sluice.client.settings import ClientTls, call_metadata
 from sluice.client.subscription import Subscription
-from sluice.consumers.options import StartFrom, StartPosition
-from sluice.errors import InvalidArgumentError
-from sluice.event_types import EventTypeRegistry, default_registry
-from sluice.events import AppendResult, Direction, ExpectedOffset
-from sluice.messages import EnqueueResult
+from sluice.core.errors import InvalidArgumentError
+from sluice.core.event_types import EventTypeRegistry, default_registry
+from sluice.core.events import AppendResult, Direction, ExpectedOffset
+from sluice.core.messages import EnqueueResult
+from sluice.core.streams import DeliverySemantics, StreamType
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
-from sluice.streams import DeliverySemantics, StreamType
+from sluice.services.consumers.options import StartFrom, StartPosition
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 DEFAULT_RECONNECT_FOR = timedelta(minutes=1)

@@ -21,7 +21,7 @@ from typing import Any, Self
 from sluice.client.bidirectional_call import BidirectionalCall, Reconnection
 from sluice.client.received import ReceivedEvent, event_fields
 from sluice.client.remote_errors import error_from_code
-from sluice.errors import InvalidArgumentError
+from sluice.core.errors import InvalidArgumentError
 from sluice.rpc.v1 import sluice_pb2
 
 

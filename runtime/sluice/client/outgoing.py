@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 import pydantic_core
 
-from sluice.errors import InvalidArgumentError
-from sluice.event_types import EventTypeRegistry
-from sluice.events import BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE
-from sluice.payloads import encode_metadata, refuse_non_finite_numbers
+from sluice.core.errors import InvalidArgumentError
+from sluice.core.event_types import EventTypeRegistry
+from sluice.core.events import BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE
+from sluice.core.payloads import encode_metadata, refuse_non_finite_numbers
 from sluice.rpc.v1 import sluice_pb2
 
 

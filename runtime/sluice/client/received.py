@@ -10,8 +10,8 @@ from typing import Any
 
 import pydantic_core
 
-from sluice.event_types import EventTypeRegistry, default_registry
-from sluice.events import JSON_CONTENT_TYPE
+from sluice.core.event_types import EventTypeRegistry, default_registry
+from sluice.core.events import JSON_CONTENT_TYPE
 from sluice.rpc.v1 import sluice_pb2
 
 

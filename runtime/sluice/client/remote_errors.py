@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import grpc
 
-from sluice.errors import RemoteCallError, SluiceError
+from sluice.core.errors import RemoteCallError, SluiceError
 
 ERROR_CODE_METADATA_KEY = "sluice-error-code"
 

@@ -20,7 +20,7 @@ from sluice.console import group_pages, health_pages, login_pages, operations_pa
 from sluice.console.authentication import ConsoleSession
 from sluice.console.lag_history import LagHistory
 from sluice.console.rendering import render
-from sluice.errors import SluiceError, UnauthenticatedError
+from sluice.core.errors import SluiceError, UnauthenticatedError
 from sluice.rest.context import ServerContext
 from sluice.rest.problems import status_for
 

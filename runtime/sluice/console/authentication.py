@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
-from sluice.errors import PermissionDeniedError, SluiceError, UnauthenticatedError
+from sluice.core.errors import PermissionDeniedError, SluiceError, UnauthenticatedError
 from sluice.rest.context import ServerContext
 from sluice.security.authentication import ANONYMOUS
 from sluice.security.authorizer import Authorizer

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 
 from sluice.console.authentication import CSRF_FIELD, ConsoleSession
-from sluice.errors import InvalidArgumentError
+from sluice.core.errors import InvalidArgumentError
 
 MAX_FORM_BYTES = 64 * 1024
 

@@ -15,12 +15,12 @@ from sluice.console.forms import checked_form, first, integers
 from sluice.console.lag_chart import LagChart, lag_chart
 from sluice.console.lag_history import LagHistory, sample_of
 from sluice.console.rendering import CONSOLE_PATH, CurrentViewer, Viewer, render
-from sluice.consumers.model import GroupDescription
-from sluice.consumers.options import StartFrom, StartPosition
-from sluice.errors import InvalidArgumentError
+from sluice.core.errors import InvalidArgumentError
 from sluice.rest.schemas import NAME_PATTERN
-from sluice.retries import group_dead_letters
 from sluice.security.permissions import Permission
+from sluice.services.consumers.model import GroupDescription
+from sluice.services.consumers.options import StartFrom, StartPosition
+from sluice.services.retries import group_dead_letters
 
 logger = logging.getLogger(__name__)
 router = APIRouter()

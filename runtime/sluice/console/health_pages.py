@@ -9,9 +9,9 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from sluice.console.rendering import CurrentViewer, render
-from sluice.health.checks import check_readiness, check_stream_health
-from sluice.health.model import StreamHealth
-from sluice.streams import StreamType
+from sluice.core.streams import StreamType
+from sluice.observability.health.checks import check_readiness, check_stream_health
+from sluice.observability.health.model import StreamHealth
 
 router = APIRouter()
 

@@ -18,8 +18,8 @@ import dataclasses
 import logging
 from datetime import UTC, datetime, timedelta
 
-from sluice.consumers.model import GroupDescription
-from sluice.errors import SluiceError
+from sluice.core.errors import SluiceError
+from sluice.services.consumers.model import GroupDescription
 from sluice.store import EventStore
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from sluice.console.authentication import TOKEN_COOKIE, ForgedFormError
 from sluice.console.forms import first, read_form
 from sluice.console.rendering import CONSOLE_PATH, console_session, render
-from sluice.errors import UnauthenticatedError
+from sluice.core.errors import UnauthenticatedError
 
 logger = logging.getLogger(__name__)
 router = APIRouter()

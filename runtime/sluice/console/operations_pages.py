@@ -14,12 +14,12 @@ from starlette.responses import Response
 
 from sluice.console.rendering import CurrentViewer, render
 from sluice.console.stream_views import retention_policies
-from sluice.errors import ProjectionNotFoundError
-from sluice.projections.status import ProjectionStatus, projection_status
-from sluice.replay import Replays
+from sluice.core.errors import ProjectionNotFoundError
 from sluice.rest.schemas import NAME_PATTERN
-from sluice.sagas.repositories import saga_repository
 from sluice.security.authorized_services import saga_resource
+from sluice.services.projections.status import ProjectionStatus, projection_status
+from sluice.services.replay import Replays
+from sluice.services.sagas.repositories import saga_repository
 
 router = APIRouter()
 

@@ -11,10 +11,10 @@ from starlette.responses import RedirectResponse, Response
 
 from sluice.console.forms import checked_form, integers
 from sluice.console.rendering import CONSOLE_PATH, CurrentViewer, render
-from sluice.errors import StreamTypeError
+from sluice.core.errors import StreamTypeError
+from sluice.core.streams import StreamType
 from sluice.rest.schemas import NAME_PATTERN
 from sluice.security.permissions import Permission
-from sluice.streams import StreamType
 
 logger = logging.getLogger(__name__)
 router = APIRouter()

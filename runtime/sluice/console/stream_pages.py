@@ -21,11 +21,11 @@ from sluice.console.stream_views import (
     retention_of,
     retention_policies,
 )
-from sluice.errors import InvalidArgumentError
-from sluice.events import Direction, RecordedEvent
+from sluice.core.errors import InvalidArgumentError
+from sluice.core.events import Direction, RecordedEvent
+from sluice.core.streams import StreamInfo, StreamType
 from sluice.rest.schemas import NAME_PATTERN
 from sluice.store import EventStore
-from sluice.streams import StreamInfo, StreamType
 
 router = APIRouter()
 

@@ -9,13 +9,13 @@ from datetime import datetime
 from typing import Any
 
 from sluice.console.rendering import pretty_json
-from sluice.consumers.model import GroupDescription
-from sluice.errors import GroupNotFoundError, SluiceError
-from sluice.events import RecordedEvent
-from sluice.retention import RetentionPolicy, list_policies
-from sluice.retention.patterns import most_specific
+from sluice.core.errors import GroupNotFoundError, SluiceError
+from sluice.core.events import RecordedEvent
+from sluice.core.streams import StreamInfo, StreamType
+from sluice.services.consumers.model import GroupDescription
+from sluice.services.retention import RetentionPolicy, list_policies
+from sluice.services.retention.patterns import most_specific
 from sluice.store import EventStore
-from sluice.streams import StreamInfo, StreamType
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

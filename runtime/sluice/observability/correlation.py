@@ -2,7 +2,7 @@
 
 ``with correlation_context("request-42"):`` makes every log record, span and append inside the block
 (including tasks started inside it, which copy the context) carry that id. It is the lowest layer of
-observability: ``sluice.batches`` imports it, so it imports nothing from Sluice but its errors.
+observability: ``sluice.core.batches`` imports it, so it imports nothing from Sluice but its errors.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import contextlib
 import contextvars
 from collections.abc import Iterator
 
-from sluice.errors import InvalidArgumentError
+from sluice.core.errors import InvalidArgumentError
 
 MAX_CORRELATION_ID_LENGTH = 200
 

@@ -17,7 +17,8 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sluice.errors import GroupNotFoundError, InvalidArgumentError, SluiceError, StreamNotFoundError
+from sluice.core.errors import GroupNotFoundError, InvalidArgumentError, SluiceError, StreamNotFoundError
+from sluice.core.streams import StreamInfo, StreamType
 from sluice.observability.metrics import (
     SluiceMetrics,
     default_metrics,
@@ -30,7 +31,6 @@ from sluice.observability.metrics import (
     set_queue_depth,
     set_stream_partition,
 )
-from sluice.streams import StreamInfo, StreamType
 
 if TYPE_CHECKING:
     from sluice.store import EventStore

@@ -13,7 +13,7 @@ from typing import TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
-from sluice.errors import InvalidArgumentError
+from sluice.core.errors import InvalidArgumentError
 from sluice.observability.correlation import current_correlation_id
 
 JSON_FIELDS = "{asctime}{levelname}{name}{message}{correlation_id}"

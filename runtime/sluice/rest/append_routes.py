@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from sluice.events import EventData
+from sluice.core.events import EventData
 from sluice.rest.authentication import AppendingStore, Principal
 from sluice.rest.problems import problem_responses
 from sluice.rest.schemas import MAX_OFFSET, NAME_PATTERN

@@ -15,8 +15,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.responses import RedirectResponse
 
-from sluice.group_commit import AppendBatcher
-from sluice.health.model import HealthSettings
+from sluice.observability.health.model import HealthSettings
 from sluice.observability.lag_refresher import DEFAULT_REFRESH_INTERVAL, LagRefresher
 from sluice.observability.metrics import SluiceMetrics, default_metrics
 from sluice.rest import (
@@ -36,6 +35,7 @@ from sluice.rest.problems import add_problem_schemas, install_problem_handlers
 from sluice.rest.unexpected_errors import UnexpectedErrorMiddleware
 from sluice.security.authentication import Authenticator
 from sluice.security.policy import AccessPolicy
+from sluice.services.group_commit import AppendBatcher
 from sluice.store import EventStore
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sluice.errors import PayloadTooLargeError
+from sluice.core.errors import PayloadTooLargeError
 from sluice.rest.problems import problem_at
 
 ONE_MEBIBYTE = 1024 * 1024

@@ -6,14 +6,14 @@ import dataclasses
 
 from fastapi import Request
 
-from sluice.group_commit import AppendBatcher, BatchedEventStore
-from sluice.health.model import HealthSettings
+from sluice.observability.health.model import HealthSettings
 from sluice.observability.metrics import SluiceMetrics
 from sluice.security.authentication import Authenticator
 from sluice.security.authorized_store import authorized_store
 from sluice.security.authorizer import Authorizer
 from sluice.security.permissions import Permission
 from sluice.security.policy import AccessPolicy
+from sluice.services.group_commit import AppendBatcher, BatchedEventStore
 from sluice.store import EventStore
 
 

@@ -16,12 +16,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from sluice.events import JSON_CONTENT_TYPE
+from sluice.core.events import JSON_CONTENT_TYPE
 from sluice.rest.authentication import CallerStore, Principal
 from sluice.rest.problems import problem_responses
 from sluice.rest.schemas import NAME_PATTERN, DeadLetterSelection
-from sluice.retries import GroupDeadLetter
 from sluice.security.authorized_services import CallerGroupDeadLetters
+from sluice.services.retries import GroupDeadLetter
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/event-streams", tags=["consumer group dead letters"])

@@ -8,8 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from sluice.consumers.options import StartFrom, StartPosition
-from sluice.errors import GroupNotFoundError, InvalidArgumentError
+from sluice.core.errors import GroupNotFoundError, InvalidArgumentError
 from sluice.rest.authentication import CallerStore, Principal
 from sluice.rest.problems import problem_responses
 from sluice.rest.schemas import (
@@ -21,6 +20,7 @@ from sluice.rest.schemas import (
     group_detail,
     group_lag,
 )
+from sluice.services.consumers.options import StartFrom, StartPosition
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/event-streams", tags=["consumer groups"])

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from sluice.health.checks import check_readiness
-from sluice.health.model import Readiness
+from sluice.observability.health.checks import check_readiness
+from sluice.observability.health.model import Readiness
 from sluice.observability.metrics import METRICS_CONTENT_TYPE
 from sluice.rest.context import ServerContext, server_context
 from sluice.rest.schemas import Liveness

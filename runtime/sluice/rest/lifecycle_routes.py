@@ -16,12 +16,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from sluice.compression import Compression
-from sluice.errors import StreamNotFoundError
+from sluice.core.compression import Compression
+from sluice.core.errors import StreamNotFoundError
+from sluice.core.streams import StreamInfo, StreamType
 from sluice.rest.authentication import CallerStore, Principal
 from sluice.rest.problems import problem_responses
 from sluice.rest.schemas import NAME_PATTERN
-from sluice.streams import StreamInfo, StreamType
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["stream lifecycle"])

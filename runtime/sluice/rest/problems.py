@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sluice.errors import (
+from sluice.core.errors import (
     ConflictError,
     ConnectionLostError,
     CorruptPayloadError,
@@ -38,7 +38,7 @@ from sluice.errors import (
     UnavailableError,
     category_of,
 )
-from sluice.health.checks import DATABASE_UNREACHABLE_ERRORS
+from sluice.observability.health.checks import DATABASE_UNREACHABLE_ERRORS
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:sluice:problem:"
@@ -58,7 +58,7 @@ STATUS_BY_CATEGORY: Mapping[type[SluiceError], int] = {
     UnauthenticatedError: 401,
     PermissionDeniedError: 403,
 }
-"""One status per category (``sluice.errors.CATEGORIES``), so a new error class needs no entry here."""
+"""One status per category (``sluice.core.errors.CATEGORIES``), so a new error class needs no entry here."""
 
 
 class StatusOverride(NamedTuple):

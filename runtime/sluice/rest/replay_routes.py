@@ -14,11 +14,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
-from sluice.replay import ReplayProgress, ReplayState, ReplayTargetKind
-from sluice.replay.model import REPLAY_NAME_PATTERN
 from sluice.rest.authentication import CallerStore, Principal
 from sluice.rest.problems import problem_responses
 from sluice.security.authorized_services import CallerReplays
+from sluice.services.replay import ReplayProgress, ReplayState, ReplayTargetKind
+from sluice.services.replay.model import REPLAY_NAME_PATTERN
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/replays", tags=["replays"])

@@ -18,9 +18,9 @@ from pydantic import BaseModel, Field
 from sluice.rest.authentication import CallerStore
 from sluice.rest.problems import problem_responses
 from sluice.rest.schemas import NAME_PATTERN
-from sluice.sagas.documents import history_document, instance_document
-from sluice.sagas.model import SagaInstance, SagaStatus
 from sluice.security.authorized_services import CallerSagas
+from sluice.services.sagas.documents import history_document, instance_document
+from sluice.services.sagas.model import SagaInstance, SagaStatus
 
 router = APIRouter(prefix="/api/sagas", tags=["sagas"])
 

@@ -13,12 +13,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from sluice.consumers.model import GroupDescription, GroupSummary
-from sluice.messages import DeadLetter
-from sluice.streams import DeliverySemantics, StreamInfo, StreamType
+from sluice.core.messages import DeadLetter
+from sluice.core.streams import DeliverySemantics, StreamInfo, StreamType
+from sluice.services.consumers.model import GroupDescription, GroupSummary
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$"
-"""Stream, queue, group and consumer ids (see ``sluice.names``)."""
+"""Stream, queue, group and consumer ids (see ``sluice.core.names``)."""
 MAX_OFFSET = 2**63 - 1
 
 StreamName = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=200)]

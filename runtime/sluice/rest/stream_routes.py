@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
-from sluice.consumers.model import GroupDescription
-from sluice.errors import GroupNotFoundError
-from sluice.health.model import StreamHealth
+from sluice.core.errors import GroupNotFoundError
+from sluice.core.streams import StreamConfig
+from sluice.observability.health.model import StreamHealth
 from sluice.rest.authentication import CallerStore, Principal
 from sluice.rest.context import ServerContext, server_context
 from sluice.rest.problems import problem_responses
@@ -29,8 +29,8 @@ from sluice.rest.schemas import (
     stream_summary,
 )
 from sluice.security.authorized_services import CallerHealth
+from sluice.services.consumers.model import GroupDescription
 from sluice.store import EventStore
-from sluice.streams import StreamConfig
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/event-streams", tags=["event streams"])

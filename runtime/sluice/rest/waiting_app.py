@@ -13,7 +13,7 @@ from collections.abc import Callable
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from sluice.health.model import Readiness
+from sluice.observability.health.model import Readiness
 from sluice.observability.metrics import METRICS_CONTENT_TYPE, SluiceMetrics, default_metrics
 from sluice.rest.problems import (
     DATABASE_UNAVAILABLE_CODE,

@@ -15,7 +15,7 @@ from typing import Any
 
 import grpc
 
-from sluice.errors import SluiceError, UnauthenticatedError
+from sluice.core.errors import SluiceError, UnauthenticatedError
 from sluice.observability.correlation import MAX_CORRELATION_ID_LENGTH, correlation_context
 from sluice.rpc.call_context import CORRELATION_ID_METADATA_KEY
 from sluice.rpc.status_codes import abort_with, sluice_error_of

@@ -15,9 +15,16 @@ import pydantic_core
 from google.protobuf import duration_pb2, timestamp_pb2
 from pydantic_core import core_schema
 
-from sluice.errors import InvalidArgumentError
-from sluice.events import BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE, Direction, EventData, ExpectedOffset, RecordedEvent
-from sluice.messages import QueueMessage
+from sluice.core.errors import InvalidArgumentError
+from sluice.core.events import (
+    BINARY_CONTENT_TYPE,
+    JSON_CONTENT_TYPE,
+    Direction,
+    EventData,
+    ExpectedOffset,
+    RecordedEvent,
+)
+from sluice.core.messages import QueueMessage
 from sluice.rpc.request_limits import checked_offset, duration_value, timestamp_value
 from sluice.rpc.v1 import sluice_pb2
 

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from sluice.errors import ConnectionLostError, DatabaseBusyError, SluiceError
+from sluice.core.errors import ConnectionLostError, DatabaseBusyError, SluiceError
 
 logger = logging.getLogger(__name__)
 

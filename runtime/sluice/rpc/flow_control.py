@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sluice.errors import InvalidArgumentError
+from sluice.core.errors import InvalidArgumentError
 
 MAX_CREDITS = 100_000
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Hashable
 
-from sluice.events import RecordedEvent
+from sluice.core.events import RecordedEvent
 from sluice.rpc.database_outages import DEFAULT_GIVE_UP_AFTER_SECONDS, TRANSIENT_ERRORS, OutageRetry
 from sluice.rpc.subscription_sending import SubscriptionBuffer
 from sluice.store import EventStore

@@ -17,10 +17,7 @@ from typing import Any
 
 import grpc
 
-from sluice.consumers.member import GroupMember
-from sluice.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy, StartFrom, StartPosition
-from sluice.consumers.reader import GroupConsumption
-from sluice.errors import InvalidArgumentError
+from sluice.core.errors import InvalidArgumentError
 from sluice.rpc.call_context import Draining
 from sluice.rpc.concurrent_tasks import run_until_first_ends
 from sluice.rpc.conversions import datetime_from_timestamp, recorded_event_message, timedelta_from_duration
@@ -29,6 +26,9 @@ from sluice.rpc.request_limits import checked_offset
 from sluice.rpc.serialized_writer import SerializedWriter
 from sluice.rpc.status_codes import sluice_error_of, translate_errors
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
+from sluice.services.consumers.member import GroupMember
+from sluice.services.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy, StartFrom, StartPosition
+from sluice.services.consumers.reader import GroupConsumption
 from sluice.store import EventStore
 
 ASSIGNMENT_CHECK_SECONDS = 0.2

@@ -17,8 +17,8 @@ from typing import Any
 
 import grpc
 
-from sluice.errors import InvalidArgumentError
-from sluice.messages import Receipt
+from sluice.core.errors import InvalidArgumentError
+from sluice.core.messages import Receipt
 from sluice.rpc.call_context import Draining, correlation_id_of
 from sluice.rpc.concurrent_tasks import run_until_first_ends
 from sluice.rpc.conversions import event_data_from_message, queue_message_message, timedelta_from_duration

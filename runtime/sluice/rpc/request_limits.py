@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from sluice.errors import InvalidArgumentError
-from sluice.messages import Receipt
+from sluice.core.errors import InvalidArgumentError
+from sluice.core.messages import Receipt
 
 MAX_OFFSET = 2**63 - 1
 """Offsets, limits, message ids and epochs are bigint in the database."""

@@ -22,8 +22,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from sluice.errors import InvalidArgumentError
-from sluice.group_commit import AppendBatcher, BatchedEventStore, batched
+from sluice.core.errors import InvalidArgumentError
 from sluice.rpc.authentication import AuthenticationInterceptor
 from sluice.rpc.call_context import Draining
 from sluice.rpc.database_outages import DEFAULT_GIVE_UP_AFTER_SECONDS
@@ -35,6 +34,7 @@ from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
 from sluice.security.authentication import Authenticator
 from sluice.security.caller_scope import caller_scoped_store
 from sluice.security.policy import AccessPolicy
+from sluice.services.group_commit import AppendBatcher, BatchedEventStore, batched
 from sluice.store import EventStore
 
 DEFAULT_GRACE_SECONDS = 10.0

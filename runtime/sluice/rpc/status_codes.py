@@ -19,8 +19,8 @@ from typing import Any, NamedTuple, NoReturn, TypeVar
 import grpc
 import pydantic
 
-from sluice import errors
-from sluice.validation import invalid_argument
+from sluice.core import errors
+from sluice.core.validation import invalid_argument
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ STATUS_BY_CATEGORY: Mapping[type[errors.SluiceError], grpc.StatusCode] = {
     errors.UnauthenticatedError: grpc.StatusCode.UNAUTHENTICATED,
     errors.PermissionDeniedError: grpc.StatusCode.PERMISSION_DENIED,
 }
-"""One status per category (``sluice.errors.CATEGORIES``), so a new error class needs no entry here."""
+"""One status per category (``sluice.core.errors.CATEGORIES``), so a new error class needs no entry here."""
 
 
 class StatusOverride(NamedTuple):

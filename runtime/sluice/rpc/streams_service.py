@@ -16,7 +16,9 @@ from typing import Any, cast
 
 import grpc
 
-from sluice.errors import InvalidArgumentError, StreamTypeError
+from sluice.core.errors import InvalidArgumentError, StreamTypeError
+from sluice.core.streams import DeliverySemantics, StreamConfig, StreamInfo, StreamType
+from sluice.core.validation import MAX_INT32, check_integer
 from sluice.rpc.call_context import Draining, correlation_id_of
 from sluice.rpc.conversions import (
     datetime_from_timestamp,
@@ -38,8 +40,6 @@ from sluice.rpc.subscription_sending import (
 )
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
 from sluice.store import EventStore
-from sluice.streams import DeliverySemantics, StreamConfig, StreamInfo, StreamType
-from sluice.validation import MAX_INT32, check_integer
 
 READ_BATCH_EVENTS = 500
 """Events per Read message (a page of the store is cut into messages of this size)."""

@@ -34,7 +34,7 @@ from typing import Any
 
 import grpc
 
-from sluice.events import RecordedEvent
+from sluice.core.events import RecordedEvent
 from sluice.rpc.conversions import recorded_event_message
 from sluice.rpc.v1 import sluice_pb2
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from sluice.errors import InvalidArgumentError, UnauthenticatedError
+from sluice.core.errors import InvalidArgumentError, UnauthenticatedError
 
 ANONYMOUS = "anonymous"
 """The principal of callers when no authenticator is configured (an access policy may grant it)."""

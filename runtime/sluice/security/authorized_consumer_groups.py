@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sluice.consumers.model import GroupDescription, GroupSummary
-from sluice.consumers.options import ConsumerGroupOptions, StartPosition
-from sluice.consumers.reader import ConsumerGroupReader, GroupBatchConsumption, GroupConsumption
 from sluice.security.authorizer import Authorizer
 from sluice.security.operation_permissions import GROUP_PERMISSIONS, required_permission
+from sluice.services.consumers.model import GroupDescription, GroupSummary
+from sluice.services.consumers.options import ConsumerGroupOptions, StartPosition
+from sluice.services.consumers.reader import ConsumerGroupReader, GroupBatchConsumption, GroupConsumption
 
 
 class AuthorizedConsumerGroups(ConsumerGroupReader):

@@ -20,16 +20,16 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sluice.health.checks import DEFAULT_PROBE_TIMEOUT, check_stream_health
-from sluice.health.model import HealthThresholds, StreamHealth
-from sluice.replay import ReplayProgress, Replays
-from sluice.retries import GroupDeadLetter, group_dead_letters
-from sluice.sagas.model import SagaInstance, SagaRecord, SagaStatus
-from sluice.sagas.repositories import saga_repository
+from sluice.observability.health.checks import DEFAULT_PROBE_TIMEOUT, check_stream_health
+from sluice.observability.health.model import HealthThresholds, StreamHealth
 from sluice.security.authorized_store import PolicyEnforcingStore
 from sluice.security.authorizer import Authorizer
 from sluice.security.operation_permissions import SERVICE_PERMISSIONS, required_permission
 from sluice.security.permissions import Permission
+from sluice.services.replay import ReplayProgress, Replays
+from sluice.services.retries import GroupDeadLetter, group_dead_letters
+from sluice.services.sagas.model import SagaInstance, SagaRecord, SagaStatus
+from sluice.services.sagas.repositories import saga_repository
 from sluice.store.event_store import EventStore
 
 

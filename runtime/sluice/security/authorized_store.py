@@ -21,16 +21,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from sluice.consumers.reader import ConsumerGroupReader
-from sluice.events import GlobalPosition, RecordedEvent
+from sluice.core.events import GlobalPosition, RecordedEvent
+from sluice.core.streams import StreamInfo
 from sluice.security.authorized_consumer_groups import AuthorizedConsumerGroups
 from sluice.security.authorizer import Authorizer
 from sluice.security.operation_permissions import STORE_PERMISSIONS, required_permission
 from sluice.security.permissions import Permission
 from sluice.security.policy import AccessPolicy
+from sluice.services.consumers.reader import ConsumerGroupReader
 from sluice.store.event_store import EventStore
 from sluice.store.forwarding import ForwardingStore
-from sluice.streams import StreamInfo
 
 
 def authorized_store(store: EventStore, *, principal: str, policy: AccessPolicy) -> AuthorizedStore:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from sluice.errors import PermissionDeniedError
+from sluice.core.errors import PermissionDeniedError
 from sluice.observability.correlation import current_correlation_id
 from sluice.security.permissions import Permission
 from sluice.security.policy import AccessPolicy

@@ -12,7 +12,7 @@ import contextlib
 import contextvars
 from collections.abc import Iterator
 
-from sluice.errors import UnauthenticatedError
+from sluice.core.errors import UnauthenticatedError
 from sluice.security.authorized_store import PolicyEnforcingStore
 from sluice.security.authorizer import Authorizer
 from sluice.security.policy import AccessPolicy

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from sluice.errors import InvalidArgumentError
+from sluice.core.errors import InvalidArgumentError
 
 WILDCARD = "*"
 MAX_PATTERN_LENGTH = 300

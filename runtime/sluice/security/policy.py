@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 
-from sluice.errors import InvalidArgumentError
+from sluice.core.errors import InvalidArgumentError
 from sluice.security.patterns import NamePattern, compile_pattern, compile_stream_pattern
 from sluice.security.permissions import Permission, expand
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import pydantic
 import yaml
 
-from sluice.errors import InvalidArgumentError
+from sluice.core.errors import InvalidArgumentError
 from sluice.security.permissions import Permission
 from sluice.security.policy import AccessPolicy, Grant
 

@@ -27,7 +27,7 @@ from typing import Any, Self
 
 import httpx
 
-from sluice.errors import InvalidArgumentError, UnauthenticatedError
+from sluice.core.errors import InvalidArgumentError, UnauthenticatedError
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from sluice.errors import InvalidArgumentError, UnauthenticatedError
+from sluice.core.errors import InvalidArgumentError, UnauthenticatedError
 
 TOKENS_VARIABLE = "SLUICE_API_TOKENS"
 TOKENS_FILE_VARIABLE = "SLUICE_API_TOKENS_FILE"

@@ -13,7 +13,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 
-from sluice.errors import InvalidArgumentError, SluiceError
+from sluice.core.errors import InvalidArgumentError, SluiceError
 from sluice.store import EventStore
 
 logger = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ from datetime import timedelta
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from sluice.errors import InvalidArgumentError
-from sluice.health.checks import check_readiness
+from sluice.core.errors import InvalidArgumentError
+from sluice.observability.health.checks import check_readiness
 from sluice.rpc.server import SLUICE_SERVICE_NAMES
 from sluice.rpc.tls import TlsSettings
 from sluice.store import EventStore

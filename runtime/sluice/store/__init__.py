@@ -2,7 +2,7 @@
 (``backend.py``) and the ``EventStore`` facade users hold (``event_store.py``).
 
 ``from sluice.store import EventStore`` is the way in; this package never imports an adapter
-(``sluice.backends``), only ``sluice.connect`` picks one.
+(``sluice.storage``), only ``sluice.connect`` picks one.
 """
 
 from sluice.store.backend import Backend

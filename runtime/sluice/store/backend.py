@@ -1,8 +1,8 @@
 """``Backend``: everything one storage adapter hands out, in one bundle (eventsourcing's infrastructure
 factory, as a value).
 
-An adapter builds it once per store (``sluice.backends.memory.memory_backend``,
-``sluice.backends.postgres.store.open_postgres_backend``); the ``EventStore`` facade holds it as
+An adapter builds it once per store (``sluice.storage.memory.store.memory_backend``,
+``sluice.storage.postgres.store.open_postgres_backend``); the ``EventStore`` facade holds it as
 ``store.backend``, and services reach their storage through it (``store.backend.sagas``,
 ``store.backend.retention``...), never by asking which adapter a store is. Parts that keep state (the
 in-memory saga repository, dead letters, retention policies) live exactly as long as their store.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from sluice.signals import AppendSignals
+from sluice.core.signals import AppendSignals
 from sluice.store.port import (
     BackendCheck,
     BackendConnection,
@@ -25,9 +25,9 @@ from sluice.store.port import (
 )
 
 if TYPE_CHECKING:
-    from sluice.replay.records import ReplayRecords
-    from sluice.retries.repository import GroupDeadLetters
-    from sluice.sagas.repository import SagaRepository
+    from sluice.services.replay.records import ReplayRecords
+    from sluice.services.retries.repository import GroupDeadLetters
+    from sluice.services.sagas.repository import SagaRepository
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,7 +41,7 @@ class Backend:
     groups: GroupStorage
     retention: RetentionStorage
     dead_letters: GroupDeadLetters
-    """The dead letters of the consumer groups (``sluice.retries``)."""
+    """The dead letters of the consumer groups (``sluice.services.retries``)."""
     sagas: SagaRepository
     replays: ReplayRecords
     signals: AppendSignals

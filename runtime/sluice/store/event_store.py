@@ -14,10 +14,8 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
 
-from sluice.batches import PreparedBatch, check_prepared_batch, prepare_batch
-from sluice.consumers.reader import ConsumerGroupReader
-from sluice.consumers.stream_wait import wait_for_stream
-from sluice.errors import (
+from sluice.core.batches import PreparedBatch, check_prepared_batch, prepare_batch
+from sluice.core.errors import (
     InvalidArgumentError,
     StaleReceiptError,
     StoreClosedError,
@@ -25,20 +23,16 @@ from sluice.errors import (
     StreamNotFoundError,
     StreamTypeError,
 )
-from sluice.event_types import EventTypeRegistry, default_registry
-from sluice.events import AppendResult, Direction, ExpectedOffset, GlobalPosition, RecordedEvent
-from sluice.lifecycle import LifecycleAction, LifecycleChange, validate_actor
-from sluice.messages import DeadLetter, EnqueueResult, QueueDepth, QueueMessage, Receipt
-from sluice.names import validate_stream_name
-from sluice.observability import metrics
-from sluice.observability.tracing import append_span
-from sluice.options import StoreOptions
-from sluice.shared_reads import SharedReads
-from sluice.signals import ALL_STREAMS
-from sluice.store.backend import Backend
-from sluice.store.port import AppendRequest, BackendCheck
-from sluice.streams import StreamConfig, StreamInfo, StreamType
-from sluice.validation import (
+from sluice.core.event_types import EventTypeRegistry, default_registry
+from sluice.core.events import AppendResult, Direction, ExpectedOffset, GlobalPosition, RecordedEvent
+from sluice.core.lifecycle import LifecycleAction, LifecycleChange, validate_actor
+from sluice.core.messages import DeadLetter, EnqueueResult, QueueDepth, QueueMessage, Receipt
+from sluice.core.names import validate_stream_name
+from sluice.core.options import StoreOptions
+from sluice.core.shared_reads import SharedReads
+from sluice.core.signals import ALL_STREAMS
+from sluice.core.streams import StreamConfig, StreamInfo, StreamType
+from sluice.core.validation import (
     MAX_INT32,
     MAX_INT64,
     check_dedupe_key,
@@ -47,6 +41,12 @@ from sluice.validation import (
     check_offset,
     check_receipt,
 )
+from sluice.observability import metrics
+from sluice.observability.tracing import append_span
+from sluice.services.consumers.reader import ConsumerGroupReader
+from sluice.services.consumers.stream_wait import wait_for_stream
+from sluice.store.backend import Backend
+from sluice.store.port import AppendRequest, BackendCheck
 
 DEFAULT_VISIBILITY_TIMEOUT = timedelta(seconds=30)
 MAX_BATCH_EVENTS = 10_000
@@ -235,7 +235,7 @@ class EventStore:
         partition_key: str | None = None,
         partition: int | None = None,
     ) -> AppendResult:
-        """Append a batch that ``sluice.batches.prepare_batch`` already validated and encoded with this
+        """Append a batch that ``sluice.core.batches.prepare_batch`` already validated and encoded with this
         store's registry and payload limit, so that its events are not encoded again: the group-commit
         batcher's path (``AppendBatcher`` prepares each caller's events when they arrive and joins them).
         No expected offset: a batch shared by several callers cannot have one. The batch's correlation id is
@@ -329,7 +329,7 @@ class EventStore:
         An idle subscription waits for a wake-up: an append here, or a notification of one
         elsewhere. It re-reads anyway every ``listening_poll_interval`` while notifications are
         heard, and every ``poll_interval`` while they cannot be. Subscriptions woken at the same
-        offset share one read (sluice.shared_reads; docs/subscriptions.md). A stream
+        offset share one read (sluice.core.shared_reads; docs/subscriptions.md). A stream
         that does not exist yet is waited for when its first append creates it (auto-creation);
         otherwise StreamNotFoundError.
         """
@@ -400,7 +400,7 @@ class EventStore:
                 await self.backend.signals.wait(ticket, wait_seconds)
 
     def _idle_wait_seconds(self) -> float:
-        """How long an idle reader waits for a wake-up before reading anyway (see sluice.signals)."""
+        """How long an idle reader waits for a wake-up before reading anyway (see sluice.core.signals)."""
         if self.backend.signals.hears_every_append:
             return self.options.listening_poll_interval.total_seconds()
         return self.options.poll_interval.total_seconds()

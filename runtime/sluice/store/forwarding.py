@@ -1,7 +1,7 @@
 """``ForwardingStore``: an EventStore that hands every call to another EventStore, for wrappers to build on.
 
 The access-control wrapper (``sluice.security.AuthorizedStore``) and group commit
-(``sluice.group_commit.BatchedEventStore``) are stores that stand in for another one. Each public
+(``sluice.services.group_commit.BatchedEventStore``) are stores that stand in for another one. Each public
 EventStore method is forwarded here by a method with the same signature, so mypy checks every call a
 wrapper makes and every call made to it, and a wrapper is an ``EventStore`` wherever one is expected
 (no ``cast``, no ``__getattr__``). Before forwarding, each method names what it is about to do to
@@ -19,13 +19,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 
-from sluice.batches import PreparedBatch
-from sluice.consumers.reader import ConsumerGroupReader
-from sluice.events import AppendResult, Direction, ExpectedOffset, GlobalPosition, RecordedEvent
-from sluice.messages import DeadLetter, EnqueueResult, QueueDepth, QueueMessage, Receipt
+from sluice.core.batches import PreparedBatch
+from sluice.core.events import AppendResult, Direction, ExpectedOffset, GlobalPosition, RecordedEvent
+from sluice.core.messages import DeadLetter, EnqueueResult, QueueDepth, QueueMessage, Receipt
+from sluice.core.streams import StreamConfig, StreamInfo
+from sluice.services.consumers.reader import ConsumerGroupReader
 from sluice.store.event_store import DEFAULT_VISIBILITY_TIMEOUT, EventStore
 from sluice.store.port import BackendCheck
-from sluice.streams import StreamConfig, StreamInfo
 
 
 class ForwardingStore(EventStore):

@@ -19,16 +19,16 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sluice.batches import PreparedBatch
-from sluice.errors import InvalidArgumentError
-from sluice.events import AppendResult, Direction, EventRow, ExpectedOffset, GlobalPosition, RecordedEvent
-from sluice.lifecycle import LifecycleChange
-from sluice.messages import DeadLetter, EnqueueResult, QueueDepth, QueueMessage, Receipt
-from sluice.partitioning import PartitionSpreader, partition_for_key
-from sluice.streams import StreamConfig, StreamInfo
+from sluice.core.batches import PreparedBatch
+from sluice.core.errors import InvalidArgumentError
+from sluice.core.events import AppendResult, Direction, EventRow, ExpectedOffset, GlobalPosition, RecordedEvent
+from sluice.core.lifecycle import LifecycleChange
+from sluice.core.messages import DeadLetter, EnqueueResult, QueueDepth, QueueMessage, Receipt
+from sluice.core.partitioning import PartitionSpreader, partition_for_key
+from sluice.core.streams import StreamConfig, StreamInfo
 
 if TYPE_CHECKING:
-    from sluice.consumers.model import (
+    from sluice.services.consumers.model import (
         Assignment,
         Claim,
         ClaimAcknowledgement,
@@ -37,8 +37,8 @@ if TYPE_CHECKING:
         Heartbeat,
         PartitionCommit,
     )
-    from sluice.consumers.options import StartPosition
-    from sluice.retention.model import DeletedBatch, GroupPosition, RetentionPolicy
+    from sluice.services.consumers.options import StartPosition
+    from sluice.services.retention.model import DeletedBatch, GroupPosition, RetentionPolicy
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -157,7 +157,7 @@ class QueueStorage(Protocol):
 
 class GroupStorage(Protocol):
     """Storage of consumer groups (PostgreSQL in one transaction per call, memory atomically); the
-    member loop and the admin API (``sluice.consumers``) are written once on top of it."""
+    member loop and the admin API (``sluice.services.consumers``) are written once on top of it."""
 
     async def heartbeat(
         self, stream_name: str, group_id: str, heartbeat: Heartbeat, start: StartPosition
@@ -209,7 +209,7 @@ class GroupStorage(Protocol):
 
 
 class RetentionStorage(Protocol):
-    """Retention's storage operations (``sluice.retention``)."""
+    """Retention's storage operations (``sluice.services.retention``)."""
 
     async def delete_before(self, stream_name: str, partition: int, before: int, limit: int) -> DeletedBatch | None:
         """Delete at most ``limit`` of the partition's oldest events, all below offset ``before``, and
@@ -242,7 +242,7 @@ class RetentionStorage(Protocol):
 class SqlDatabase(Protocol):
     """The adapter's SQL database, for services that run their own SQL in it (same-database projections:
     the handlers' writes and the checkpoint in one transaction). Only the PostgreSQL adapter has one; the
-    connection is its driver's (``sluice.backends.postgres.driver.DatabaseConnection``)."""
+    connection is its driver's (``sluice.storage.postgres.driver.DatabaseConnection``)."""
 
     def acquire(self) -> AbstractAsyncContextManager[Any]:
         """A pooled connection with the store's schema on its search path; driver errors escaping the

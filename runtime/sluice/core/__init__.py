@@ -1,0 +1,1 @@
+"""Values and rules every layer of Sluice uses: errors, events, names, validation, options, codecs."""

@@ -1,0 +1,263 @@
+"""The SQL of a declarative target, filled into the templates of ``projections.sql``.
+
+Only identifiers are ever placed in the text: names validated by ``definition`` and quoted by
+``sluice.core.names.quote_identifier``; values are always bound parameters (``$1``, ``$2::jsonb``).
+
+Storage: version N of the read model is the table ``<table>__v<N>`` (shortened with a hash of the name when
+that would be too long), and ``<table>`` is a view on the active version. A blue/green rebuild builds the
+next version's table beside it and replaces the view when it has caught up, in the transaction that
+records the switch. Each column has its declared type (``definition.COLUMN_TYPES``; by default keys are
+``text`` and other columns ``jsonb``): PostgreSQL converts the value found at its path in the statement
+that writes it (``jsonb`` as is; otherwise the JSON value's text, a string unquoted, cast to the type), and
+the statement returns the events whose values do not convert, which the projection dead-letters.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+
+from sluice.core.errors import InvalidNameError, ProjectionTargetError
+from sluice.core.names import quote_identifier
+from sluice.services.projections.queries import projection_query
+from sluice.services.projections.sql_target.definition import (
+    COLUMN_NAME_PATTERN,
+    COLUMN_TYPES,
+    SqlColumn,
+    SqlIndex,
+    SqlTarget,
+    SqlUpsert,
+)
+
+MAXIMUM_QUOTED_NAME_LENGTH = 48
+"""``quote_identifier`` accepts names of at most 48 characters (Sluice's schema-name rule)."""
+MAXIMUM_INDEXED_BYTES = 2600
+"""What one B-tree index entry surely holds (2,704 bytes with 8 kB pages, less its headers): an event whose
+values of one index (or the primary key) are longer is dead-lettered instead of failing its whole batch."""
+VARIABLE_LENGTH_TYPES = ("text", "jsonb", "numeric")
+"""Column types whose values can outgrow an index entry (the others have a small fixed size)."""
+CATALOG_TYPE_NAMES = {"timestamptz": "timestamp with time zone"}
+"""How ``format_type`` spells a column type, where it differs from the name a target declares."""
+
+
+def catalog_type_name(column_type: str) -> str:
+    """``timestamptz`` → ``timestamp with time zone``: a declared type as PostgreSQL's catalog shows it."""
+    return CATALOG_TYPE_NAMES.get(column_type, column_type)
+
+
+def _checked_type(column_type: str) -> str:
+    # Definition validated it already; this keeps anything else out of the SQL text for good.
+    if column_type not in COLUMN_TYPES:
+        raise ProjectionTargetError(f"invalid SQL projection target: unknown column type {column_type!r}")
+    return column_type
+
+
+def quoted(name: str) -> str:
+    """A validated identifier, quoted; ProjectionTargetError if ``quote_identifier`` refuses it."""
+    try:
+        return quote_identifier(name)
+    except InvalidNameError as error:
+        raise ProjectionTargetError(
+            f"invalid SQL projection target: {name!r} must be a lower-case identifier of at most "
+            f"{MAXIMUM_QUOTED_NAME_LENGTH} characters"
+        ) from error
+
+
+def version_table_name(table: str, version: int) -> str:
+    """``order_summary`` → ``order_summary__v2``; long names keep a prefix and a hash of the whole name."""
+    suffix = f"__v{version}"
+    if len(table) + len(suffix) <= MAXIMUM_QUOTED_NAME_LENGTH:
+        return table + suffix
+    digest = hashlib.sha256(table.encode()).hexdigest()[:8]
+    return f"{table[: MAXIMUM_QUOTED_NAME_LENGTH - len(suffix) - 9]}_{digest}{suffix}"
+
+
+def index_name(version_table: str, index: SqlIndex) -> str:
+    """``order_summary__v2`` and (customer_id) → ``order_summary__v2_ix_<hash of the columns>`` (in bounds)."""
+    digest = hashlib.sha256(f"{version_table}({','.join(index.columns)})".encode()).hexdigest()[:12]
+    return f"{version_table[: MAXIMUM_QUOTED_NAME_LENGTH - 16]}_ix_{digest}"
+
+
+class SqlTargetStatements:
+    """Every statement a target needs, per read-model version."""
+
+    def __init__(self, target: SqlTarget) -> None:
+        self.target = target
+        self.schema = quoted(target.schema)
+        self.view = f"{self.schema}.{quoted(target.table)}"
+        # A SqlTarget built in code skips parse_sql_target: names and types are checked again here, as
+        # some of them also appear inside string literals of the statements (the reasons of dead letters).
+        indexed = [column for index in target.indexes for column in index.columns]
+        for column in (*target.column_names, *indexed, *target.column_types):
+            if not isinstance(column, str) or COLUMN_NAME_PATTERN.fullmatch(column) is None:
+                raise ProjectionTargetError(f"invalid SQL projection target: column name {column!r}")
+            quoted(column)
+        for column_type in target.column_types.values():
+            _checked_type(column_type)
+
+    def table(self, version: int) -> str:
+        return f"{self.schema}.{quoted(version_table_name(self.target.table, version))}"
+
+    def create_schema(self) -> str:
+        return projection_query("sql_target_create_schema").format(schema=self.schema)
+
+    def create_table(self, version: int) -> str:
+        target = self.target
+        columns = ", ".join(
+            f"{quoted(name)} {_checked_type(target.column_type(name))}"
+            + (" NOT NULL" if name in target.key_columns else "")
+            for name in target.column_names
+        )
+        keys = ", ".join(quoted(key) for key in target.key_columns)
+        return projection_query("sql_target_create_table").format(table=self.table(version), columns=columns, keys=keys)
+
+    def add_columns(self, version: int) -> list[str]:
+        """For a table created by an earlier target: its non-key columns added when missing."""
+        template = projection_query("sql_target_add_column")
+        return [
+            template.format(
+                table=self.table(version), column=quoted(name), type=_checked_type(self.target.column_type(name))
+            )
+            for name in self.target.column_names
+            if name not in self.target.key_columns
+        ]
+
+    def create_indexes(self, version: int) -> list[str]:
+        """The declared indexes of ``version``'s table (each created unless it exists)."""
+        template = projection_query("sql_target_create_index")
+        version_table = version_table_name(self.target.table, version)
+        return [
+            template.format(
+                index=quoted(index_name(version_table, index)),
+                table=self.table(version),
+                columns=", ".join(quoted(column) for column in index.columns),
+            )
+            for index in self.target.indexes
+        ]
+
+    def type_mismatches(self, catalog_types: dict[str, str], catalog_keys: set[str]) -> list[str]:
+        """How a version's table differs from the target in what only a new table can change: its columns'
+        types (``catalog_types``: name → ``format_type``) and its primary key (``catalog_keys``). Columns the
+        table lacks are not differences (they are added)."""
+        target = self.target
+        differences = [
+            f"column {name} is {catalog_types[name]}, the target declares {target.column_type(name)}"
+            for name in target.column_names
+            if name in catalog_types and catalog_types[name] != catalog_type_name(target.column_type(name))
+        ]
+        if catalog_types and catalog_keys != set(target.key_columns):
+            differences.append(
+                f"the primary key is ({', '.join(sorted(catalog_keys))}), the target's keyColumns are "
+                f"({', '.join(target.key_columns)})"
+            )
+        return differences
+
+    def replace_view(self, version: int) -> str:
+        """Point the view at ``version``'s table, keeping it (and views built on it) in place."""
+        return self._view_statement("sql_target_replace_view", version)
+
+    def recreate_view(self, version: int) -> str:
+        """Drop and create the view: for when the target's columns changed order."""
+        return self._view_statement("sql_target_recreate_view", version)
+
+    def _view_statement(self, name: str, version: int) -> str:
+        columns = ", ".join(quoted(column) for column in self.target.column_names)
+        return projection_query(name).format(view=self.view, columns=columns, table=self.table(version))
+
+    def truncate(self, version: int) -> str:
+        return projection_query("sql_target_truncate").format(table=self.table(version))
+
+    def drop_table(self, version: int) -> str:
+        return projection_query("sql_target_drop_table").format(table=self.table(version))
+
+    @functools.cache  # noqa: B019  (one instance per target, kept for the life of the projection)
+    def upsert_payloads(self, upsert: SqlUpsert, version: int) -> str:
+        """The upsert for a whole run of events: ``$1`` their payloads, then each column's path as a bound
+        strict SQL/JSON path (``json_path_parameters``); PostgreSQL extracts and converts the values and
+        returns ``(position, problem)`` for each event it could not apply (position: 1-based in the run)."""
+        columns = upsert.columns
+        raws = [f"r{number}" for number in range(1, len(columns) + 1)]
+        extracted = [
+            f"jsonb_path_query_first(batch.payload, ${number}::jsonpath, '{{}}', true) AS {raw}"
+            for number, raw in enumerate(raws, 2)
+        ]
+        typed = [self._converted(raw, column) for raw, column in zip(raws, columns, strict=True)]
+        aliases = [f"c{number}" for number in range(1, len(columns) + 1)]
+        key_expressions = [expression for expression, column in zip(typed, columns, strict=True) if column.key]
+        named = [f"{expression} AS {alias}" for expression, alias in zip(typed, aliases, strict=True)]
+        fields = {
+            "table": self.table(version),
+            "columns": ", ".join(quoted(column.name) for column in columns),
+            "extracted": ", ".join(extracted),
+            "problem": self._problem(raws, columns),
+            "aliases": ", ".join(aliases),
+            "values": ", ".join(named),
+            "distinct": ", ".join(key_expressions),
+            "keys": ", ".join(quoted(key) for key in self.target.key_columns),
+        }
+        assignments = ", ".join(
+            f"{quoted(column.name)} = EXCLUDED.{quoted(column.name)}" for column in columns if not column.key
+        )
+        if not assignments:
+            return projection_query("sql_target_insert_key_payloads").format(**fields)
+        return projection_query("sql_target_upsert_payloads").format(**fields, assignments=assignments)
+
+    def _converted(self, raw: str, column: SqlColumn) -> str:
+        """The value of ``raw`` (the jsonb at the column's path) in the column's type."""
+        column_type = _checked_type(self.target.column_type(column.name))
+        if column_type == "jsonb":
+            return raw
+        if column_type == "text":
+            return f"({raw} #>> '{{}}')"
+        return f"({raw} #>> '{{}}')::{column_type}"
+
+    def _problem(self, raws: list[str], columns: tuple[SqlColumn, ...]) -> str:
+        """Why an event cannot be applied (the first reason found), or NULL: a key without a value, or a
+        value that does not convert to its column's type (``projection_cast_error``, in Sluice's schema)."""
+        checks = []
+        for raw, column in zip(raws, columns, strict=True):
+            name = column.name
+            if COLUMN_NAME_PATTERN.fullmatch(name) is None:  # validated already; never a quote in the text
+                raise ProjectionTargetError(f"invalid SQL projection target: column name {name!r}")
+            if column.key:
+                checks.append(f"CASE WHEN ({raw} #>> '{{}}') IS NULL THEN 'key column {name} has no value' END")
+        for raw, column in zip(raws, columns, strict=True):
+            column_type = _checked_type(self.target.column_type(column.name))
+            if column_type in ("text", "jsonb"):
+                continue
+            checks.append(
+                f"CASE WHEN ({raw} #>> '{{}}') IS NOT NULL THEN 'column {column.name} ({column_type}): ' || "
+                f"projection_cast_error({raw} #>> '{{}}', '{column_type}') END"
+            )
+        checks.extend(self._index_size_checks(raws, columns))
+        return f"COALESCE({', '.join(checks)})"
+
+    def _index_size_checks(self, raws: list[str], columns: tuple[SqlColumn, ...]) -> list[str]:
+        """For the primary key and each declared index, the reason when this upsert's values for its columns
+        are longer than an index entry holds (their text's bytes, which is what an entry stores, give or take
+        a few bytes per value)."""
+        raw_by_name = {column.name: raw for raw, column in zip(raws, columns, strict=True)}
+        checks = []
+        for index_columns in (self.target.key_columns, *(index.columns for index in self.target.indexes)):
+            measured = [
+                name
+                for name in index_columns
+                if name in raw_by_name and self.target.column_type(name) in VARIABLE_LENGTH_TYPES
+            ]
+            if not measured:
+                continue
+            length = " + ".join(f"coalesce(octet_length({raw_by_name[name]} #>> '{{}}'), 0)" for name in measured)
+            checks.append(
+                f"CASE WHEN {length} > {MAXIMUM_INDEXED_BYTES} THEN 'the values of index ({', '.join(index_columns)})"
+                f" are ' || ({length}) || ' bytes long, more than an index entry holds ({MAXIMUM_INDEXED_BYTES})' END"
+            )
+        return checks
+
+
+def json_path_parameters(upsert: SqlUpsert) -> list[str]:
+    """Each column's path as a strict SQL/JSON path, ``$.order.lines[0]`` → ``strict $."order"."lines"[0]``
+    (strict: no automatic unwrapping of arrays, so a path means exactly what it says)."""
+    return [
+        "strict $" + "".join(f"[{step}]" if isinstance(step, int) else f'."{step}"' for step in column.steps)
+        for column in upsert.columns
+    ]

@@ -1,0 +1,16 @@
+"""Which saga repository a store uses: the one its storage adapter built (its PostgreSQL tables, or one
+in-memory repository per ``memory://`` store), ``store.backend.sagas``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sluice.services.sagas.repository import SagaRepository
+    from sluice.store import EventStore
+
+
+def saga_repository(store: EventStore) -> SagaRepository:
+    """The saga repository that lives beside ``store``, shared by everything that uses that store."""
+    return store.backend.sagas
