@@ -1,17 +1,14 @@
 """The store layer: the storage port (``port.py``), the ``Backend`` bundle an adapter hands out
-(``backend.py``) and the ``EventStore`` facade users hold (``event_store.py``).
+(``backend.py``) and the ``EventStore`` facade users hold (``event_store.py``, with its queue half in
+``queue_operations.py`` and its limits in ``limits.py``).
 
 ``from sluice.store import EventStore`` is the way in; this package never imports an adapter
 (``sluice.storage``), only ``sluice.connect`` picks one.
 """
 
 from sluice.store.backend import Backend
-from sluice.store.event_store import (
-    DEFAULT_VISIBILITY_TIMEOUT,
-    MAX_BATCH_EVENTS,
-    MAX_PARTITIONS,
-    EventStore,
-)
+from sluice.store.event_store import EventStore
+from sluice.store.limits import DEFAULT_VISIBILITY_TIMEOUT, MAX_BATCH_EVENTS, MAX_PARTITIONS
 from sluice.store.port import AppendRequest, BackendCheck
 
 __all__ = [

@@ -24,7 +24,8 @@ from sluice.core.events import AppendResult, Direction, ExpectedOffset, GlobalPo
 from sluice.core.messages import DeadLetter, EnqueueResult, QueueDepth, QueueMessage, Receipt
 from sluice.core.streams import StreamConfig, StreamInfo
 from sluice.services.consumers.reader import ConsumerGroupReader
-from sluice.store.event_store import DEFAULT_VISIBILITY_TIMEOUT, EventStore
+from sluice.store.event_store import EventStore
+from sluice.store.limits import DEFAULT_VISIBILITY_TIMEOUT
 from sluice.store.port import BackendCheck
 
 
