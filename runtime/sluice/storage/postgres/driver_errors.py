@@ -77,10 +77,13 @@ _SCHEMA_MISSING: tuple[type[BaseException], ...] = (
 )
 
 
-def translate(error: BaseException, operation: str | None = None) -> SluiceError | None:
+def translate(
+    error: BaseException, operation: str | None = None, *, pool: asyncpg.Pool | None = None
+) -> SluiceError | None:
     """The Sluice error a driver error stands for, or None when it is not one this module translates
     (a Sluice error already, a cancellation, or a bug that must surface as it is). ``operation``, when
-    known, is named in the message ("during connect")."""
+    known, is named in the message ("during connect"). A lost connection of a ``pool`` being closed is
+    the store closed on purpose (``store.close()`` closes its pool): StoreClosedError, no outage to wait out."""
     if isinstance(error, SluiceError) or not isinstance(error, Exception):
         return None
     detail = str(error) or type(error).__name__
@@ -90,15 +93,21 @@ def translate(error: BaseException, operation: str | None = None) -> SluiceError
     if isinstance(error, _INVALID_VALUE):
         return InvalidArgumentError(f"the database cannot store a value of this request: {detail}")
     if isinstance(error, _UNREACHABLE):
-        return ConnectionLostError(
-            f"the database connection failed{during} (a write in flight was stored whole or not at all; "
-            f"retrying it with the same event ids is safe): {detail}"
-        )
+        return _connection_failure(detail, during, pool)
     if isinstance(error, _BUSY):
         return DatabaseBusyError(f"the database refused the work{during} for now (nothing was changed): {detail}")
     if isinstance(error, _SCHEMA_MISSING):
         return MigrationError(f"the database schema is missing or incomplete (run sluice migrate): {detail}")
     return None
+
+
+def _connection_failure(detail: str, during: str, pool: asyncpg.Pool | None) -> SluiceError:
+    if pool is not None and pool.is_closing():  # store.close() closed the pool: no outage to wait out
+        return StoreClosedError(f"the store was closed while this operation ran{during}: {detail}")
+    return ConnectionLostError(
+        f"the database connection failed{during} (a write in flight was stored whole or not at all; "
+        f"retrying it with the same event ids is safe): {detail}"
+    )
 
 
 def is_deadlock(error: BaseException) -> bool:
@@ -122,32 +131,13 @@ def is_untranslated_database_error(error: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def translated(operation: str | None = None) -> Iterator[None]:
-    """Re-raise the driver errors of the block as Sluice errors (the driver's error is the cause)."""
+def translated(operation: str | None = None, *, pool: asyncpg.Pool | None = None) -> Iterator[None]:
+    """Re-raise the driver errors of the block as Sluice errors (the driver's error is the cause); ``pool``
+    as for ``translate``."""
     try:
         yield
     except Exception as error:
-        replacement = translate(error, operation)
-        if replacement is None:
-            raise
-        raise replacement from error
-
-
-def _translate_for_pool(pool: asyncpg.Pool, error: BaseException) -> SluiceError | None:
-    """``translate``, except that a lost connection of a pool being closed is the store closed on purpose
-    (``store.close()`` closes its pool; ``pool is closed`` is then no outage to wait out)."""
-    replacement = translate(error)
-    if isinstance(replacement, ConnectionLostError) and pool.is_closing():
-        return StoreClosedError(f"the store was closed while this operation ran: {error or type(error).__name__}")
-    return replacement
-
-
-@contextlib.contextmanager
-def _translated_for_pool(pool: asyncpg.Pool) -> Iterator[None]:
-    try:
-        yield
-    except Exception as error:
-        replacement = _translate_for_pool(pool, error)
+        replacement = translate(error, operation, pool=pool)
         if replacement is None:
             raise
         raise replacement from error
@@ -159,14 +149,14 @@ class _TranslatingAcquireContext(_AcquireContextBase):
     __slots__ = ()
 
     async def __aenter__(self) -> PoolConnectionProxy[asyncpg.Record]:
-        with _translated_for_pool(self.pool):
+        with translated(pool=self.pool):
             return await super().__aenter__()
 
     async def __aexit__(self, *exc: object) -> None:
         error = exc[1] if len(exc) > 1 else None
-        with _translated_for_pool(self.pool):
+        with translated(pool=self.pool):
             await super().__aexit__(*exc)
-        if isinstance(error, BaseException) and (replacement := _translate_for_pool(self.pool, error)) is not None:
+        if isinstance(error, BaseException) and (replacement := translate(error, pool=self.pool)) is not None:
             raise replacement from error
 
     def __await__(self) -> Generator[Any, None, PoolConnectionProxy[asyncpg.Record]]:
@@ -174,7 +164,7 @@ class _TranslatingAcquireContext(_AcquireContextBase):
 
     async def _acquire_translated(self) -> PoolConnectionProxy[asyncpg.Record]:
         self.done = True
-        with _translated_for_pool(self.pool):
+        with translated(pool=self.pool):
             return await PoolAcquireContext(self.pool, self.timeout)
 
 
