@@ -15,12 +15,12 @@ from typing import Any, Self
 from kubernetes.aio import client, config
 from kubernetes.aio.client.exceptions import ApiException
 
+from sluice_operator.kubernetes_port import Manifest
 from sluice_operator.models import CUSTOM_RESOURCES, GROUP, VERSION
 
 __all__ = ["FIELD_MANAGER", "KubernetesApi", "Manifest"]
 
 FIELD_MANAGER = "sluice-operator"
-Manifest = dict[str, Any]
 PLURALS = {resource.definition.kind: resource.definition.plural for resource in CUSTOM_RESOURCES}
 NOT_FOUND = 404
 
@@ -30,7 +30,8 @@ def _is_not_found(error: ApiException) -> bool:
 
 
 class KubernetesApi:
-    """One API client for the operator's own reads and writes (kopf has its own connection for watching)."""
+    """One API client for the operator's own reads and writes (kopf has its own connection for watching);
+    the controllers see it as a ``KubernetesPort``."""
 
     def __init__(self, api_client: client.ApiClient) -> None:
         self._api_client = api_client

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from sluice_operator.databases import Databases
-from sluice_operator.kubernetes_api import KubernetesApi
+from sluice_operator.kubernetes_port import KubernetesPort
 from sluice_operator.reconcile.databases import DatabaseTarget
 from sluice_operator.settings import OperatorSettings
 
@@ -21,7 +21,8 @@ class OperatorContext:
     """Everything a reconciler needs, created once per operator process."""
 
     settings: OperatorSettings
-    kubernetes: KubernetesApi
+    kubernetes: KubernetesPort
+    """The real API (``KubernetesApi``) in the operator; an in-memory one in the controller tests."""
     databases: Databases
     namespaces: tuple[str, ...] = ()
     """Namespaces the operator watches; empty for every namespace."""

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sluice_operator.kubernetes_api import KubernetesApi
+from sluice_operator.kubernetes_port import KubernetesPort
 from sluice_operator.metrics import record_resource_status
 from sluice_operator.reconcile.conditions import DesiredCondition, merge_conditions
 
@@ -40,7 +40,7 @@ def status_changed(body: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
 
 
 async def write_status(
-    kubernetes: KubernetesApi,
+    kubernetes: KubernetesPort,
     body: Mapping[str, Any],
     fields: Mapping[str, Any],
     conditions: Sequence[DesiredCondition],
