@@ -34,7 +34,7 @@ from sluice.services.replay import (
     replayed_event_id,
 )
 from sluice.services.replay.record_stores import replay_records
-from sluice.services.replay.records import ReplayRecords
+from sluice.store.contracts.replays import ReplayRecords
 
 
 async def fill(store: EventStore, stream: str, count: int, *, partitions: int = 1, first: int = 0) -> None:

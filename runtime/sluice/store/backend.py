@@ -11,9 +11,11 @@ in-memory saga repository, dead letters, retention policies) live exactly as lon
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
 from sluice.core.signals import AppendSignals
+from sluice.store.contracts.dead_letters import GroupDeadLetters
+from sluice.store.contracts.replays import ReplayRecords
+from sluice.store.contracts.sagas import SagaRepository
 from sluice.store.port import (
     BackendCheck,
     BackendConnection,
@@ -23,11 +25,6 @@ from sluice.store.port import (
     SqlDatabase,
     StreamLog,
 )
-
-if TYPE_CHECKING:
-    from sluice.services.replay.records import ReplayRecords
-    from sluice.services.retries.repository import GroupDeadLetters
-    from sluice.services.sagas.repository import SagaRepository
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,7 +38,7 @@ class Backend:
     groups: GroupStorage
     retention: RetentionStorage
     dead_letters: GroupDeadLetters
-    """The dead letters of the consumer groups (``sluice.services.retries``)."""
+    """The dead letters of the consumer groups (used by ``sluice.services.retries``)."""
     sagas: SagaRepository
     replays: ReplayRecords
     signals: AppendSignals

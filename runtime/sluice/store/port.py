@@ -5,9 +5,8 @@ log and the queues, the consumer-group service the group storage, retention its 
 Their inputs are already validated and prepared (the facade and the services check arguments once);
 adapters store and fetch. ``store/backend.py`` bundles one adapter's parts into a ``Backend``.
 
-The contracts of sagas, replays, group dead letters and projection checkpoints are the abstract
-classes their services already define (``SagaRepository``, ``ReplayRecords``, ``GroupDeadLetters``,
-``CheckpointStore``): ``backend.py`` names them, only for type checking.
+The values these interfaces take and return live in ``store/values/``; the contracts of sagas, replays
+and group dead letters, which check their own arguments, are the abstract classes of ``store/contracts/``.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import dataclasses
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from sluice.core.batches import PreparedBatch
 from sluice.core.errors import InvalidArgumentError
@@ -26,19 +25,17 @@ from sluice.core.lifecycle import LifecycleChange
 from sluice.core.messages import DeadLetter, EnqueueResult, QueueDepth, QueueMessage, Receipt
 from sluice.core.partitioning import PartitionSpreader, partition_for_key
 from sluice.core.streams import StreamConfig, StreamInfo
-
-if TYPE_CHECKING:
-    from sluice.services.consumers.model import (
-        Assignment,
-        Claim,
-        ClaimAcknowledgement,
-        GroupDescription,
-        GroupSummary,
-        Heartbeat,
-        PartitionCommit,
-    )
-    from sluice.services.consumers.options import StartPosition
-    from sluice.services.retention.model import DeletedBatch, GroupPosition, RetentionPolicy
+from sluice.store.values.consumer_group_options import StartPosition
+from sluice.store.values.consumer_groups import (
+    Assignment,
+    Claim,
+    ClaimAcknowledgement,
+    GroupDescription,
+    GroupSummary,
+    Heartbeat,
+    PartitionCommit,
+)
+from sluice.store.values.retention import DeletedBatch, GroupPosition, RetentionPolicy
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 
 from sluice.core.errors import DuplicateConsumerError, FencedError, GroupActiveError
-from sluice.services.consumers.model import (
+from sluice.store.values.consumer_group_options import StartFrom, StartPosition
+from sluice.store.values.consumer_groups import (
     Assignment,
     ClaimAcknowledgement,
     Heartbeat,
@@ -20,7 +21,6 @@ from sluice.services.consumers.model import (
     PartitionLag,
     PartitionState,
 )
-from sluice.services.consumers.options import StartFrom, StartPosition
 
 
 def describe_members(

@@ -23,9 +23,9 @@ from sluice.core.errors import FencedError, SluiceError
 from sluice.services.consumers.member_health import Availability
 from sluice.services.consumers.member_state import MemberStats, Ownership
 from sluice.services.consumers.member_storage import MemberStorage
-from sluice.services.consumers.model import PartitionCommit
-from sluice.services.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy
 from sluice.services.consumers.transient import RetryBackoff, is_transient
+from sluice.store.values.consumer_group_options import ConsumerGroupOptions, OffsetCommitStrategy
+from sluice.store.values.consumer_groups import PartitionCommit
 
 logger = logging.getLogger("sluice.services.consumers.member")
 """The member's logger: these messages are the member's, as they always were."""

@@ -41,12 +41,12 @@ from sluice.services.consumers.member_health import Availability, MemberHealth
 from sluice.services.consumers.member_state import MemberStats, Ownership
 from sluice.services.consumers.member_storage import MemberStorage
 from sluice.services.consumers.membership import Membership
-from sluice.services.consumers.model import Assignment
-from sluice.services.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy
 from sluice.services.consumers.partition_delivery import PartitionDelivery
 from sluice.services.consumers.queue_delivery import QueueDelivery
 from sluice.services.consumers.transient import is_transient
 from sluice.services.consumers.truncation import Truncation, Truncations
+from sluice.store.values.consumer_group_options import ConsumerGroupOptions, OffsetCommitStrategy
+from sluice.store.values.consumer_groups import Assignment
 
 if TYPE_CHECKING:
     from sluice.store import EventStore

@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 from collections.abc import Iterable
 
-from sluice.services.consumers.model import OwnedPartition
+from sluice.store.values.consumer_groups import OwnedPartition
 
 
 @dataclasses.dataclass(slots=True)

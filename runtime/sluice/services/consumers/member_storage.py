@@ -17,9 +17,9 @@ from sluice.core.events import EventRow
 from sluice.core.signals import AppendSignals
 from sluice.core.streams import StreamInfo
 from sluice.services.consumers.backend import group_signal_key
-from sluice.services.consumers.model import Assignment, Claim, ClaimAcknowledgement, Heartbeat, PartitionCommit
-from sluice.services.consumers.options import StartPosition
 from sluice.services.consumers.stream_wait import wait_for_stream
+from sluice.store.values.consumer_group_options import StartPosition
+from sluice.store.values.consumer_groups import Assignment, Claim, ClaimAcknowledgement, Heartbeat, PartitionCommit
 
 if TYPE_CHECKING:
     from sluice.store import EventStore

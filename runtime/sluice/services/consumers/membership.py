@@ -28,9 +28,9 @@ from sluice.services.consumers.commits import PartitionCommits
 from sluice.services.consumers.member_health import Availability, MemberHealth
 from sluice.services.consumers.member_state import MemberStats, Ownership
 from sluice.services.consumers.member_storage import MemberStorage
-from sluice.services.consumers.model import Assignment, Heartbeat
-from sluice.services.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy
 from sluice.services.consumers.transient import RetryBackoff, is_transient
+from sluice.store.values.consumer_group_options import ConsumerGroupOptions, OffsetCommitStrategy
+from sluice.store.values.consumer_groups import Assignment, Heartbeat
 
 if TYPE_CHECKING:
     from sluice.services.consumers.queue_delivery import QueueDelivery

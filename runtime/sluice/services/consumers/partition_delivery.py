@@ -27,10 +27,10 @@ from sluice.services.consumers.member_health import Availability
 from sluice.services.consumers.member_state import MemberStats, Ownership
 from sluice.services.consumers.member_storage import MemberStorage
 from sluice.services.consumers.membership import Membership
-from sluice.services.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy, TruncationPolicy
 from sluice.services.consumers.transient import is_transient
 from sluice.services.consumers.truncation import Truncation, Truncations
 from sluice.services.consumers.waiting import wait_either
+from sluice.store.values.consumer_group_options import ConsumerGroupOptions, OffsetCommitStrategy, TruncationPolicy
 
 if TYPE_CHECKING:
     from sluice.services.consumers.member import GroupMember

@@ -27,10 +27,10 @@ from sluice.services.consumers.consumed import ConsumedBatch, ConsumedEvent
 from sluice.services.consumers.member_health import Availability
 from sluice.services.consumers.member_state import MemberStats, Ownership
 from sluice.services.consumers.member_storage import MemberStorage
-from sluice.services.consumers.model import Claim, ClaimAcknowledgement
-from sluice.services.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy
 from sluice.services.consumers.truncation import Truncations
 from sluice.services.consumers.waiting import wait_either
+from sluice.store.values.consumer_group_options import ConsumerGroupOptions, OffsetCommitStrategy
+from sluice.store.values.consumer_groups import Claim, ClaimAcknowledgement
 
 if TYPE_CHECKING:
     from sluice.services.consumers.member import GroupMember

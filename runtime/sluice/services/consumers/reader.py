@@ -19,9 +19,9 @@ from sluice.core.errors import FencedError, GroupNotFoundError, StreamNotFoundEr
 from sluice.core.names import validate_group_id, validate_stream_name
 from sluice.services.consumers.consumed import ConsumedBatch, ConsumedEvent
 from sluice.services.consumers.member import GroupMember, MemberHealth, MemberStats
-from sluice.services.consumers.model import GroupDescription, GroupSummary
-from sluice.services.consumers.options import ConsumerGroupOptions, StartPosition
 from sluice.services.consumers.truncation import Truncation
+from sluice.store.values.consumer_group_options import ConsumerGroupOptions, StartPosition
+from sluice.store.values.consumer_groups import GroupDescription, GroupSummary
 
 if TYPE_CHECKING:
     from sluice.store import EventStore

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sluice.services.consumers.assignment import assign_partitions
-from sluice.services.consumers.model import Assignment, Heartbeat, MemberState, OwnedPartition, PartitionState
+from sluice.store.values.consumer_groups import Assignment, Heartbeat, MemberState, OwnedPartition, PartitionState
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

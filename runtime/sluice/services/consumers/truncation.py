@@ -18,7 +18,7 @@ from prometheus_client import Counter
 from sluice.core.errors import ConsumerTruncatedError
 from sluice.observability.metrics import default_metrics
 from sluice.services.consumers.member_state import MemberStats
-from sluice.services.consumers.options import TruncationPolicy
+from sluice.store.values.consumer_group_options import TruncationPolicy
 
 logger = logging.getLogger(__name__)
 

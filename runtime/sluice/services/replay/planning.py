@@ -6,8 +6,8 @@ from __future__ import annotations
 from sluice.core.errors import InvalidArgumentError, ReplayTargetUnavailableError, StreamTypeError
 from sluice.core.streams import StreamType
 from sluice.services.projections.status import projection_status
-from sluice.services.replay.model import PartitionProgress, ReplayRequest, ReplayTargetKind
 from sluice.store import EventStore
+from sluice.store.values.replays import PartitionProgress, ReplayRequest, ReplayTargetKind
 
 
 async def plan_partitions(store: EventStore, request: ReplayRequest) -> list[PartitionProgress]:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sluice.services.replay.records import ReplayRecords
     from sluice.store import EventStore
+    from sluice.store.contracts.replays import ReplayRecords
 
 
 def replay_records(store: EventStore) -> ReplayRecords:

@@ -16,16 +16,8 @@ import dataclasses
 from collections.abc import Awaitable
 
 from sluice.core.errors import InvalidArgumentError, ReplayConflictError, ReplayNotFoundError
-from sluice.services.replay.model import (
-    ReplayProgress,
-    ReplayRequest,
-    ReplayState,
-    ReplayTargetKind,
-    validate_replay_name,
-)
 from sluice.services.replay.planning import check_target, plan_partitions
 from sluice.services.replay.record_stores import replay_records
-from sluice.services.replay.records import ReplayRecords
 from sluice.services.replay.runner import (
     DEFAULT_GROUP_POLL_SECONDS,
     ProgressCallback,
@@ -36,6 +28,14 @@ from sluice.services.replay.runner import (
 )
 from sluice.services.replay.targets import HandlerTarget, ReplayHandler, StreamTarget
 from sluice.store import EventStore
+from sluice.store.contracts.replays import ReplayRecords
+from sluice.store.values.replays import (
+    ReplayProgress,
+    ReplayRequest,
+    ReplayState,
+    ReplayTargetKind,
+    validate_replay_name,
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

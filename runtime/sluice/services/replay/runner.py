@@ -17,15 +17,15 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from sluice.core.errors import ReplayConflictError, ReplayFailedError
-from sluice.services.consumers.options import StartFrom, StartPosition
 from sluice.services.projections.rebuild_requests import request_rebuild
 from sluice.services.projections.runner import default_checkpoint_store
 from sluice.services.projections.status import projection_status
-from sluice.services.replay.model import PartitionProgress, ReplayProgress, ReplayState
 from sluice.services.replay.rate_limit import TokenBucket
-from sluice.services.replay.records import ReplayRecords
 from sluice.services.replay.targets import BatchTarget
 from sluice.store import EventStore
+from sluice.store.contracts.replays import ReplayRecords
+from sluice.store.values.consumer_group_options import StartFrom, StartPosition
+from sluice.store.values.replays import PartitionProgress, ReplayProgress, ReplayState
 
 logger = logging.getLogger(__name__)
 

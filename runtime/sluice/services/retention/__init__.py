@@ -9,11 +9,11 @@
 from __future__ import annotations
 
 from sluice.services.retention.applying import apply_policies
-from sluice.services.retention.model import CleanupWindow, PruneReport, RetentionLimits, RetentionPolicy
 from sluice.services.retention.planning import DEFAULT_ACTIVE_GROUP_HORIZON
 from sluice.services.retention.policies import delete_policy, list_policies, policy_for, set_policy
 from sluice.services.retention.pruning import DEFAULT_BATCH_SIZE, prune_stream
 from sluice.services.retention.worker import RetentionWorker
+from sluice.store.values.retention import CleanupWindow, PruneReport, RetentionLimits, RetentionPolicy
 
 __all__ = [
     "DEFAULT_ACTIVE_GROUP_HORIZON",

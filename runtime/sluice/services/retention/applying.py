@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 from sluice.core.errors import InvalidArgumentError, SluiceError
 from sluice.core.names import validate_stream_name
 from sluice.core.streams import StreamType
-from sluice.services.retention.model import PruneReport, RetentionPolicy
-from sluice.services.retention.patterns import most_specific
 from sluice.services.retention.pruning import DEFAULT_BATCH_SIZE, prune_stream
 from sluice.services.retention.storage import storage_of
 from sluice.store.port import RetentionStorage
+from sluice.store.values.retention import PruneReport, RetentionPolicy
+from sluice.store.values.retention_patterns import most_specific
 
 if TYPE_CHECKING:
     from sluice.store import EventStore

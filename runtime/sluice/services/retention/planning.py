@@ -24,7 +24,7 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from sluice.services.retention.model import GroupPosition
+from sluice.store.values.retention import GroupPosition
 
 DEFAULT_ACTIVE_GROUP_HORIZON = timedelta(days=7)
 """A group idle longer than this no longer holds events back (Kafka's offsets.retention default)."""

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 from sluice.core.errors import RetentionPolicyNotFoundError
 from sluice.core.names import validate_stream_name
-from sluice.services.retention.model import RetentionLimits, RetentionPolicy
-from sluice.services.retention.patterns import most_specific, validate_pattern
 from sluice.services.retention.storage import storage_of
+from sluice.store.values.retention import RetentionLimits, RetentionPolicy
+from sluice.store.values.retention_patterns import most_specific, validate_pattern
 
 if TYPE_CHECKING:
     from sluice.store import EventStore

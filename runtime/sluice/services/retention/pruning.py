@@ -21,7 +21,6 @@ from sluice.core.errors import InvalidArgumentError, StreamTypeError
 from sluice.core.names import validate_stream_name
 from sluice.core.streams import StreamInfo, StreamType
 from sluice.services.retention import metrics
-from sluice.services.retention.model import GroupPosition, PruneReport, RetentionLimits
 from sluice.services.retention.planning import (
     DEFAULT_ACTIVE_GROUP_HORIZON,
     PartitionPlan,
@@ -31,6 +30,7 @@ from sluice.services.retention.planning import (
 )
 from sluice.services.retention.storage import storage_of
 from sluice.store.port import RetentionStorage
+from sluice.store.values.retention import GroupPosition, PruneReport, RetentionLimits
 
 if TYPE_CHECKING:
     from sluice.store import EventStore

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from sluice.core.errors import InvalidArgumentError, SluiceError
 from sluice.services.retention.applying import apply_policies
-from sluice.services.retention.model import PruneReport
+from sluice.store.values.retention import PruneReport
 
 if TYPE_CHECKING:
     from sluice.store import EventStore

@@ -5,9 +5,9 @@ purged. See docs/dead-letters.md."""
 
 from sluice.services.retries.access import group_dead_letters
 from sluice.services.retries.delivery import Delivery, DeliveryOutcome, deliver_with_retries
-from sluice.services.retries.model import FailedDelivery, GroupDeadLetter
 from sluice.services.retries.policy import Backoff, RetryPolicy, default_dead_letter_stream
-from sluice.services.retries.repository import DeadLetterBurial, GroupDeadLetters, RedriveClaim
+from sluice.store.contracts.dead_letters import DeadLetterBurial, GroupDeadLetters, RedriveClaim
+from sluice.store.values.dead_letters import FailedDelivery, GroupDeadLetter
 
 __all__ = [
     "Backoff",

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sluice.services.retries.repository import GroupDeadLetters
     from sluice.store import EventStore
+    from sluice.store.contracts.dead_letters import GroupDeadLetters
 
 
 def group_dead_letters(store: EventStore) -> GroupDeadLetters:

@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sluice.core.errors import GroupNotFoundError
-from sluice.services.retries.model import FailedDelivery, GroupDeadLetter
-from sluice.services.retries.repository import DeadLetterBurial, GroupDeadLetters, RedriveClaim
+from sluice.store.contracts.dead_letters import DeadLetterBurial, GroupDeadLetters, RedriveClaim
+from sluice.store.values.dead_letters import FailedDelivery, GroupDeadLetter
 
 if TYPE_CHECKING:
     from sluice.core.events import RecordedEvent

@@ -13,7 +13,10 @@ or ``GET /v1/sagas``.
 from sluice.services.sagas.definition import Reply, Saga, SagaStep, SagaTrigger, StepAction, StepExecution
 from sluice.services.sagas.engine import SagaEngine
 from sluice.services.sagas.loading import load_saga
-from sluice.services.sagas.model import (
+from sluice.services.sagas.repositories import saga_repository
+from sluice.services.sagas.worker import run_saga_worker
+from sluice.store.contracts.sagas import SagaRepository
+from sluice.store.values.sagas import (
     HistoryEntry,
     SagaInstance,
     SagaRecord,
@@ -22,9 +25,6 @@ from sluice.services.sagas.model import (
     StepPhase,
     saga_id_for,
 )
-from sluice.services.sagas.repositories import saga_repository
-from sluice.services.sagas.repository import SagaRepository
-from sluice.services.sagas.worker import run_saga_worker
 
 __all__ = [
     "HistoryEntry",

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from sluice.core.errors import InvalidArgumentError
-from sluice.services.sagas.model import HistoryEntry, SagaInstance, SagaRecord, saga_id_for
+from sluice.store.values.sagas import HistoryEntry, SagaInstance, SagaRecord, saga_id_for
 
 
 def instance_document(instance: SagaInstance) -> dict[str, Any]:

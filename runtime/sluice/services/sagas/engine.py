@@ -28,10 +28,10 @@ from sluice.core.events import EventData, RecordedEvent
 from sluice.core.messages import QueueMessage
 from sluice.services.sagas import transitions
 from sluice.services.sagas.definition import Saga, StepExecution
-from sluice.services.sagas.model import ReplyOutcome, SagaInstance, SagaStatus, StepPhase, StepReply, saga_id_for
 from sluice.services.sagas.repositories import saga_repository
-from sluice.services.sagas.repository import SagaRepository, context_json
 from sluice.store import EventStore
+from sluice.store.contracts.sagas import SagaRepository, context_json
+from sluice.store.values.sagas import ReplyOutcome, SagaInstance, SagaStatus, StepPhase, StepReply, saga_id_for
 
 logger = logging.getLogger(__name__)
 

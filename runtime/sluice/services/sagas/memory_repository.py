@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sluice.core.errors import SagaConflictError, SagaNotFoundError
-from sluice.services.sagas.model import HistoryEntry, SagaInstance, SagaRecord, SagaStatus
-from sluice.services.sagas.repository import SagaRepository, check_list_arguments, check_new_instance, context_json
+from sluice.store.contracts.sagas import SagaRepository, check_list_arguments, check_new_instance, context_json
+from sluice.store.values.sagas import HistoryEntry, SagaInstance, SagaRecord, SagaStatus
 
 
 @dataclasses.dataclass(slots=True)

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sluice.services.sagas.repository import SagaRepository
     from sluice.store import EventStore
+    from sluice.store.contracts.sagas import SagaRepository
 
 
 def saga_repository(store: EventStore) -> SagaRepository:

@@ -17,7 +17,7 @@ import dataclasses
 from typing import Any
 
 from sluice.services.sagas.definition import Saga
-from sluice.services.sagas.model import (
+from sluice.store.values.sagas import (
     HistoryEntry,
     ReplyOutcome,
     SagaInstance,

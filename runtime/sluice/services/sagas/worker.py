@@ -30,10 +30,10 @@ from sluice.core.errors import (
     StreamNotFoundError,
 )
 from sluice.core.streams import StreamConfig, StreamType
-from sluice.services.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy
 from sluice.services.sagas.definition import Saga
 from sluice.services.sagas.engine import SagaEngine
 from sluice.store import EventStore
+from sluice.store.values.consumer_group_options import ConsumerGroupOptions, OffsetCommitStrategy
 
 logger = logging.getLogger(__name__)
 

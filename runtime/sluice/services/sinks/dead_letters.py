@@ -21,8 +21,8 @@ from sluice.core.events import EventData, RecordedEvent
 from sluice.core.names import validate_stream_name
 from sluice.core.streams import StreamConfig
 from sluice.services.retries.access import group_dead_letters
-from sluice.services.retries.model import FailedDelivery, GroupDeadLetter
-from sluice.services.retries.repository import DeadLetterBurial
+from sluice.store.contracts.dead_letters import DeadLetterBurial
+from sluice.store.values.dead_letters import FailedDelivery, GroupDeadLetter
 
 if TYPE_CHECKING:
     from sluice.store import EventStore

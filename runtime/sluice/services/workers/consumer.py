@@ -1,7 +1,7 @@
 """The consumer-group worker behind ``sluice consume``: one group member that hands every event to
 a sink or handler, retries failures as its RetryPolicy says, dead-letters what never gets through,
 and commits. Alongside new events it delivers the group's redriven dead letters (claimed one at a
-time under a lease; see sluice.services.retries.repository), never two deliveries at once.
+time under a lease; see sluice.store.contracts.dead_letters), never two deliveries at once.
 
 Stopping (``stop()``, wired to SIGTERM and SIGINT by the CLI): the event in hand is finished
 (a retry backoff is cut short, and an event abandoned that way is not committed, so it is delivered
@@ -35,19 +35,19 @@ from sluice.core.streams import StreamType
 from sluice.observability.correlation import correlation_context
 from sluice.observability.tracing import delivery_span
 from sluice.services.consumers.member import ConsumedEvent
-from sluice.services.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy
 from sluice.services.consumers.reader import GroupConsumption
 from sluice.services.consumers.stream_wait import wait_for_stream
 from sluice.services.consumers.transient import RetryBackoff, is_transient
 from sluice.services.retries.access import group_dead_letters
 from sluice.services.retries.delivery import Delivery, DeliveryOutcome, deliver_with_retries
-from sluice.services.retries.model import FailedDelivery
 from sluice.services.retries.policy import RetryPolicy
-from sluice.services.retries.repository import RedriveClaim
 from sluice.services.sinks.dead_letters import DeadLetterWriter
 from sluice.services.workers import metrics
 from sluice.services.workers.health_server import HealthServer
 from sluice.services.workers.redriven import RedrivenEvent
+from sluice.store.contracts.dead_letters import RedriveClaim
+from sluice.store.values.consumer_group_options import ConsumerGroupOptions, OffsetCommitStrategy
+from sluice.store.values.dead_letters import FailedDelivery
 
 if TYPE_CHECKING:
     from sluice.store import EventStore

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sluice.core.events import RecordedEvent
 from sluice.services.consumers.consumed import ConsumedEvent
-from sluice.services.retries.model import GroupDeadLetter, event_row
+from sluice.store.values.dead_letters import GroupDeadLetter, event_row
 
 
 class RedrivenEvent(ConsumedEvent):

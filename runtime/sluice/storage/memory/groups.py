@@ -19,7 +19,11 @@ from sluice.services.consumers.backend import (
     start_offsets,
     with_partition_epochs,
 )
-from sluice.services.consumers.model import (
+from sluice.services.consumers.rebalance import plan_heartbeat
+from sluice.storage.memory.log import OffsetLog
+from sluice.storage.memory.state import MemoryState, MemoryStream, offset_at_time
+from sluice.store.values.consumer_group_options import StartPosition
+from sluice.store.values.consumer_groups import (
     Assignment,
     Claim,
     ClaimAcknowledgement,
@@ -31,11 +35,7 @@ from sluice.services.consumers.model import (
     PartitionLag,
     PartitionState,
 )
-from sluice.services.consumers.options import StartPosition
-from sluice.services.consumers.rebalance import plan_heartbeat
-from sluice.services.retention.model import GroupPosition
-from sluice.storage.memory.log import OffsetLog
-from sluice.storage.memory.state import MemoryState, MemoryStream, offset_at_time
+from sluice.store.values.retention import GroupPosition
 
 
 def _now() -> datetime:

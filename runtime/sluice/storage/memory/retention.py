@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sluice.core.streams import StreamType
-from sluice.services.retention.model import DeletedBatch, GroupPosition, RetentionPolicy
 from sluice.storage.memory.groups import MemoryConsumerGroups
 from sluice.storage.memory.state import MemoryState
+from sluice.store.values.retention import DeletedBatch, GroupPosition, RetentionPolicy
 
 
 class MemoryRetentionStorage:

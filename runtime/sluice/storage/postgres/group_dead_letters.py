@@ -13,9 +13,9 @@ import pydantic_core
 
 from sluice.core.errors import GroupNotFoundError
 from sluice.core.payloads import encode_metadata
-from sluice.services.retries.model import FailedDelivery, GroupDeadLetter
-from sluice.services.retries.repository import DeadLetterBurial, GroupDeadLetters, RedriveClaim
 from sluice.storage.postgres.queries import named_queries
+from sluice.store.contracts.dead_letters import DeadLetterBurial, GroupDeadLetters, RedriveClaim
+from sluice.store.values.dead_letters import FailedDelivery, GroupDeadLetter
 
 if TYPE_CHECKING:
     from sluice.core.events import RecordedEvent

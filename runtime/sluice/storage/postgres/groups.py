@@ -31,7 +31,11 @@ from sluice.services.consumers.backend import (
     start_offsets,
     with_partition_epochs,
 )
-from sluice.services.consumers.model import (
+from sluice.services.consumers.rebalance import plan_heartbeat
+from sluice.storage.postgres.driver_errors import is_deadlock
+from sluice.storage.postgres.queries import query
+from sluice.store.values.consumer_group_options import StartPosition
+from sluice.store.values.consumer_groups import (
     Assignment,
     Claim,
     ClaimAcknowledgement,
@@ -43,10 +47,6 @@ from sluice.services.consumers.model import (
     PartitionLag,
     PartitionState,
 )
-from sluice.services.consumers.options import StartPosition
-from sluice.services.consumers.rebalance import plan_heartbeat
-from sluice.storage.postgres.driver_errors import is_deadlock
-from sluice.storage.postgres.queries import query
 
 T = TypeVar("T")
 DEADLOCK_RETRIES = 3

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, TypeAlias
 import asyncpg
 
 from sluice.core.errors import ReplayNotFoundError
-from sluice.services.replay.model import PartitionProgress, ReplayProgress, ReplayRequest, ReplayState
-from sluice.services.replay.records import ReplayRecords, superseded
 from sluice.storage.postgres.queries import named_queries
+from sluice.store.contracts.replays import ReplayRecords, superseded
+from sluice.store.values.replays import PartitionProgress, ReplayProgress, ReplayRequest, ReplayState
 
 if TYPE_CHECKING:
     from datetime import datetime

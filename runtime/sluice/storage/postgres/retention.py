@@ -14,8 +14,8 @@ from datetime import datetime
 
 import asyncpg
 
-from sluice.services.retention.model import CleanupWindow, DeletedBatch, GroupPosition, RetentionLimits, RetentionPolicy
 from sluice.storage.postgres.queries import named_queries
+from sluice.store.values.retention import CleanupWindow, DeletedBatch, GroupPosition, RetentionLimits, RetentionPolicy
 
 
 def _query(name: str) -> str:

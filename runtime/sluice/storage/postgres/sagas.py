@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from sluice.core.errors import SagaConflictError, SagaNotFoundError
-from sluice.services.sagas.model import HistoryEntry, SagaInstance, SagaRecord, SagaStatus
-from sluice.services.sagas.repository import SagaRepository, check_list_arguments, check_new_instance, context_json
 from sluice.storage.postgres.queries import named_queries
+from sluice.store.contracts.sagas import SagaRepository, check_list_arguments, check_new_instance, context_json
+from sluice.store.values.sagas import HistoryEntry, SagaInstance, SagaRecord, SagaStatus
 
 if TYPE_CHECKING:
     from sluice.storage.postgres.database import PostgresDatabase

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from sluice.core.errors import DeadLetterNotFoundError, InvalidArgumentError, StreamNotFoundError, StreamTypeError
 from sluice.core.names import validate_group_id, validate_stream_name
 from sluice.core.streams import StreamType
-from sluice.services.retries.model import FailedDelivery, GroupDeadLetter
+from sluice.store.values.dead_letters import FailedDelivery, GroupDeadLetter
 
 if TYPE_CHECKING:
     from sluice.core.events import RecordedEvent

@@ -8,14 +8,31 @@ import dataclasses
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sluice.core.events import RecordedEvent
 from sluice.core.payloads import decode_payload
-from sluice.services.retries.delivery import DeliveryOutcome
 
 REDRIVEN_GLOBAL_POSITION = (0, 0)
 """A redriven event is delivered outside the global log: its ``global_position`` reads (0, 0)."""
+
+
+class DeliveryOutcome(Protocol):
+    """What ``FailedDelivery.from_outcome`` reads of a delivery's outcome
+    (``sluice.services.retries.delivery.DeliveryOutcome``)."""
+
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def first_attempt_at(self) -> datetime: ...
+    @property
+    def last_attempt_at(self) -> datetime: ...
+    @property
+    def first_failure_at(self) -> datetime | None: ...
+    @property
+    def last_failure_at(self) -> datetime | None: ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sluice.core.errors import InvalidArgumentError
-from sluice.services.sagas.model import HistoryEntry, SagaInstance, SagaRecord, SagaStatus
+from sluice.store.values.sagas import HistoryEntry, SagaInstance, SagaRecord, SagaStatus
 
 MAX_LIST_LIMIT = 10_000
 
