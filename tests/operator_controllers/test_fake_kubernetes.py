@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from kubernetes.aio.client.exceptions import ApiException
 
@@ -63,7 +65,7 @@ async def test_missing_objects_read_as_none_and_finalizers_hold_a_deleted_object
 
 async def test_apply_keeps_identity_and_status_and_a_jobs_template_is_immutable() -> None:
     kubernetes = FakeKubernetes()
-    deployment = {
+    deployment: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": "g", "namespace": NAMESPACE},
