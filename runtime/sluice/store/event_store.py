@@ -39,11 +39,11 @@ from sluice.core.validation import (
 from sluice.observability import metrics
 from sluice.observability.tracing import append_span
 from sluice.services.consumers.reader import ConsumerGroupReader
-from sluice.services.consumers.stream_wait import wait_for_stream
 from sluice.store.backend import Backend
 from sluice.store.limits import MAX_BATCH_EVENTS, MAX_PARTITIONS
 from sluice.store.port import AppendRequest, BackendCheck
 from sluice.store.queue_operations import QueueOperations
+from sluice.store.stream_wait import wait_for_stream
 
 
 class EventStore(QueueOperations):
@@ -332,7 +332,7 @@ class EventStore(QueueOperations):
         self._check_open()
         self._check_offset(from_offset, "from_offset")
         self._check_partition(partition)
-        info = await wait_for_stream(self, validate_stream_name(stream_name))
+        info = await wait_for_stream(self.backend, self.options, validate_stream_name(stream_name))
         self._check_partition_exists(info, partition)
         position = from_offset
         page_size = self.options.read_page_size

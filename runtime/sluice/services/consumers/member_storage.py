@@ -17,7 +17,7 @@ from sluice.core.events import EventRow
 from sluice.core.signals import AppendSignals
 from sluice.core.streams import StreamInfo
 from sluice.services.consumers.backend import group_signal_key
-from sluice.services.consumers.stream_wait import wait_for_stream
+from sluice.store.stream_wait import wait_for_stream
 from sluice.store.values.consumer_group_options import StartPosition
 from sluice.store.values.consumer_groups import Assignment, Claim, ClaimAcknowledgement, Heartbeat, PartitionCommit
 
@@ -51,8 +51,8 @@ class MemberStorage:
         self.signals.fire(self.group_signal)
 
     async def wait_for_stream(self) -> StreamInfo:
-        """The stream's description once it exists (see stream_wait.py)."""
-        return await wait_for_stream(self._store, self.stream_name)
+        """The stream's description once it exists (see sluice.store.stream_wait)."""
+        return await wait_for_stream(self._store.backend, self._store.options, self.stream_name)
 
     async def describe_stream(self) -> StreamInfo:
         """The stream's description now (its partition heads)."""

@@ -36,7 +36,6 @@ from sluice.observability.correlation import correlation_context
 from sluice.observability.tracing import delivery_span
 from sluice.services.consumers.member import ConsumedEvent
 from sluice.services.consumers.reader import GroupConsumption
-from sluice.services.consumers.stream_wait import wait_for_stream
 from sluice.services.consumers.transient import RetryBackoff, is_transient
 from sluice.services.retries.access import group_dead_letters
 from sluice.services.retries.delivery import Delivery, DeliveryOutcome, deliver_with_retries
@@ -46,6 +45,7 @@ from sluice.services.workers import metrics
 from sluice.services.workers.health_server import HealthServer
 from sluice.services.workers.redriven import RedrivenEvent
 from sluice.store.contracts.dead_letters import RedriveClaim
+from sluice.store.stream_wait import wait_for_stream
 from sluice.store.values.consumer_group_options import ConsumerGroupOptions, OffsetCommitStrategy
 from sluice.store.values.dead_letters import FailedDelivery
 
@@ -168,7 +168,7 @@ class ConsumerWorker:
         name = self.settings.stream_name
         backoff = RetryBackoff()
         while not self.stopping.is_set():
-            waiting = asyncio.create_task(wait_for_stream(self.store, name))
+            waiting = asyncio.create_task(wait_for_stream(self.store.backend, self.store.options, name))
             stopped = asyncio.create_task(self.stopping.wait())
             self._waiting_for = f"waiting for stream {name!r} (created by its first append)"
             try:

@@ -5,18 +5,19 @@ streams are auto-created (``auto_create_streams`` and ``auto_create_rules``). A 
 member then waits for it, woken by the first append (and polling); when the name is not auto-created,
 it fails at once with StreamNotFoundError saying so. A soft-deleted stream is never waited for (its
 first append is refused): StreamDeletedError.
+
+A small helper over the port (the stream log and the append signals), so the facade's ``subscribe``
+and the consumer-group service share it without the store layer importing a service.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from sluice.core.errors import StreamDeletedError, StreamNotFoundError
+from sluice.core.options import StoreOptions
 from sluice.core.streams import StreamInfo, StreamType
-
-if TYPE_CHECKING:
-    from sluice.store import EventStore
+from sluice.store.backend import Backend
 
 logger = logging.getLogger(__name__)
 
@@ -31,23 +32,24 @@ def not_auto_created(name: str) -> StreamNotFoundError:
     return error
 
 
-async def wait_for_stream(store: EventStore, name: str) -> StreamInfo:
-    """The stream's description once it exists (at once when it does)."""
+async def wait_for_stream(backend: Backend, options: StoreOptions, name: str) -> StreamInfo:
+    """The stream's description once it exists in ``backend`` (at once when it does); ``options`` say
+    whether its first append creates it and how often to look."""
     announced = False
     while True:
-        ticket = store.backend.signals.ticket(name)
-        info = await store.backend.log.describe_stream(name)
+        ticket = backend.signals.ticket(name)
+        info = await backend.log.describe_stream(name)
         if info is not None and not info.deleted:
             if announced:
                 logger.info("stream %s now exists", name)
             return info
         if info is not None:
             raise StreamDeletedError(name)
-        if store.options.auto_create_config(name, StreamType.PERSISTENT) is None:
+        if options.auto_create_config(name, StreamType.PERSISTENT) is None:
             raise not_auto_created(name)
         if not announced:
             logger.info("stream %s does not exist yet: waiting for its first append to create it", name)
             announced = True
         # Polling, not the long listening interval: create_stream (unlike an append) sends no
         # notification, and a stream created empty elsewhere must still be found promptly.
-        await store.backend.signals.wait(ticket, store.options.poll_interval.total_seconds())
+        await backend.signals.wait(ticket, options.poll_interval.total_seconds())
