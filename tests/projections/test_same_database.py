@@ -14,12 +14,12 @@ from sluice.core.errors import ProjectionConflictError, ProjectionDatabaseError,
 from sluice.services.projections import (
     CheckpointStore,
     MemoryCheckpointStore,
-    PostgresCheckpointStore,
     Projection,
     ProjectionContext,
     ProjectionOptions,
     ProjectionRunner,
 )
+from sluice.storage.postgres.projection_checkpoints import PostgresCheckpointStore
 from sluice.storage.postgres.store import PostgresEventStore
 
 pytestmark = pytest.mark.postgres

@@ -6,7 +6,8 @@ Their inputs are already validated and prepared (the facade and the services che
 adapters store and fetch. ``store/backend.py`` bundles one adapter's parts into a ``Backend``.
 
 The values these interfaces take and return live in ``store/values/``; the contracts of sagas, replays
-and group dead letters, which check their own arguments, are the abstract classes of ``store/contracts/``.
+and group dead letters, which check their own arguments, and of projection checkpoints are the abstract
+classes of ``store/contracts/``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sluice.core.lifecycle import LifecycleChange
 from sluice.core.messages import DeadLetter, EnqueueResult, QueueDepth, QueueMessage, Receipt
 from sluice.core.partitioning import PartitionSpreader, partition_for_key
 from sluice.core.streams import StreamConfig, StreamInfo
+from sluice.store.contracts.projection_checkpoints import CheckpointStore
 from sluice.store.values.consumer_group_options import StartPosition
 from sluice.store.values.consumer_groups import (
     Assignment,
@@ -238,12 +240,35 @@ class RetentionStorage(Protocol):
 
 class SqlDatabase(Protocol):
     """The adapter's SQL database, for services that run their own SQL in it (same-database projections:
-    the handlers' writes and the checkpoint in one transaction). Only the PostgreSQL adapter has one; the
-    connection is its driver's (``sluice.storage.postgres.driver.DatabaseConnection``)."""
+    the handlers' writes and the checkpoint in one transaction), and what those projections keep and read
+    there. Only the PostgreSQL adapter has one; its connections are its driver's (``SqlConnection`` names
+    what Sluice uses of them)."""
 
     def acquire(self) -> AbstractAsyncContextManager[Any]:
-        """A pooled connection with the store's schema on its search path; driver errors escaping the
-        block are translated into Sluice errors."""
+        """A pooled connection (a ``SqlConnection``) with the store's schema on its search path; driver
+        errors escaping the block are translated into Sluice errors."""
+        ...
+
+    def projection_checkpoints(self) -> CheckpointStore:
+        """Projection checkpoints kept in this database (same-database mode)."""
+        ...
+
+    async def read_projection_sources(
+        self, sources: Sequence[str], after: GlobalPosition, limit: int
+    ) -> list[RecordedEvent]:
+        """Up to ``limit`` events of the streams ``sources`` after ``after``, in global log order, below the
+        oldest running transaction (as ``read_all``: an event that commits late is never skipped)."""
+        ...
+
+    async def projection_sources_behind(
+        self, sources: Sequence[str], after: GlobalPosition
+    ) -> tuple[int, datetime | None]:
+        """How many events of ``sources`` come after ``after`` (up to the newest committed one), and when
+        the first of them was stored (None: none)."""
+        ...
+
+    async def projection_sources_head(self, sources: Sequence[str]) -> GlobalPosition | None:
+        """The position of the last readable event of ``sources`` (None: they have none)."""
         ...
 
 

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING
 
 from sluice.core.errors import InvalidArgumentError
 from sluice.core.events import RecordedEvent
-from sluice.services.projections.state import ProjectionDeadLetter
+from sluice.store.values.projections import ProjectionDeadLetter
 
 if TYPE_CHECKING:
-    from sluice.storage.postgres import driver
-
-    DatabaseConnection: TypeAlias = driver.DatabaseConnection
+    from sluice.store.sql_connection import SqlConnection
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -21,9 +19,10 @@ class ProjectionContext:
 
     ``connection`` is set when the checkpoints live in the store's PostgreSQL (same-database mode): it is
     the connection of the transaction that also advances the checkpoint, so writes made through it commit
-    together with the checkpoint, or not at all (effectively once). It is None otherwise (the in-memory
-    checkpoint store): delivery is then at least once, and handlers use ``event.event_id`` to stay
-    idempotent.
+    together with the checkpoint, or not at all (effectively once). It is the PostgreSQL driver's
+    (asyncpg's) pooled connection, typed by the part Sluice uses (``sluice.store.sql_connection``). It is
+    None otherwise (the in-memory checkpoint store): delivery is then at least once, and handlers use
+    ``event.event_id`` to stay idempotent.
 
     ``version`` is the read-model version being written: it changes only with a blue/green rebuild, which
     builds version N+1 beside version N and makes it active once it has caught up.
@@ -31,7 +30,7 @@ class ProjectionContext:
 
     projection_name: str
     version: int
-    connection: DatabaseConnection | None = None
+    connection: SqlConnection | None = None
     rebuilding: bool = False
     """True while this version is being built by a rebuild (it is not the active version yet, or it is
     being replayed in place)."""
@@ -55,7 +54,7 @@ class ProjectionContext:
             )
         )
 
-    def require_connection(self) -> DatabaseConnection:
+    def require_connection(self) -> SqlConnection:
         """The transaction's connection; InvalidArgumentError outside same-database mode."""
         if self.connection is None:
             raise InvalidArgumentError(

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 from sluice.core.errors import ProjectionConflictError, ProjectionNotFoundError
 from sluice.core.events import GlobalPosition
-from sluice.services.projections.checkpoints import CheckpointStore, TransactionWork
-from sluice.services.projections.state import ProjectionDeadLetter, ProjectionState, RebuildProgress, VersionCheckpoint
+from sluice.store.contracts.projection_checkpoints import CheckpointStore, TransactionWork
+from sluice.store.values.projections import ProjectionDeadLetter, ProjectionState, RebuildProgress, VersionCheckpoint
 
 if TYPE_CHECKING:
-    from sluice.services.projections.context import DatabaseConnection
+    from sluice.store.sql_connection import SqlConnection
 
 
 class MemoryCheckpointStore(CheckpointStore):
@@ -130,7 +130,7 @@ class MemoryCheckpointStore(CheckpointStore):
         self._projections[name] = dataclasses.replace(state, reset_generation=max(state.reset_generation, generation))
 
     async def record_dead_letters(
-        self, connection: DatabaseConnection | None, name: str, letters: Sequence[ProjectionDeadLetter]
+        self, connection: SqlConnection | None, name: str, letters: Sequence[ProjectionDeadLetter]
     ) -> None:
         state = self._existing(name)
         checkpoints = dict(state.checkpoints)

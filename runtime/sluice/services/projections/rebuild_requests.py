@@ -5,10 +5,10 @@ This is what a replay into a projection needs."""
 
 from __future__ import annotations
 
-from sluice.services.projections.checkpoints import CheckpointStore
 from sluice.services.projections.projection import validate_projection_name
 from sluice.services.projections.runner import default_checkpoint_store
 from sluice.store import EventStore
+from sluice.store.contracts.projection_checkpoints import CheckpointStore
 
 
 async def request_rebuild(store: EventStore, name: str, *, checkpoints: CheckpointStore | None = None) -> None:

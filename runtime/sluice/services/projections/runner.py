@@ -27,20 +27,18 @@ from sluice.core.errors import (
 )
 from sluice.core.events import RecordedEvent
 from sluice.services.projections import metrics
-from sluice.services.projections.checkpoints import CheckpointStore, TransactionWork
 from sluice.services.projections.context import ProjectionContext
 from sluice.services.projections.memory_checkpoints import MemoryCheckpointStore
 from sluice.services.projections.options import ProjectionStart
-from sluice.services.projections.postgres_checkpoints import PostgresCheckpointStore
 from sluice.services.projections.projection import Hook, Projection, call
 from sluice.services.projections.read_ahead import ReadAhead
 from sluice.services.projections.sources import SourceReader
-from sluice.services.projections.state import ProjectionState, RebuildProgress, VersionCheckpoint, merge_dead_letters
-from sluice.storage.postgres.driver_errors import is_connection_lost
 from sluice.store import EventStore
+from sluice.store.contracts.projection_checkpoints import CheckpointStore, TransactionWork
+from sluice.store.values.projections import ProjectionState, RebuildProgress, VersionCheckpoint, merge_dead_letters
 
 if TYPE_CHECKING:
-    from sluice.services.projections.context import DatabaseConnection
+    from sluice.store.sql_connection import SqlConnection
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +53,7 @@ def default_checkpoint_store(store: EventStore) -> CheckpointStore:
     """Checkpoints in the store's SQL database (same-database mode) where its adapter has one (PostgreSQL),
     in memory otherwise."""
     database = store.backend.database
-    return MemoryCheckpointStore() if database is None else PostgresCheckpointStore(database)
+    return MemoryCheckpointStore() if database is None else database.projection_checkpoints()
 
 
 class ProjectionRunner:
@@ -136,7 +134,7 @@ class ProjectionRunner:
         version = state.building_version or state.active_version
         reasons: list[str] = []
 
-        async def work(connection: DatabaseConnection | None) -> None:
+        async def work(connection: SqlConnection | None) -> None:
             reason = await check(ProjectionContext(self.projection.name, version, connection, rebuilding=False))
             if reason is not None:
                 reasons.append(f"version {version}: {reason}")
@@ -261,7 +259,7 @@ class ProjectionRunner:
         rebuilding = rebuild is not None and rebuild.running and rebuild.version == version
         dead_lettered = 0
 
-        async def apply_batch(connection: DatabaseConnection | None) -> None:
+        async def apply_batch(connection: SqlConnection | None) -> None:
             nonlocal dead_lettered
             context = ProjectionContext(projection.name, version, connection, rebuilding)
             try:
@@ -272,7 +270,7 @@ class ProjectionRunner:
             except SluiceError:
                 raise  # already typed
             except Exception as error:
-                if is_connection_lost(error):
+                if isinstance(self.checkpoints.translate_error(error), ConnectionLostError):
                     raise  # the transaction's connection broke: the store's pool reports it as ConnectionLostError
                 raise ProjectionHandlerError(
                     f"projection {projection.name!r} (version {version}): a handler failed on the batch of "
@@ -334,7 +332,7 @@ class ProjectionRunner:
     def _hook_work(self, hook: Hook | None, version: int, *, rebuilding: bool = True) -> TransactionWork:
         name = self.projection.name
 
-        async def work(connection: DatabaseConnection | None) -> None:
+        async def work(connection: SqlConnection | None) -> None:
             if hook is not None:
                 await call(hook, ProjectionContext(name, version, connection, rebuilding))
 

@@ -1,8 +1,8 @@
 """Reading a projection's sources: the global log restricted to its streams, in commit order.
 
-Where the store's adapter has a SQL database (``store.backend.database``: PostgreSQL) one query reads the
-sources' events below the oldest running transaction (so a late commit is never skipped, as ``read_all``)
-and another counts the lag. Other adapters filter ``read_all``. ``wait_for_appends`` sleeps until an append
+Where the store's adapter has a SQL database (``store.backend.database``: PostgreSQL) it reads the sources'
+events below the oldest running transaction (so a late commit is never skipped, as ``read_all``) and counts
+the lag, with one query each. Other adapters filter ``read_all``. ``wait_for_appends`` sleeps until an append
 or the store's poll interval.
 """
 
@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 from sluice.core.events import GlobalPosition, RecordedEvent
 from sluice.core.signals import ALL_STREAMS, AppendSignals
-from sluice.services.projections.queries import projection_query
 
 if TYPE_CHECKING:
     from sluice.store import EventStore
@@ -51,16 +50,7 @@ class SourceReader:
         """Up to ``limit`` events after ``after`` (None: from the first)."""
         if self._database is None:
             return await self._read_filtered(after, limit)
-        position = after or START
-        async with self._database.acquire() as connection:
-            rows = await connection.fetch(
-                projection_query("projection_read_sources"),
-                str(position.transaction),
-                position.sequence,
-                limit,
-                list(self.sources),
-            )
-        return [RecordedEvent(row, row[11], row[12]) for row in rows]
+        return await self._database.read_projection_sources(self.sources, after or START, limit)
 
     async def behind(self, after: GlobalPosition | None) -> SourcesBehind:
         """How many events of the sources come after ``after``."""
@@ -72,16 +62,8 @@ class SourceReader:
                     events += 1
                     oldest = oldest or event.timestamp
             return SourcesBehind(events, oldest)
-        position = after or START
-        async with self._database.acquire() as connection:
-            row = await connection.fetchrow(
-                projection_query("projection_sources_behind"),
-                str(position.transaction),
-                position.sequence,
-                list(self.sources),
-            )
-        assert row is not None
-        return SourcesBehind(int(row["events"]), row["oldest"])
+        events, oldest = await self._database.projection_sources_behind(self.sources, after or START)
+        return SourcesBehind(events, oldest)
 
     async def head(self) -> GlobalPosition | None:
         """The position of the sources' last readable event (None: they have none)."""
@@ -91,9 +73,7 @@ class SourceReader:
                 if event.stream_name in self._source_set:
                     last = event.global_position
             return last
-        async with self._database.acquire() as connection:
-            row = await connection.fetchrow(projection_query("projection_sources_head"), list(self.sources))
-        return None if row is None else GlobalPosition(int(row[0]), int(row[1]))
+        return await self._database.projection_sources_head(self.sources)
 
     def wake_up_ticket(self) -> asyncio.Event:
         """Take before reading: ``wait_for_appends`` with it returns at the first append after this call."""

@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sluice.core.errors import InvalidArgumentError, ProjectionNotFoundError
-from sluice.services.projections.checkpoints import CheckpointStore
 from sluice.services.projections.projection import validate_projection_name
 from sluice.services.projections.runner import default_checkpoint_store
 from sluice.services.projections.sources import SourceReader
-from sluice.services.projections.state import ProjectionDeadLetter, ProjectionStatus
 from sluice.store import EventStore
+from sluice.store.contracts.projection_checkpoints import CheckpointStore
+from sluice.store.values.projections import ProjectionDeadLetter, ProjectionStatus
 
 MAXIMUM_DEAD_LETTERS_LISTED = 10_000
 

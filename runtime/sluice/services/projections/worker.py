@@ -14,9 +14,9 @@ import logging
 from sluice.core.errors import SluiceError
 from sluice.services.projections.projection import Projection
 from sluice.services.projections.runner import ProjectionRunner
-from sluice.services.projections.state import RebuildProgress
 from sluice.services.workers.health_server import HealthServer
 from sluice.store import EventStore
+from sluice.store.values.projections import RebuildProgress
 
 logger = logging.getLogger(__name__)
 

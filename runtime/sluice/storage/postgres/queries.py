@@ -1,40 +1,25 @@
-"""Loads the named queries in ``sql/*.sql`` once, so SQL lives in .sql files, not in Python.
-
-A plain reader of ``-- name:`` blocks. aiosql does the same job but wraps each query in its own
-calling convention; Sluice needs asyncpg's own API (prepared statements, ``fetch``/``fetchrow``
-per call site), so the loader stays this small instead.
+"""Loads the named queries in ``sql/*.sql`` once, so SQL lives in .sql files, not in Python (the reader
+of ``-- name:`` blocks is ``sluice.store.named_sql``, shared with services that keep SQL of their own).
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.resources
-import re
 
-_NAME_LINE = re.compile(r"^-- name: ([a-z_]+)\s*$", re.MULTILINE)
+from sluice.store.named_sql import package_queries, parse_named_queries, read_package_sql
 
-
-def parse_named_queries(text: str) -> dict[str, str]:
-    """Split a .sql file into {name: sql}. Names must be unique."""
-    queries: dict[str, str] = {}
-    parts = _NAME_LINE.split(text)
-    for name, body in zip(parts[1::2], parts[2::2], strict=True):
-        if name in queries:
-            raise ValueError(f"query {name!r} is defined twice")
-        queries[name] = body.strip().rstrip(";")
-    return queries
+__all__ = ["STORE_QUERY_FILES", "named_queries", "parse_named_queries", "queries", "query", "read_sql_file"]
 
 
 def read_sql_file(relative_path: str) -> str:
     """The text of a file under ``sql/`` in this package."""
-    return importlib.resources.files(__package__).joinpath("sql", relative_path).read_text("utf-8")
+    return read_package_sql(__name__.rpartition(".")[0], relative_path)
 
 
-@functools.cache
 def named_queries(file_name: str) -> dict[str, str]:
     """The named queries of ``sql/<file_name>``, read and parsed once (the one loader of the backend's
-    SQL: the store, consumer groups, retention, sagas, replays, dead letters and projections use it)."""
-    return parse_named_queries(read_sql_file(file_name))
+    SQL: the store, consumer groups, retention, sagas, replays, dead letters and projection checkpoints)."""
+    return package_queries(__name__.rpartition(".")[0], file_name)
 
 
 STORE_QUERY_FILES = ("queries.sql", "consumer_groups.sql")

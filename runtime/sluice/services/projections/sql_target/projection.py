@@ -25,10 +25,9 @@ from sluice.services.projections.queries import projection_query
 from sluice.services.projections.sql_target.definition import SqlTarget, SqlUpsert, parse_sql_target
 from sluice.services.projections.sql_target.json_text import jsonb_unreadable
 from sluice.services.projections.sql_target.statements import SqlTargetStatements, json_path_parameters
-from sluice.storage.postgres.driver import InvalidTableDefinitionError
 
 if TYPE_CHECKING:
-    from sluice.services.projections.context import DatabaseConnection
+    from sluice.store.sql_connection import SqlConnection
 
 
 async def _write_payloads(
@@ -145,7 +144,7 @@ def _readable_payload(event: RecordedEvent, context: ProjectionContext) -> str |
     return payload
 
 
-async def _check_view(connection: DatabaseConnection, target: SqlTarget) -> None:
+async def _check_view(connection: SqlConnection, target: SqlTarget) -> None:
     """The target's name must be free or Sluice's view: never replace someone's table."""
     kind = await connection.fetchval(projection_query("sql_target_relation_kind"), target.schema, target.table)
     if kind not in (None, "v"):
@@ -155,11 +154,7 @@ async def _check_view(connection: DatabaseConnection, target: SqlTarget) -> None
         )
 
 
-async def _point_view(connection: DatabaseConnection, statements: SqlTargetStatements, version: int) -> None:
+async def _point_view(connection: SqlConnection, statements: SqlTargetStatements, version: int) -> None:
     """Point the target's view at ``version``: replaced in place when its columns allow it (so views that
-    users built on it survive), else dropped and created again."""
-    try:
-        async with connection.transaction():  # a savepoint: the failed attempt leaves the transaction usable
-            await connection.execute(statements.replace_view(version))
-    except InvalidTableDefinitionError:
-        await connection.execute(statements.recreate_view(version))
+    users built on it survive), else dropped and created again (one statement: see sql_target.sql)."""
+    await connection.execute(statements.point_view(version))

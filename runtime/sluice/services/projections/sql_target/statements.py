@@ -1,4 +1,4 @@
-"""The SQL of a declarative target, filled into the templates of ``projections.sql``.
+"""The SQL of a declarative target, filled into the templates of ``sql/sql_target.sql``.
 
 Only identifiers are ever placed in the text: names validated by ``definition`` and quoted by
 ``sluice.core.names.quote_identifier``; values are always bound parameters (``$1``, ``$2::jsonb``).
@@ -152,17 +152,13 @@ class SqlTargetStatements:
             )
         return differences
 
-    def replace_view(self, version: int) -> str:
-        """Point the view at ``version``'s table, keeping it (and views built on it) in place."""
-        return self._view_statement("sql_target_replace_view", version)
-
-    def recreate_view(self, version: int) -> str:
-        """Drop and create the view: for when the target's columns changed order."""
-        return self._view_statement("sql_target_recreate_view", version)
-
-    def _view_statement(self, name: str, version: int) -> str:
+    def point_view(self, version: int) -> str:
+        """Point the view at ``version``'s table: replaced in place (keeping views built on it) when its
+        columns allow it, else dropped and created again (the target's columns changed order)."""
         columns = ", ".join(quoted(column) for column in self.target.column_names)
-        return projection_query(name).format(view=self.view, columns=columns, table=self.table(version))
+        return projection_query("sql_target_point_view").format(
+            view=self.view, columns=columns, table=self.table(version)
+        )
 
     def truncate(self, version: int) -> str:
         return projection_query("sql_target_truncate").format(table=self.table(version))

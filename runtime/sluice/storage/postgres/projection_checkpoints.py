@@ -1,4 +1,6 @@
-"""Checkpoints in the store's PostgreSQL (tables ``projections`` and ``projection_checkpoints``).
+"""Checkpoints in the store's PostgreSQL (tables ``projections`` and ``projection_checkpoints``): the
+adapter's ``CheckpointStore`` (``sluice.store.contracts.projection_checkpoints``), handed out by
+``store.backend.database.projection_checkpoints()``; its SQL is in ``sql/projections.sql``.
 
 Same-database mode: a batch's work (the handlers' writes through the connection they are given) and the
 checkpoint's compare-and-set update run in one transaction. The update comes first, so a second runner of
@@ -13,16 +15,21 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
-from sluice.core.errors import ProjectionConflictError, ProjectionDatabaseError, ProjectionNotFoundError
+from sluice.core.errors import ProjectionConflictError, ProjectionDatabaseError, ProjectionNotFoundError, SluiceError
 from sluice.core.events import GlobalPosition
-from sluice.services.projections.checkpoints import CheckpointStore, TransactionWork
-from sluice.services.projections.queries import projection_query
-from sluice.services.projections.state import ProjectionDeadLetter, ProjectionState, RebuildProgress, VersionCheckpoint
-from sluice.storage.postgres.driver_errors import is_untranslated_database_error
+from sluice.storage.postgres.driver_errors import is_untranslated_database_error, translate
+from sluice.storage.postgres.queries import named_queries
+from sluice.store.contracts.projection_checkpoints import CheckpointStore, TransactionWork
+from sluice.store.values.projections import ProjectionDeadLetter, ProjectionState, RebuildProgress, VersionCheckpoint
 
 if TYPE_CHECKING:
-    from sluice.services.projections.context import DatabaseConnection
     from sluice.store.port import SqlDatabase
+    from sluice.store.sql_connection import SqlConnection
+
+
+def projection_query(name: str) -> str:
+    """One named query of ``sql/projections.sql`` (checkpoints and the sources' reads); KeyError if unknown."""
+    return named_queries("projections.sql")[name]
 
 
 def position_parameters(position: GlobalPosition | None) -> tuple[int | None, int | None]:
@@ -38,8 +45,11 @@ class PostgresCheckpointStore(CheckpointStore):
         """``database``: the store's (``store.backend.database``, or a ``PostgresEventStore`` itself)."""
         self._database = database
 
+    def translate_error(self, error: BaseException) -> SluiceError | None:
+        return translate(error)
+
     @contextlib.asynccontextmanager
-    async def _transaction(self, operation: str) -> AsyncIterator[DatabaseConnection]:
+    async def _transaction(self, operation: str) -> AsyncIterator[SqlConnection]:
         # The store's pool translates driver errors (a lost connection: ConnectionLostError); what it leaves
         # as it is (a handler's statement or a trigger refused for good) is this projection's database error.
         try:
@@ -144,7 +154,7 @@ class PostgresCheckpointStore(CheckpointStore):
             await connection.execute(projection_query("projection_record_generation"), name, generation)
 
     async def record_dead_letters(
-        self, connection: DatabaseConnection | None, name: str, letters: Sequence[ProjectionDeadLetter]
+        self, connection: SqlConnection | None, name: str, letters: Sequence[ProjectionDeadLetter]
     ) -> None:
         if not letters:
             return
@@ -185,12 +195,12 @@ class PostgresCheckpointStore(CheckpointStore):
         ]
 
     @staticmethod
-    async def _lock(connection: DatabaseConnection, name: str) -> None:
+    async def _lock(connection: SqlConnection, name: str) -> None:
         if await connection.fetchrow(projection_query("projection_lock"), name) is None:
             raise ProjectionNotFoundError(name)
 
     @staticmethod
-    async def _load(connection: DatabaseConnection, name: str) -> ProjectionState:
+    async def _load(connection: SqlConnection, name: str) -> ProjectionState:
         row = await connection.fetchrow(projection_query("projection_state"), name)
         if row is None:
             raise ProjectionNotFoundError(name)

@@ -1,26 +1,26 @@
 """The checkpoint store contract: where a projection's positions, versions and rebuild live.
 
-Two implementations: ``PostgresCheckpointStore`` (same-database mode: handlers write through the
-connection of the transaction that advances the checkpoint) and ``MemoryCheckpointStore`` (at least once).
+Two implementations: the PostgreSQL adapter's (``sluice.storage.postgres.projection_checkpoints``, handed
+out by ``store.backend.database.projection_checkpoints()``; same-database mode: handlers write through the
+connection of the transaction that advances the checkpoint) and ``MemoryCheckpointStore``
+(``sluice.services.projections``, at least once, for any store).
 """
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
 
+from sluice.core.errors import SluiceError
 from sluice.core.events import GlobalPosition
-from sluice.services.projections.state import ProjectionDeadLetter, ProjectionState
+from sluice.store.sql_connection import SqlConnection
+from sluice.store.values.projections import ProjectionDeadLetter, ProjectionState
 
-if TYPE_CHECKING:
-    from sluice.services.projections.context import DatabaseConnection
-
-TransactionWork = Callable[["DatabaseConnection | None"], Awaitable[None]]
+TransactionWork = Callable[[SqlConnection | None], Awaitable[None]]
 """Work done inside a checkpoint store's transaction: given its connection (None in memory)."""
 
 
-async def nothing(connection: DatabaseConnection | None) -> None:
+async def nothing(connection: SqlConnection | None) -> None:
     """TransactionWork that does nothing."""
 
 
@@ -29,6 +29,12 @@ class CheckpointStore(abc.ABC):
 
     same_database: bool = False
     """True when work gets the connection of the transaction that commits the checkpoint."""
+
+    def translate_error(self, error: BaseException) -> SluiceError | None:
+        """The Sluice error that a driver error raised inside this store's transaction (by a handler's
+        statement) stands for, or None when it is not one the adapter translates (a handler's own failure).
+        The runner tells a lost connection from a handler's failure by it. None here: no driver."""
+        return None
 
     @abc.abstractmethod
     async def register(
@@ -85,7 +91,7 @@ class CheckpointStore(abc.ABC):
 
     @abc.abstractmethod
     async def record_dead_letters(
-        self, connection: DatabaseConnection | None, name: str, letters: Sequence[ProjectionDeadLetter]
+        self, connection: SqlConnection | None, name: str, letters: Sequence[ProjectionDeadLetter]
     ) -> None:
         """Record events a version could not apply, inside ``advance``'s work (``connection`` is its
         transaction's; None in memory), so they commit with the checkpoint that passes them."""
