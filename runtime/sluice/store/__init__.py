@@ -1,6 +1,9 @@
 """The store layer: the storage port (``port.py``), the ``Backend`` bundle an adapter hands out
 (``backend.py``) and the ``EventStore`` facade users hold (``event_store.py``, with its queue half in
-``queue_operations.py`` and its limits in ``limits.py``).
+``queue_operations.py`` and its limits in ``limits.py``); the values the port names (``values/``), the
+storage contracts that check their own arguments (``contracts/``), the connection type of the adapter's
+SQL database (``sql_connection.py``), the ``-- name:`` SQL reader (``named_sql.py``) and waiting for a
+stream to appear (``stream_wait.py``).
 
 ``from sluice.store import EventStore`` is the way in; this package never imports an adapter
 (``sluice.storage``), only ``sluice.connect`` picks one.
