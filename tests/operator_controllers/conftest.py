@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -58,12 +59,28 @@ def kubernetes() -> FakeKubernetes:
 @pytest.fixture
 async def operator_context(kubernetes: FakeKubernetes, postgres_dsn: str) -> AsyncIterator[OperatorContext]:
     """The operator's context, with the namespace's database Secret pointing at this test's database."""
-    kubernetes.put_secret(NAMESPACE, DATABASE_SECRET, {"uri": postgres_dsn})
+    async with _context(kubernetes, postgres_dsn) as context:
+        yield context
+
+
+@pytest.fixture
+async def offline_context(kubernetes: FakeKubernetes) -> AsyncIterator[OperatorContext]:
+    """The operator's context for tests that never reach a database (it saves cloning one): the Secret
+    points where nothing listens, so a test that does reach it sees DatabaseUnreachable."""
+    async with _context(kubernetes, closed_port_dsn()) as context:
+        yield context
+
+
+@asynccontextmanager
+async def _context(kubernetes: FakeKubernetes, database_url: str) -> AsyncIterator[OperatorContext]:
+    kubernetes.put_secret(NAMESPACE, DATABASE_SECRET, {"uri": database_url})
     context = OperatorContext(
         settings=OperatorSettings(image=IMAGE, database_timeout_seconds=DATABASE_TIMEOUT_SECONDS),
         kubernetes=kubernetes,
         databases=Databases(timeout_seconds=DATABASE_TIMEOUT_SECONDS),
         namespaces=(NAMESPACE,),
     )
-    yield context
-    await context.close()
+    try:
+        yield context
+    finally:
+        await context.close()

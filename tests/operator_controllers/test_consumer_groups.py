@@ -182,10 +182,10 @@ async def test_a_deployment_deleted_by_hand_comes_back_and_an_unchanged_one_is_n
 
 
 async def test_a_group_whose_stream_does_not_exist_says_so_and_gets_no_deployment(
-    operator_context: OperatorContext, kubernetes: FakeKubernetes
+    offline_context: OperatorContext, kubernetes: FakeKubernetes
 ) -> None:
     kubernetes.create(NAMESPACE, load_example("consumer-group.yaml"))
-    await reconcile_named(operator_context, "ConsumerGroup", NAMESPACE, GROUP)
+    await reconcile_named(offline_context, "ConsumerGroup", NAMESPACE, GROUP)
 
     group = kubernetes.get("ConsumerGroup", NAMESPACE, GROUP)
     assert condition(group, "StreamFound") == ("False", "StreamNotFound")
@@ -196,11 +196,11 @@ async def test_a_group_whose_stream_does_not_exist_says_so_and_gets_no_deploymen
 
 
 async def test_a_missing_database_secret_blocks_the_deployment(
-    operator_context: OperatorContext, kubernetes: FakeKubernetes
+    offline_context: OperatorContext, kubernetes: FakeKubernetes
 ) -> None:
     create_stream_and_group(kubernetes)
     kubernetes.delete_secret(NAMESPACE, DATABASE_SECRET)
-    await reconcile_named(operator_context, "ConsumerGroup", NAMESPACE, GROUP)
+    await reconcile_named(offline_context, "ConsumerGroup", NAMESPACE, GROUP)
 
     group = kubernetes.get("ConsumerGroup", NAMESPACE, GROUP)
     assert condition(group, "WorkloadAvailable") == ("False", "InvalidDatabaseSecret")
@@ -282,17 +282,17 @@ async def test_an_unreachable_database_in_the_lag_poll_makes_the_group_unready_u
 
 
 async def test_an_api_server_error_fails_the_reconcile_and_is_counted(
-    operator_context: OperatorContext, kubernetes: FakeKubernetes
+    offline_context: OperatorContext, kubernetes: FakeKubernetes
 ) -> None:
     create_stream_and_group(kubernetes)
     errors = RECONCILES.labels(kind="ConsumerGroup", result="error")
     before = errors._value.get()
     kubernetes.fail_next("apply_deployment", 500)
     with pytest.raises(ApiException) as raised:  # kopf (or the resync) retries it
-        await reconcile_named(operator_context, "ConsumerGroup", NAMESPACE, GROUP)
+        await reconcile_named(offline_context, "ConsumerGroup", NAMESPACE, GROUP)
     assert raised.value.status == 500
     assert errors._value.get() == before + 1
     assert kubernetes.names("Deployment", NAMESPACE) == []
 
-    await reconcile_named(operator_context, "ConsumerGroup", NAMESPACE, GROUP)  # the retry succeeds
+    await reconcile_named(offline_context, "ConsumerGroup", NAMESPACE, GROUP)  # the retry succeeds
     assert kubernetes.names("Deployment", NAMESPACE) == [GROUP]

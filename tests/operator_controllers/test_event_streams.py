@@ -164,11 +164,11 @@ async def test_a_missing_database_secret_is_reported_and_the_stream_follows_once
 
 
 async def test_a_secret_without_a_usable_database_names_the_missing_keys(
-    operator_context: OperatorContext, kubernetes: FakeKubernetes
+    offline_context: OperatorContext, kubernetes: FakeKubernetes
 ) -> None:
     kubernetes.put_secret(NAMESPACE, "half-database", {"host": "db.example", "user": "sluice"})
     kubernetes.create(NAMESPACE, event_stream("audit", secret="half-database"))
-    await reconcile(operator_context, "audit")
+    await reconcile(offline_context, "audit")
 
     body = kubernetes.get("EventStream", NAMESPACE, "audit")
     assert condition(body, "SchemaReady") == ("False", "InvalidDatabaseSecret")

@@ -110,11 +110,11 @@ async def test_position_lag_and_dead_letters_come_from_the_projections_checkpoin
 
 
 async def test_a_missing_source_is_named_and_gets_no_deployment(
-    operator_context: OperatorContext, kubernetes: FakeKubernetes
+    offline_context: OperatorContext, kubernetes: FakeKubernetes
 ) -> None:
     kubernetes.create(NAMESPACE, event_stream("shop-orders"))
     kubernetes.create(NAMESPACE, order_summary("shop-orders", "shop-refunds"))
-    body = await reconcile(operator_context)
+    body = await reconcile(offline_context)
 
     assert condition(body, "SourcesReady") == ("False", "SourceNotFound")
     assert condition(body, "Ready") == ("False", "SourceNotFound")
@@ -122,7 +122,7 @@ async def test_a_missing_source_is_named_and_gets_no_deployment(
     assert kubernetes.names("Deployment", NAMESPACE) == []
 
     kubernetes.create(NAMESPACE, event_stream("shop-refunds"))  # the source appears: the projection follows
-    body = await reconcile(operator_context)
+    body = await reconcile(offline_context)
     assert condition(body, "SourcesReady") == ("True", "SourcesFound")
     assert kubernetes.names("Deployment", NAMESPACE) == [NAME]
 

@@ -128,11 +128,11 @@ async def test_progress_comes_from_the_replays_record(
 
 
 async def test_a_missing_target_keeps_the_replay_pending_without_a_job(
-    operator_context: OperatorContext, kubernetes: FakeKubernetes
+    offline_context: OperatorContext, kubernetes: FakeKubernetes
 ) -> None:
     kubernetes.create(NAMESPACE, event_stream("ledger"))
     kubernetes.create(NAMESPACE, ledger_backfill())  # ledger-copy does not exist
-    replay = await reconcile(operator_context)
+    replay = await reconcile(offline_context)
     assert replay["status"]["phase"] == "Pending"
     assert condition(replay, "SourceFound") == ("False", "ReferenceNotFound")
     assert "'ledger-copy' not found" in conditions(replay)["SourceFound"]["message"]
