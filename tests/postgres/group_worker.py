@@ -1,7 +1,7 @@
 """A consumer-group worker process for the fault tests: consumes a stream as one member and records
 every event it processes in ``public.processed`` (a real side effect that survives a SIGKILL).
 
-    python -m tests.postgres.group_worker DSN STREAM GROUP CONSUMER_ID [--delay SECONDS]
+    python -m tests.postgres.group_worker DSN STREAM GROUP CONSUMER_ID [--delay SECONDS] [--session-timeout SECONDS]
 
 SIGTERM leaves the group cleanly (finish the event in hand, commit what was processed, then leave);
 SIGKILL and SIGSTOP are the crashes the tests inflict. On exit it records its stats in ``public.worker_stats``.
@@ -26,10 +26,14 @@ OPTIONS = sluice.ConsumerGroupOptions(
 )
 
 
-async def main(dsn: str, stream: str, group: str, consumer_id: str, *, delay: float, manual: bool) -> None:
+async def main(
+    dsn: str, stream: str, group: str, consumer_id: str, *, delay: float, manual: bool, session_timeout: float
+) -> None:
     store = await sluice.connect(dsn, poll_interval=timedelta(milliseconds=100))
     effects = await asyncpg.connect(dsn)
-    options = OPTIONS.model_copy(update={"commit_strategy": sluice.OffsetCommitStrategy.MANUAL}) if manual else OPTIONS
+    options = OPTIONS.model_copy(update={"session_timeout": timedelta(seconds=session_timeout)})
+    if manual:
+        options = options.model_copy(update={"commit_strategy": sluice.OffsetCommitStrategy.MANUAL})
     consumption = store.consumer_groups().consume(stream, group_id=group, consumer_id=consumer_id, options=options)
     refused_commits = 0
     stopping = asyncio.Event()
@@ -82,6 +86,7 @@ if __name__ == "__main__":
     parser.add_argument("consumer_id")
     parser.add_argument("--delay", type=float, default=0.01)
     parser.add_argument("--manual", action="store_true", help="commit each event itself (MANUAL strategy)")
+    parser.add_argument("--session-timeout", type=float, default=OPTIONS.session_timeout.total_seconds())
     arguments = parser.parse_args()
     asyncio.run(
         main(
@@ -91,5 +96,6 @@ if __name__ == "__main__":
             arguments.consumer_id,
             delay=arguments.delay,
             manual=arguments.manual,
+            session_timeout=arguments.session_timeout,
         )
     )

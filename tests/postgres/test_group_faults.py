@@ -55,10 +55,12 @@ def start_worker(
     *,
     delay: float = 0.01,
     manual: bool = False,
+    session_timeout: float | None = None,
 ) -> None:
     started[consumer_id] = subprocess.Popen(
         [sys.executable, "-m", "tests.postgres.group_worker", dsn, "orders", "g", consumer_id, "--delay", str(delay)]
-        + (["--manual"] if manual else []),
+        + (["--manual"] if manual else [])
+        + ([] if session_timeout is None else ["--session-timeout", str(session_timeout)]),
         cwd=REPOSITORY,
         env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
     )
@@ -181,12 +183,14 @@ async def test_a_quick_restart_with_the_same_consumer_id_keeps_the_assignment(
     await store.create_stream(StreamConfig(name="orders", partitions=4))
     for partition in range(4):
         await store.append("orders", [EventData("E", {"n": n}) for n in range(300)], partition=partition)
-    start_worker(workers, postgres_dsn, "a", delay=0.02)
-    start_worker(workers, postgres_dsn, "b", delay=0.02)
+    # The restart must come well within the session: a new Python process can take more than the other
+    # tests' 2 s to start on a loaded machine, so these members keep a 15 s session.
+    start_worker(workers, postgres_dsn, "a", delay=0.02, session_timeout=15)
+    start_worker(workers, postgres_dsn, "b", delay=0.02, session_timeout=15)
     before = await wait_for_assignment(store, {"a": 2, "b": 2}, seconds=15)
     workers["a"].kill()  # a crash ...
     workers["a"].wait()
-    start_worker(workers, postgres_dsn, "a", delay=0.02)  # ... and a restart well within the session
+    start_worker(workers, postgres_dsn, "a", delay=0.02, session_timeout=15)  # ... and a restart within the session
 
     reader = store.consumer_groups()
     for _ in range(200):
