@@ -41,9 +41,3 @@ def reconciled_with(condition_type: str, status: str) -> Callable[[Manifest], bo
         return observed == body["metadata"]["generation"] and condition_status(body, condition_type) == status
 
     return done
-
-
-def replace_secret_uri(cluster: KubernetesCluster, namespace: str, secret_name: str, uri: str) -> None:
-    """Give an existing database Secret another ``uri`` (as an operations team repairing it would)."""
-    cluster.kubectl("delete", "secret", secret_name, namespace=namespace)
-    cluster.kubectl("create", "secret", "generic", secret_name, f"--from-literal=uri={uri}", namespace=namespace)

@@ -260,18 +260,3 @@ async def test_the_pod_command_consumes_and_lag_in_status_matches_the_runtime(  
     assert sum(position["head"] - position["committed"] for position in behind["status"]["positions"]) == 5
     assert behind["status"]["lag"]["seconds"] >= 0
     assert behind["status"]["members"] == []
-
-
-async def test_a_start_offset_reaches_the_pods_arguments(
-    kubernetes_cluster: KubernetesCluster, operator_namespace: str, running_operator: OperatorProcess
-) -> None:
-    namespace = operator_namespace
-    create_stream_and_group(kubernetes_cluster, namespace, startPosition={"from": "offset", "offset": 10})
-    deployment = deployment_of(kubernetes_cluster, namespace)
-    arguments = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert arguments[arguments.index("--start-from") + 1] == "offset"
-    assert arguments[arguments.index("--start-offset") + 1] == "10"
-    reconciled = wait_for_object(
-        kubernetes_cluster, namespace, "ConsumerGroup", GROUP, reconciled_with("Stalled", "False")
-    )
-    assert reconciled["status"]["selector"]

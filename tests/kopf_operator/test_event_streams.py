@@ -1,5 +1,5 @@
-"""EventStreams through the running operator: the stream in PostgreSQL, partitions growing, Ready falling
-and rising with the database, and deletion under each deletionPolicy."""
+"""EventStreams through the running operator: deletion under each deletionPolicy (kopf's finalizer) and a
+namespace deleted while the operator runs. Status, growth and outages are tests/operator_controllers'."""
 
 from __future__ import annotations
 
@@ -14,12 +14,10 @@ from tests.custom_resources.cluster import KubernetesCluster, wait_until
 from tests.kopf_operator.conftest import DATABASE_SECRET
 from tests.kopf_operator.helpers import (
     condition_status,
-    conditions,
     reconciled_with,
-    replace_secret_uri,
     wait_for_object,
 )
-from tests.kopf_operator.operator_process import OperatorProcess, free_port
+from tests.kopf_operator.operator_process import OperatorProcess
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.postgres, pytest.mark.slow]
 
@@ -46,64 +44,6 @@ async def stored_partitions(dsn: str, name: str) -> int | None:
 def object_gone(cluster: KubernetesCluster, namespace: str, name: str) -> bool:
     listed = cluster.kubectl("get", "eventstream", name, "--ignore-not-found", "-o", "name", namespace=namespace)
     return listed.stdout.strip() == ""
-
-
-async def test_partitions_grow_and_the_status_follows_appends(
-    kubernetes_cluster: KubernetesCluster, operator_namespace: str, running_operator: OperatorProcess, postgres_dsn: str
-) -> None:
-    namespace = operator_namespace
-    kubernetes_cluster.create(namespace, event_stream("payments", partitions=2))
-    wait_for_object(kubernetes_cluster, namespace, "EventStream", "payments", reconciled_with("Ready", "True"))
-    assert await stored_partitions(postgres_dsn, "payments") == 2
-
-    kubernetes_cluster.merge_patch(namespace, "EventStream", "payments", {"spec": {"partitions": 3}})
-    grown = wait_for_object(kubernetes_cluster, namespace, "EventStream", "payments", reconciled_with("Ready", "True"))
-    assert grown["metadata"]["generation"] == 2
-    assert {condition["observedGeneration"] for condition in grown["status"]["conditions"]} == {2}
-    assert await stored_partitions(postgres_dsn, "payments") == 3
-
-    async with await sluice.connect(postgres_dsn) as store:
-        await store.append(
-            "payments", [sluice.EventData(event_type="Paid", data={"n": n}) for n in range(5)], partition=1
-        )
-    appended = wait_for_object(
-        kubernetes_cluster,
-        namespace,
-        "EventStream",
-        "payments",
-        lambda body: (body.get("status") or {}).get("appendedEventCount") == 5,
-    )
-    assert appended["status"]["headOffsets"] == [
-        {"partition": 0, "head": 0, "first": 0},
-        {"partition": 1, "head": 5, "first": 0},
-        {"partition": 2, "head": 0, "first": 0},
-    ]
-    assert appended["status"]["lastEventTime"]
-
-
-async def test_ready_falls_while_the_database_is_unreachable_and_returns(
-    kubernetes_cluster: KubernetesCluster, operator_namespace: str, running_operator: OperatorProcess, postgres_dsn: str
-) -> None:
-    namespace = operator_namespace
-    closed_port = free_port()  # nothing listens there
-    kubernetes_cluster.kubectl(
-        "create",
-        "secret",
-        "generic",
-        "unreachable-database",
-        f"--from-literal=uri=postgresql://nobody@127.0.0.1:{closed_port}/nothing",
-        namespace=namespace,
-    )
-    kubernetes_cluster.create(namespace, event_stream("audit", secret="unreachable-database"))
-    down = wait_for_object(kubernetes_cluster, namespace, "EventStream", "audit", reconciled_with("Ready", "False"))
-    assert conditions(down)["Ready"]["reason"] == "DatabaseUnreachable"
-    assert condition_status(down, "SchemaReady") == "False"
-    assert "nobody" not in conditions(down)["Ready"]["message"]  # no credentials in status
-
-    # The database comes back: its Secret now holds a reachable URI (spec.database itself is immutable).
-    replace_secret_uri(kubernetes_cluster, namespace, "unreachable-database", postgres_dsn)
-    wait_for_object(kubernetes_cluster, namespace, "EventStream", "audit", reconciled_with("Ready", "True"))
-    assert await stored_partitions(postgres_dsn, "audit") == 1
 
 
 async def test_retain_keeps_the_data_and_needs_no_finalizer(

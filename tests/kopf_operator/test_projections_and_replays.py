@@ -204,35 +204,3 @@ async def test_the_replay_job_command_copies_the_stream_and_the_replay_succeeds(
     )
     assert replay["status"]["phase"] == "Succeeded"
     assert condition_status(replay, "Succeeded") == "True"
-
-
-async def test_a_projection_with_a_source_on_another_database_says_so_and_gets_no_pod(
-    kubernetes_cluster: KubernetesCluster,
-    operator_namespace: str,
-    running_operator: OperatorProcess,
-    fresh_database: str,
-) -> None:
-    """A projection's pod reads one database: a source EventStream stored in another would never be found, so
-    the operator reports SourcesOnOtherDatabases (naming it) instead of deploying a pod that waits forever."""
-    namespace = operator_namespace
-    kubernetes_cluster.kubectl(
-        "create", "secret", "generic", "other-database", f"--from-literal=uri={fresh_database}", namespace=namespace
-    )
-    kubernetes_cluster.create(namespace, manifest("EventStream", "shop-orders", {"database": DATABASE}))
-    kubernetes_cluster.create(
-        namespace, manifest("EventStream", "shop-payments", {"database": {"secretRef": {"name": "other-database"}}})
-    )
-    for name in ("shop-orders", "shop-payments"):
-        wait_for_object(kubernetes_cluster, namespace, "EventStream", name, reconciled_with("Ready", "True"))
-    projection = order_summary_projection()
-    projection["spec"]["sources"] = ["shop-orders", "shop-payments"]
-    kubernetes_cluster.create(namespace, projection)
-
-    reported = wait_for_object(
-        kubernetes_cluster, namespace, "Projection", "order-summary", reconciled_with("Ready", "False")
-    )
-    sources = {condition["type"]: condition for condition in reported["status"]["conditions"]}["SourcesReady"]
-    assert (sources["status"], sources["reason"]) == ("False", "SourcesOnOtherDatabases")
-    assert "shop-payments live in another" in sources["message"]
-    assert "shop-orders" not in sources["message"].split("EventStream(s)")[1]
-    assert get_deployment(kubernetes_cluster, namespace, "order-summary") is None
