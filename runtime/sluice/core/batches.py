@@ -13,11 +13,12 @@ in its correlation column).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 
 import pydantic_core
 
 from sluice.core.errors import InvalidArgumentError, PayloadTooLargeError
+from sluice.core.event_data import assign_event_id, has_event_id, new_event_ids
 from sluice.core.event_types import EventTypeRegistry
 from sluice.core.events import JSON_CONTENT_TYPE, EventData
 from sluice.core.payloads import encode_metadata, encode_payload, refuse_non_finite_numbers
@@ -59,7 +60,10 @@ def prepare_batch(
     add_version, add_content_type = batch.schema_versions.append, batch.content_types.append
     add_payload, add_metadata = batch.payloads.append, batch.metadata.append
     add_correlation = batch.correlation_ids.append
-    for event in events:
+    # Events without an id get one here, all from one os.urandom call (made when the first is needed).
+    listed = events if isinstance(events, Sequence) else list(events)
+    fresh_ids: Iterator[uuid.UUID] | None = None
+    for position, event in enumerate(listed):
         data = event if type(event) is EventData else registry.to_event_data(event)
         event_type = data.event_type
         if type(event_type) is not str or not 0 < len(event_type) <= MAX_EVENT_TYPE_LENGTH:
@@ -79,8 +83,15 @@ def prepare_batch(
                 raise PayloadTooLargeError(size=len(payload), limit=payload_limit, event_type=event_type)
         else:
             payload, content_type = encode_payload(content, event_type=event_type, limit=payload_limit)
-        event_id = data.event_id
-        add_id(event_id if type(event_id) is uuid.UUID else event_uuid(event_id))
+        if has_event_id(data):
+            event_id = data.event_id
+            add_id(event_id if type(event_id) is uuid.UUID else event_uuid(event_id))
+        else:
+            if fresh_ids is None:
+                fresh_ids = iter(new_event_ids(len(listed) - position))
+            event_id = next(fresh_ids)
+            assign_event_id(data, event_id)  # the caller's event keeps it: a retry is deduplicated
+            add_id(event_id)
         add_type(event_type)
         add_version(data.schema_version)
         add_content_type(content_type)

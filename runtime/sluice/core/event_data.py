@@ -2,14 +2,34 @@
 
 It sits below the event-type registry (``event_types.py``), which turns registered classes into it,
 and below ``events.py``, which decodes recorded events with that registry.
+
+An event's id is made when it is first needed, not when the event is built: queues never use it, and
+an append makes the ids of a whole batch from one ``os.urandom`` call (``new_event_ids``), which costs
+a fraction of one ``uuid.uuid4()`` per event. Once made, the id is kept, so ``event.event_id`` is the
+same on every access and a retried append of the same objects is deduplicated as before.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
+
+__all__ = ["EventData", "assign_event_id", "has_event_id", "new_event_ids"]
+
+
+class _NotMadeYet:
+    """The value of an event id nobody has asked for yet (distinct from None, which a caller may pass)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<event id not made yet>"
+
+
+_NOT_MADE_YET: Final[Any] = _NotMadeYet()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -17,11 +37,64 @@ class EventData:
     """An event to write, given explicitly. Pydantic models and dataclasses are converted to this.
 
     ``data`` is anything JSON can hold, or ``bytes`` for an opaque payload.
-    ``event_id`` makes appends idempotent: a stream stores each id once.
+    ``event_id`` makes appends idempotent: a stream stores each id once. Left out, a random (version 4)
+    UUID is made on first access and kept.
     """
 
     event_type: str
     data: Any
     metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    event_id: uuid.UUID = dataclasses.field(default_factory=uuid.uuid4)
+    event_id: uuid.UUID = _NOT_MADE_YET
     schema_version: int = 1
+
+
+# ``event_id`` is a slot; a property over it makes the id on first read. Its setter is the slot's own, so the
+# dataclass's __init__ and unpickling store ids as before, while assignment by callers still raises
+# FrozenInstanceError (the dataclass's __setattr__ refuses every field). Equality, hash, repr and pickling
+# read the property, so they see (and keep) the same id as ``event.event_id``.
+_event_id_slot: Any = EventData.__dict__["event_id"]
+_read_slot = _event_id_slot.__get__
+_write_slot = _event_id_slot.__set__
+
+
+def _event_id(event: EventData) -> uuid.UUID:
+    event_id: uuid.UUID = _read_slot(event, EventData)
+    if event_id is _NOT_MADE_YET:
+        [event_id] = new_event_ids(1)
+        _write_slot(event, event_id)
+    return event_id
+
+
+setattr(EventData, "event_id", property(_event_id, _write_slot, doc="The event's id (made on first access)."))  # noqa: B010  (mypy must keep seeing the field)
+
+
+def has_event_id(event: EventData) -> bool:
+    """Whether the event's id was given or already made (reading ``event_id`` would make one)."""
+    return _read_slot(event, EventData) is not _NOT_MADE_YET
+
+
+def assign_event_id(event: EventData, event_id: uuid.UUID) -> None:
+    """Give an event that has no id yet (``has_event_id`` is false) the id it keeps from now on."""
+    _write_slot(event, event_id)
+
+
+# Version 4 (random) UUIDs as uuid.uuid4() makes them: its version and variant bits over random bits.
+_RANDOM_BITS: Final = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_VERSION_4_BITS: Final = (4 << 76) | (0x8000 << 48)
+_new_uuid = object.__new__
+_set_uuid_field = object.__setattr__
+_UNKNOWN_SAFETY: Final = uuid.SafeUUID.unknown
+
+
+def new_event_ids(count: int) -> list[uuid.UUID]:
+    """``count`` random (version 4) UUIDs, equal to what ``uuid.uuid4()`` would make of the same random bytes,
+    from one ``os.urandom`` call. ``uuid.UUID(bytes=..., version=4)`` checks and converts its argument in
+    Python code; the UUIDs are built from their integers here instead, as ``UUID.__setstate__`` does."""
+    random = os.urandom(16 * count)
+    ids: list[uuid.UUID] = []
+    for start in range(0, 16 * count, 16):
+        event_id = _new_uuid(uuid.UUID)
+        _set_uuid_field(event_id, "int", int.from_bytes(random[start : start + 16]) & _RANDOM_BITS | _VERSION_4_BITS)
+        _set_uuid_field(event_id, "is_safe", _UNKNOWN_SAFETY)
+        ids.append(event_id)
+    return ids
