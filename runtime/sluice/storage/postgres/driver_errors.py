@@ -21,8 +21,11 @@ for a transient failure.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Generator, Iterator
+import functools
+import types
+from collections.abc import Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -130,17 +133,26 @@ def is_untranslated_database_error(error: BaseException) -> bool:
     return isinstance(error, asyncpg.PostgresError) and translate(error) is None
 
 
-@contextlib.contextmanager
-def translated(operation: str | None = None, *, pool: asyncpg.Pool | None = None) -> Iterator[None]:
+class translated(contextlib.AbstractContextManager[None]):  # noqa: N801  (used as a function: ``with translated():``)
     """Re-raise the driver errors of the block as Sluice errors (the driver's error is the cause); ``pool``
-    as for ``translate``."""
-    try:
-        yield
-    except Exception as error:
-        replacement = translate(error, operation, pool=pool)
-        if replacement is None:
-            raise
-        raise replacement from error
+    as for ``translate``. A class rather than a generator-based context manager: every pooled operation
+    enters it twice, and a generator costs several times more to set up and leave."""
+
+    __slots__ = ("_operation", "_pool")
+
+    def __init__(self, operation: str | None = None, *, pool: asyncpg.Pool | None = None) -> None:
+        self._operation = operation
+        self._pool = pool
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
+        if error is None or not isinstance(error, Exception):
+            return
+        replacement = translate(error, self._operation, pool=self._pool)
+        if replacement is not None:
+            raise replacement from error
 
 
 class _TranslatingAcquireContext(_AcquireContextBase):
@@ -181,11 +193,61 @@ class TranslatingPool(_PoolBase):
         """Give a connection back. One whose statement was cancelled (the caller's timeout or a cancelled
         task) is closed at once instead of waiting for the server to confirm the cancel: a frozen server
         never confirms it, and the caller's cancellation (a readiness probe's time limit, a gRPC deadline)
-        would wait for it as long as the server stays frozen. The pool opens a new connection when needed."""
+        would wait for it as long as the server stays frozen. The pool opens a new connection when needed.
+
+        The rest is ``Pool.release`` without its ``asyncio.shield`` when the release has nothing to wait
+        for (see ``_release_shielded_if_it_waits``)."""
         raw = getattr(connection, "_con", None)
         if raw is not None and raw._protocol is not None and raw._protocol._is_cancelling():
             raw.terminate()  # returns the holder to the pool and detaches the proxy
-        await super().release(connection, timeout=timeout)
+        if raw is None or raw.is_closed() or type(connection) is not PoolConnectionProxy:
+            await super().release(connection, timeout=timeout)  # released already, or asyncpg refuses it
+            return
+        holder: Any = connection._holder  # asyncpg's private parts below are the ones Pool.release uses
+        if holder._pool is not self:
+            await super().release(connection, timeout=timeout)  # asyncpg refuses it
+            return
+        self._check_init()
+        raw._on_release()
+        await _release_shielded_if_it_waits(holder.release(holder._timeout if timeout is None else timeout))
+
+
+async def _release_shielded_if_it_waits(release: Coroutine[Any, Any, None]) -> None:
+    """Run a connection holder's ``release``, shielded from the caller's cancellation only if it waits.
+
+    asyncpg runs every release in a task of its own under ``asyncio.shield``, so that a cancellation
+    cannot leave a connection half returned; that task costs the caller one or two more turns of the event
+    loop per operation (about 25 us of client CPU of 130 for a pooled ``SELECT 1``, measured). A release
+    of an idle connection (no open transaction, no cancel to confirm, not due to be closed) never waits,
+    and a coroutine that does not wait cannot be interrupted. So its first step runs here: when it
+    finishes, there was nothing to protect; when it waits (a rollback, a close), the rest of it runs
+    shielded, as asyncpg would have run it whole."""
+    try:
+        awaited = release.send(None)
+    except StopIteration:
+        return
+    await asyncio.shield(_finish(release, awaited))
+
+
+async def _finish(coroutine: Coroutine[Any, Any, None], awaited: Any) -> None:
+    await _resumed(coroutine, awaited)
+
+
+@types.coroutine
+def _resumed(coroutine: Coroutine[Any, Any, None], awaited: Any) -> Generator[Any, None, None]:
+    """The rest of ``coroutine``, which has run up to waiting for ``awaited`` (a future): the task that
+    awaits this waits for that future, then steps the coroutine on, as ``await coroutine`` would."""
+    while True:
+        try:
+            yield awaited
+        except BaseException as error:  # thrown into the wait (a cancellation of the shielded task)
+            step = functools.partial(coroutine.throw, error)
+        else:
+            step = functools.partial(coroutine.send, None)
+        try:
+            awaited = step()
+        except StopIteration:
+            return
 
 
 async def create_translating_pool(dsn: str, *, min_size: int, max_size: int, **options: Any) -> TranslatingPool:
