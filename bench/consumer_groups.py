@@ -21,7 +21,7 @@ import sluice
 from bench.harness import Comparison, Databases, percentile
 from bench.runtime_core import RAW_READ_PAGE, events, stream_id
 from sluice import ConsumerGroupOptions, EventStore, OffsetCommitStrategy, StreamConfig
-from sluice.services.consumers.reader import GroupBatchConsumption
+from sluice.store.contracts.consumer_groups import GroupBatchConsumption
 
 REPOSITORY = Path(__file__).parents[1]
 PARTITIONS = 8

@@ -37,8 +37,8 @@ from bench.consumer_groups import OPTIONS
 from bench.harness import Comparison, Databases
 from bench.runtime_core import events
 from sluice import StreamConfig
-from sluice.services.consumers.reader import GroupBatchConsumption
 from sluice.storage.postgres.embedded import EmbeddedPostgres, ServerSettings
+from sluice.store.contracts.consumer_groups import GroupBatchConsumption
 
 REPOSITORY = Path(__file__).parents[1]
 STREAMS = 8

@@ -17,7 +17,7 @@ from sluice.observability.correlation import correlation_context
 from sluice.security import AccessPolicy, Permission, authorized_store
 from sluice.security.authorizer import AUDIT_LOGGER_NAME
 from sluice.security.operation_permissions import STORE_PERMISSIONS
-from sluice.services.consumers.options import StartFrom, StartPosition
+from sluice.store.values.consumer_group_options import StartFrom, StartPosition
 
 
 def as_principal(store: EventStore, policy: AccessPolicy, principal: str) -> EventStore:

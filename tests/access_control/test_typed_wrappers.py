@@ -24,8 +24,8 @@ from sluice.security.operation_permissions import (
     required_permission,
 )
 from sluice.security.permissions import Permission
-from sluice.services.consumers.reader import ConsumerGroupReader
 from sluice.services.group_commit import BatchedEventStore, batched
+from sluice.store.contracts.consumer_groups import ConsumerGroupReader
 from sluice.store.forwarding import ForwardingStore
 
 

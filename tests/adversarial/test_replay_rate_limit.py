@@ -7,8 +7,8 @@ import pytest
 
 from sluice import EventData, EventStore, InvalidArgumentError
 from sluice.core.errors import ReplayNotFoundError
-from sluice.services.replay.model import ReplayRequest, ReplayTargetKind
 from sluice.services.replay.replays import Replays
+from sluice.store.values.replays import ReplayRequest, ReplayTargetKind
 
 
 @pytest.mark.parametrize("rate_limit", [float("inf"), float("nan")], ids=["inf", "nan"])

@@ -17,7 +17,7 @@ from sluice.cli.input_events import parse_event, parse_lines
 from sluice.cli.settings import environment_variable
 from sluice.core.errors import InvalidArgumentError
 from sluice.core.events import ExpectedOffset
-from sluice.services.consumers.options import StartFrom
+from sluice.store.values.consumer_group_options import StartFrom
 
 
 def test_every_consume_flag_of_the_contract_reads_its_environment_variable() -> None:

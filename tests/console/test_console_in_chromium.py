@@ -18,8 +18,8 @@ from playwright.async_api import Browser, Page
 import sluice
 from sluice import ConsumerGroupOptions, EventData, EventStore, StreamConfig, StreamType
 from sluice.services.replay import Replays, ReplayTargetKind
-from sluice.services.replay.model import ReplayRequest
 from sluice.services.retention import RetentionLimits, set_policy
+from sluice.store.values.replays import ReplayRequest
 from tests.console.browser import (
     ADMIN_TOKEN,
     READER_TOKEN,

@@ -21,8 +21,8 @@ from sluice import (
     StartPosition,
     StreamConfig,
 )
-from sluice.services.consumers.consumed import ConsumedBatch
-from sluice.services.consumers.reader import GroupBatchConsumption
+from sluice.store.contracts.consumer_groups import GroupBatchConsumption
+from sluice.store.values.consumed import ConsumedBatch
 
 FAST = ConsumerGroupOptions(
     session_timeout=timedelta(seconds=1), heartbeat_interval=timedelta(milliseconds=200), batch_size=5

@@ -20,7 +20,7 @@ from sluice import (
     StartFrom,
     StartPosition,
 )
-from sluice.services.consumers.model import ClaimAcknowledgement
+from sluice.store.values.consumer_groups import ClaimAcknowledgement
 from tests.contract.group_helpers import fill as fill_stream
 from tests.contract.group_helpers import take
 

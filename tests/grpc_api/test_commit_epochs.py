@@ -15,8 +15,8 @@ from sluice.client import GroupEvent, RemoteGroupConsumption, SluiceClient
 from sluice.core.events import EventData
 from sluice.rpc.server import SluiceGrpcServer
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
-from sluice.services.consumers.options import StartFrom, StartPosition
 from sluice.store import EventStore
+from sluice.store.values.consumer_group_options import StartFrom, StartPosition
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -9,7 +9,7 @@ import pytest
 
 from sluice.cli.consume import consume as consume_command
 from sluice.core.streams import DeliverySemantics, PartitionInfo, StreamConfig, StreamInfo, StreamType
-from sluice.services.consumers.model import GroupDescription, MemberDescription, PartitionLag
+from sluice.store.values.consumer_groups import GroupDescription, MemberDescription, PartitionLag
 from sluice_operator.errors import DatabaseSecretError
 from sluice_operator.models import ConsumerGroup, EventStream, Projection, Replay
 from sluice_operator.models.common import ConditionStatus, DatabaseReference, JobPhase, SecretReference

@@ -17,7 +17,7 @@ from sluice.observability.health import (
     evaluate_stream_health,
 )
 from sluice.observability.health.model import HealthSettings, ReasonCode
-from sluice.services.consumers.model import GroupDescription, MemberDescription, PartitionLag
+from sluice.store.values.consumer_groups import GroupDescription, MemberDescription, PartitionLag
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

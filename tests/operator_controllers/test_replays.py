@@ -11,7 +11,7 @@ import pytest
 import sluice
 from sluice import EventData
 from sluice.services.replay import Replays
-from sluice.services.replay.model import ReplayRequest, ReplayTargetKind
+from sluice.store.values.replays import ReplayRequest, ReplayTargetKind
 from sluice_operator.controllers.context import OperatorContext
 from sluice_operator.controllers.dispatch import reconcile_named
 from tests.operator_controllers.conftest import NAMESPACE, condition, conditions, event_stream, manifest

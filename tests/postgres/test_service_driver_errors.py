@@ -23,8 +23,8 @@ from sluice import EventData, EventStore
 from sluice.core.errors import ConnectionLostError, DatabaseBusyError, SluiceError
 from sluice.services.retention import RetentionLimits, list_policies, prune_stream
 from sluice.services.sagas import HistoryEntry, SagaInstance, SagaStatus, saga_id_for, saga_repository
-from sluice.services.sagas.model import StepPhase
 from sluice.storage.postgres.queries import named_queries
+from sluice.store.values.sagas import StepPhase
 
 pytestmark = pytest.mark.postgres
 

@@ -8,9 +8,9 @@ import pytest
 
 from sluice.core.errors import InvalidArgumentError
 from sluice.services.retention import CleanupWindow, RetentionLimits, RetentionPolicy
-from sluice.services.retention.model import GroupPosition
-from sluice.services.retention.patterns import matches, most_specific, validate_pattern
 from sluice.services.retention.planning import count_cutoff, limit_cutoff, plan_partition
+from sluice.store.values.retention import GroupPosition
+from sluice.store.values.retention_patterns import matches, most_specific, validate_pattern
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

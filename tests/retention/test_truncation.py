@@ -12,9 +12,9 @@ import pytest
 from sluice import ConsumerGroupOptions, DeliverySemantics, EventData, EventStore, OffsetCommitStrategy, StreamConfig
 from sluice.core.errors import ConsumerTruncatedError
 from sluice.observability.metrics import default_metrics
-from sluice.services.consumers.consumed import ConsumedBatch
-from sluice.services.consumers.options import TruncationPolicy
 from sluice.services.retention import RetentionLimits, prune_stream
+from sluice.store.values.consumed import ConsumedBatch
+from sluice.store.values.consumer_group_options import TruncationPolicy
 
 FAST = ConsumerGroupOptions(
     session_timeout=timedelta(seconds=1), heartbeat_interval=timedelta(milliseconds=200), batch_size=10

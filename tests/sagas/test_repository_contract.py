@@ -12,7 +12,7 @@ import pytest
 from sluice import EventStore
 from sluice.core.errors import InvalidArgumentError, SagaConflictError, SagaNotFoundError
 from sluice.services.sagas import HistoryEntry, SagaInstance, SagaRepository, SagaStatus, saga_id_for, saga_repository
-from sluice.services.sagas.model import ReplyOutcome, StepAttempt, StepPhase, StepReply
+from sluice.store.values.sagas import ReplyOutcome, StepAttempt, StepPhase, StepReply
 
 
 def _instance(correlation_id: str = "order-1", saga_name: str = "orders") -> SagaInstance:

@@ -8,8 +8,8 @@ import pytest
 
 import sluice
 from sluice.core.errors import HandlerSpecError, InvalidArgumentError
-from sluice.services.consumers.member import ConsumedEvent
 from sluice.services.sinks.handler import load_handler
+from sluice.store.values.consumed import ConsumedEvent
 from tests.sinks import sample_handlers
 
 

@@ -16,8 +16,8 @@ from pydantic import ValidationError
 
 from sluice.core.errors import GroupNotFoundError, StreamNotFoundError
 from sluice.core.streams import DeliverySemantics
-from sluice.services.consumers.model import GroupDescription
 from sluice.store import EventStore
+from sluice.store.values.consumer_groups import GroupDescription
 from sluice_operator.controllers.context import OperatorContext
 from sluice_operator.controllers.database_targets import resolve_database
 from sluice_operator.controllers.invalid_specs import report_invalid_spec

@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 MAXIMUM_BATCH_SIZE = 10_000
-"""The runtime's bound on a consumer's batch size (``sluice.services.consumers.options``)."""
+"""The runtime's bound on a consumer's batch size (``sluice.store.values.consumer_group_options``)."""
 MAXIMUM_PARTITIONS = 1024
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sluice.core.streams import DeliverySemantics
-from sluice.services.consumers.model import GroupDescription
+from sluice.store.values.consumer_groups import GroupDescription
 from sluice_operator.errors import UnsupportedSpecError
 from sluice_operator.models.common import ConditionStatus, parse_duration
 from sluice_operator.models.consumer_groups import CommitStrategy, ConsumerGroup, StartFrom

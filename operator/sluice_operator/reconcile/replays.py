@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sluice.services.replay.model import ReplayProgress, ReplayState
+from sluice.store.values.replays import ReplayProgress, ReplayState
 from sluice_operator.models.common import ConditionStatus, JobPhase
 from sluice_operator.models.replays import Replay
 from sluice_operator.reconcile.conditions import DesiredCondition, format_time

@@ -28,13 +28,18 @@ from sluice.cli.running import handle_stop_signals, run
 from sluice.cli.settings import require_dsn, setting
 from sluice.core.errors import InvalidArgumentError
 from sluice.core.names import validate_group_id, validate_stream_name
-from sluice.services.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy, StartFrom, StartPosition
 from sluice.services.retries.policy import Backoff, default_dead_letter_stream
+from sluice.store.values.consumer_group_options import (
+    ConsumerGroupOptions,
+    OffsetCommitStrategy,
+    StartFrom,
+    StartPosition,
+)
 
 if TYPE_CHECKING:
-    from sluice.services.consumers.member import ConsumedEvent
     from sluice.services.retries.delivery import Delivery
     from sluice.services.workers.consumer import ConsumerSettings
+    from sluice.store.values.consumed import ConsumedEvent
 
 ResultT = TypeVar("ResultT")
 

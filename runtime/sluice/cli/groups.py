@@ -10,8 +10,8 @@ from sluice.cli.output import emit_object, emit_rows
 from sluice.cli.reading import parse_time
 from sluice.cli.running import open_store, run
 from sluice.cli.settings import output_setting, require_dsn, store_settings
-from sluice.services.consumers.model import GroupDescription
-from sluice.services.consumers.options import StartFrom, StartPosition
+from sluice.store.values.consumer_group_options import StartFrom, StartPosition
+from sluice.store.values.consumer_groups import GroupDescription
 
 LAG_COLUMNS = ["group", "partition", "committed_offset", "head", "lag_events", "lag_seconds", "owner", "epoch"]
 

@@ -26,7 +26,7 @@ from sluice.cli.running import InvalidInput, handle_stop_signals, open_store, ru
 from sluice.cli.settings import output_setting, require_dsn, setting, store_settings
 from sluice.core.errors import InvalidArgumentError
 from sluice.services.replay import ReplayProgress, ReplayRequest, Replays, ReplayState, ReplayTargetKind
-from sluice.services.replay.model import MAXIMUM_BATCH_SIZE
+from sluice.store.values.replays import MAXIMUM_BATCH_SIZE
 
 CANCELLED_EXIT_CODE = 3
 LIST_COLUMNS = ("name", "state", "stream", "target", "target_name", "events_done", "events_total", "percent")

@@ -26,8 +26,8 @@ from sluice.services.retention import (
     list_policies,
     set_policy,
 )
-from sluice.services.retention.model import DEFAULT_CLEANUP_INTERVAL
 from sluice.services.retention.quantities import format_duration, parse_byte_size, parse_duration
+from sluice.store.values.retention import DEFAULT_CLEANUP_INTERVAL
 
 POLICY_COLUMNS = ["pattern", "max_age", "max_events", "max_bytes", "window", "interval", "mode", "last_applied_at"]
 REPORT_COLUMNS = ["stream", "pruned_events", "pruned_bytes", "oldest_retained", "held_back_by", "truncated", "skipped"]

@@ -14,8 +14,8 @@ from sluice.cli.output import emit_object, emit_rows
 from sluice.cli.running import handle_stop_signals, open_store, run
 from sluice.cli.settings import output_setting, require_dsn, setting, store_settings
 from sluice.services.sagas.documents import instance_document, parse_saga_id, record_document
-from sluice.services.sagas.model import SagaStatus
 from sluice.services.sagas.repositories import saga_repository
+from sluice.store.values.sagas import SagaStatus
 
 SAGA_COLUMNS = ["saga_id", "saga_name", "correlation_id", "status", "current_step", "version", "updated_at"]
 HISTORY_COLUMNS = ["recorded_at", "version", "kind", "step", "attempt", "detail"]

@@ -18,9 +18,9 @@ from sluice.console.rendering import CONSOLE_PATH, CurrentViewer, Viewer, render
 from sluice.core.errors import InvalidArgumentError
 from sluice.rest.schemas import NAME_PATTERN
 from sluice.security.permissions import Permission
-from sluice.services.consumers.model import GroupDescription
-from sluice.services.consumers.options import StartFrom, StartPosition
 from sluice.services.retries import group_dead_letters
+from sluice.store.values.consumer_group_options import StartFrom, StartPosition
+from sluice.store.values.consumer_groups import GroupDescription
 
 logger = logging.getLogger(__name__)
 router = APIRouter()

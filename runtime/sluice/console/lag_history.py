@@ -19,8 +19,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from sluice.core.errors import SluiceError
-from sluice.services.consumers.model import GroupDescription
 from sluice.store import EventStore
+from sluice.store.values.consumer_groups import GroupDescription
 
 logger = logging.getLogger(__name__)
 

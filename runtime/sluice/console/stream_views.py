@@ -12,10 +12,10 @@ from sluice.console.rendering import pretty_json
 from sluice.core.errors import GroupNotFoundError, SluiceError
 from sluice.core.events import RecordedEvent
 from sluice.core.streams import StreamInfo, StreamType
-from sluice.services.consumers.model import GroupDescription
 from sluice.services.retention import RetentionPolicy, list_policies
-from sluice.services.retention.patterns import most_specific
 from sluice.store import EventStore
+from sluice.store.values.consumer_groups import GroupDescription
+from sluice.store.values.retention_patterns import most_specific
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import pydantic_core
 
 from sluice.core.errors import InvalidArgumentError, PayloadTooLargeError
-from sluice.core.event_data import assign_event_id, has_event_id, new_event_ids
+from sluice.core.event_data import NOT_MADE_YET, assign_event_id, new_event_ids, stored_event_id
 from sluice.core.event_types import EventTypeRegistry
 from sluice.core.events import JSON_CONTENT_TYPE, EventData
 from sluice.core.payloads import encode_metadata, encode_payload, refuse_non_finite_numbers
@@ -83,15 +83,15 @@ def prepare_batch(
                 raise PayloadTooLargeError(size=len(payload), limit=payload_limit, event_type=event_type)
         else:
             payload, content_type = encode_payload(content, event_type=event_type, limit=payload_limit)
-        if has_event_id(data):
-            event_id = data.event_id
-            add_id(event_id if type(event_id) is uuid.UUID else event_uuid(event_id))
-        else:
+        event_id = stored_event_id(data)
+        if event_id is NOT_MADE_YET:
             if fresh_ids is None:
                 fresh_ids = iter(new_event_ids(len(listed) - position))
             event_id = next(fresh_ids)
             assign_event_id(data, event_id)  # the caller's event keeps it: a retry is deduplicated
-            add_id(event_id)
+        elif type(event_id) is not uuid.UUID:
+            event_id = event_uuid(event_id)
+        add_id(event_id)
         add_type(event_type)
         add_version(data.schema_version)
         add_content_type(content_type)

@@ -20,7 +20,7 @@ from sluice.rest.schemas import (
     group_detail,
     group_lag,
 )
-from sluice.services.consumers.options import StartFrom, StartPosition
+from sluice.store.values.consumer_group_options import StartFrom, StartPosition
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/event-streams", tags=["consumer groups"])

@@ -18,7 +18,7 @@ from sluice.rest.authentication import CallerStore, Principal
 from sluice.rest.problems import problem_responses
 from sluice.security.authorized_services import CallerReplays
 from sluice.services.replay import ReplayProgress, ReplayState, ReplayTargetKind
-from sluice.services.replay.model import REPLAY_NAME_PATTERN
+from sluice.store.values.replays import REPLAY_NAME_PATTERN
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/replays", tags=["replays"])

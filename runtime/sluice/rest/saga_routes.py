@@ -20,7 +20,7 @@ from sluice.rest.problems import problem_responses
 from sluice.rest.schemas import NAME_PATTERN
 from sluice.security.authorized_services import CallerSagas
 from sluice.services.sagas.documents import history_document, instance_document
-from sluice.services.sagas.model import SagaInstance, SagaStatus
+from sluice.store.values.sagas import SagaInstance, SagaStatus
 
 router = APIRouter(prefix="/api/sagas", tags=["sagas"])
 

@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from sluice.core.messages import DeadLetter
 from sluice.core.streams import DeliverySemantics, StreamInfo, StreamType
-from sluice.services.consumers.model import GroupDescription, GroupSummary
+from sluice.store.values.consumer_groups import GroupDescription, GroupSummary
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$"
 """Stream, queue, group and consumer ids (see ``sluice.core.names``)."""

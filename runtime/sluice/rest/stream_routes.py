@@ -29,8 +29,8 @@ from sluice.rest.schemas import (
     stream_summary,
 )
 from sluice.security.authorized_services import CallerHealth
-from sluice.services.consumers.model import GroupDescription
 from sluice.store import EventStore
+from sluice.store.values.consumer_groups import GroupDescription
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/event-streams", tags=["event streams"])

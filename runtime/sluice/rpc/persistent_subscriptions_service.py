@@ -26,10 +26,14 @@ from sluice.rpc.request_limits import checked_offset
 from sluice.rpc.serialized_writer import SerializedWriter
 from sluice.rpc.status_codes import sluice_error_of, translate_errors
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
-from sluice.services.consumers.member import GroupMember
-from sluice.services.consumers.options import ConsumerGroupOptions, OffsetCommitStrategy, StartFrom, StartPosition
-from sluice.services.consumers.reader import GroupConsumption
 from sluice.store import EventStore
+from sluice.store.contracts.consumer_groups import ConsumingMember, GroupConsumption
+from sluice.store.values.consumer_group_options import (
+    ConsumerGroupOptions,
+    OffsetCommitStrategy,
+    StartFrom,
+    StartPosition,
+)
 
 ASSIGNMENT_CHECK_SECONDS = 0.2
 DEFAULT_BATCH_SIZE = 100
@@ -188,7 +192,7 @@ async def _receive_requests(
             raise InvalidArgumentError(f"unexpected {kind!r} message after the open message")
 
 
-async def _commit(member: GroupMember, commit: sluice_pb2.Commit) -> None:
+async def _commit(member: ConsumingMember, commit: sluice_pb2.Commit) -> None:
     """Commit each ``{partition, next_offset, epoch}`` under the epoch its event was delivered with
     (never the member's current one: a commit from before a rebalance or a forced reset is fenced),
     in the order given; the first refusal stops the rest."""

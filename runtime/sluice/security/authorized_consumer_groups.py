@@ -1,6 +1,7 @@
 """``AuthorizedConsumerGroups``: ``store.consumer_groups()`` as one principal may use it.
 
-Each public ConsumerGroupReader method is forwarded by a method with its own signature, after a check of
+Each public ConsumerGroupReader method (the protocol ``sluice.store.contracts.consumer_groups`` declares and the
+consumer-group service implements) is forwarded by a method with its own signature, after a check of
 what ``GROUP_PERMISSIONS`` (``sluice.security.operation_permissions``) says it needs on the group's
 stream: consuming and committing need ``consume``, describing a group and its lag ``read``, resetting
 offsets and deleting groups ``admin``. ``list_groups`` leaves out the groups of streams the principal
@@ -14,16 +15,16 @@ from collections.abc import Mapping
 
 from sluice.security.authorizer import Authorizer
 from sluice.security.operation_permissions import GROUP_PERMISSIONS, required_permission
-from sluice.services.consumers.model import GroupDescription, GroupSummary
-from sluice.services.consumers.options import ConsumerGroupOptions, StartPosition
-from sluice.services.consumers.reader import ConsumerGroupReader, GroupBatchConsumption, GroupConsumption
+from sluice.store.contracts.consumer_groups import ConsumerGroupReader, GroupBatchConsumption, GroupConsumption
+from sluice.store.values.consumer_group_options import ConsumerGroupOptions, StartPosition
+from sluice.store.values.consumer_groups import GroupDescription, GroupSummary
 
 
 class AuthorizedConsumerGroups(ConsumerGroupReader):
     """Checks each group operation against the policy, then hands it to the reader it wraps."""
 
     def __init__(self, reader: ConsumerGroupReader, authorizer: Authorizer) -> None:
-        # No ConsumerGroupReader.__init__: every operation goes to ``reader``, which holds the members.
+        # Every operation goes to ``reader``, which holds the members.
         self._reader = reader
         self._authorizer = authorizer
 

@@ -28,9 +28,9 @@ from sluice.security.operation_permissions import SERVICE_PERMISSIONS, required_
 from sluice.security.permissions import Permission
 from sluice.services.replay import ReplayProgress, Replays
 from sluice.services.retries import GroupDeadLetter, group_dead_letters
-from sluice.services.sagas.model import SagaInstance, SagaRecord, SagaStatus
 from sluice.services.sagas.repositories import saga_repository
 from sluice.store.event_store import EventStore
+from sluice.store.values.sagas import SagaInstance, SagaRecord, SagaStatus
 
 
 def saga_resource(saga_name: str) -> str:

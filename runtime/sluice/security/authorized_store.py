@@ -28,7 +28,7 @@ from sluice.security.authorizer import Authorizer
 from sluice.security.operation_permissions import STORE_PERMISSIONS, required_permission
 from sluice.security.permissions import Permission
 from sluice.security.policy import AccessPolicy
-from sluice.services.consumers.reader import ConsumerGroupReader
+from sluice.store.contracts.consumer_groups import ConsumerGroupReader
 from sluice.store.event_store import EventStore
 from sluice.store.forwarding import ForwardingStore
 

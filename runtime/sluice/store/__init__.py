@@ -6,11 +6,14 @@ SQL database (``sql_connection.py``), the ``-- name:`` SQL reader (``named_sql.p
 stream to appear (``stream_wait.py``).
 
 ``from sluice.store import EventStore`` is the way in; this package never imports an adapter
-(``sluice.storage``), only ``sluice.connect`` picks one.
+(``sluice.storage``), only ``sluice.connect`` picks one. Nor does it import a service: what
+``EventStore.consumer_groups()`` returns is typed by the protocols of ``contracts/consumer_groups.py`` and
+built by the ``ConsumerGroupsFactory`` the store is given (``sluice.connect`` gives it the consumer-group
+service).
 """
 
 from sluice.store.backend import Backend
-from sluice.store.event_store import EventStore
+from sluice.store.event_store import ConsumerGroupsFactory, EventStore
 from sluice.store.limits import DEFAULT_VISIBILITY_TIMEOUT, MAX_BATCH_EVENTS, MAX_PARTITIONS
 from sluice.store.port import AppendRequest, BackendCheck
 
@@ -21,5 +24,6 @@ __all__ = [
     "AppendRequest",
     "Backend",
     "BackendCheck",
+    "ConsumerGroupsFactory",
     "EventStore",
 ]

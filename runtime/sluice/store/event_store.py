@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Self
@@ -38,12 +38,17 @@ from sluice.core.validation import (
 )
 from sluice.observability import metrics
 from sluice.observability.tracing import append_span
-from sluice.services.consumers.reader import ConsumerGroupReader
 from sluice.store.backend import Backend
+from sluice.store.contracts.consumer_groups import ConsumerGroupReader
 from sluice.store.limits import MAX_BATCH_EVENTS, MAX_PARTITIONS
 from sluice.store.port import AppendRequest, BackendCheck
 from sluice.store.queue_operations import QueueOperations
 from sluice.store.stream_wait import wait_for_stream
+
+ConsumerGroupsFactory = Callable[["EventStore"], ConsumerGroupReader]
+"""Builds the consumer-group service of a store: ``EventStore.consumer_groups()`` calls it with the store.
+The service sits above the store layer, so whoever builds a store hands it in (``sluice.connect`` passes
+``sluice.services.consumers.reader.ConsumerGroupService``; a wrapping store passes the wrapped store's)."""
 
 
 class EventStore(QueueOperations):
@@ -52,9 +57,18 @@ class EventStore(QueueOperations):
     The queue operations (enqueue, dequeue, acknowledge, nack, extend, dead letters, depth) are written in
     ``queue_operations.py``; the rest of the public API is here."""
 
-    def __init__(self, backend: Backend, options: StoreOptions, registry: EventTypeRegistry | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        options: StoreOptions,
+        registry: EventTypeRegistry | None = None,
+        *,
+        consumer_groups_factory: ConsumerGroupsFactory,
+    ) -> None:
         self.backend = backend
         """The storage this store was opened on; services reach their storage through it."""
+        self.consumer_groups_factory = consumer_groups_factory
+        """Builds what ``consumer_groups()`` returns (the consumer-group service, given by whoever built the store)."""
         self.options = options
         self.registry = registry or default_registry
         self._shared_reads = SharedReads()
@@ -179,7 +193,7 @@ class EventStore(QueueOperations):
     def consumer_groups(self) -> ConsumerGroupReader:
         """Consume as a member of a consumer group, commit offsets, and administer groups."""
         self._check_open()
-        return ConsumerGroupReader(self)
+        return self.consumer_groups_factory(self)
 
     # ----------------------------------------------------------------- persistent streams
 

@@ -9,7 +9,8 @@ wrapper makes and every call made to it, and a wrapper is an ``EventStore`` wher
 passes a recorded ``actor`` through ``_actor``; both do nothing here, and a wrapper overrides them (or
 overrides the method itself, as group commit does for ``append``).
 
-A wrapper shares the wrapped store's ``backend``, ``options`` and ``registry``: services that need storage
+A wrapper shares the wrapped store's ``backend``, ``options``, ``registry`` and ``consumer_groups_factory``
+(though ``consumer_groups()`` is forwarded like the rest): services that need storage
 (``store.backend.sagas``, ...) find the same storage through it. ``tests/access_control/test_typed_wrappers.py``
 fails when EventStore gains a public method this class does not forward.
 """
@@ -23,7 +24,7 @@ from sluice.core.batches import PreparedBatch
 from sluice.core.events import AppendResult, Direction, ExpectedOffset, GlobalPosition, RecordedEvent
 from sluice.core.messages import DeadLetter, EnqueueResult, QueueDepth, QueueMessage, Receipt
 from sluice.core.streams import StreamConfig, StreamInfo
-from sluice.services.consumers.reader import ConsumerGroupReader
+from sluice.store.contracts.consumer_groups import ConsumerGroupReader
 from sluice.store.event_store import EventStore
 from sluice.store.limits import DEFAULT_VISIBILITY_TIMEOUT
 from sluice.store.port import BackendCheck
@@ -33,7 +34,9 @@ class ForwardingStore(EventStore):
     """Every public EventStore method, forwarded to ``wrapped`` with its arguments unchanged."""
 
     def __init__(self, wrapped: EventStore) -> None:
-        super().__init__(wrapped.backend, wrapped.options, wrapped.registry)
+        super().__init__(
+            wrapped.backend, wrapped.options, wrapped.registry, consumer_groups_factory=wrapped.consumer_groups_factory
+        )
         self.wrapped = wrapped
         """The store the calls go to (itself possibly a wrapper)."""
 

@@ -21,11 +21,12 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from sluice.core.errors import FencedError, SluiceError
 from sluice.services.consumers.member_health import Availability
-from sluice.services.consumers.member_state import MemberStats, Ownership
+from sluice.services.consumers.member_state import Ownership
 from sluice.services.consumers.member_storage import MemberStorage
 from sluice.services.consumers.transient import RetryBackoff, is_transient
 from sluice.store.values.consumer_group_options import ConsumerGroupOptions, OffsetCommitStrategy
 from sluice.store.values.consumer_groups import PartitionCommit
+from sluice.store.values.member_reports import MemberStats
 
 logger = logging.getLogger("sluice.services.consumers.member")
 """The member's logger: these messages are the member's, as they always were."""

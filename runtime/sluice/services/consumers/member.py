@@ -36,17 +36,18 @@ from sluice.core.errors import FencedError
 from sluice.core.streams import DeliverySemantics, StreamInfo
 from sluice.observability.metrics import GroupRecorder
 from sluice.services.consumers.commits import CommitSchedule, PartitionCommits
-from sluice.services.consumers.consumed import ConsumedBatch, ConsumedEvent
-from sluice.services.consumers.member_health import Availability, MemberHealth
-from sluice.services.consumers.member_state import MemberStats, Ownership
+from sluice.services.consumers.member_health import Availability
+from sluice.services.consumers.member_state import Ownership
 from sluice.services.consumers.member_storage import MemberStorage
 from sluice.services.consumers.membership import Membership
 from sluice.services.consumers.partition_delivery import PartitionDelivery
 from sluice.services.consumers.queue_delivery import QueueDelivery
 from sluice.services.consumers.transient import is_transient
-from sluice.services.consumers.truncation import Truncation, Truncations
+from sluice.services.consumers.truncation import Truncations
+from sluice.store.values.consumed import ConsumedBatch, ConsumedEvent
 from sluice.store.values.consumer_group_options import ConsumerGroupOptions, OffsetCommitStrategy
 from sluice.store.values.consumer_groups import Assignment
+from sluice.store.values.member_reports import MemberHealth, MemberStats, Truncation
 
 if TYPE_CHECKING:
     from sluice.store import EventStore
@@ -270,8 +271,3 @@ class GroupMember:
             if not is_transient(error):
                 raise
             logger.warning("consumer %s could not leave cleanly (its session will expire): %s", self.consumer_id, error)
-
-
-__all__ = ["ConsumedBatch", "ConsumedEvent", "GroupMember", "MemberHealth", "MemberStats"]
-"""ConsumedEvent lives in ``consumed.py``, MemberStats in ``member_state.py`` and MemberHealth in
-``member_health.py``; they are also importable from here, where they used to be."""

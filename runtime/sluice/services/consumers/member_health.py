@@ -4,31 +4,23 @@ A member's joins, heartbeats, reads and automatic commits wait out transient fai
 transient.py) with backoff; ``Availability`` remembers which of those activities fail now and
 since when (logged once when it starts and once when the database answers again), and what
 stopped the member for good (its heartbeat failed for another reason, or ended): from then on the
-member owns nothing, and its delivery loop raises that error. ``MemberHealth`` is what
-``consumption.health`` (a worker's readiness) shows.
+member owns nothing, and its delivery loop raises that error. ``MemberHealth`` (a value of the store layer,
+``sluice.store.values.member_reports``) is what ``consumption.health`` (a worker's readiness) shows.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 
 from sluice.services.consumers.member_state import Ownership
 from sluice.services.consumers.transient import RetryBackoff, is_transient
 from sluice.services.consumers.waiting import wait_either
+from sluice.store.values.member_reports import MemberHealth
 
 logger = logging.getLogger("sluice.services.consumers.member")
 """The member's logger: these messages are the member's, as they always were."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class MemberHealth:
-    """Whether a member is consuming (what the readiness of a worker reports) and why not."""
-
-    ready: bool
-    reason: str
 
 
 class Availability:

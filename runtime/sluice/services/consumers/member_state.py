@@ -5,29 +5,15 @@ offset to deliver and the next offset to commit of each, and the event (batch) i
 hands. Membership changes it when a heartbeat answers, commits when one is fenced, delivery as it
 goes; ``changes`` counts the changes made outside the delivery loop, which re-checks the batch it
 delivers only when that count moved (instead of checking ownership for every event).
-``MemberStats`` counts what the member did.
+What the member did is counted in its ``MemberStats`` (``sluice.store.values.member_reports``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Iterable
 
 from sluice.store.values.consumer_groups import OwnedPartition
-
-
-@dataclasses.dataclass(slots=True)
-class MemberStats:
-    """Counters of one member, for tests, metrics and the curious."""
-
-    delivered: int = 0
-    commits: int = 0
-    committed_events: int = 0
-    rebalances: int = 0
-    fenced: int = 0
-    truncations: int = 0
-    """Times retention had pruned events the group had not consumed (see truncation.py)."""
 
 
 class Ownership:

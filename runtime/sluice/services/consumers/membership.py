@@ -25,12 +25,13 @@ from sluice.core.errors import FencedError, StreamTypeError
 from sluice.core.streams import StreamInfo, StreamType
 from sluice.observability.metrics import GroupRecorder
 from sluice.services.consumers.commits import PartitionCommits
-from sluice.services.consumers.member_health import Availability, MemberHealth
-from sluice.services.consumers.member_state import MemberStats, Ownership
+from sluice.services.consumers.member_health import Availability
+from sluice.services.consumers.member_state import Ownership
 from sluice.services.consumers.member_storage import MemberStorage
 from sluice.services.consumers.transient import RetryBackoff, is_transient
 from sluice.store.values.consumer_group_options import ConsumerGroupOptions, OffsetCommitStrategy
 from sluice.store.values.consumer_groups import Assignment, Heartbeat
+from sluice.store.values.member_reports import MemberHealth, MemberStats
 
 if TYPE_CHECKING:
     from sluice.services.consumers.queue_delivery import QueueDelivery

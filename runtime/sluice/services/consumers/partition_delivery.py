@@ -22,15 +22,16 @@ from sluice.core.errors import SluiceError
 from sluice.core.events import EventRow
 from sluice.observability.metrics import GroupRecorder, seconds_since
 from sluice.services.consumers.commits import CommitSchedule, PartitionCommits
-from sluice.services.consumers.consumed import ConsumedBatch, ConsumedEvent
 from sluice.services.consumers.member_health import Availability
-from sluice.services.consumers.member_state import MemberStats, Ownership
+from sluice.services.consumers.member_state import Ownership
 from sluice.services.consumers.member_storage import MemberStorage
 from sluice.services.consumers.membership import Membership
 from sluice.services.consumers.transient import is_transient
-from sluice.services.consumers.truncation import Truncation, Truncations
+from sluice.services.consumers.truncation import Truncations
 from sluice.services.consumers.waiting import wait_either
+from sluice.store.values.consumed import ConsumedBatch, ConsumedEvent
 from sluice.store.values.consumer_group_options import ConsumerGroupOptions, OffsetCommitStrategy, TruncationPolicy
+from sluice.store.values.member_reports import MemberStats, Truncation
 
 if TYPE_CHECKING:
     from sluice.services.consumers.member import GroupMember

@@ -23,19 +23,20 @@ from sluice.core.events import EventRow
 from sluice.observability.metrics import GroupRecorder, seconds_since
 from sluice.services.consumers.backend import refuse_stale_claims
 from sluice.services.consumers.commits import CommitSchedule
-from sluice.services.consumers.consumed import ConsumedBatch, ConsumedEvent
 from sluice.services.consumers.member_health import Availability
-from sluice.services.consumers.member_state import MemberStats, Ownership
+from sluice.services.consumers.member_state import Ownership
 from sluice.services.consumers.member_storage import MemberStorage
 from sluice.services.consumers.truncation import Truncations
 from sluice.services.consumers.waiting import wait_either
+from sluice.store.values.consumed import ConsumedBatch, ConsumedEvent
 from sluice.store.values.consumer_group_options import ConsumerGroupOptions, OffsetCommitStrategy
 from sluice.store.values.consumer_groups import Claim, ClaimAcknowledgement
+from sluice.store.values.member_reports import MemberStats
 
 if TYPE_CHECKING:
     from sluice.services.consumers.member import GroupMember
     from sluice.services.consumers.membership import Membership
-    from sluice.services.consumers.truncation import Truncation
+    from sluice.store.values.member_reports import Truncation
 
 logger = logging.getLogger(__name__)
 

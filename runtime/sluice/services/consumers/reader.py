@@ -1,5 +1,11 @@
 """``store.consumer_groups()``: consume as a group member, commit, and administer groups.
 
+``ConsumerGroupService`` is the consumer-group service a store hands out; the store knows it only by the
+store layer's protocols (``sluice.store.contracts.consumer_groups``: ``ConsumerGroupReader``, which it
+implements, and the ``GroupConsumption`` and ``GroupBatchConsumption`` that ``MemberEventConsumption`` and
+``MemberBatchConsumption`` implement), and is given it when built (``sluice.connect`` passes this class
+as the store's ``consumer_groups_factory``).
+
 reader = store.consumer_groups()
 async for event in reader.consume("orders", group_id="email", consumer_id="worker-1",
                                   options=ConsumerGroupOptions(batch_size=100)):
@@ -15,13 +21,13 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Generic, Self, TypeVar
 
-from sluice.core.errors import FencedError, GroupNotFoundError, StreamNotFoundError
+from sluice.core.errors import FencedError, GroupNotFoundError
 from sluice.core.names import validate_group_id, validate_stream_name
-from sluice.services.consumers.consumed import ConsumedBatch, ConsumedEvent
-from sluice.services.consumers.member import GroupMember, MemberHealth, MemberStats
-from sluice.services.consumers.truncation import Truncation
+from sluice.services.consumers.member import GroupMember
+from sluice.store.values.consumed import ConsumedBatch, ConsumedEvent
 from sluice.store.values.consumer_group_options import ConsumerGroupOptions, StartPosition
 from sluice.store.values.consumer_groups import GroupDescription, GroupSummary
+from sluice.store.values.member_reports import MemberHealth, MemberStats, Truncation
 
 if TYPE_CHECKING:
     from sluice.store import EventStore
@@ -87,23 +93,24 @@ class _MemberConsumption(Generic[Item]):
             ) from error
 
 
-class GroupConsumption(_MemberConsumption[ConsumedEvent]):
-    """What ``consume`` returns: an async iterator of events that is also an async context manager."""
+class MemberEventConsumption(_MemberConsumption[ConsumedEvent]):
+    """What ``consume`` returns (a ``GroupConsumption``): an async iterator of events that is also an async
+    context manager."""
 
     def __init__(self, member: GroupMember) -> None:
         super().__init__(member, member.events())
 
 
-class GroupBatchConsumption(_MemberConsumption[ConsumedBatch]):
-    """What ``consume_batches`` returns: an async iterator of batches that is also an async context
-    manager. A batch counts as processed when the next one is requested."""
+class MemberBatchConsumption(_MemberConsumption[ConsumedBatch]):
+    """What ``consume_batches`` returns (a ``GroupBatchConsumption``): an async iterator of batches that is
+    also an async context manager. A batch counts as processed when the next one is requested."""
 
     def __init__(self, member: GroupMember) -> None:
         super().__init__(member, member.batches())
 
 
-class ConsumerGroupReader:
-    """Consumer groups over one store."""
+class ConsumerGroupService:
+    """Consumer groups over one store: the ``ConsumerGroupReader`` that ``store.consumer_groups()`` returns."""
 
     def __init__(self, store: EventStore) -> None:
         self._store = store
@@ -116,13 +123,13 @@ class ConsumerGroupReader:
         group_id: str,
         consumer_id: str,
         options: ConsumerGroupOptions | None = None,
-    ) -> GroupConsumption:
+    ) -> MemberEventConsumption:
         """Join ``group_id`` as ``consumer_id`` and iterate over the events of the partitions this
         member owns. A stable ``consumer_id`` across a quick restart keeps its partitions; a process
         whose consumer id a newer process took over stops with DuplicateConsumerError. A stream that
         does not exist yet is waited for when streams are auto-created (else StreamNotFoundError);
         database outages are waited out (see ``health``)."""
-        return GroupConsumption(self._member(stream_name, group_id, consumer_id, options))
+        return MemberEventConsumption(self._member(stream_name, group_id, consumer_id, options))
 
     def consume_batches(
         self,
@@ -131,11 +138,11 @@ class ConsumerGroupReader:
         group_id: str,
         consumer_id: str,
         options: ConsumerGroupOptions | None = None,
-    ) -> GroupBatchConsumption:
+    ) -> MemberBatchConsumption:
         """As ``consume``, but deliver ``ConsumedBatch`` objects: up to ``options.batch_size``
         consecutive events of one partition at a time (QUEUE delivery: one claim). Same fencing,
         rebalancing and at-least-once guarantees; a batch is processed when the next is requested."""
-        return GroupBatchConsumption(self._member(stream_name, group_id, consumer_id, options))
+        return MemberBatchConsumption(self._member(stream_name, group_id, consumer_id, options))
 
     def _member(
         self, stream_name: str, group_id: str, consumer_id: str, options: ConsumerGroupOptions | None
@@ -195,6 +202,3 @@ class ConsumerGroupReader:
         validate_group_id(group_id)
         if not await self._store.backend.groups.delete(stream_name, group_id, force):
             raise GroupNotFoundError(stream_name, group_id)
-
-
-__all__ = ["ConsumerGroupReader", "GroupBatchConsumption", "GroupConsumption", "StreamNotFoundError"]

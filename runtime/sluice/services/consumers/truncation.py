@@ -10,15 +10,14 @@ and handled by the group's policy (``ConsumerGroupOptions.on_truncation``: earli
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 from prometheus_client import Counter
 
 from sluice.core.errors import ConsumerTruncatedError
 from sluice.observability.metrics import default_metrics
-from sluice.services.consumers.member_state import MemberStats
 from sluice.store.values.consumer_group_options import TruncationPolicy
+from sluice.store.values.member_reports import MemberStats, Truncation
 
 logger = logging.getLogger(__name__)
 
@@ -28,32 +27,6 @@ truncations_seen = Counter(
     ("stream", "group"),
     registry=default_metrics.registry,
 )
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Truncation:
-    """Events of one partition that were pruned before the group consumed them."""
-
-    stream_name: str
-    group_id: str
-    partition: int
-    expected_offset: int
-    """Where the group was (the next offset it would have read)."""
-    first_offset: int
-    """The first offset found after it: ``expected_offset`` up to here were pruned."""
-    resumed_at: int
-    """Where the member goes on (``first_offset`` for earliest, the head for latest)."""
-    policy: TruncationPolicy
-
-    @property
-    def lost_events(self) -> int:
-        """Events pruned before the group consumed them."""
-        return self.first_offset - self.expected_offset
-
-    @property
-    def skipped_events(self) -> int:
-        """Events the member will never deliver: the lost ones, plus retained ones skipped by latest."""
-        return self.resumed_at - self.expected_offset
 
 
 def announce(truncation: Truncation) -> None:

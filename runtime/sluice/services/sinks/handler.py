@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sluice.core.errors import HandlerSpecError
-from sluice.services.consumers.member import ConsumedEvent
+from sluice.store.values.consumed import ConsumedEvent
 
 HANDLER_SPEC_PATTERN = re.compile(
     r"(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):(?P<attribute>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)"

@@ -34,8 +34,6 @@ from sluice.core.errors import FencedError, SluiceError, StreamTypeError
 from sluice.core.streams import StreamType
 from sluice.observability.correlation import correlation_context
 from sluice.observability.tracing import delivery_span
-from sluice.services.consumers.member import ConsumedEvent
-from sluice.services.consumers.reader import GroupConsumption
 from sluice.services.consumers.transient import RetryBackoff, is_transient
 from sluice.services.retries.access import group_dead_letters
 from sluice.services.retries.delivery import Delivery, DeliveryOutcome, deliver_with_retries
@@ -44,8 +42,10 @@ from sluice.services.sinks.dead_letters import DeadLetterWriter
 from sluice.services.workers import metrics
 from sluice.services.workers.health_server import HealthServer
 from sluice.services.workers.redriven import RedrivenEvent
+from sluice.store.contracts.consumer_groups import GroupConsumption
 from sluice.store.contracts.dead_letters import RedriveClaim
 from sluice.store.stream_wait import wait_for_stream
+from sluice.store.values.consumed import ConsumedEvent
 from sluice.store.values.consumer_group_options import ConsumerGroupOptions, OffsetCommitStrategy
 from sluice.store.values.dead_letters import FailedDelivery
 

@@ -9,7 +9,7 @@ Its ``commit()`` does nothing: the worker completes a redrive itself once the de
 from __future__ import annotations
 
 from sluice.core.events import RecordedEvent
-from sluice.services.consumers.consumed import ConsumedEvent
+from sluice.store.values.consumed import ConsumedEvent
 from sluice.store.values.dead_letters import GroupDeadLetter, event_row
 
 

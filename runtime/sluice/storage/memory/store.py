@@ -25,7 +25,7 @@ from sluice.storage.memory.retention import MemoryRetentionStorage
 from sluice.storage.memory.state import MemoryState
 from sluice.storage.memory.stream_catalog import MemoryStreamCatalog
 from sluice.storage.memory.stream_log import MemoryStreamLog
-from sluice.store import Backend, BackendCheck, EventStore
+from sluice.store import Backend, BackendCheck, ConsumerGroupsFactory, EventStore
 
 
 class _MemoryConnection:
@@ -65,7 +65,14 @@ def memory_backend(options: StoreOptions) -> Backend:
 class MemoryEventStore(EventStore):
     """An EventStore in process memory. Open it with ``await sluice.connect("memory://")``.
 
-    Only a constructor: it builds a new in-memory backend; everything else is ``EventStore``'s."""
+    Only a constructor: it builds a new in-memory backend; everything else is ``EventStore``'s (its consumer
+    groups are the service ``consumer_groups_factory`` builds: ``sluice.connect`` passes it)."""
 
-    def __init__(self, options: StoreOptions, registry: EventTypeRegistry | None = None) -> None:
-        super().__init__(memory_backend(options), options, registry)
+    def __init__(
+        self,
+        options: StoreOptions,
+        registry: EventTypeRegistry | None = None,
+        *,
+        consumer_groups_factory: ConsumerGroupsFactory,
+    ) -> None:
+        super().__init__(memory_backend(options), options, registry, consumer_groups_factory=consumer_groups_factory)

@@ -28,7 +28,7 @@ from sluice.storage.postgres.retention import PostgresRetentionStorage
 from sluice.storage.postgres.sagas import PostgresSagaRepository
 from sluice.storage.postgres.stream_catalog import PostgresStreamCatalog
 from sluice.storage.postgres.stream_log import PostgresStreamLog
-from sluice.store import Backend, BackendCheck, EventStore
+from sluice.store import Backend, BackendCheck, ConsumerGroupsFactory, EventStore
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
@@ -117,14 +117,21 @@ class PostgresEventStore(EventStore):
     """An EventStore on PostgreSQL. Open it with ``await sluice.connect("postgresql://...")``.
 
     Only a constructor (``open``) and two conveniences for tests and tools; everything else is
-    ``EventStore``'s, over the backend ``open_postgres_backend`` builds."""
+    ``EventStore``'s, over the backend ``open_postgres_backend`` builds (its consumer groups are the service
+    ``consumer_groups_factory`` builds: ``sluice.connect`` passes it)."""
 
     @classmethod
     async def open(
-        cls, dsn: str, options: StoreOptions, registry: EventTypeRegistry | None = None
+        cls,
+        dsn: str,
+        options: StoreOptions,
+        registry: EventTypeRegistry | None = None,
+        *,
+        consumer_groups_factory: ConsumerGroupsFactory,
     ) -> PostgresEventStore:
         """Connect, check (or apply) the schema, and start listening for appends."""
-        return cls(await open_postgres_backend(dsn, options), options, registry)
+        backend = await open_postgres_backend(dsn, options)
+        return cls(backend, options, registry, consumer_groups_factory=consumer_groups_factory)
 
     @property
     def database(self) -> PostgresDatabase:

@@ -4,19 +4,36 @@
 delivers ``ConsumedBatch`` objects, the events of one partition read in one page (QUEUE delivery:
 one claim). A batch holds the stored rows and builds each event only when it is looked at, so a
 batch costs one object until it is used.
+
+They are values of the store layer (``store.contracts.consumer_groups`` names them); each commits through
+the member that delivered it, which they know only as an ``EventCommitter`` (the consumer-group service's
+``GroupMember`` is one).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from itertools import repeat
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Protocol, overload
 
 from sluice.core.events import EventRow, RecordedEvent
 
 if TYPE_CHECKING:
-    from sluice.services.consumers.member import GroupMember
-    from sluice.services.consumers.truncation import Truncation
+    from sluice.store.values.member_reports import Truncation
+
+
+class EventCommitter(Protocol):
+    """The member a delivered event or batch commits through."""
+
+    @property
+    def stream_name(self) -> str:
+        """The stream the member consumes."""
+        ...
+
+    async def commit_event(self, partition: int, offset: int, epoch: int) -> None:
+        """Commit ``partition`` up to and including ``offset``, under the ownership ``epoch`` (QUEUE
+        delivery: the claim) the event was delivered under; FencedError when it is no longer held."""
+        ...
 
 
 class ConsumedEvent(RecordedEvent):
@@ -24,7 +41,7 @@ class ConsumedEvent(RecordedEvent):
 
     __slots__ = ("_epoch", "_member")
 
-    def __init__(self, row: EventRow, stream_name: str, partition: int, member: GroupMember, epoch: int) -> None:
+    def __init__(self, row: EventRow, stream_name: str, partition: int, member: EventCommitter, epoch: int) -> None:
         # The parent's fields are set here directly: one of these is built per delivered event.
         self._row = row
         self.stream_name = stream_name
@@ -91,7 +108,7 @@ class ConsumedBatch:
 
     def __init__(
         self,
-        member: GroupMember,
+        member: EventCommitter,
         partition: int,
         token: int,
         first_offset: int,
