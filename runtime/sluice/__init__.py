@@ -50,19 +50,19 @@ from sluice.core.events import AppendResult, Direction, EventData, ExpectedOffse
 from sluice.core.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueDepth, QueueMessage, Receipt
 from sluice.core.options import StoreOptions
 from sluice.core.streams import DeliverySemantics, PartitionInfo, StreamConfig, StreamInfo, StreamType
-from sluice.services.consumers.consumed import ConsumedBatch, ConsumedEvent
-from sluice.services.consumers.member import MemberStats
-from sluice.services.consumers.model import GroupDescription, GroupSummary, MemberDescription, PartitionLag
-from sluice.services.consumers.options import (
+from sluice.services.group_commit import AppendBatcher, BatchedEventStore, batched
+from sluice.store import EventStore
+from sluice.store.contracts.consumer_groups import ConsumerGroupReader, GroupBatchConsumption, GroupConsumption
+from sluice.store.values.consumed import ConsumedBatch, ConsumedEvent
+from sluice.store.values.consumer_group_options import (
     ConsumerGroupOptions,
     OffsetCommitStrategy,
     StartFrom,
     StartPosition,
     TruncationPolicy,
 )
-from sluice.services.consumers.reader import ConsumerGroupReader, GroupBatchConsumption, GroupConsumption
-from sluice.services.group_commit import AppendBatcher, BatchedEventStore, batched
-from sluice.store import EventStore
+from sluice.store.values.consumer_groups import GroupDescription, GroupSummary, MemberDescription, PartitionLag
+from sluice.store.values.member_reports import MemberStats
 
 __all__ = [
     "AppendBatcher",
