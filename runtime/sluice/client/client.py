@@ -32,7 +32,7 @@ from sluice.core.events import AppendResult, Direction, ExpectedOffset
 from sluice.core.messages import EnqueueResult
 from sluice.core.streams import DeliverySemantics, StreamType
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
-from sluice.services.consumers.options import StartFrom, StartPosition
+from sluice.store.values.consumer_group_options import StartFrom, StartPosition
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 DEFAULT_RECONNECT_FOR = timedelta(minutes=1)

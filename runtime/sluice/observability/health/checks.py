@@ -14,8 +14,8 @@ from sluice.core.names import validate_stream_name
 from sluice.core.streams import StreamType
 from sluice.observability.health.evaluation import evaluate_stream_health
 from sluice.observability.health.model import HealthThresholds, Readiness, StreamHealth, StreamObservation
-from sluice.services.consumers.model import GroupDescription
 from sluice.store import EventStore
+from sluice.store.values.consumer_groups import GroupDescription
 
 DEFAULT_PROBE_TIMEOUT = timedelta(seconds=3)
 

@@ -11,7 +11,7 @@ from sluice.observability.health.model import (
     StreamHealth,
     StreamObservation,
 )
-from sluice.services.consumers.model import GroupDescription
+from sluice.store.values.consumer_groups import GroupDescription
 
 
 def evaluate_stream_health(observation: StreamObservation, thresholds: HealthThresholds) -> StreamHealth:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sluice.core.streams import StreamType
 from sluice.core.validation import SluiceModel
-from sluice.services.consumers.model import GroupDescription
+from sluice.store.values.consumer_groups import GroupDescription
 
 
 class HealthStatus(enum.StrEnum):
