@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from sluice.services.consumers.model import GroupDescription, MemberDescription, PartitionLag
+from sluice.store.values.consumer_groups import GroupDescription, MemberDescription, PartitionLag
 from sluice_operator.controllers.status import desired_status
 from sluice_operator.errors import DatabaseSecretError, DatabaseUnavailableError, UnsupportedSpecError
 from sluice_operator.models import API_VERSION, CUSTOM_RESOURCES, GROUP
