@@ -7,7 +7,7 @@
 ALTER TABLE stream_partitions ADD COLUMN first_offset bigint NOT NULL DEFAULT 0 CHECK (first_offset >= 0);
 
 -- A pattern is a stream name (that stream only), a literal prefix followed by '*' (orders-*), or '*'
--- (every stream). The most specific pattern matching a stream wins: see sluice.services.retention.patterns.
+-- (every stream). The most specific pattern matching a stream wins: see sluice.store.values.retention_patterns.
 CREATE TABLE retention_policies (
     pattern text PRIMARY KEY,
     max_age interval CHECK (max_age > interval '0'),
