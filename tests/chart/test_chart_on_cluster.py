@@ -46,7 +46,7 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPOSITORY_ROOT / "charts" / "sluice"
 DATABASE_SECRET = "sluice-database"
 ESTABLISHED_TIMEOUT_SECONDS = 30
-OPERATOR_LIVE_TIMEOUT_SECONDS = 30
+OPERATOR_LIVE_TIMEOUT_SECONDS = 60
 OPERATOR_STOP_TIMEOUT_SECONDS = 15
 TOKEN_DURATION = "1h"
 EXAMPLE_FILES = ("event-stream.yaml", "consumer-group.yaml", "projection.yaml", "replay.yaml", "retention-policy.yaml")
@@ -152,6 +152,15 @@ class ChartOperator:
             self._process = subprocess.Popen(
                 self.command, cwd=REPOSITORY_ROOT, env=self.environment, stdout=log, stderr=subprocess.STDOUT
             )
+        try:
+            self._wait_until_live()
+        except BaseException:
+            self.__exit__()  # never leave a process running (and unwaited) behind a failed start
+            raise
+        return self
+
+    def _wait_until_live(self) -> None:
+        assert self._process is not None
         deadline = time.monotonic() + OPERATOR_LIVE_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -159,7 +168,7 @@ class ChartOperator:
             try:
                 with urllib.request.urlopen(self.liveness_url, timeout=1) as response:
                     if response.status == 200:
-                        return self
+                        return
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.2)

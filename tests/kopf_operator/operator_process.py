@@ -20,7 +20,7 @@ from typing import Self
 
 from tests.custom_resources.manifests import REPOSITORY_ROOT
 
-READY_TIMEOUT_SECONDS = 30
+READY_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 15
 RESYNC_SECONDS = "1"
 
@@ -82,7 +82,11 @@ class OperatorProcess:
             self._process = subprocess.Popen(
                 command, cwd=REPOSITORY_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
             )
-        self._wait_until_live()
+        try:
+            self._wait_until_live()
+        except BaseException:
+            self.stop()  # never leave a process running (and unwaited) behind a failed start
+            raise
         return self
 
     def _wait_until_live(self) -> None:
