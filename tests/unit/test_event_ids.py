@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from sluice import EventData, InvalidArgumentError
-from sluice.core.batches import prepare_batch
+from sluice.core.batches import NO_EVENT_ID, prepare_batch
 from sluice.core.event_data import has_event_id, new_event_ids
 from sluice.core.event_types import EventTypeRegistry
 
@@ -102,3 +102,28 @@ def test_prepare_batch_takes_any_iterable_and_refuses_one_event_twice() -> None:
 def test_an_id_given_as_none_is_still_refused() -> None:
     with pytest.raises(InvalidArgumentError, match="event_id must be a UUID"):
         prepare_batch([EventData("A", {}, event_id=None)], EventTypeRegistry(), LIMIT)  # type: ignore[arg-type]
+
+
+def test_a_queue_batch_makes_no_ids_but_keeps_given_ones_and_their_checks() -> None:
+    given = uuid.uuid4()
+    events = [EventData("A", {}), EventData("B", {}, event_id=given), EventData("C", {})]
+    batch = prepare_batch(events, EventTypeRegistry(), LIMIT, make_event_ids=False)
+    assert batch.event_ids == [NO_EVENT_ID, given, NO_EVENT_ID]
+    assert batch.event_ids[0] is NO_EVENT_ID
+    assert not has_event_id(events[0])
+    assert not has_event_id(events[2])
+    assert len(batch) == 3
+    twice = EventData("A", {})
+    with pytest.raises(InvalidArgumentError, match="same event id twice"):
+        prepare_batch([twice, twice], EventTypeRegistry(), LIMIT, make_event_ids=False)
+    with pytest.raises(InvalidArgumentError, match="same event id twice"):
+        prepare_batch([events[1], EventData("D", {}, event_id=given)], EventTypeRegistry(), LIMIT, make_event_ids=False)
+    nil = EventData("E", {}, event_id=uuid.UUID(int=0))  # a caller's own nil id is an id like any other
+    with pytest.raises(InvalidArgumentError, match="same event id twice"):
+        prepare_batch(
+            [nil, EventData("F", {}, event_id=uuid.UUID(int=0))], EventTypeRegistry(), LIMIT, make_event_ids=False
+        )
+    assert prepare_batch([nil, EventData("G", {})], EventTypeRegistry(), LIMIT, make_event_ids=False).event_ids == [
+        nil.event_id,
+        NO_EVENT_ID,
+    ]

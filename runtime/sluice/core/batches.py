@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Final
 
 import pydantic_core
 
@@ -28,6 +29,7 @@ from sluice.observability.correlation import current_correlation_id
 __all__ = [
     "CORRELATION_METADATA_KEY",
     "MAX_EVENT_TYPE_LENGTH",
+    "NO_EVENT_ID",
     "PreparedBatch",
     "PreparedEvent",
     "check_prepared_batch",
@@ -37,6 +39,9 @@ __all__ = [
 
 MAX_EVENT_TYPE_LENGTH = 200
 CORRELATION_METADATA_KEY = "correlation_id"
+NO_EVENT_ID: Final = uuid.UUID(int=0)
+"""The ``event_ids`` entry of a message prepared without an id (``make_event_ids=False``): the nil UUID, told
+apart from a caller's own nil id by identity. Queues never read it."""
 
 
 def prepare_batch(
@@ -45,11 +50,15 @@ def prepare_batch(
     payload_limit: int,
     *,
     correlation_id: str | None = None,
+    make_event_ids: bool = True,
 ) -> PreparedBatch:
     """Validate and encode ``events``; raises before anything is stored if any one is invalid.
 
     ``correlation_id`` defaults to the current ``correlation_context``'s; when there is one, each
-    event whose metadata does not carry a ``correlation_id`` gets it added."""
+    event whose metadata does not carry a ``correlation_id`` gets it added.
+
+    ``make_event_ids=False`` is for queues, which store no event ids: an event without one is not given
+    one, and its place in ``event_ids`` holds ``NO_EVENT_ID`` (ids given are still checked)."""
     correlation = correlation_id if correlation_id is not None else current_correlation_id()
     batch = PreparedBatch(correlation_id=correlation)
     correlated_empty_metadata = (
@@ -63,6 +72,7 @@ def prepare_batch(
     # Events without an id get one here, all from one os.urandom call (made when the first is needed).
     listed = events if isinstance(events, Sequence) else list(events)
     fresh_ids: Iterator[uuid.UUID] | None = None
+    without_ids: list[EventData] = []  # with make_event_ids=False
     for position, event in enumerate(listed):
         data = event if type(event) is EventData else registry.to_event_data(event)
         event_type = data.event_type
@@ -84,7 +94,10 @@ def prepare_batch(
         else:
             payload, content_type = encode_payload(content, event_type=event_type, limit=payload_limit)
         event_id = stored_event_id(data)
-        if event_id is NOT_MADE_YET:
+        if event_id is NOT_MADE_YET and not make_event_ids:
+            event_id = NO_EVENT_ID
+            without_ids.append(data)
+        elif event_id is NOT_MADE_YET:
             if fresh_ids is None:
                 fresh_ids = iter(new_event_ids(len(listed) - position))
             event_id = next(fresh_ids)
@@ -100,7 +113,7 @@ def prepare_batch(
             _metadata_json(data, correlation, correlated_empty_metadata) if data.metadata else correlated_empty_metadata
         )
         add_correlation(correlation)
-    _check_unique_ids(batch)
+    _check_unique_ids(batch.event_ids, without_ids)
     return batch
 
 
@@ -127,13 +140,19 @@ def check_prepared_batch(batch: PreparedBatch, payload_limit: int) -> None:
     for event_type, payload in zip(batch.event_types, batch.payloads, strict=True):
         if len(payload) > payload_limit:
             raise PayloadTooLargeError(size=len(payload), limit=payload_limit, event_type=event_type)
-    _check_unique_ids(batch)
+    _check_unique_ids(batch.event_ids)
 
 
-def _check_unique_ids(batch: PreparedBatch) -> None:
+def _check_unique_ids(event_ids: list[uuid.UUID], without_ids: list[EventData] | None = None) -> None:
+    """Refuse an id twice. ``without_ids``: the events prepared without one (``NO_EVENT_ID`` in ``event_ids``),
+    where one event object twice counts as one id twice, as it would once its id is made."""
+    if without_ids:
+        event_ids = [event_id for event_id in event_ids if event_id is not NO_EVENT_ID]
+        if len({id(data) for data in without_ids}) != len(without_ids):
+            raise InvalidArgumentError("a batch holds the same event id twice")
     # By the ids' integers: hashing a UUID runs Python code (UUID.__hash__), its int's hash does not.
     # (A batch built by hand may hold something else; that is compared as it is.)
-    if len({getattr(event_id, "int", event_id) for event_id in batch.event_ids}) != len(batch.event_ids):
+    if len({getattr(event_id, "int", event_id) for event_id in event_ids}) != len(event_ids):
         raise InvalidArgumentError("a batch holds the same event id twice")
 
 

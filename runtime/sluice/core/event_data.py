@@ -79,9 +79,9 @@ def has_event_id(event: EventData) -> bool:
     return _read_slot(event, EventData) is not NOT_MADE_YET
 
 
-def assign_event_id(event: EventData, event_id: uuid.UUID) -> None:
-    """Give an event that has no id yet (``has_event_id`` is false) the id it keeps from now on."""
-    _write_slot(event, event_id)
+assign_event_id: Final[Callable[[EventData, uuid.UUID], None]] = _write_slot
+"""Give an event that has no id yet (``has_event_id`` is false) the id it keeps from now on (the slot's own
+setter, as ``stored_event_id``)."""
 
 
 # Version 4 (random) UUIDs as uuid.uuid4() makes them: its version and variant bits over random bits.

@@ -70,7 +70,13 @@ class QueueOperations:
             raise InvalidArgumentError("dedupe_keys must have one entry per message")
         for key in keys:
             check_dedupe_key(key)
-        prepared = prepare_batch(messages, self.registry, self.options.max_payload_bytes, correlation_id=correlation_id)
+        prepared = prepare_batch(
+            messages,
+            self.registry,
+            self.options.max_payload_bytes,
+            correlation_id=correlation_id,
+            make_event_ids=False,  # queues store no event ids
+        )
         results = await self.backend.queues.enqueue(
             queue_name, prepared, keys, delay or timedelta(0), prepared.correlation_id
         )
