@@ -6,7 +6,9 @@ and below ``events.py``, which decodes recorded events with that registry.
 An event's id is made when it is first needed, not when the event is built: queues never use it, and
 an append makes the ids of a whole batch from one ``os.urandom`` call (``new_event_ids``), which costs
 a fraction of one ``uuid.uuid4()`` per event. Once made, the id is kept, so ``event.event_id`` is the
-same on every access and a retried append of the same objects is deduplicated as before.
+same on every access and a retried append of the same objects is deduplicated as before. (Making it is not
+locked: two threads reading the id of one event whose id nobody has read yet could each make one. Sluice
+shares no EventData between threads; a caller that does can read ``event_id`` once before sharing it.)
 """
 
 from __future__ import annotations
