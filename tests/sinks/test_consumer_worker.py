@@ -112,6 +112,10 @@ async def test_health_ready_and_metrics_endpoints(store: EventStore, receiver: R
         worker = ConsumerWorker(store, settings(http_port=_free_port()), sink.deliver)
         running = asyncio.create_task(worker.run())
         await asyncio.to_thread(receiver.wait_for_accepted, 3)
+        # The receiver has the events before the worker counts them (it counts once the sink's call returns).
+        async with asyncio.timeout(10):
+            while worker.delivered < 3:  # noqa: ASYNC110  (a plain counter: nothing to wait on)
+                await asyncio.sleep(0.01)
         assert worker.health_server is not None
         base = f"http://127.0.0.1:{worker.health_server.port}"
         async with httpx.AsyncClient() as client:
