@@ -155,3 +155,48 @@ async def test_a_deleted_stream_is_not_waited_for(store: EventStore) -> None:
     await store.delete_stream("gone", soft=True)
     with pytest.raises(sluice.StreamDeletedError):
         await take(store.consumer_groups().consume("gone", group_id="g", consumer_id="w", options=FAST), 1, 5)
+
+
+@pytest.mark.parametrize("api", ["events", "batches"])
+async def test_a_member_cancelled_while_it_stops_still_stops_heartbeating(store: EventStore, api: str) -> None:
+    """A consumer that breaks out of its loop and is then cancelled (a worker stopping with a deadline):
+    every await on the way out may raise CancelledError, and none of them may leave the heartbeat
+    running (a member that outlives its consumer keeps its partitions until the process exits)."""
+    await fill(store, "orders", 200, partitions=2)
+    options = ConsumerGroupOptions(
+        session_timeout=timedelta(seconds=1),
+        heartbeat_interval=timedelta(milliseconds=50),
+        batch_size=10,
+        commit_strategy=OffsetCommitStrategy.AFTER_BATCH,
+    )
+    reader = store.consumer_groups()
+    for attempt in range(20):  # the cancellations land on a different await each time
+        consumption = (
+            reader.consume("orders", group_id=f"g{attempt}", consumer_id="w", options=options)
+            if api == "events"
+            else reader.consume_batches("orders", group_id=f"g{attempt}", consumer_id="w", options=options)
+        )
+        delivered = asyncio.Event()
+
+        async def member(
+            consumption: sluice.GroupConsumption | sluice.GroupBatchConsumption, delivered: asyncio.Event
+        ) -> None:
+            async with consumption:
+                seen = 0
+                async for item in consumption:
+                    seen += len(item.events) if isinstance(item, sluice.ConsumedBatch) else 1
+                    if seen >= 25:
+                        delivered.set()
+                        break
+
+        task = asyncio.create_task(member(consumption, delivered))
+        await asyncio.wait_for(delivered.wait(), 10)
+        for _ in range(attempt):
+            await asyncio.sleep(0)
+        while not task.done():
+            task.cancel()
+            await asyncio.sleep(0)
+        await asyncio.gather(task, return_exceptions=True)
+    await asyncio.sleep(0.2)  # four heartbeat intervals: a leaked heartbeat would still be running
+    heartbeats = [task.get_name() for task in asyncio.all_tasks() if task.get_name().startswith("sluice-heartbeat-")]
+    assert heartbeats == [], f"{len(heartbeats)} heartbeats outlived their consumers"

@@ -247,10 +247,15 @@ class GroupMember:
         return self._partitions.events(self.batches(per_event=True))
 
     async def _shutdown(self, keep_alive: asyncio.Task[None]) -> None:
-        await self._partitions.stop_prefetch()
-        keep_alive.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await keep_alive
+        """Stop the read ahead and the heartbeat, then commit and leave. The consumer's task may be
+        cancelled at any await on the way (a worker stopping with a deadline cancels it again): the
+        heartbeat stops whatever happens, so the member never outlives its consumer (it would keep its
+        partitions until the process exits); a cancelled stop skips the leave, and the session expires."""
+        try:
+            await self._partitions.stop_prefetch()
+        finally:
+            keep_alive.cancel()
+        await asyncio.wait({keep_alive})  # raises our own cancellation, not the heartbeat's
         await self._leave()
 
     async def _leave(self) -> None:

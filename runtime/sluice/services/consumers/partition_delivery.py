@@ -287,13 +287,10 @@ class PartitionDelivery:
         task, self._prefetch = self._prefetch, None
         if task is not None:
             task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-            except Exception as error:  # the read ahead failed: nothing of it was delivered
-                if not isinstance(error, SluiceError) and not is_transient(error):
-                    raise
+            await asyncio.wait({task})  # raises our own cancellation, not the read ahead's
+            error = None if task.cancelled() else task.exception()
+            if error is not None and not isinstance(error, SluiceError) and not is_transient(error):
+                raise error  # the read ahead failed with a bug; a database error: nothing of it was delivered
         await self._commits.settle()
 
     async def _fetch_next(self, *, assume: tuple[int, int] | None = None) -> Page | None:
