@@ -274,3 +274,27 @@ async def test_within_one_batch_a_keys_last_event_wins_and_paths_mean_exactly_wh
     assert (rows["o-1"]["customer"], rows["o-1"]["total"]) == ('"second"', "3")
     assert rows["7"]["customer"] == '"number key"'
     assert rows["o-2"]["shipped_to"] is None  # $.addresses[0] on an object leads nowhere (strict path)
+
+
+async def test_an_upsert_of_key_columns_only_records_each_key_once(postgres_store: PostgresEventStore) -> None:
+    """An event type that writes only key columns (a set of seen keys) inserts each key once and leaves
+    the rows other event types filled alone (ON CONFLICT DO NOTHING: there is nothing to update)."""
+    target = {
+        "table": "reporting.order_summary",
+        "keyColumns": ["order_id"],
+        "upserts": [
+            {"eventType": "OrderPlaced", "columns": {"order_id": "$.order_id", "customer": "$.customer.name"}},
+            {"eventType": "OrderSeen", "columns": {"order_id": "$.order_id"}},
+        ],
+    }
+    await postgres_store.create_stream(StreamConfig(name="orders"))
+    await postgres_store.append("orders", [placed("o-1", "kept", 1), EventData("OrderSeen", {"order_id": "o-2"})])
+    await postgres_store.append(
+        "orders", [EventData("OrderSeen", {"order_id": "o-1"}), EventData("OrderSeen", {"order_id": "o-2"})]
+    )
+    projection = sql_projection(
+        "order-summary", sources=["orders"], target=target, options=ProjectionOptions(batch_size=100)
+    )
+    await ProjectionRunner(projection, postgres_store).run_until_caught_up()
+    rows = await read_model(postgres_store)
+    assert [(row["order_id"], row["customer"]) for row in rows] == [("o-1", '"kept"'), ("o-2", None)]

@@ -55,7 +55,8 @@ CREATE INDEX IF NOT EXISTS {index} ON {table} ({columns});
 -- per column ("extracted": jsonb, a path that leads nowhere gives NULL), finds what cannot be applied
 -- ("problem": a key without a value, a value that does not convert to its column's type, as text or NULL),
 -- converts the rest to the column types ("values") and keeps each key's last such event: what applying the
--- run event by event would leave. It returns the events it could not apply, with the reason.
+-- run event by event would leave (conflict_action: DO UPDATE SET the other columns, or DO NOTHING when every
+-- column is a key). It returns the events it could not apply, with the reason.
 WITH batch AS MATERIALIZED (
     SELECT batch.position, {extracted}
       FROM unnest($1::jsonb[]) WITH ORDINALITY AS batch(payload, position)
@@ -69,24 +70,6 @@ WITH batch AS MATERIALIZED (
          WHERE checked.problem IS NULL
          ORDER BY {distinct}, checked.position DESC
     ) AS latest
-    ON CONFLICT ({keys}) DO UPDATE SET {assignments}
-)
-SELECT position, problem FROM checked WHERE problem IS NOT NULL ORDER BY position;
-
--- name: sql_target_insert_key_payloads
-WITH batch AS MATERIALIZED (
-    SELECT batch.position, {extracted}
-      FROM unnest($1::jsonb[]) WITH ORDINALITY AS batch(payload, position)
-), checked AS MATERIALIZED (
-    SELECT batch.*, {problem} AS problem FROM batch
-), written AS (
-    INSERT INTO {table} ({columns})
-    SELECT {aliases} FROM (
-        SELECT DISTINCT ON ({distinct}) {values}
-          FROM checked
-         WHERE checked.problem IS NULL
-         ORDER BY {distinct}, checked.position DESC
-    ) AS latest
-    ON CONFLICT ({keys}) DO NOTHING
+    ON CONFLICT ({keys}) {conflict_action}
 )
 SELECT position, problem FROM checked WHERE problem IS NOT NULL ORDER BY position;

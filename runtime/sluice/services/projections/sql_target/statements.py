@@ -194,9 +194,8 @@ class SqlTargetStatements:
         assignments = ", ".join(
             f"{quoted(column.name)} = EXCLUDED.{quoted(column.name)}" for column in columns if not column.key
         )
-        if not assignments:
-            return projection_query("sql_target_insert_key_payloads").format(**fields)
-        return projection_query("sql_target_upsert_payloads").format(**fields, assignments=assignments)
+        conflict_action = f"DO UPDATE SET {assignments}" if assignments else "DO NOTHING"  # only key columns
+        return projection_query("sql_target_upsert_payloads").format(**fields, conflict_action=conflict_action)
 
     def _converted(self, raw: str, column: SqlColumn) -> str:
         """The value of ``raw`` (the jsonb at the column's path) in the column's type."""
