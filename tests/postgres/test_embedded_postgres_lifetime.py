@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from sluice.storage.postgres.embedded import EmbeddedPostgres
+from sluice.storage.postgres.embedded import EmbeddedPostgres, _resume_when_parent_dies
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 STARTER = """
 import sys, time
-from sluice.storage.postgres.embedded import EmbeddedPostgres
+from sluice.storage.postgres.embedded import EmbeddedPostgres, _resume_when_parent_dies
 server = EmbeddedPostgres()
 server.start()
 print(server.pid, flush=True)
@@ -92,3 +92,22 @@ def test_a_paused_server_stops_when_its_starter_is_killed() -> None:
 
 def process_state(process_id: int) -> str:
     return Path(f"/proc/{process_id}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_the_resume_watchdog_is_armed_when_it_is_returned() -> None:
+    """The parent-death SIGTERM may reach the watchdog the moment ``pause()`` returns (the test process
+    killed right then): the watchdog must already have its trap set, or it dies without continuing the
+    server. A stopped ``sleep`` stands in for the paused postmaster; SIGTERM is sent at once."""
+    target = subprocess.Popen(["sleep", "60"])
+    try:
+        os.kill(target.pid, signal.SIGSTOP)
+        watchdog = _resume_when_parent_dies([target.pid])
+        os.kill(watchdog.pid, signal.SIGTERM)  # what the parent's death sends, at the earliest instant
+        watchdog.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while process_state(target.pid) == "T" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert process_state(target.pid) != "T", "the watchdog died before it could continue the server"
+    finally:
+        target.kill()
+        target.wait(timeout=10)

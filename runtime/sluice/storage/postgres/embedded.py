@@ -378,10 +378,11 @@ def _wait_until_gone(pids: list[int], timeout: float = 30.0) -> None:
         time.sleep(0.02)
 
 
-_RESUME_ON_TERM = 'trap \'kill -CONT "$@" 2>/dev/null; kill "$sleeper" 2>/dev/null; exit 0\' TERM; ' + (
-    'while :; do sleep 3600 & sleeper=$!; wait "$sleeper"; done'
+_RESUME_ON_TERM = 'trap \'kill -CONT "$@" 2>/dev/null; kill "$sleeper" 2>/dev/null; exit 0\' TERM; echo ready; ' + (
+    'while :; do sleep 3600 </dev/null >/dev/null & sleeper=$!; wait "$sleeper"; done'
 )
-"""A shell that sleeps until SIGTERM, then sends SIGCONT to the process ids it was given."""
+"""A shell that says ``ready`` once its trap is set, sleeps until SIGTERM, then sends SIGCONT to the process ids
+it was given."""
 
 
 def _resume_when_parent_dies(process_ids: list[int]) -> subprocess.Popen[bytes]:
@@ -390,12 +391,22 @@ def _resume_when_parent_dies(process_ids: list[int]) -> subprocess.Popen[bytes]:
     this a paused server whose test process was killed would stay stopped (and hold its port) forever."""
     command = ["sh", "-c", _RESUME_ON_TERM, "sh", *map(str, process_ids)]
     if setpriv := shutil.which("setpriv"):
-        return subprocess.Popen([setpriv, "--pdeathsig", "TERM", "--", *command], start_new_session=True)
-    return subprocess.Popen(
-        command,
-        preexec_fn=parent_death_hook(signal.SIGTERM),  # noqa: PLW1509
-        start_new_session=True,
-    )
+        watchdog = subprocess.Popen(
+            [setpriv, "--pdeathsig", "TERM", "--", *command], stdout=subprocess.PIPE, start_new_session=True
+        )
+    else:
+        watchdog = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            preexec_fn=parent_death_hook(signal.SIGTERM),  # noqa: PLW1509
+            start_new_session=True,
+        )
+    # Wait until the trap is set: a SIGTERM before it (this process killed right after pause() returned)
+    # would end the shell without continuing the server.
+    assert watchdog.stdout is not None
+    with watchdog.stdout:
+        watchdog.stdout.readline()
+    return watchdog
 
 
 def _stop_watchdog(watchdog: subprocess.Popen[bytes] | None) -> None:
