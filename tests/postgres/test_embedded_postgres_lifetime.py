@@ -12,13 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from sluice.storage.postgres.embedded import EmbeddedPostgres, _resume_when_parent_dies
+from sluice.storage.postgres.embedded import EmbeddedPostgres
+from sluice.storage.postgres.resume_watchdog import resume_when_parent_dies
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 STARTER = """
 import sys, time
-from sluice.storage.postgres.embedded import EmbeddedPostgres, _resume_when_parent_dies
+from sluice.storage.postgres.embedded import EmbeddedPostgres
+from sluice.storage.postgres.resume_watchdog import resume_when_parent_dies
 server = EmbeddedPostgres()
 server.start()
 print(server.pid, flush=True)
@@ -101,7 +103,7 @@ def test_the_resume_watchdog_is_armed_when_it_is_returned() -> None:
     target = subprocess.Popen(["sleep", "60"])
     try:
         os.kill(target.pid, signal.SIGSTOP)
-        watchdog = _resume_when_parent_dies([target.pid])
+        watchdog = resume_when_parent_dies([target.pid])
         os.kill(watchdog.pid, signal.SIGTERM)  # what the parent's death sends, at the earliest instant
         watchdog.wait(timeout=10)
         deadline = time.monotonic() + 5

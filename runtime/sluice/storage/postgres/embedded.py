@@ -26,6 +26,7 @@ from typing import Self
 
 from sluice.core.child_processes import parent_death_hook
 from sluice.core.errors import UnavailableError
+from sluice.storage.postgres.resume_watchdog import resume_when_parent_dies, stop_watchdog
 
 SERVER_USER = "postgres"
 """The system account the server runs as when this process is root."""
@@ -242,7 +243,7 @@ class EmbeddedPostgres:
         process.kill()
         process.wait()
         self._paused = False
-        _stop_watchdog(self._resume_watchdog)
+        stop_watchdog(self._resume_watchdog)
         self._resume_watchdog = None
         _wait_until_gone(backends)
 
@@ -269,7 +270,7 @@ class EmbeddedPostgres:
         backends = self._backend_pids()
         for backend in backends:
             _signal_quietly(backend, signal.SIGSTOP)
-        self._resume_watchdog = _resume_when_parent_dies([process.pid, *backends])
+        self._resume_watchdog = resume_when_parent_dies([process.pid, *backends])
 
     def resume(self) -> None:
         """SIGCONT what ``pause()`` stopped."""
@@ -281,7 +282,7 @@ class EmbeddedPostgres:
         if process.poll() is None:
             process.send_signal(signal.SIGCONT)
         self._paused = False
-        _stop_watchdog(self._resume_watchdog)
+        stop_watchdog(self._resume_watchdog)
         self._resume_watchdog = None
 
     def _backend_pids(self) -> list[int]:
@@ -376,42 +377,3 @@ def _wait_until_gone(pids: list[int], timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise EmbeddedPostgresError(f"postgres processes {pids} did not exit within {timeout} s")
         time.sleep(0.02)
-
-
-_RESUME_ON_TERM = 'trap \'kill -CONT "$@" 2>/dev/null; kill "$sleeper" 2>/dev/null; exit 0\' TERM; echo ready; ' + (
-    'while :; do sleep 3600 </dev/null >/dev/null & sleeper=$!; wait "$sleeper"; done'
-)
-"""A shell that says ``ready`` once its trap is set, sleeps until SIGTERM, then sends SIGCONT to the process ids
-it was given."""
-
-
-def _resume_when_parent_dies(process_ids: list[int]) -> subprocess.Popen[bytes]:
-    """A watchdog for a paused server: when the process that paused it dies, SIGCONT the postmaster and its
-    backends. A stopped process does not act on its parent-death SIGINT until it is continued, so without
-    this a paused server whose test process was killed would stay stopped (and hold its port) forever."""
-    command = ["sh", "-c", _RESUME_ON_TERM, "sh", *map(str, process_ids)]
-    if setpriv := shutil.which("setpriv"):
-        watchdog = subprocess.Popen(
-            [setpriv, "--pdeathsig", "TERM", "--", *command], stdout=subprocess.PIPE, start_new_session=True
-        )
-    else:
-        watchdog = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            preexec_fn=parent_death_hook(signal.SIGTERM),  # noqa: PLW1509
-            start_new_session=True,
-        )
-    # Wait until the trap is set: a SIGTERM before it (this process killed right after pause() returned)
-    # would end the shell without continuing the server.
-    assert watchdog.stdout is not None
-    with watchdog.stdout:
-        watchdog.stdout.readline()
-    return watchdog
-
-
-def _stop_watchdog(watchdog: subprocess.Popen[bytes] | None) -> None:
-    if watchdog is None or watchdog.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(watchdog.pid, signal.SIGKILL)  # its own group, sleep included; SIGKILL: the trap does not run
-    watchdog.wait()
