@@ -5,6 +5,7 @@ serves by itself once the database is there."""
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import grpc
 import httpx
@@ -12,6 +13,7 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 import sluice
+from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
 from sluice.serving.serve import ServeSettings
 from tests.gateway.running import gateway_in_process, grpc_health, wait_until_ready
 from tests.gateway.tcp_proxy import TcpProxy, dsn_via, free_port
@@ -101,3 +103,43 @@ async def test_grpc_health_follows_readiness_when_the_database_goes_and_comes_ba
             assert await wait_for_grpc_health(addresses.grpc_port, SERVING) == SERVING
     finally:
         await database.close()
+
+
+WAITING_SERVER = """
+import asyncio
+from sluice.serving.grpc_health import WaitingGrpcServer
+async def main() -> None:
+    waiting = WaitingGrpcServer(address="127.0.0.1:0", tls=None)
+    await waiting.start()
+    print(waiting.address, flush=True)
+    await asyncio.sleep(300)
+
+asyncio.run(main())
+"""
+
+
+async def test_the_waiting_grpc_server_refuses_streams_with_unavailable_every_time() -> None:
+    """A group consumer that opens its stream while the gateway waits for its database must see UNAVAILABLE
+    (which clients retry on). Refused before its first request arrived, grpc's asyncio client could report
+    INTERNAL "Internal error from Core" instead (grpc/grpc#36066), and the consumer would give up. The
+    server runs in a process of its own: in this event loop it could never answer before the client wrote."""
+    server = await asyncio.create_subprocess_exec(sys.executable, "-c", WAITING_SERVER, stdout=asyncio.subprocess.PIPE)
+    try:
+        assert server.stdout is not None
+        address = (await asyncio.wait_for(server.stdout.readline(), 30)).decode().strip()
+        async with grpc.aio.insecure_channel(address) as channel:
+            consume = sluice_pb2_grpc.PersistentSubscriptionsStub(channel).Consume
+            codes = []
+            for attempt in range(100):
+                call = consume()
+                await asyncio.sleep(0.002 * (attempt % 5))  # clients write their first request a moment later
+                try:
+                    opening = sluice_pb2.ConsumeOpen(stream_name="orders", group_id="g", consumer_id=f"c{attempt}")
+                    await call.write(sluice_pb2.ConsumeRequest(open=opening))
+                    await call.read()
+                except grpc.aio.AioRpcError as error:
+                    codes.append(error.code())
+            assert codes == [grpc.StatusCode.UNAVAILABLE] * 100
+    finally:
+        server.kill()
+        await server.wait()

@@ -153,3 +153,21 @@ async def test_deadlines_are_honoured(local_client: SluiceClient) -> None:
     assert tiny.value.status == "DEADLINE_EXCEEDED"
     # The server is unharmed.
     assert (await local_client.append("ticks", EventData("Tick", {}), deadline_seconds=5)).offsets[0] >= 1
+
+
+@pytest.mark.slow
+async def test_a_refused_stream_says_unauthenticated_every_time(authenticated_server: ServerProcess) -> None:
+    """A request-streaming call refused before the server reads anything raced the client's first write:
+    when the refusal arrived first, grpc's asyncio client replaced it with INTERNAL "Internal error from
+    Core" (grpc/grpc#36066). The server reads the first request before refusing, so the client sees
+    UNAUTHENTICATED every time, whether at the open or at its first read."""
+    async with await SluiceClient.connect(authenticated_server.target) as anonymous:
+
+        async def consume_one(consumer_id: str) -> None:  # refused at the open or at the first read
+            consumption = await anonymous.consume("orders", group_id="g", consumer_id=consumer_id)
+            async with consumption:
+                await anext(consumption)
+
+        for attempt in range(60):
+            with pytest.raises(UnauthenticatedError):
+                await consume_one(f"c{attempt}")

@@ -18,6 +18,7 @@ import grpc
 from sluice.core.errors import SluiceError, UnauthenticatedError
 from sluice.observability.correlation import MAX_CORRELATION_ID_LENGTH, correlation_context
 from sluice.rpc.call_context import CORRELATION_ID_METADATA_KEY
+from sluice.rpc.refusal import await_first_request
 from sluice.rpc.status_codes import abort_with, sluice_error_of
 from sluice.security.authentication import ANONYMOUS, Authenticator
 from sluice.security.caller_scope import caller_context, enter_caller_context
@@ -35,10 +36,16 @@ def _denying_handler(handler: grpc.RpcMethodHandler[Any, Any], error: SluiceErro
     async def deny(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         await abort_with(context, error)
 
+    async def deny_after_first_request(
+        requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> None:
+        await await_first_request(requests)  # or the client may see INTERNAL instead (sluice.rpc.refusal)
+        await abort_with(context, error)
+
     if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(deny)
+        return grpc.stream_stream_rpc_method_handler(deny_after_first_request)
     if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(deny)
+        return grpc.stream_unary_rpc_method_handler(deny_after_first_request)
     if handler.response_streaming:
         return grpc.unary_stream_rpc_method_handler(deny)
     return grpc.unary_unary_rpc_method_handler(deny)

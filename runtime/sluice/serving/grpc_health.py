@@ -21,6 +21,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from sluice.core.errors import InvalidArgumentError
 from sluice.observability.health.checks import check_readiness
+from sluice.rpc.refusal import await_first_request
 from sluice.rpc.server import SLUICE_SERVICE_NAMES
 from sluice.rpc.tls import TlsSettings
 from sluice.store import EventStore
@@ -33,13 +34,15 @@ WAITING_MESSAGE = "the server is waiting for its database; retry later"
 
 
 class _RefuseUntilReady(grpc.GenericRpcHandler):
-    """Every method that no other handler serves: UNAVAILABLE, without reading the request."""
+    """Every method that no other handler serves: UNAVAILABLE, once the first request has arrived
+    (``sluice.rpc.refusal``: refused earlier, a streaming client may see INTERNAL and not retry)."""
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[bytes, bytes] | None:
         return grpc.stream_stream_rpc_method_handler(_refuse)
 
 
 async def _refuse(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, bytes]) -> None:
+    await await_first_request(requests)
     await context.abort(grpc.StatusCode.UNAVAILABLE, WAITING_MESSAGE)
 
 
