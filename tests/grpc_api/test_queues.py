@@ -63,14 +63,14 @@ async def test_max_in_flight_ack_and_nack_with_delay(remote_client: SluiceClient
 
 async def test_extend_keeps_a_lease_and_a_lost_lease_makes_the_receipt_stale(remote_client: SluiceClient) -> None:
     await remote_client.enqueue("jobs", EventData("Job", {"id": 1}))
-    lease = timedelta(seconds=1)  # long enough for the extension to arrive in time on a loaded machine
+    lease = timedelta(seconds=2)  # long enough for the extension to arrive in time on a loaded machine
     async with (
         await remote_client.receive("jobs", max_in_flight=1, visibility_timeout=lease) as slow,
         await remote_client.receive("jobs", max_in_flight=1, visibility_timeout=timedelta(seconds=30)) as other,
     ):
         message = await anext(slow)
-        await message.extend(by=timedelta(seconds=3))
-        assert await _no_message_within(other, 1.6)  # without the extension the lease would have run out
+        await message.extend(by=timedelta(seconds=4))
+        assert await _no_message_within(other, 2.6)  # without the extension the lease would have run out
         # Once the extended lease runs out, the message goes to whichever receiver asks first.
         redelivered = await _first_message(slow, other)
         assert (redelivered.message_id, redelivered.attempt) == (message.message_id, 2)
