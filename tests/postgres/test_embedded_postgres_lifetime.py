@@ -86,10 +86,23 @@ def test_a_paused_server_stops_when_its_starter_is_killed() -> None:
     while is_running(server_process_id) and time.monotonic() < deadline:
         time.sleep(0.1)
     outlived = is_running(server_process_id)
-    if outlived:
-        os.kill(server_process_id, signal.SIGCONT)  # do not leave it behind when the test fails
+    if outlived:  # do not leave it behind when the test fails: its backends were stopped too
+        for process_id in (server_process_id, *children_of(server_process_id)):
+            os.kill(process_id, signal.SIGCONT)
         os.kill(server_process_id, signal.SIGINT)
     assert not outlived, "a paused postgres outlived the process that started it"
+
+
+def children_of(process_id: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == process_id:
+            children.append(int(stat.parent.name))
+    return children
 
 
 def process_state(process_id: int) -> str:
