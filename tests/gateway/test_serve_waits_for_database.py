@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 
 import grpc
 import httpx
@@ -13,6 +14,7 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 import sluice
+from sluice.rpc.refusal import FIRST_REQUEST_SECONDS
 from sluice.rpc.v1 import sluice_pb2, sluice_pb2_grpc
 from sluice.serving.serve import ServeSettings
 from tests.gateway.running import gateway_in_process, grpc_health, wait_until_ready
@@ -140,6 +142,13 @@ async def test_the_waiting_grpc_server_refuses_streams_with_unavailable_every_ti
                 except grpc.aio.AioRpcError as error:
                     codes.append(error.code())
             assert codes == [grpc.StatusCode.UNAVAILABLE] * 100
+            # A client that never sends its first request is not held: refused after FIRST_REQUEST_SECONDS.
+            silent = consume()
+            started = time.monotonic()
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await asyncio.wait_for(silent.read(), FIRST_REQUEST_SECONDS + 10)
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert FIRST_REQUEST_SECONDS - 1 <= time.monotonic() - started <= FIRST_REQUEST_SECONDS + 5
     finally:
         server.kill()
         await server.wait()
