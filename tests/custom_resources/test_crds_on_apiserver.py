@@ -406,7 +406,7 @@ def test_horizontal_pod_autoscaler_resolves_the_scale_target(
     only lacks metrics (ScalingActive False, FailedGetResourceMetric: there is no metrics API here). Without
     it, the HPA reports ScalingActive False, InvalidSelector, "the HPA target's scale is missing a selector".
 
-    The controller syncs an HPA every 15 s. Its first sync may say AbleToScale False, FailedGetScale, 'no
+    The controller syncs an HPA every 3 s here. Its first sync may say AbleToScale False, FailedGetScale, 'no
     matches for kind "ConsumerGroup"': kube-controller-manager refreshes its discovery cache every 30 s, so
     right after the CRD is installed it does not know the kind yet. That is allowed, nothing else is; in
     these runs the final conditions appeared 30 s after the HPAs were created."""

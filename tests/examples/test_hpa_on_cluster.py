@@ -22,7 +22,7 @@ from tests.kopf_operator.operator_process import OperatorProcess
 pytestmark = [pytest.mark.kubernetes, pytest.mark.postgres, pytest.mark.slow]
 
 HPA_TIMEOUT_SECONDS = 90
-"""The HPA controller syncs every 15 s, and its discovery cache may need 30 s to learn a new CRD's kind."""
+"""The HPA controller syncs every 3 s here, and its discovery cache may need 30 s to learn a new CRD's kind."""
 
 
 def test_example_hpa_resolves_the_operator_reconciled_consumer_group(

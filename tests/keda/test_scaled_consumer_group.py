@@ -40,7 +40,9 @@ STREAM = load_example("event-stream.yaml")["metadata"]["name"]
 PARTITIONS = example_stream_partitions()
 TARGET_LAG_PER_REPLICA = 1000
 SCALE_TIMEOUT_SECONDS = 120
-"""KEDA polls every 5 s here; the HPA controller syncs every 15 s and its first read may wait for discovery."""
+"""KEDA polls every 2 s here; the HPA controller syncs every 3 s and its first read may wait for discovery."""
+POLLING_INTERVAL_SECONDS = 2
+COOLDOWN_SECONDS = 5
 
 MANUAL = ConsumerGroupOptions(
     commit_strategy=OffsetCommitStrategy.MANUAL,
@@ -93,12 +95,12 @@ def operator(
 
 
 def scaled_object(*, min_replicas: int) -> dict[str, Any]:
-    """The example ScaledObject, faster: KEDA polls every 5 s, cools down after 10 s, no down-stabilization."""
+    """The example ScaledObject, faster: KEDA polls every 2 s, cools down after 5 s, no down-stabilization."""
     body = copy.deepcopy(one_document("keda-scaledobject.yaml", "ScaledObject"))
     spec = body["spec"]
     spec["minReplicaCount"] = min_replicas
-    spec["pollingInterval"] = 5
-    spec["cooldownPeriod"] = 10
+    spec["pollingInterval"] = POLLING_INTERVAL_SECONDS
+    spec["cooldownPeriod"] = COOLDOWN_SECONDS
     spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] = 0
     assert spec["triggers"][0]["metadata"]["targetQueryValue"] == str(TARGET_LAG_PER_REPLICA)
     return body
@@ -289,7 +291,8 @@ async def test_a_lag_query_that_fails_does_not_scale_to_zero(
     own_postgres.kill()  # the database is down: the lag query cannot run
     try:
         observed: set[int] = set()
-        ended = time.monotonic() + 60  # > 10 polling intervals and the 10 s cooldown
+        # 15 polling intervals, 6 cooldowns and 10 HPA syncs:
+        ended = time.monotonic() + 15 * POLLING_INTERVAL_SECONDS
         while time.monotonic() < ended:
             observed.add(replicas(keda_cluster, namespace))
             await asyncio.sleep(1)

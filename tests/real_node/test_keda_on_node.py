@@ -30,7 +30,7 @@ NAMESPACE = "shop-keda"
 WORKER_SELECTOR = f"app.kubernetes.io/instance={CONSUMER_GROUP}"
 KEDA_BUILD_SCRIPT = REPOSITORY_ROOT / "scripts" / "keda" / "build.sh"
 
-BACKLOG = 12_000
+BACKLOG = 6_000
 """Events appended to the group at zero replicas."""
 
 
@@ -83,7 +83,7 @@ def test_a_backlog_activates_the_group_from_zero_and_real_workers_drain_it(
 
         scaled_object = copy.deepcopy(one_document("keda-scaledobject.yaml", "ScaledObject"))
         spec = scaled_object["spec"]
-        spec.update(minReplicaCount=0, pollingInterval=5, cooldownPeriod=10)
+        spec.update(minReplicaCount=0, pollingInterval=2, cooldownPeriod=5)
         spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] = 0
         cluster.apply(
             [one_document("keda-scaledobject.yaml", "TriggerAuthentication"), scaled_object], namespace=NAMESPACE
@@ -95,7 +95,7 @@ def test_a_backlog_activates_the_group_from_zero_and_real_workers_drain_it(
         )
 
         appended_at = time.monotonic()
-        # Large enough that one worker cannot drain it before the HPA's first syncs (every 15 s) see the lag:
+        # Large enough that one worker cannot drain it before the HPA's first syncs (every 3 s) see the lag:
         # with 3,000 a fast first worker sometimes finished alone and the HPA never had a reason to scale.
         append(BACKLOG)
         wait_for(lambda: ready_workers() >= 1, "a worker started by KEDA", timeout_seconds=120, interval=0.2)
