@@ -39,7 +39,7 @@ class Outage:
         self,
         store: EventStore,
         make_error: Callable[[], BaseException],
-        operations: tuple[str, ...] = ("groups.heartbeat", "log.read_rows", "groups.commit"),
+        operations: tuple[str, ...] = ("groups.heartbeat", "log.read_page", "groups.commit"),
     ) -> None:
         self.active = False
         self.failures: Counter[str] = Counter()
@@ -98,7 +98,7 @@ async def test_a_lone_member_waits_out_an_outage_longer_than_its_session_and_res
     assert not during.ready
     assert "database unavailable" in during.reason
     assert outage.failures["groups.heartbeat"] >= 3, "the heartbeat kept retrying"
-    assert outage.failures["log.read_rows"] >= 2, "the reads kept retrying"
+    assert outage.failures["log.read_page"] >= 2, "the reads kept retrying"
 
     async def heartbeats_go_on() -> bool:
         before = (await store.consumer_groups().describe("orders", "g")).members[0].last_heartbeat_at

@@ -4,7 +4,7 @@ that records what it receives, and control over a store's notification connectio
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 
 from sluice import EventStore, RecordedEvent
+from sluice.core.events import EventRow
 from sluice.storage.postgres.notifications import NotificationChannel
 from sluice.storage.postgres.store import PostgresEventStore
 
@@ -35,11 +36,11 @@ class ReadCounter:
         log = store.backend.log
         read_page = log.read_page
 
-        async def counted(*arguments: Any) -> list[RecordedEvent]:
+        async def counted(*arguments: Any) -> Sequence[EventRow]:
             self.reads += 1
             return await read_page(*arguments)
 
-        log.read_page = counted  # type: ignore[method-assign]
+        log.read_page = counted  # type: ignore[method-assign,assignment]
 
 
 class Subscriber:

@@ -15,7 +15,7 @@ import gzip
 import operator
 import zlib
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Any, Final
 
 import zstandard
 
@@ -141,7 +141,7 @@ def plain_rows(rows: Sequence[EventRow], *, limit: int) -> Sequence[EventRow]:
     return [row if row[_CONTENT_TYPE_COLUMN] in plain else plain_row(row, limit=limit) for row in rows]
 
 
-def plain_row(row: EventRow, *, limit: int) -> EventRow:
+def plain_row(row: EventRow, *, limit: int) -> tuple[Any, ...]:
     """One event row with its payload decompressed (a tuple in the same column layout)."""
     values = list(row)  # type: ignore[call-overload]
     values[_PAYLOAD_COLUMN], values[_CONTENT_TYPE_COLUMN] = plain_payload(

@@ -3,7 +3,7 @@
 One append to a stream with 500 idle subscribers wakes all 500 at once, each at the same offset;
 reading the same page 500 times costs 500 queries and delays the last subscriber by all of them.
 Subscriptions at the same place share one read instead: the first starts it, the others await it,
-and each gets its own RecordedEvent objects over the same stored rows (decoded data is per object,
+and each wraps the same stored rows in RecordedEvent objects of its own (decoded data is per object,
 so one consumer changing what it got never shows in another's).
 
 Sharing must not cost a wake-up. A subscription takes its ticket before it reads, so that an append
@@ -16,22 +16,22 @@ wakes all of them (see sluice.core.signals).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 
-from sluice.core.events import RecordedEvent
+from sluice.core.events import EventRow
 
 
 class SharedReads:
     """Reads in flight, by what they read and the ticket taken before them."""
 
     def __init__(self) -> None:
-        self._reads: dict[Hashable, asyncio.Task[list[RecordedEvent]]] = {}
+        self._reads: dict[Hashable, asyncio.Task[Sequence[EventRow]]] = {}
         self.shared = 0
         """How many reads were answered by another subscription's query (for tests and metrics)."""
 
     async def read(
-        self, place: Hashable, ticket: asyncio.Event, read: Callable[[], Awaitable[list[RecordedEvent]]]
-    ) -> list[RecordedEvent]:
+        self, place: Hashable, ticket: asyncio.Event, read: Callable[[], Awaitable[Sequence[EventRow]]]
+    ) -> Sequence[EventRow]:
         """What ``read()`` returns, from a read of the same ``place`` already running under the same
         ``ticket`` if there is one. A waiter cancelled (its client left) does not cancel the read
         the others wait for."""
@@ -39,10 +39,9 @@ class SharedReads:
         running = self._reads.get(key)
         if running is not None:
             self.shared += 1
-            page = await asyncio.shield(running)
-            return [RecordedEvent(event._row, event.stream_name, event.partition) for event in page]
+            return await asyncio.shield(running)
 
-        async def run() -> list[RecordedEvent]:
+        async def run() -> Sequence[EventRow]:
             return await read()
 
         task = asyncio.ensure_future(run())
@@ -50,7 +49,7 @@ class SharedReads:
         task.add_done_callback(lambda done: self._finished(key, done))
         return await asyncio.shield(task)
 
-    def _finished(self, key: Hashable, task: asyncio.Task[list[RecordedEvent]]) -> None:
+    def _finished(self, key: Hashable, task: asyncio.Task[Sequence[EventRow]]) -> None:
         if self._reads.get(key) is task:
             del self._reads[key]
         if not task.cancelled():

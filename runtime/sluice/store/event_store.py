@@ -322,14 +322,14 @@ class EventStore(QueueOperations):
         page_size = self.options.read_page_size
         while position >= 0 and (remaining is None or remaining > 0):
             count = page_size if remaining is None else min(page_size, remaining)
-            page = await self.backend.log.read_page(stream_name, partition, position, direction, count)
-            for event in page:
-                yield event
+            rows = await self.backend.log.read_page(stream_name, partition, position, direction, count)
+            for row in rows:
+                yield RecordedEvent(row, stream_name, partition)
             if remaining is not None:
-                remaining -= len(page)
-            if len(page) < count:
+                remaining -= len(rows)
+            if len(rows) < count:
                 return
-            position = page[-1].offset + (1 if direction is Direction.FORWARDS else -1)
+            position = int(rows[-1][0]) + (1 if direction is Direction.FORWARDS else -1)
 
     async def subscribe(
         self, stream_name: str, *, from_offset: int = 0, partition: int = 0
@@ -359,9 +359,9 @@ class EventStore(QueueOperations):
                     self.backend.log.read_page, stream_name, partition, position, Direction.FORWARDS, page_size
                 ),
             )
-            for event in page:
-                yield event
-                position = event.offset + 1
+            for row in page:
+                yield RecordedEvent(row, stream_name, partition)
+                position = int(row[0]) + 1
             if len(page) < page_size:
                 await self.backend.signals.wait(ticket, self._idle_wait_seconds())
 
@@ -378,13 +378,13 @@ class EventStore(QueueOperations):
         while remaining is None or remaining > 0:
             count = page_size if remaining is None else min(page_size, remaining)
             page = await self.backend.log.read_all_page(after, count)
-            for event in page:
-                yield event
+            for row in page:
+                yield RecordedEvent(row, row[11], row[12])
             if remaining is not None:
                 remaining -= len(page)
             if len(page) < count:
                 return
-            after = page[-1].global_position
+            after = GlobalPosition(int(page[-1][9]), int(page[-1][10]))
 
     async def subscribe_all(self, *, after: GlobalPosition | None = None) -> AsyncIterator[RecordedEvent]:
         """read_all, then live: every event of every persistent stream, in commit order.
@@ -403,9 +403,9 @@ class EventStore(QueueOperations):
                 ticket,
                 functools.partial(self.backend.log.read_all_page, after, page_size),
             )
-            for event in page:
-                yield event
-                after = event.global_position
+            for row in page:
+                yield RecordedEvent(row, row[11], row[12])
+                after = GlobalPosition(int(row[9]), int(row[10]))
             if len(page) < page_size:
                 await self.backend.signals.wait(ticket, wait_seconds)
 

@@ -109,16 +109,20 @@ class StreamLog(Protocol):
 
     async def read_page(
         self, stream_name: str, partition: int, start: int, direction: Direction, count: int
-    ) -> list[RecordedEvent]: ...
-
-    async def read_rows(self, stream_name: str, partition: int, start: int, count: int) -> Sequence[EventRow]:
-        """Up to ``count`` stored rows of a partition from ``start`` forwards, unwrapped: consumer
-        groups wrap each in their own event class, so building a RecordedEvent first is waste."""
+    ) -> Sequence[EventRow]:
+        """Up to ``count`` stored rows of a partition from offset ``start`` on (forwards: the first at or
+        after it; backwards: the last at or before it), in RecordedEvent's row layout with compressed
+        payloads decompressed. Rows, not events: readers wrap each row as they hand it out (a
+        RecordedEvent per row, or a consumer group's own event class), so a page of a thousand
+        wrapped events is never held at once."""
         ...
 
     async def offset_at_time(self, stream_name: str, partition: int, at: datetime) -> int: ...
 
-    async def read_all_page(self, after: GlobalPosition | None, count: int) -> list[RecordedEvent]: ...
+    async def read_all_page(self, after: GlobalPosition | None, count: int) -> Sequence[EventRow]:
+        """Up to ``count`` rows of the global log after ``after``, in commit order: RecordedEvent's row
+        layout followed by the stream name (column 11) and the partition (column 12)."""
+        ...
 
 
 class QueueStorage(Protocol):

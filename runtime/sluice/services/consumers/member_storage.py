@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sluice.core.events import EventRow
+from sluice.core.events import Direction, EventRow
 from sluice.core.signals import AppendSignals
 from sluice.core.streams import StreamInfo
 from sluice.services.consumers.backend import group_signal_key
@@ -84,4 +84,4 @@ class MemberStorage:
 
     async def read_rows(self, partition: int, start: int, count: int) -> Sequence[EventRow]:
         """Up to ``count`` stored rows of ``partition`` from offset ``start`` on."""
-        return await self._store.backend.log.read_rows(self.stream_name, partition, start, count)
+        return await self._store.backend.log.read_page(self.stream_name, partition, start, Direction.FORWARDS, count)

@@ -12,10 +12,11 @@ import bisect
 import itertools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sluice.core.compression import PLAIN_CONTENT_TYPES, plain_row
 from sluice.core.errors import ConcurrencyError, DuplicateEventIdError
-from sluice.core.events import AppendResult, Direction, EventRow, ExpectedOffset, GlobalPosition, RecordedEvent
+from sluice.core.events import AppendResult, Direction, EventRow, ExpectedOffset, GlobalPosition
 from sluice.core.lifecycle import LifecycleAction, LifecycleChange
 from sluice.core.options import StoreOptions
 from sluice.core.partitioning import PartitionSpreader
@@ -25,7 +26,6 @@ from sluice.storage.memory.state import (
     GlobalEntry,
     MemoryPartition,
     MemoryState,
-    MemoryStream,
     StoredEvent,
     offset_at_time,
 )
@@ -147,27 +147,16 @@ class MemoryStreamLog:
 
     # ----------------------------------------------------------------- reads
 
-    def _recorded(self, stream: MemoryStream, partition: int, stored: StoredEvent) -> RecordedEvent:
-        return RecordedEvent(self._row(stored), stream.config.name, partition)
-
-    def _row(self, stored: StoredEvent) -> EventRow:
+    def _row(self, stored: StoredEvent) -> tuple[Any, ...]:
         """The event's row, its payload decompressed (capped at max_payload_bytes) if it was compressed."""
         prepared = stored.prepared
         if prepared.content_type not in PLAIN_CONTENT_TYPES:
             return plain_row(_stored_row(stored), limit=self._options.max_payload_bytes)
         return _stored_row(stored)
 
-    async def read_rows(self, stream_name: str, partition: int, start: int, count: int) -> Sequence[EventRow]:
-        stream = self._state.streams.get(stream_name)
-        if stream is None or stream.config.type is not StreamType.PERSISTENT:
-            return []
-        events = stream.partitions[partition].events
-        start = max(start, events.first_offset)  # as on PostgreSQL: the first events at or after start
-        return [self._row(stored) for stored in events[start : start + count]]
-
     async def read_page(
         self, stream_name: str, partition: int, start: int, direction: Direction, count: int
-    ) -> list[RecordedEvent]:
+    ) -> Sequence[EventRow]:
         stream = self._state.streams.get(stream_name)
         if stream is None or stream.config.type is not StreamType.PERSISTENT:
             return []
@@ -178,20 +167,20 @@ class MemoryStreamLog:
         else:
             end = min(start, len(events) - 1)
             selected = events[max(end - count + 1, 0) : end + 1][::-1]
-        return [self._recorded(stream, partition, stored) for stored in selected]
+        return [self._row(stored) for stored in selected]
 
     async def offset_at_time(self, stream_name: str, partition: int, at: datetime) -> int:
         return offset_at_time(self._catalog.stream(stream_name, StreamType.PERSISTENT, create=False), partition, at)
 
-    async def read_all_page(self, after: GlobalPosition | None, count: int) -> list[RecordedEvent]:
+    async def read_all_page(self, after: GlobalPosition | None, count: int) -> Sequence[EventRow]:
         start = (
             0 if after is None else bisect.bisect_right(self._state.global_log, after, key=lambda entry: entry.position)
         )
-        page = []
+        page: list[EventRow] = []
         for entry in self._state.global_log[start : start + count]:
             # Retention removes the entries of the events it prunes (MemoryState.forget_pruned).
             stored = entry.stream.partitions[entry.partition].events[entry.offset]
-            page.append(self._recorded(entry.stream, entry.partition, stored))
+            page.append((*self._row(stored), entry.stream.config.name, entry.partition))
         return page
 
 
@@ -211,7 +200,7 @@ def _check_expectation(request: AppendRequest, partition: int, head: int) -> Non
         raise ConcurrencyError(stream_name=request.stream_name, partition=partition, expected=description, head=head)
 
 
-def _stored_row(stored: StoredEvent) -> EventRow:
+def _stored_row(stored: StoredEvent) -> tuple[Any, ...]:
     """The event's row as stored (its payload possibly compressed)."""
     prepared = stored.prepared
     return (

@@ -24,7 +24,7 @@ from sluice.core.errors import (
     StreamNotFoundError,
     StreamTypeError,
 )
-from sluice.core.events import AppendResult, Direction, EventRow, ExpectedOffset, GlobalPosition, RecordedEvent
+from sluice.core.events import AppendResult, Direction, EventRow, ExpectedOffset, GlobalPosition
 from sluice.core.lifecycle import LifecycleChange
 from sluice.core.options import StoreOptions
 from sluice.core.partitioning import PartitionSpreader
@@ -176,18 +176,10 @@ class PostgresStreamLog:
 
     async def read_page(
         self, stream_name: str, partition: int, start: int, direction: Direction, count: int
-    ) -> list[RecordedEvent]:
+    ) -> Sequence[EventRow]:
         name = "read_forwards" if direction is Direction.FORWARDS else "read_backwards"
-        rows = await self._pool.fetch(query(name), stream_name, partition, start, count)
-        # read_forwards' columns are RecordedEvent's row layout: the rows are wrapped as they are.
-        plain = plain_rows(rows, limit=self._options.max_payload_bytes)  # compressed payloads decompressed
-        return [RecordedEvent(row, stream_name, partition) for row in plain]
-
-    async def read_rows(self, stream_name: str, partition: int, start: int, count: int) -> Sequence[EventRow]:
-        rows: list[asyncpg.Record] = await self._pool.fetch(
-            query("read_forwards"), stream_name, partition, start, count
-        )
-        # read_forwards' columns are the event row layout; compressed payloads are decompressed.
+        rows: list[asyncpg.Record] = await self._pool.fetch(query(name), stream_name, partition, start, count)
+        # The queries' columns are RecordedEvent's row layout; compressed payloads are decompressed.
         return plain_rows(rows, limit=self._options.max_payload_bytes)
 
     async def offset_at_time(self, stream_name: str, partition: int, at: datetime) -> int:
@@ -196,12 +188,13 @@ class PostgresStreamLog:
             raise StreamNotFoundError(stream_name)
         return int(offset)
 
-    async def read_all_page(self, after: GlobalPosition | None, count: int) -> list[RecordedEvent]:
+    async def read_all_page(self, after: GlobalPosition | None, count: int) -> Sequence[EventRow]:
         position = after or GlobalPosition(0, 0)
-        rows = await self._pool.fetch(query("read_all_forwards"), str(position.transaction), position.sequence, count)
+        rows: list[asyncpg.Record] = await self._pool.fetch(
+            query("read_all_forwards"), str(position.transaction), position.sequence, count
+        )
         # read_all_forwards adds the stream name and partition after RecordedEvent's row layout.
-        plain = plain_rows(rows, limit=self._options.max_payload_bytes)  # compressed payloads decompressed
-        return [RecordedEvent(row, row[11], row[12]) for row in plain]
+        return plain_rows(rows, limit=self._options.max_payload_bytes)  # compressed payloads decompressed
 
 
 def _expectation(expected: int | ExpectedOffset) -> tuple[int | None, bool, str]:
