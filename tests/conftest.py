@@ -16,6 +16,7 @@ import itertools
 import os
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -24,6 +25,7 @@ from _pytest.nodeid import NodeId  # private, for set_group_suffix only
 
 from sluice.storage.postgres import migrations
 from sluice.storage.postgres.embedded import EmbeddedPostgres, find_postgres_bindir
+from tests.real_node.node_cluster import node_binaries_or_reason
 
 WORKER_ID = os.environ.get("PYTEST_XDIST_WORKER", "main")
 """``gw0``, ``gw1``, ... under pytest-xdist; ``main`` in a run without workers."""
@@ -133,6 +135,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         KIND_OPTION, action="store_true", help="run the opt-in kind end-to-end suite in tests/kind (needs Docker)"
     )
+
+
+@pytest.fixture(scope="session")
+def node_binaries() -> tuple[Path, Path]:
+    """(Kubernetes bin, node bin) folders for the tests of a real node (tests/real_node, tests/bare_node,
+    tests/argocd_live); skips the test where no real node can run."""
+    found = node_binaries_or_reason()
+    if isinstance(found, str):
+        pytest.skip(f"no real node on this machine: {found}")
+    return found
 
 
 MACHINE_WIDE_GROUPS = {"node": "machine", "image": "machine"}

@@ -21,20 +21,10 @@ from tests.argocd_live.gitops import ARGOCD_CM_PATCH, CHART_DIRECTORY, GitOps, e
 from tests.real_node.node_cluster import (
     REPOSITORY_ROOT,
     build_sluice_image,
-    node_binaries_or_reason,
     start_real_cluster,
 )
 
 ARGOCD_BUILD_SCRIPT = REPOSITORY_ROOT / "scripts" / "argocd" / "build.sh"
-
-
-@pytest.fixture(scope="module")
-def node_binaries() -> tuple[Path, Path]:
-    """(Kubernetes bin, node bin) folders; skips the test where no real node can run."""
-    found = node_binaries_or_reason()
-    if isinstance(found, str):
-        pytest.skip(f"no real node on this machine: {found}")
-    return found
 
 
 @pytest.fixture(scope="module")

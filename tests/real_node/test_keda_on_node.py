@@ -4,6 +4,9 @@ replicas; a backlog activates it, the HPA raises it, real workers drain the lag 
 
 KEDA runs as local processes (``LocalKeda``): its metrics adapter listens on the bridge gateway and
 kube-apiserver reaches it through a manual EndpointSlice (``--enable-aggregator-routing``).
+
+The cluster is the one test_example_on_node.py used before (package-scoped). The example here has a
+namespace and a database of its own (``keda``), so its stream, group and lag are not the other example's.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 import pytest
 
 from sluice_devkit.demo_sink import CloudEventSink
@@ -27,11 +31,20 @@ from tests.real_node.node_cluster import RealCluster, wait_for
 pytestmark = [pytest.mark.kubernetes, pytest.mark.node, pytest.mark.keda, pytest.mark.slow, pytest.mark.timeout(900)]
 
 NAMESPACE = "shop-keda"
+DATABASE = "keda"
 WORKER_SELECTOR = f"app.kubernetes.io/instance={CONSUMER_GROUP}"
 KEDA_BUILD_SCRIPT = REPOSITORY_ROOT / "scripts" / "keda" / "build.sh"
 
 BACKLOG = 6_000
 """Events appended to the group at zero replicas."""
+
+
+async def _create_database(admin_dsn: str, name: str) -> None:
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
 
 
 def _pod_ready(pod: dict[str, Any]) -> bool:
@@ -52,11 +65,13 @@ def test_a_backlog_activates_the_group_from_zero_and_real_workers_drain_it(
     operator_release: RealCluster, keda_on_node: LocalKeda
 ) -> None:
     cluster = operator_release
+    asyncio.run(_create_database(cluster.postgres.dsn(), DATABASE))
+    database_dsn = cluster.postgres.dsn(DATABASE)
     sink = CloudEventSink(host=str(cluster.node.gateway))
     sink.start()
     try:
         manifests = load_example_manifests().for_local_platform(
-            database_url=cluster.pod_database_url, sink_url=sink.url
+            database_url=cluster.pod_database_url.rsplit("/", 1)[0] + f"/{DATABASE}", sink_url=sink.url
         )
         cluster.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}], namespace=NAMESPACE)
         cluster.apply([manifest for manifest in manifests if manifest["kind"] != "Replay"], namespace=NAMESPACE)
@@ -72,7 +87,7 @@ def test_a_backlog_activates_the_group_from_zero_and_real_workers_drain_it(
             return sum(1 for pod in pods if not pod["metadata"].get("deletionTimestamp") and _pod_ready(pod))
 
         def append(count: int) -> None:
-            asyncio.run(append_sample_orders(cluster.postgres.dsn(), stream=STREAM, count=count))
+            asyncio.run(append_sample_orders(database_dsn, stream=STREAM, count=count))
 
         # The group exists and has committed positions (what the lag query reads): first events drained.
         wait_for(lambda: ready_workers() >= 1, "a first Ready worker", timeout_seconds=180)
