@@ -6,33 +6,20 @@ One node per machine: the example's cluster is module-scoped, so it is gone when
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import pytest
 
 from sluice_devkit.control_plane import LocalControlPlane
-from sluice_devkit.local_node import PAUSE_IMAGE, LocalNode
+from sluice_devkit.local_node import LocalNode
 from sluice_devkit.node_teardown import interfaces_on_bridge, mounts_under
+from tests.bare_node.sleeper import SLEEPER_POD_JSON
 from tests.real_node.node_cluster import wait_for
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.node, pytest.mark.slow, pytest.mark.timeout(300)]
 
 NODE_UP_BUDGET_SECONDS = 30.0
-
-
-def _pause_pod() -> str:
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "sleeper"},
-        "spec": {
-            "containers": [{"name": "pause", "image": PAUSE_IMAGE, "imagePullPolicy": "Never"}],
-            "terminationGracePeriodSeconds": 1,
-        },
-    }
-    return json.dumps(pod)
 
 
 def test_a_pod_runs_on_the_bridge_and_teardown_leaves_nothing(node_binaries: tuple[Path, Path], tmp_path: Path) -> None:
@@ -46,7 +33,7 @@ def test_a_pod_runs_on_the_bridge_and_teardown_leaves_nothing(node_binaries: tup
         assert node.ready_after_seconds is not None
         assert node.ready_after_seconds < NODE_UP_BUDGET_SECONDS, node.timings
         applied_at = time.monotonic()
-        node.kubectl("apply", "-f", "-", input_text=_pause_pod())
+        node.kubectl("apply", "-f", "-", input_text=SLEEPER_POD_JSON)
 
         def phase() -> str:
             return node.kubectl("get", "pod", "sleeper", "-o", "jsonpath={.status.phase}").stdout

@@ -8,7 +8,6 @@ still there, and every real-node test stopped at "could not create the bridge rn
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -19,22 +18,13 @@ from pathlib import Path
 import pytest
 
 from sluice_devkit.control_plane import LocalControlPlane
-from sluice_devkit.local_node import PAUSE_IMAGE, LocalNode, NodeStartError
+from sluice_devkit.local_node import LocalNode, NodeStartError
 from sluice_devkit.node_host_state import HostSnapshot
 from sluice_devkit.node_teardown import cgroup_directories, mounts_under, processes_running
+from tests.bare_node.sleeper import SLEEPER_POD_JSON
 from tests.real_node.node_cluster import wait_for
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.node, pytest.mark.slow, pytest.mark.timeout(420)]
-
-SLEEPER_POD = {
-    "apiVersion": "v1",
-    "kind": "Pod",
-    "metadata": {"name": "sleeper"},
-    "spec": {
-        "containers": [{"name": "pause", "image": PAUSE_IMAGE, "imagePullPolicy": "Never"}],
-        "terminationGracePeriodSeconds": 1,
-    },
-}
 
 NODE_THAT_GETS_KILLED = """
 import json, sys, time
@@ -61,7 +51,7 @@ time.sleep(600)
 
 def _start_and_kill_a_node(kubernetes_bin: Path, node_bin: Path, work: Path) -> None:
     """Run a node with a pod in a child process, then SIGKILL that process group: no teardown runs."""
-    pod = json.dumps(SLEEPER_POD)
+    pod = SLEEPER_POD_JSON
     child = subprocess.Popen(
         [sys.executable, "-c", NODE_THAT_GETS_KILLED, str(kubernetes_bin), str(node_bin), str(work), pod],
         stdout=subprocess.PIPE,
@@ -104,7 +94,7 @@ def test_a_killed_nodes_leftovers_are_reclaimed_by_the_next_start(
         assert not processes_running(shim), "the killed node's shims are gone before the new node starts"
         control_plane.start()
         node.start(control_plane)
-        node.kubectl("apply", "-f", "-", input_text=json.dumps(SLEEPER_POD))
+        node.kubectl("apply", "-f", "-", input_text=SLEEPER_POD_JSON)
         wait_for(
             lambda: node.kubectl("get", "pod", "sleeper", "-o", "jsonpath={.status.phase}").stdout == "Running",
             "a pod on the node that reclaimed the slot",
