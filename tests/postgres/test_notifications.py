@@ -58,6 +58,12 @@ class _FailsOnExecute:
     def terminate(self) -> None:
         self.connection.terminate()
 
+    async def close(self, *, timeout: float | None = None) -> None:  # noqa: ASYNC109 (asyncpg's signature)
+        """What the channel's stop() calls. Without it stop()'s close failed quietly (it suppresses
+        errors) and left the real connection open until the garbage collector reported it, in whichever
+        test was running then (a ResourceWarning, an error under warnings-as-errors)."""
+        await self.connection.close(timeout=timeout)
+
 
 def _listening(dsn: str) -> tuple[NotificationChannel, AppendSignals]:
     signals = AppendSignals()
@@ -94,8 +100,9 @@ async def test_a_failed_notify_is_sent_again(postgres_dsn: str) -> None:
     await sender.start()
     await receiver.start()
     try:
-        assert sender._connection is not None
-        sender._connection = _FailsOnExecute(sender._connection, OSError("connection reset"))  # type: ignore[assignment]
+        connection = sender._connection
+        assert connection is not None
+        sender._connection = _FailsOnExecute(connection, OSError("connection reset"))  # type: ignore[assignment]
         ticket = heard.ticket("orders")
         sender.appended("orders")
         await eventually(ticket.is_set, DELIVERY_BOUND, "the notification sent again")
@@ -104,6 +111,7 @@ async def test_a_failed_notify_is_sent_again(postgres_dsn: str) -> None:
     finally:
         await sender.stop()
         await receiver.stop()
+    assert connection.is_closed(), "stop() left the channel's connection open"
 
 
 async def test_a_channel_ignores_its_own_notifications(postgres_dsn: str) -> None:
