@@ -6,6 +6,11 @@ When the call ends with UNAVAILABLE (the server restarts or drains, the network 
 server's database stayed away longer than the server waits), the reader opens a new call and sends
 the opening message again, with backoff (0.1 s doubling to 2 s) for up to ``reconnect_for``.
 Requests awaiting an answer at that moment fail with the call's error (their outcome is unknown).
+
+A write that races the call's end can make gRPC report INTERNAL "Internal error from Core" instead of the
+status the call ended with (grpc/grpc#36066): the write's send failed in gRPC Core, so nothing of it went
+out, and the server's UNAVAILABLE is lost. Such a call is treated as ended by UNAVAILABLE: it is opened
+again, and the request that found it ended is sent on the new one.
 """
 
 from __future__ import annotations
@@ -94,6 +99,8 @@ class BidirectionalCall(Generic[ItemT]):
             try:
                 await call.write(request)
             except grpc.aio.AioRpcError as error:
+                if lost_its_status(error) and self._may_resend():
+                    raise _NotSent(call) from error
                 raise error_from_rpc(error) from error
             except asyncio.InvalidStateError as error:  # the call already ended
                 if self._may_resend():
@@ -199,7 +206,8 @@ class BidirectionalCall(Generic[ItemT]):
         reconnection = self._reconnection
         if reconnection is None or reconnection.reconnect_for is None or self._closing:
             return False
-        return error.code() == grpc.StatusCode.UNAVAILABLE and failing_for <= reconnection.reconnect_for.total_seconds()
+        ended_by_the_server = error.code() == grpc.StatusCode.UNAVAILABLE or lost_its_status(error)
+        return ended_by_the_server and failing_for <= reconnection.reconnect_for.total_seconds()
 
     async def _reopen(self) -> None:
         """A new call, opened with the opening message again (a failed write shows in the next read)."""
@@ -235,6 +243,12 @@ class BidirectionalCall(Generic[ItemT]):
         self._reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._reader
+
+
+def lost_its_status(error: grpc.aio.AioRpcError) -> bool:
+    """Whether ``error`` is gRPC Core's INTERNAL for a send that failed because the call had ended
+    (grpc/grpc#36066), not a status the server sent."""
+    return error.code() == grpc.StatusCode.INTERNAL and 'Failed "execute_batch"' in (error.debug_error_string() or "")
 
 
 def error_from_rpc_closed() -> SluiceError:
