@@ -81,19 +81,8 @@ def ack(request_id: int) -> Message:
     return sluice_pb2.ReceiveRequest(ack=sluice_pb2.Settle(request_id=request_id, receipt="1.1"))
 
 
-@pytest.mark.parametrize(
-    ("write_error", "read_error"),
-    [
-        (asyncio.InvalidStateError("RPC already finished."), unavailable()),
-        (failed_send(), unavailable()),
-        (failed_send(), failed_send()),  # the server's UNAVAILABLE lost to the failed send's INTERNAL
-    ],
-    ids=["already-finished", "failed-send", "failed-send-status-lost"],
-)
-async def test_a_request_that_found_the_call_ended_is_sent_on_the_reopened_call(
-    write_error: BaseException, read_error: BaseException
-) -> None:
-    calls: list[Any] = [EndedCall(write_error, read_error), ReopenedCall()]
+def receiver_call(calls: list[Any]) -> tuple[BidirectionalCall[Any], list[Any]]:
+    """A queue receiver's call over the stand-ins ``calls`` (opened in turn) and the list of those opened."""
     opened: list[Any] = []
 
     def open_call() -> Any:
@@ -110,7 +99,22 @@ async def test_a_request_that_found_the_call_ended_is_sent_on_the_reopened_call(
             deliveries_end_with_the_call=False,
         ),
     )
+    return call, opened
 
+
+@pytest.mark.parametrize(
+    ("write_error", "read_error"),
+    [
+        (asyncio.InvalidStateError("RPC already finished."), unavailable()),
+        (failed_send(), unavailable()),
+        (failed_send(), failed_send()),  # the server's UNAVAILABLE lost to the failed send's INTERNAL
+    ],
+    ids=["already-finished", "failed-send", "failed-send-status-lost"],
+)
+async def test_a_request_that_found_the_call_ended_is_sent_on_the_reopened_call(
+    write_error: BaseException, read_error: BaseException
+) -> None:
+    call, opened = receiver_call([EndedCall(write_error, read_error), ReopenedCall()])
     try:
         answer = await asyncio.wait_for(call.request(ack), 10)
     finally:
@@ -125,30 +129,10 @@ async def test_a_request_that_found_the_call_ended_is_sent_on_the_reopened_call(
 async def test_a_server_internal_error_is_not_taken_for_a_lost_status() -> None:
     """INTERNAL that the server sent (no failed send behind it) still ends the call: it is not reopened."""
     server_error = grpc.aio.AioRpcError(grpc.StatusCode.INTERNAL, grpc.aio.Metadata(), grpc.aio.Metadata(), "bug")
-    opened: list[Any] = []
-
-    def open_call() -> Any:
-        opened.append(EndedCall(server_error, server_error))
-        return opened[-1]
-
-    call: BidirectionalCall[Any] = BidirectionalCall(
-        open_call,
-        lambda request_id: call.resolve(request_id, None),
-        "test-call",
-        reconnection=Reconnection(
-            lambda: sluice_pb2.ReceiveRequest(open=sluice_pb2.ReceiveOpen(queue_name="jobs")),
-            timedelta(seconds=10),
-            deliveries_end_with_the_call=False,
-        ),
-    )
+    call, opened = receiver_call([EndedCall(server_error, server_error), EndedCall(server_error, server_error)])
     try:
         with pytest.raises(RemoteCallError, match="INTERNAL"):
-            await asyncio.wait_for(
-                call.request(
-                    lambda request_id: sluice_pb2.ReceiveRequest(ack=sluice_pb2.Settle(request_id=request_id))
-                ),
-                10,
-            )
+            await asyncio.wait_for(call.request(ack), 10)
         await asyncio.sleep(0.2)
     finally:
         await call.close()
