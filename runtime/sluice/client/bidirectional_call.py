@@ -98,11 +98,10 @@ class BidirectionalCall(Generic[ItemT]):
             call = self._call
             try:
                 await call.write(request)
-            except grpc.aio.AioRpcError as error:
-                if lost_its_status(error) and self._may_resend():
-                    raise _NotSent(call) from error
-                raise error_from_rpc(error) from error
-            except asyncio.InvalidStateError as error:  # the call already ended
+            except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as error:
+                if isinstance(error, grpc.aio.AioRpcError) and not lost_its_status(error):
+                    raise error_from_rpc(error) from error
+                # The call had already ended ("RPC already finished", or the send failed in gRPC Core).
                 if self._may_resend():
                     raise _NotSent(call) from error
                 raise self._failure or self._interruption or error_from_rpc_closed() from error

@@ -25,6 +25,7 @@ __all__ = [
     "ExpectedOffset",
     "GlobalPosition",
     "RecordedEvent",
+    "global_log_event",
 ]
 
 JSON_CONTENT_TYPE: Final = "application/json"
@@ -152,6 +153,11 @@ class RecordedEvent:
             f"RecordedEvent(stream_name={self.stream_name!r}, partition={self.partition}, offset={self.offset}, "
             f"event_type={self.event_type!r}, event_id={self.event_id}, timestamp={self.timestamp.isoformat()})"
         )
+
+
+def global_log_event(row: EventRow) -> RecordedEvent:
+    """A row of the global log (RecordedEvent's layout, then its stream name and partition) as its event."""
+    return RecordedEvent(row, row[11], row[12])
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

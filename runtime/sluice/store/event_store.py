@@ -22,7 +22,7 @@ from sluice.core.errors import (
     StreamTypeError,
 )
 from sluice.core.event_types import EventTypeRegistry, default_registry
-from sluice.core.events import AppendResult, Direction, ExpectedOffset, GlobalPosition, RecordedEvent
+from sluice.core.events import AppendResult, Direction, ExpectedOffset, GlobalPosition, RecordedEvent, global_log_event
 from sluice.core.lifecycle import LifecycleAction, LifecycleChange, validate_actor
 from sluice.core.names import validate_stream_name
 from sluice.core.options import StoreOptions
@@ -329,7 +329,8 @@ class EventStore(QueueOperations):
                 remaining -= len(rows)
             if len(rows) < count:
                 return
-            position = int(rows[-1][0]) + (1 if direction is Direction.FORWARDS else -1)
+            last = RecordedEvent(rows[-1], stream_name, partition)
+            position = last.offset + (1 if direction is Direction.FORWARDS else -1)
 
     async def subscribe(
         self, stream_name: str, *, from_offset: int = 0, partition: int = 0
@@ -360,8 +361,9 @@ class EventStore(QueueOperations):
                 ),
             )
             for row in page:
-                yield RecordedEvent(row, stream_name, partition)
-                position = int(row[0]) + 1
+                event = RecordedEvent(row, stream_name, partition)
+                yield event
+                position = event.offset + 1
             if len(page) < page_size:
                 await self.backend.signals.wait(ticket, self._idle_wait_seconds())
 
@@ -379,12 +381,12 @@ class EventStore(QueueOperations):
             count = page_size if remaining is None else min(page_size, remaining)
             page = await self.backend.log.read_all_page(after, count)
             for row in page:
-                yield RecordedEvent(row, row[11], row[12])
+                yield global_log_event(row)
             if remaining is not None:
                 remaining -= len(page)
             if len(page) < count:
                 return
-            after = GlobalPosition(int(page[-1][9]), int(page[-1][10]))
+            after = global_log_event(page[-1]).global_position
 
     async def subscribe_all(self, *, after: GlobalPosition | None = None) -> AsyncIterator[RecordedEvent]:
         """read_all, then live: every event of every persistent stream, in commit order.
@@ -404,8 +406,9 @@ class EventStore(QueueOperations):
                 functools.partial(self.backend.log.read_all_page, after, page_size),
             )
             for row in page:
-                yield RecordedEvent(row, row[11], row[12])
-                after = GlobalPosition(int(row[9]), int(row[10]))
+                event = global_log_event(row)
+                yield event
+                after = event.global_position
             if len(page) < page_size:
                 await self.backend.signals.wait(ticket, wait_seconds)
 
