@@ -122,6 +122,7 @@ async def test_every_page_renders_real_data(browser: Browser, base: str, tmp_pat
     await shoot(page, folder, "streams")
 
     await page.click('a[href="/console/streams/orders"]')
+    await page.locator("#partitions tbody tr").first.wait_for()  # count() does not wait for the navigation
     assert await page.locator("#partitions tbody tr").count() == 2
     assert await page.locator("tr.event").count() == ORDERS // 2
     await page.locator("tr.event").first.locator("summary").click()
