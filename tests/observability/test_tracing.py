@@ -8,11 +8,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from sluice import EventData, EventStore
 from sluice.observability.correlation import correlation_context
 from sluice.observability.tracing import (
     APPEND_SPAN_NAME,
     CORRELATION_ATTRIBUTE,
     DELIVERY_SPAN_NAME,
+    NO_SPAN,
     append_span,
     delivery_span,
 )
@@ -67,3 +69,29 @@ def test_an_exception_is_recorded_on_the_span(
 def test_without_an_sdk_spans_are_no_ops() -> None:
     with append_span("orders", event_count=1, tracer_provider=trace.NoOpTracerProvider()) as span:
         assert not span.is_recording()
+
+
+def test_without_a_provider_set_no_span_is_started() -> None:
+    assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider), "no test sets the global provider"
+    assert append_span("orders", event_count=1) is NO_SPAN
+    assert delivery_span("orders", group_id="email", offset=1) is NO_SPAN
+    with delivery_span("orders") as span:
+        assert not span.is_recording()
+
+
+async def test_a_provider_set_after_the_first_append_records_the_next_ones(
+    store: EventStore,
+    exporter_and_provider: tuple[InMemorySpanExporter, TracerProvider],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    exporter, provider = exporter_and_provider
+    await store.append("orders", [EventData("E", {"n": 0})])
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)  # as set_tracer_provider would
+    with correlation_context("request-7"):
+        await store.append("orders", [EventData("E", {"n": 1}), EventData("E", {"n": 2})])
+    [span] = exporter.get_finished_spans()
+    assert span.name == APPEND_SPAN_NAME
+    assert span.attributes is not None
+    assert span.attributes["messaging.destination.name"] == "orders"
+    assert span.attributes["messaging.batch.message_count"] == 2
+    assert span.attributes[CORRELATION_ATTRIBUTE] == "request-7"
