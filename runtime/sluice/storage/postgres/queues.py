@@ -22,8 +22,9 @@ from sluice.core.signals import AppendSignals
 from sluice.core.streams import StreamType
 from sluice.core.validation import MAX_DURATION, check_prepared_events, lease_too_long
 from sluice.observability import metrics
+from sluice.storage.postgres.batch_columns import event_arrays, uniform_column
 from sluice.storage.postgres.queries import query
-from sluice.storage.postgres.stream_catalog import PostgresStreamCatalog, event_arrays
+from sluice.storage.postgres.stream_catalog import PostgresStreamCatalog
 
 
 class PostgresQueues:
@@ -50,7 +51,7 @@ class PostgresQueues:
             queue = await self._catalog.write_settings(queue_name, StreamType.EPHEMERAL)
             arrays = event_arrays(queue.compression.apply(messages))[1:]  # queues keep no event ids
             rows = await self._pool.fetch(
-                query("enqueue_messages"), queue_name, *arrays, dedupe_keys, correlation_id, delay
+                query("enqueue_messages"), queue_name, *arrays, uniform_column(dedupe_keys), correlation_id, delay
             )
             if rows:
                 return await self._enqueue_results(queue_name, rows, dedupe_keys)

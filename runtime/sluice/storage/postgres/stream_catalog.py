@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
 
 import asyncpg
 
-from sluice.core.batches import PreparedBatch
 from sluice.core.compression import Compression, CompressionPolicy
 from sluice.core.errors import StreamAlreadyExistsError, StreamDeletedError, StreamNotFoundError, StreamTypeError
 from sluice.core.lifecycle import AUTO_CREATE_ACTOR
@@ -117,18 +115,6 @@ class PostgresStreamCatalog:
         )
         self._cached_streams[info.name] = cached
         return cached
-
-
-def event_arrays(events: PreparedBatch) -> tuple[list[Any], ...]:
-    """A batch as the parallel arrays ``append_events`` takes (``enqueue_messages`` all but the event ids)."""
-    return (
-        events.event_ids,
-        events.event_types,
-        events.schema_versions,
-        events.content_types,
-        events.payloads,
-        events.metadata,
-    )
 
 
 def _stream_infos(rows: list[asyncpg.Record]) -> list[StreamInfo]:

@@ -30,9 +30,10 @@ from sluice.core.options import StoreOptions
 from sluice.core.partitioning import PartitionSpreader
 from sluice.core.streams import StreamConfig, StreamInfo, StreamType
 from sluice.core.validation import check_partition_key, check_prepared_events
+from sluice.storage.postgres.batch_columns import event_arrays, uniform_column
 from sluice.storage.postgres.notifications import NotificationChannel
 from sluice.storage.postgres.queries import query
-from sluice.storage.postgres.stream_catalog import PostgresStreamCatalog, event_arrays
+from sluice.storage.postgres.stream_catalog import PostgresStreamCatalog
 from sluice.store import AppendRequest
 
 
@@ -120,7 +121,7 @@ class PostgresStreamLog:
                     expected_next,
                     require_existing,
                     *arguments,
-                    events.correlation_ids,
+                    uniform_column(events.correlation_ids),
                 )
             except asyncpg.UniqueViolationError as error:
                 if error.constraint_name != "events_event_id":

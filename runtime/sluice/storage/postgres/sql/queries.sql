@@ -95,7 +95,22 @@ RETURNING name;
 
 -- name: append_events
 -- See the append_correlated_events function in the schema: one round trip, the lock taken before any write.
-SELECT append_correlated_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS first_offset;
+-- A column whose values are all equal comes as a one-element array and is spread to the batch's length
+-- (that of the payloads, $9); storage/postgres/batch_columns.py says why.
+SELECT append_correlated_events(
+    $1, $2, $3, $4, $5,
+    CASE WHEN cardinality($6::text[]) = 1
+         THEN array_fill(($6::text[])[1], ARRAY[cardinality($9::bytea[])]) ELSE $6::text[] END,
+    CASE WHEN cardinality($7::integer[]) = 1
+         THEN array_fill(($7::integer[])[1], ARRAY[cardinality($9::bytea[])]) ELSE $7::integer[] END,
+    CASE WHEN cardinality($8::text[]) = 1
+         THEN array_fill(($8::text[])[1], ARRAY[cardinality($9::bytea[])]) ELSE $8::text[] END,
+    $9::bytea[],
+    CASE WHEN cardinality($10::jsonb[]) = 1
+         THEN array_fill(($10::jsonb[])[1], ARRAY[cardinality($9::bytea[])]) ELSE $10::jsonb[] END,
+    CASE WHEN cardinality($11::text[]) = 1
+         THEN array_fill(($11::text[])[1], ARRAY[cardinality($9::bytea[])]) ELSE $11::text[] END
+) AS first_offset;
 
 -- name: partition_head
 SELECT s.type, p.next_offset, s.archived_at, s.deleted_at
@@ -152,14 +167,27 @@ SELECT e.event_offset, e.event_id, e.event_type, e.schema_version, e.content_typ
 -- A batch without dedupe keys is inserted plainly: ON CONFLICT inserts each row speculatively and
 -- confirms it with a WAL record of its own, a third more WAL records for nothing when no key can
 -- conflict (issue 18). Either way the rows are inserted in the batch's order (message ids ascend).
+-- A column whose values are all equal comes as a one-element array and is spread to the batch's length
+-- (that of the payloads, $5); storage/postgres/batch_columns.py says why.
 WITH queue AS (
     SELECT stream_id FROM streams
      WHERE name = $1 AND type = 'ephemeral' AND archived_at IS NULL AND deleted_at IS NULL
        FOR KEY SHARE
 ), batch AS (
     SELECT batch.*
-      FROM unnest($2::text[], $3::integer[], $4::text[], $5::bytea[], $6::jsonb[], $7::text[])
-               WITH ORDINALITY AS batch(event_type, schema_version, content_type, data, metadata, dedupe_key, ordinal)
+      FROM unnest(
+               CASE WHEN cardinality($2::text[]) = 1
+                    THEN array_fill(($2::text[])[1], ARRAY[cardinality($5::bytea[])]) ELSE $2::text[] END,
+               CASE WHEN cardinality($3::integer[]) = 1
+                    THEN array_fill(($3::integer[])[1], ARRAY[cardinality($5::bytea[])]) ELSE $3::integer[] END,
+               CASE WHEN cardinality($4::text[]) = 1
+                    THEN array_fill(($4::text[])[1], ARRAY[cardinality($5::bytea[])]) ELSE $4::text[] END,
+               $5::bytea[],
+               CASE WHEN cardinality($6::jsonb[]) = 1
+                    THEN array_fill(($6::jsonb[])[1], ARRAY[cardinality($5::bytea[])]) ELSE $6::jsonb[] END,
+               CASE WHEN cardinality($7::text[]) = 1
+                    THEN array_fill(($7::text[])[1], ARRAY[cardinality($5::bytea[])]) ELSE $7::text[] END
+           ) WITH ORDINALITY AS batch(event_type, schema_version, content_type, data, metadata, dedupe_key, ordinal)
 ), keyed AS (
     SELECT EXISTS (SELECT 1 FROM unnest($7::text[]) AS key WHERE key IS NOT NULL) AS any_key
 ), inserted_unkeyed AS (
