@@ -68,7 +68,6 @@ def prepare_batch(
     add_id, add_type = batch.event_ids.append, batch.event_types.append
     add_version, add_content_type = batch.schema_versions.append, batch.content_types.append
     add_payload, add_metadata = batch.payloads.append, batch.metadata.append
-    add_correlation = batch.correlation_ids.append
     # Events without an id get one here, all from one os.urandom call (made when the first is needed).
     listed = events if isinstance(events, Sequence) else list(events)
     fresh_ids: Iterator[uuid.UUID] | None = None
@@ -87,7 +86,8 @@ def prepare_batch(
             except pydantic_core.PydanticSerializationError:
                 payload, content_type = encode_payload(content, event_type=event_type, limit=payload_limit)
             else:
-                refuse_non_finite_numbers(payload, f"data of event type {event_type!r}")
+                if b"NaN" in payload or b"Infinity" in payload:  # refuse_non_finite_numbers' own fast test, inline
+                    refuse_non_finite_numbers(payload, f"data of event type {event_type!r}")
                 content_type = JSON_CONTENT_TYPE
             if len(payload) > payload_limit:
                 raise PayloadTooLargeError(size=len(payload), limit=payload_limit, event_type=event_type)
@@ -112,7 +112,7 @@ def prepare_batch(
         add_metadata(
             _metadata_json(data, correlation, correlated_empty_metadata) if data.metadata else correlated_empty_metadata
         )
-        add_correlation(correlation)
+    batch.correlation_ids = [correlation] * len(batch.event_ids)
     _check_unique_ids(batch.event_ids, without_ids)
     return batch
 
