@@ -147,8 +147,11 @@ def _check_unique_ids(event_ids: list[uuid.UUID], without_ids: list[EventData] |
     """Refuse an id twice. ``without_ids``: the events prepared without one (``NO_EVENT_ID`` in ``event_ids``),
     where one event object twice counts as one id twice, as it would once its id is made."""
     if without_ids:
-        event_ids = [event_id for event_id in event_ids if event_id is not NO_EVENT_ID]
-        if len({id(data) for data in without_ids}) != len(without_ids):
+        if len(without_ids) == len(event_ids):  # no event had an id (a queue's usual batch)
+            event_ids = []
+        else:
+            event_ids = [event_id for event_id in event_ids if event_id is not NO_EVENT_ID]
+        if len(set(map(id, without_ids))) != len(without_ids):
             raise InvalidArgumentError("a batch holds the same event id twice")
     # By the ids' integers: hashing a UUID runs Python code (UUID.__hash__), its int's hash does not.
     # (A batch built by hand may hold something else; that is compared as it is.)

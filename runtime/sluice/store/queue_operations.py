@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 
 from sluice.core.batches import prepare_batch
 from sluice.core.errors import InvalidArgumentError, StaleReceiptError, StoreClosedError
@@ -20,6 +21,8 @@ from sluice.core.validation import MAX_INT64, check_dedupe_key, check_duration, 
 from sluice.observability import metrics
 from sluice.store.backend import Backend
 from sluice.store.limits import DEFAULT_VISIBILITY_TIMEOUT, MAX_BATCH_EVENTS
+
+_DEDUPLICATED = attrgetter("deduplicated")
 
 
 class QueueOperations:
@@ -68,8 +71,9 @@ class QueueOperations:
         keys: list[str | None] = list(dedupe_keys) if dedupe_keys is not None else [None] * len(messages)
         if len(keys) != len(messages):
             raise InvalidArgumentError("dedupe_keys must have one entry per message")
-        for key in keys:
-            check_dedupe_key(key)
+        if keys.count(None) != len(keys):  # (a batch without keys, the usual one, has nothing to check)
+            for key in keys:
+                check_dedupe_key(key)
         prepared = prepare_batch(
             messages,
             self.registry,
@@ -80,7 +84,7 @@ class QueueOperations:
         results = await self.backend.queues.enqueue(
             queue_name, prepared, keys, delay or timedelta(0), prepared.correlation_id
         )
-        metrics.record_enqueued(queue_name, sum(not result.deduplicated for result in results))
+        metrics.record_enqueued(queue_name, len(results) - sum(map(_DEDUPLICATED, results)))
         self.backend.signals.fire(queue_name)
         return results
 

@@ -78,7 +78,7 @@ class PostgresQueues:
     async def _enqueue_results(
         self, queue_name: str, rows: list[asyncpg.Record], dedupe_keys: list[str | None]
     ) -> list[EnqueueResult]:
-        if all(key is None for key in dedupe_keys):  # the common case: every message stored, in order
+        if dedupe_keys.count(None) == len(dedupe_keys):  # the common case: every message stored, in order
             return [EnqueueResult(queue_name, int(row["message_id"])) for row in rows]
         inserted = [row for row in rows if row["message_id"] is not None]
         inserted_by_key = {row["dedupe_key"]: int(row["message_id"]) for row in inserted if row["dedupe_key"]}
