@@ -30,6 +30,8 @@ from sluice.storage.postgres.resume_watchdog import resume_when_parent_dies, sto
 
 SERVER_USER = "postgres"
 """The system account the server runs as when this process is root."""
+STOP_TAKES_EFFECT_SECONDS = 5.0
+"""How long ``pause()`` waits for the kernel to stop every process it sent SIGSTOP."""
 
 
 class EmbeddedPostgresError(UnavailableError):
@@ -271,6 +273,9 @@ class EmbeddedPostgres:
         for backend in backends:
             _signal_quietly(backend, signal.SIGSTOP)
         self._resume_watchdog = resume_when_parent_dies([process.pid, *backends])
+        # A signal takes effect when the kernel next handles it for that process, not when kill() returns:
+        # under load a backend could still answer a query just after pause() returned.
+        _wait_until_stopped([process.pid, *backends])
 
     def resume(self) -> None:
         """SIGCONT what ``pause()`` stopped."""
@@ -362,12 +367,26 @@ def _signal_quietly(pid: int, signal_number: signal.Signals) -> None:
         os.kill(pid, signal_number)
 
 
-def _is_alive(pid: int) -> bool:
+def _process_state(pid: int) -> str | None:
+    """The process's state letter from ``/proc`` (``R``, ``S``, ``T`` stopped, ``Z`` zombie...); None when it
+    is gone."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
-        return False
-    return state != "Z"
+        return None
+
+
+def _is_alive(pid: int) -> bool:
+    return _process_state(pid) not in (None, "Z")
+
+
+def _wait_until_stopped(pids: list[int], timeout: float = STOP_TAKES_EFFECT_SECONDS) -> None:
+    """Until each of ``pids`` is stopped (``T``) or gone."""
+    deadline = time.monotonic() + timeout
+    while any(_process_state(pid) not in (None, "Z", "T", "t") for pid in pids):
+        if time.monotonic() > deadline:
+            raise EmbeddedPostgresError(f"postgres processes {pids} were not stopped within {timeout} s of SIGSTOP")
+        time.sleep(0.005)
 
 
 def _wait_until_gone(pids: list[int], timeout: float = 30.0) -> None:
