@@ -197,13 +197,7 @@ async def test_append_events_takes_every_column_whole_as_earlier_versions_send_i
             0,
             None,
             False,
-            batch.event_ids,
-            batch.event_types,
-            batch.schema_versions,
-            batch.content_types,
-            batch.payloads,
-            batch.metadata,
-            batch.correlation_ids,
+            *batch.columns(),
         )
         rows = await connection.fetch(
             "SELECT event_type, schema_version, content_type, metadata::text, correlation_id FROM events"

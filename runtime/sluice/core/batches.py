@@ -122,15 +122,7 @@ def check_prepared_batch(batch: PreparedBatch, payload_limit: int) -> None:
     from several callers' batches, or built by hand): columns of one length, unique event ids, event types
     and payloads within their limits. Encoding is not repeated."""
     size = len(batch.event_ids)
-    columns = (
-        batch.event_types,
-        batch.schema_versions,
-        batch.content_types,
-        batch.payloads,
-        batch.metadata,
-        batch.correlation_ids,
-    )
-    if any(len(column) != size for column in columns):
+    if any(len(column) != size for column in batch.columns()):
         raise InvalidArgumentError("a prepared batch's columns differ in length")
     for event_type in batch.event_types:
         if type(event_type) is not str or not 0 < len(event_type) <= MAX_EVENT_TYPE_LENGTH:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 __all__ = ["PreparedBatch", "PreparedEvent", "joined"]
 
@@ -44,6 +45,19 @@ class PreparedBatch:
 
     def __len__(self) -> int:
         return len(self.event_ids)
+
+    def columns(self) -> tuple[list[Any], ...]:
+        """The column arrays in the order they are stored: event ids, event types, schema versions, content
+        types, payloads, metadata, correlation ids."""
+        return (
+            self.event_ids,
+            self.event_types,
+            self.schema_versions,
+            self.content_types,
+            self.payloads,
+            self.metadata,
+            self.correlation_ids,
+        )
 
     def events(self) -> Iterator[PreparedEvent]:
         """The batch event by event."""
