@@ -69,7 +69,8 @@ def prepare_batch(
     add_version, add_content_type = batch.schema_versions.append, batch.content_types.append
     add_payload, add_metadata = batch.payloads.append, batch.metadata.append
     # Events without an id get one here, all from one os.urandom call (made when the first is needed).
-    listed = events if isinstance(events, Sequence) else list(events)
+    # A list or tuple (the usual arguments) matches before isinstance's Python-level check against the ABC.
+    listed = events if isinstance(events, (list, tuple, Sequence)) else list(events)
     fresh_ids: Iterator[uuid.UUID] | None = None
     without_ids: list[EventData] = []  # with make_event_ids=False
     for position, event in enumerate(listed):
@@ -147,7 +148,7 @@ def _check_unique_ids(event_ids: list[uuid.UUID], without_ids: list[EventData] |
             raise InvalidArgumentError("a batch holds the same event id twice")
     # By the ids' integers: hashing a UUID runs Python code (UUID.__hash__), its int's hash does not.
     # (A batch built by hand may hold something else; that is compared as it is.)
-    if len({getattr(event_id, "int", event_id) for event_id in event_ids}) != len(event_ids):
+    if len(event_ids) > 1 and len({getattr(event_id, "int", event_id) for event_id in event_ids}) != len(event_ids):
         raise InvalidArgumentError("a batch holds the same event id twice")
 
 
