@@ -71,6 +71,46 @@ def _event_id(event: EventData) -> uuid.UUID:
 setattr(EventData, "event_id", property(_event_id, _write_slot, doc="The event's id (made on first access)."))  # noqa: B010  (mypy must keep seeing the field)
 
 
+# The dataclass's generated __init__ stores each field with ``object.__setattr__`` (the class is frozen), a
+# Python-level call per field: 1.01 us per event. This one stores them through the slots' own setters, 0.54 us,
+# with the same parameters and defaults (a fresh dict for metadata left out; None given is kept). Callers build
+# one EventData per event they write, so it is on every path's hot loop.
+class _NewDict:
+    """The default of ``metadata``: a new dict for each event (the field's ``default_factory``)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<a new dict>"
+
+
+_NO_METADATA: Any = _NewDict()
+_set_event_type = EventData.__dict__["event_type"].__set__
+_set_data = EventData.__dict__["data"].__set__
+_set_metadata = EventData.__dict__["metadata"].__set__
+_set_schema_version = EventData.__dict__["schema_version"].__set__
+
+
+def _init(  # noqa: PLR0917  (the dataclass's own signature: every field may be positional)
+    self: EventData,
+    event_type: str,
+    data: Any,
+    metadata: Mapping[str, Any] = _NO_METADATA,
+    event_id: uuid.UUID = NOT_MADE_YET,
+    schema_version: int = 1,
+) -> None:
+    _set_event_type(self, event_type)
+    _set_data(self, data)
+    _set_metadata(self, {} if metadata is _NO_METADATA else metadata)
+    _write_slot(self, event_id)
+    _set_schema_version(self, schema_version)
+
+
+_init.__qualname__ = "EventData.__init__"
+_init.__doc__ = EventData.__init__.__doc__
+setattr(EventData, "__init__", _init)  # noqa: B010  (mypy must keep seeing the dataclass's own signature)
+
+
 stored_event_id: Final[Callable[[EventData], Any]] = _read_slot
 """The event's id as given or already made, without making one: ``NOT_MADE_YET`` when it has none yet (the
 slot's own getter, so a batch's loop pays no Python call for it)."""
