@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import platform
 import shlex
@@ -61,6 +62,12 @@ async def main(selected: list[str], *, write_readme: bool) -> None:
         print(f"PostgreSQL at {server.dsn()} (fsync=on, synchronous_commit=on); {platform.processor() or 'cpu'}")
         databases = Databases(server.dsn())
         for name in selected:
+            # Each suite starts as if alone: what the earlier ones left alive (their metrics' label children,
+            # caches) is frozen out of the collector's way. Otherwise it grew every full collection in this
+            # process, where idle-subscriptions' 500 clients time their receipts: its p99 after the idle
+            # window was 110.8-128.9 ms after the other six suites, 30-42 ms alone (docs/performance.md).
+            gc.collect()
+            gc.freeze()
             started = time.perf_counter()
             rows = await (SUITES | OPT_IN_SUITES)[name](databases)
             print_report(f"== {name} (medians of alternating runs; {time.perf_counter() - started:.0f} s)", rows)
