@@ -107,7 +107,6 @@ def _init(  # noqa: PLR0917  (the dataclass's own signature: every field may be 
 
 
 _init.__qualname__ = "EventData.__init__"
-_init.__doc__ = EventData.__init__.__doc__
 setattr(EventData, "__init__", _init)  # noqa: B010  (mypy must keep seeing the dataclass's own signature)
 
 
