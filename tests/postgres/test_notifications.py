@@ -236,3 +236,41 @@ async def test_closing_a_store_sends_its_pending_notifications(postgres_dsn: str
     finally:
         await subscriber.close()
         await reader.close()
+
+
+async def test_appends_within_the_coalescing_window_share_one_notification(postgres_dsn: str) -> None:
+    """The first append after a quiet spell is sent at once; the ones after it, within the window, wait
+    for its end and go in one NOTIFY. A long window (1 s) makes the order visible under load."""
+    window = 1.0
+    signals = AppendSignals()
+    sender = NotificationChannel(dsn=postgres_dsn, channel=CHANNEL, signals=signals, coalesce_seconds=window)
+    receiver, heard = _listening(postgres_dsn)
+    await sender.start()
+    await receiver.start()
+    try:
+        first = heard.ticket("first")
+        started = asyncio.get_running_loop().time()
+        sender.appended("first")
+        await eventually(first.is_set, window, "the first notification, sent at once")
+        first_heard_after = asyncio.get_running_loop().time() - started
+        second, third = heard.ticket("second"), heard.ticket("third")
+        sender.appended("second")
+        sender.appended("third")
+        await asyncio.sleep(window / 4)
+        assert sender.pending == frozenset({"second", "third"}), "held until the window ends"
+        assert not second.is_set()
+        assert sender.notifications_sent == 1
+        await eventually(lambda: second.is_set() and third.is_set(), DELIVERY_BOUND, "the held names sent")
+        both_heard_after = asyncio.get_running_loop().time() - started
+        assert sender.notifications_sent == 2, "three appends, two notifications"
+        assert both_heard_after >= window, f"sent {both_heard_after:.2f} s after the first, within its window"
+        assert first_heard_after < window
+        await asyncio.sleep(window * 1.2)  # a quiet spell longer than the window
+        fourth = heard.ticket("fourth")
+        quiet_started = asyncio.get_running_loop().time()
+        sender.appended("fourth")
+        await eventually(fourth.is_set, window, "a notification after a quiet spell, sent at once")
+        assert asyncio.get_running_loop().time() - quiet_started < window
+    finally:
+        await sender.stop()
+        await receiver.stop()
