@@ -12,7 +12,15 @@ import itertools
 from datetime import timedelta
 
 from sluice.core.batches import PreparedBatch
-from sluice.core.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueDepth, QueueMessage, Receipt
+from sluice.core.messages import (
+    DeadLetter,
+    DeliveryFailure,
+    EnqueueResult,
+    QueueDepth,
+    QueueMessage,
+    Receipt,
+    stored_message,
+)
 from sluice.core.options import StoreOptions
 from sluice.core.payloads import decode_payload, encode_metadata
 from sluice.core.streams import StreamType
@@ -58,7 +66,7 @@ class MemoryQueues:
             )
             if key is not None:
                 pending_by_key[key] = message_id
-            results.append(EnqueueResult(queue_name, message_id))
+            results.append(stored_message(queue_name, message_id))
         return results
 
     async def dequeue(self, queue_name: str, max_messages: int, visibility_timeout: timedelta) -> list[QueueMessage]:

@@ -15,7 +15,15 @@ import pydantic_core
 from sluice.core.batches import PreparedBatch
 from sluice.core.errors import StreamArchivedError, StreamDeletedError, StreamNotFoundError, StreamTypeError
 from sluice.core.lifecycle import AUTO_CREATE_ACTOR
-from sluice.core.messages import DeadLetter, DeliveryFailure, EnqueueResult, QueueDepth, QueueMessage, Receipt
+from sluice.core.messages import (
+    DeadLetter,
+    DeliveryFailure,
+    EnqueueResult,
+    QueueDepth,
+    QueueMessage,
+    Receipt,
+    stored_message,
+)
 from sluice.core.options import StoreOptions
 from sluice.core.payloads import decode_payload
 from sluice.core.signals import AppendSignals
@@ -79,7 +87,7 @@ class PostgresQueues:
         self, queue_name: str, rows: list[asyncpg.Record], dedupe_keys: list[str | None]
     ) -> list[EnqueueResult]:
         if dedupe_keys.count(None) == len(dedupe_keys):  # the common case: every message stored, in order
-            return [EnqueueResult(queue_name, int(row["message_id"])) for row in rows]
+            return [stored_message(queue_name, row["message_id"]) for row in rows]  # a bigint: already an int
         inserted = [row for row in rows if row["message_id"] is not None]
         inserted_by_key = {row["dedupe_key"]: int(row["message_id"]) for row in inserted if row["dedupe_key"]}
         unkeyed = iter(int(row["message_id"]) for row in inserted if row["dedupe_key"] is None)
