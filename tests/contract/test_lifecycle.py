@@ -315,6 +315,61 @@ async def test_an_archive_waits_for_an_append_in_flight_and_refuses_one_that_wai
 
 
 @pytest.mark.postgres
+async def test_an_append_that_waited_for_a_soft_delete_is_refused_and_a_restore_reopens_every_partition(
+    postgres_dsn: str,
+) -> None:
+    """The append statement's snapshot predates its wait for the partition's lock, so it sees the soft delete
+    that held the lock only on the counter row it re-reads (accepts_appends, migration 0014). A restore
+    reopens every partition, an archived stream's restore none."""
+    async with await sluice.connect(postgres_dsn) as store:
+        await store.create_stream(StreamConfig(name="orders", partitions=3))
+        await store.append("orders", EventData("E", {"n": 0}), partition=1)
+        holder = await asyncpg.connect(postgres_dsn, server_settings={"search_path": "sluice"})
+        try:
+            transaction = holder.transaction()
+            await transaction.start()
+            await holder.fetchval(query("change_lifecycle"), "orders", "soft_delete", "holder", timedelta(days=1))
+            appending = asyncio.create_task(store.append("orders", EventData("E", {"n": 1}), partition=1))
+            await asyncio.sleep(0.3)
+            assert not appending.done()
+            await transaction.commit()
+            with pytest.raises(StreamDeletedError):
+                await asyncio.wait_for(appending, 10)
+            closed = await holder.fetch("SELECT accepts_appends FROM stream_partitions ORDER BY partition")
+            assert [row["accepts_appends"] for row in closed] == [False, False, False]
+
+            await store.restore_stream("orders")
+            for partition in range(3):
+                await store.append("orders", EventData("E", {"n": 2}), partition=partition)
+            assert [p.head for p in (await store.get_stream("orders")).partition_heads] == [1, 2, 1]
+
+            await store.archive_stream("orders")
+            await store.delete_stream("orders", soft=True)
+            await store.restore_stream("orders")  # still archived: nothing reopens
+            with pytest.raises(StreamArchivedError):
+                await store.append("orders", EventData("E", {"n": 3}))
+            still_closed = await holder.fetch("SELECT accepts_appends FROM stream_partitions ORDER BY partition")
+            assert [row["accepts_appends"] for row in still_closed] == [False, False, False]
+            await store.unarchive_stream("orders")
+            assert (await store.append("orders", EventData("E", {"n": 4}), partition=2)).offsets == (1,)
+        finally:
+            await holder.close()
+
+
+async def test_partitions_added_to_an_archived_stream_take_appends_only_once_it_is_unarchived(
+    store: EventStore,
+) -> None:
+    await store.create_stream(StreamConfig(name="orders", partitions=1))
+    await store.archive_stream("orders")
+    await store.set_partitions("orders", 3)
+    with pytest.raises(StreamArchivedError):
+        await store.append("orders", EventData("E", {"n": 0}), partition=2)
+    await store.unarchive_stream("orders")
+    for partition in range(3):
+        assert (await store.append("orders", EventData("E", {"n": 1}), partition=partition)).offsets == (0,)
+
+
+@pytest.mark.postgres
 async def test_an_archive_waits_for_an_enqueue_in_flight_and_refuses_one_that_waited_for_it(
     postgres_dsn: str,
 ) -> None:

@@ -182,3 +182,60 @@ async def test_the_append_of_earlier_versions_still_works_during_a_rolling_upgra
         ]
     finally:
         await store.close()
+
+
+async def test_migration_14_closes_the_counter_rows_of_archived_and_deleted_streams(fresh_database: str) -> None:
+    """0014 keeps "takes appends" on each partition's counter row (the one-statement append re-reads it after
+    waiting for its lock): a database at version 13 with an open, an archived and a soft-deleted stream gets
+    the flag of each; the archived stream refuses appends, and takes them again once an earlier version's
+    unarchive (which knows nothing of the flag) clears its mark: the streams_reopened trigger reopens it."""
+    connection = await asyncpg.connect(fresh_database)
+    try:
+        up_to_13 = [m for m in migrations.available_migrations() if m.version <= 13]
+        async with connection.transaction():
+            await connection.execute("CREATE SCHEMA sluice; SET LOCAL search_path TO sluice")
+            for migration in up_to_13:
+                await connection.execute(migration.sql)
+            await connection.execute(
+                "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT clock_timestamp())"
+            )
+            await connection.executemany(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                [(m.version, m.name) for m in up_to_13],
+            )
+            await connection.execute(
+                "INSERT INTO streams (name, type, partitions, archived_at, deleted_at) VALUES"
+                " ('open', 'persistent', 2, NULL, NULL),"
+                " ('archived', 'persistent', 2, clock_timestamp(), NULL),"
+                " ('deleted', 'persistent', 1, NULL, clock_timestamp());"
+                "INSERT INTO stream_partitions (stream_id, partition)"
+                " SELECT stream_id, p FROM streams, generate_series(0, partitions - 1) AS p"
+            )
+        plan = await migrations.migrate(connection, "sluice")
+        flags = await connection.fetch(
+            "SELECT s.name, p.partition, p.accepts_appends FROM sluice.stream_partitions p"
+            " JOIN sluice.streams s USING (stream_id) ORDER BY 1, 2"
+        )
+    finally:
+        await connection.close()
+    assert [m.version for m in plan.versions_to_record] == [14]
+    assert [(row["name"], row["partition"], row["accepts_appends"]) for row in flags] == [
+        ("archived", 0, False),
+        ("archived", 1, False),
+        ("deleted", 0, False),
+        ("open", 0, True),
+        ("open", 1, True),
+    ]
+    async with await sluice.connect(fresh_database) as store:
+        await store.append("open", sluice.EventData("Placed", {"n": 0}), partition=1)
+        with pytest.raises(sluice.StreamArchivedError):
+            await store.append("archived", sluice.EventData("Placed", {"n": 0}))
+        earlier_version = await asyncpg.connect(fresh_database)
+        try:
+            await earlier_version.execute(
+                "UPDATE sluice.streams SET archived_at = NULL, archived_by = NULL WHERE name = 'archived'"
+            )
+        finally:
+            await earlier_version.close()
+        assert (await store.append("archived", sluice.EventData("Placed", {"n": 0}), partition=1)).offsets == (0,)

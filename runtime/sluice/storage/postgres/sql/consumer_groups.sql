@@ -176,9 +176,11 @@ SELECT acknowledge_group_claims($1, $2, $3, $4, $5) AS claim_id;
 DELETE FROM consumer_groups WHERE group_key = $1;
 
 -- name: increase_partitions
+-- New partitions of an archived or soft-deleted stream take no appends either (accepts_appends).
 WITH updated AS (
-    UPDATE streams SET partitions = $2 WHERE name = $1 AND partitions <= $2 RETURNING stream_id, partitions
+    UPDATE streams SET partitions = $2 WHERE name = $1 AND partitions <= $2
+    RETURNING stream_id, partitions, archived_at IS NULL AND deleted_at IS NULL AS open
 )
-INSERT INTO stream_partitions (stream_id, partition)
-SELECT updated.stream_id, generate_series(0, updated.partitions - 1) FROM updated
+INSERT INTO stream_partitions (stream_id, partition, accepts_appends)
+SELECT updated.stream_id, generate_series(0, updated.partitions - 1), updated.open FROM updated
 ON CONFLICT (stream_id, partition) DO NOTHING;

@@ -54,7 +54,10 @@ DELETE FROM streams WHERE stream_id = $1;
 -- Archive, unarchive, soft delete or restore stream $1 ($2 the action, $3 the actor, $4 how long a
 -- deleted stream stays restorable); the row of a stream that does not exist is missing. Archive and
 -- soft delete lock the stream's row (enqueues read it with KEY SHARE) and then every partition's
--- append lock, after marking it: appends and enqueues in flight commit first, later ones see the mark.
+-- append lock, after marking it: appends and enqueues in flight commit first. Then they close the
+-- partitions' counter rows (accepts_appends), which an append that waited for the lock re-reads:
+-- it is refused (see append_events). Unarchive and restore reopen them through the streams_reopened
+-- trigger (schema.sql) once the stream is neither archived nor deleted.
 WITH target AS (
     SELECT s.stream_id FROM streams s WHERE s.name = $1 FOR UPDATE
 ), changed AS (
@@ -64,7 +67,7 @@ WITH target AS (
       FROM target
      WHERE s.stream_id = target.stream_id AND s.deleted_at IS NULL
        AND (($2::text = 'archive' AND s.archived_at IS NULL) OR ($2::text = 'unarchive' AND s.archived_at IS NOT NULL))
-    RETURNING s.stream_id, s.partitions
+    RETURNING s.stream_id, s.partitions, s.archived_at IS NULL AND s.deleted_at IS NULL AS open
 ), deleted AS (
     UPDATE streams s
        SET deleted_at = CASE $2::text WHEN 'soft_delete' THEN clock_timestamp() ELSE NULL END,
@@ -73,15 +76,26 @@ WITH target AS (
      WHERE s.stream_id = target.stream_id
        AND (($2::text = 'soft_delete' AND s.deleted_at IS NULL)
             OR ($2::text = 'restore' AND s.deleted_at >= clock_timestamp() - $4::interval))
-    RETURNING s.stream_id, s.partitions
+    RETURNING s.stream_id, s.partitions, s.archived_at IS NULL AND s.deleted_at IS NULL AS open
+), marked AS (
+    SELECT * FROM changed UNION ALL SELECT * FROM deleted
 ), fenced AS (
-    SELECT pg_advisory_xact_lock(marked.stream_id * 1024 + partition_number)
-      FROM (SELECT * FROM changed UNION ALL SELECT * FROM deleted) AS marked,
-           generate_series(0, marked.partitions - 1) AS partition_number
+    SELECT marked.stream_id, pg_advisory_xact_lock(marked.stream_id * 1024 + partition_number) AS waited
+      FROM marked, generate_series(0, marked.partitions - 1) AS partition_number
      WHERE $2::text IN ('archive', 'soft_delete')
      ORDER BY partition_number
+), closed AS (
+    -- After the fence: the count is computed (every lock taken) before any row is changed.
+    UPDATE stream_partitions p
+       SET accepts_appends = false
+      FROM marked
+     WHERE p.stream_id = marked.stream_id AND p.accepts_appends AND NOT marked.open
+       AND (SELECT count(*) FROM fenced) >= 0
+    RETURNING p.partition
 )
-SELECT target.stream_id, (SELECT count(*) FROM fenced) AS partitions_fenced FROM target;
+SELECT target.stream_id, (SELECT count(*) FROM fenced) AS partitions_fenced,
+       (SELECT count(*) FROM closed) AS partitions_closed
+  FROM target;
 
 -- name: purge_deleted_streams
 -- Hard-deletes the streams soft-deleted more than $1 ago; returns their names.
@@ -94,23 +108,58 @@ DELETE FROM streams WHERE stream_id IN (SELECT stream_id FROM doomed)
 RETURNING name;
 
 -- name: append_events
--- See the append_correlated_events function in the schema: one round trip, the lock taken before any write.
+-- Appends a batch to one partition in one statement and returns its first offset, or no row when the
+-- stream or partition is missing, the stream is archived or deleted, or the expectation fails (the caller
+-- then asks why). Writers of one partition first queue on a transaction advisory lock, which needs no
+-- transaction id: `locked` takes it, and the UPDATE, which gives the transaction its id, runs only on the
+-- row `locked` hands it, after the lock. So within a partition transaction ids increase with offsets, and
+-- the global log, ordered by transaction id, keeps every partition's order; the counter row keeps offsets
+-- dense. The statement's snapshot predates the wait, so the UPDATE finds its counter row changed by the
+-- append (or archive) that held the lock, and READ COMMITTED re-checks the newest version: the offset
+-- expectation against the real head, and accepts_appends, which archive and soft delete clear after
+-- taking every partition's lock (migration 0014; the streams row's marks are checked too, for a change
+-- made before this statement began). Each event has its own correlation id, so that group commit can join
+-- the appends of callers with different correlation ids.
 -- A column whose values are all equal comes as a one-element array and is spread to the batch's length
 -- (that of the payloads, $9); storage/postgres/batch_columns.py says why.
-SELECT append_correlated_events(
-    $1, $2, $3, $4, $5,
-    CASE WHEN cardinality($6::text[]) = 1
-         THEN array_fill(($6::text[])[1], ARRAY[cardinality($9::bytea[])]) ELSE $6::text[] END,
-    CASE WHEN cardinality($7::integer[]) = 1
-         THEN array_fill(($7::integer[])[1], ARRAY[cardinality($9::bytea[])]) ELSE $7::integer[] END,
-    CASE WHEN cardinality($8::text[]) = 1
-         THEN array_fill(($8::text[])[1], ARRAY[cardinality($9::bytea[])]) ELSE $8::text[] END,
-    $9::bytea[],
-    CASE WHEN cardinality($10::jsonb[]) = 1
-         THEN array_fill(($10::jsonb[])[1], ARRAY[cardinality($9::bytea[])]) ELSE $10::jsonb[] END,
-    CASE WHEN cardinality($11::text[]) = 1
-         THEN array_fill(($11::text[])[1], ARRAY[cardinality($9::bytea[])]) ELSE $11::text[] END
-) AS first_offset;
+WITH locked AS (
+    SELECT stream.stream_id, pg_advisory_xact_lock(stream.stream_id * 1024 + $2) AS waited
+      FROM (SELECT s.stream_id FROM streams s
+             WHERE s.name = $1 AND s.type = 'persistent' AND s.archived_at IS NULL AND s.deleted_at IS NULL
+            OFFSET 0) AS stream
+), reserved AS (
+    UPDATE stream_partitions p
+       SET next_offset = p.next_offset + cardinality($9::bytea[]),
+           last_appended_at = greatest(clock_timestamp(), p.last_appended_at)
+      FROM locked
+     WHERE p.stream_id = locked.stream_id AND p.partition = $2 AND p.accepts_appends
+       AND ($3::bigint IS NULL OR p.next_offset = $3::bigint)
+       AND (NOT $4::boolean OR p.next_offset > 0)
+    RETURNING p.stream_id, p.next_offset - cardinality($9::bytea[]) AS first_offset, p.last_appended_at
+), inserted AS (
+    INSERT INTO events (stream_id, partition, event_offset, event_id, event_type, schema_version,
+                        content_type, data, metadata, correlation_id, created_at)
+    SELECT reserved.stream_id, $2, reserved.first_offset + batch.ordinal - 1, batch.event_id,
+           batch.event_type, batch.schema_version, batch.content_type, batch.data, batch.metadata,
+           batch.correlation_id, reserved.last_appended_at
+      FROM reserved,
+           unnest(
+               $5::uuid[],
+               CASE WHEN cardinality($6::text[]) = 1
+                    THEN array_fill(($6::text[])[1], ARRAY[cardinality($9::bytea[])]) ELSE $6::text[] END,
+               CASE WHEN cardinality($7::integer[]) = 1
+                    THEN array_fill(($7::integer[])[1], ARRAY[cardinality($9::bytea[])]) ELSE $7::integer[] END,
+               CASE WHEN cardinality($8::text[]) = 1
+                    THEN array_fill(($8::text[])[1], ARRAY[cardinality($9::bytea[])]) ELSE $8::text[] END,
+               $9::bytea[],
+               CASE WHEN cardinality($10::jsonb[]) = 1
+                    THEN array_fill(($10::jsonb[])[1], ARRAY[cardinality($9::bytea[])]) ELSE $10::jsonb[] END,
+               CASE WHEN cardinality($11::text[]) = 1
+                    THEN array_fill(($11::text[])[1], ARRAY[cardinality($9::bytea[])]) ELSE $11::text[] END
+           ) WITH ORDINALITY AS batch(event_id, event_type, schema_version, content_type, data, metadata,
+                                      correlation_id, ordinal)
+)
+SELECT reserved.first_offset FROM reserved;
 
 -- name: partition_head
 SELECT s.type, p.next_offset, s.archived_at, s.deleted_at

@@ -1,6 +1,6 @@
 -- The whole current schema, for fresh databases. `sluice migrate` applies it to an empty
 -- schema; existing ones get the numbered migrations. A test proves both build the same database.
--- schema-version: 13
+-- schema-version: 14
 
 CREATE TABLE streams (
     stream_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -658,3 +658,28 @@ ALTER TABLE streams
     ADD COLUMN deleted_by text;
 -- purge_deleted_streams looks for the soft-deleted streams only.
 CREATE INDEX streams_deleted ON streams (deleted_at) WHERE deleted_at IS NOT NULL;
+
+-- ---------------------------------------------------------------- appends in one statement (0014, issue 18)
+
+-- Whether the partition takes appends: false while the stream is archived or soft-deleted. Archive and
+-- soft delete set it after taking every partition's append lock, so an append that waited for that lock
+-- re-reads its counter row (changed while it waited) and is refused; see append_events in queries.sql.
+ALTER TABLE stream_partitions ADD COLUMN accepts_appends boolean NOT NULL DEFAULT true;
+
+-- Reopens a stream's counter rows once it is neither archived nor deleted, whichever version of Sluice
+-- made the change (a process of an earlier version unarchives or restores without knowing of them).
+-- Closing is change_lifecycle's own work, after it has taken every partition's append lock. An AFTER
+-- trigger runs once its statement is done, so it never touches a row that statement changes.
+CREATE FUNCTION reopen_stream_partitions() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE stream_partitions SET accepts_appends = true WHERE stream_id = NEW.stream_id AND NOT accepts_appends;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER streams_reopened AFTER UPDATE OF archived_at, deleted_at ON streams
+    FOR EACH ROW
+    WHEN (NEW.archived_at IS NULL AND NEW.deleted_at IS NULL
+          AND (OLD.archived_at IS NOT NULL OR OLD.deleted_at IS NOT NULL))
+    EXECUTE FUNCTION reopen_stream_partitions();
