@@ -9,7 +9,7 @@ import pydantic_core
 from sluice.core.errors import InvalidArgumentError
 from sluice.core.event_types import EventTypeRegistry
 from sluice.core.events import BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE
-from sluice.core.payloads import encode_metadata, refuse_non_finite_numbers
+from sluice.core.payloads import encode_metadata, json_with_constants, refuse_non_finite_numbers
 from sluice.rpc.v1 import sluice_pb2
 
 
@@ -21,7 +21,7 @@ def event_message(event: object, registry: EventTypeRegistry) -> sluice_pb2.Even
         payload, content_type = bytes(content), BINARY_CONTENT_TYPE
     else:
         try:
-            payload, content_type = pydantic_core.to_json(content, inf_nan_mode="constants"), JSON_CONTENT_TYPE
+            payload, content_type = json_with_constants(content), JSON_CONTENT_TYPE
         except pydantic_core.PydanticSerializationError as error:
             raise InvalidArgumentError(f"data of event type {data.event_type!r} is not JSON-serializable") from error
         refuse_non_finite_numbers(payload, f"data of event type {data.event_type!r}")

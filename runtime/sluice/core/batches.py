@@ -12,9 +12,10 @@ in its correlation column).
 
 from __future__ import annotations
 
+import operator
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Final
+from typing import Any, Final
 
 import pydantic_core
 
@@ -22,7 +23,7 @@ from sluice.core.errors import InvalidArgumentError, PayloadTooLargeError
 from sluice.core.event_data import NOT_MADE_YET, assign_event_id, new_event_ids, stored_event_id
 from sluice.core.event_types import EventTypeRegistry
 from sluice.core.events import JSON_CONTENT_TYPE, EventData
-from sluice.core.payloads import encode_metadata, encode_payload, refuse_non_finite_numbers
+from sluice.core.payloads import encode_metadata, encode_payload, json_with_constants, refuse_non_finite_numbers
 from sluice.core.prepared_batches import PreparedBatch, PreparedEvent
 from sluice.observability.correlation import current_correlation_id
 
@@ -60,17 +61,36 @@ def prepare_batch(
     ``make_event_ids=False`` is for queues, which store no event ids: an event without one is not given
     one, and its place in ``event_ids`` holds ``NO_EVENT_ID`` (ids given are still checked)."""
     correlation = correlation_id if correlation_id is not None else current_correlation_id()
-    batch = PreparedBatch(correlation_id=correlation)
     correlated_empty_metadata = (
         "{}" if correlation is None else encode_metadata({CORRELATION_METADATA_KEY: correlation})
     )
+    # A list or tuple (the usual arguments) matches before isinstance's Python-level check against the ABC.
+    listed = events if isinstance(events, (list, tuple, Sequence)) else list(events)
+    plain = (
+        _prepare_plain_events(listed, payload_limit, correlation, correlated_empty_metadata, make_event_ids)
+        if len(listed) > 1
+        else None
+    )
+    return plain or _prepare_event_by_event(
+        listed, registry, payload_limit, correlation, correlated_empty_metadata, make_event_ids
+    )
+
+
+def _prepare_event_by_event(  # noqa: PLR0917  (prepare_batch's own arguments, worked out)
+    listed: Sequence[object],
+    registry: EventTypeRegistry,
+    payload_limit: int,
+    correlation: str | None,
+    correlated_empty_metadata: str,
+    make_event_ids: bool,
+) -> PreparedBatch:
+    """Every batch the column-wise path leaves, one event at a time; raises the error of the first invalid one."""
+    batch = PreparedBatch(correlation_id=correlation)
     # The columns' append methods are bound once: this loop runs once per event of every append.
     add_id, add_type = batch.event_ids.append, batch.event_types.append
     add_version, add_content_type = batch.schema_versions.append, batch.content_types.append
     add_payload, add_metadata = batch.payloads.append, batch.metadata.append
     # Events without an id get one here, all from one os.urandom call (made when the first is needed).
-    # A list or tuple (the usual arguments) matches before isinstance's Python-level check against the ABC.
-    listed = events if isinstance(events, (list, tuple, Sequence)) else list(events)
     fresh_ids: Iterator[uuid.UUID] | None = None
     without_ids: list[EventData] = []  # with make_event_ids=False
     for position, event in enumerate(listed):
@@ -83,7 +103,7 @@ def prepare_batch(
         content = data.data
         if type(content) is dict:  # the common case, without encode_payload's type checks
             try:
-                payload = pydantic_core.to_json(content, inf_nan_mode="constants")
+                payload = json_with_constants(content)
             except pydantic_core.PydanticSerializationError:
                 payload, content_type = encode_payload(content, event_type=event_type, limit=payload_limit)
             else:
@@ -116,6 +136,95 @@ def prepare_batch(
     batch.correlation_ids = [correlation] * len(batch.event_ids)
     _check_unique_ids(batch.event_ids, without_ids)
     return batch
+
+
+_event_types_of = operator.attrgetter("event_type")
+_data_of = operator.attrgetter("data")
+_schema_versions_of = operator.attrgetter("schema_version")
+_metadata_of = operator.attrgetter("metadata")
+
+
+def _prepare_plain_events(
+    listed: Sequence[Any],
+    payload_limit: int,
+    correlation: str | None,
+    correlated_empty_metadata: str,
+    make_event_ids: bool,
+) -> PreparedBatch | None:
+    """The usual batch, prepared column by column with C-level ``map`` calls instead of the loop's Python steps
+    per event: every event an ``EventData`` (each object once) with a dict payload, a valid event type, and ids
+    either all given as UUIDs or none given. Returns None for any other batch, and for one that breaks a rule,
+    before changing anything: ``_prepare_event_by_event`` then prepares it, or raises its error. The result is
+    what that loop makes of the same batch (tests/unit/test_prepare_batch_columns.py compares them)."""
+    count = len(listed)
+    if set(map(type, listed)) != {EventData} or len(set(map(id, listed))) != count:
+        return None
+    columns = _plain_type_and_payload_columns(listed, payload_limit)
+    ids = columns and _plain_event_ids(listed, make_event_ids)
+    if columns is None or ids is None:
+        return None
+    (event_types, payloads), (event_ids, without_ids) = columns, ids
+    if any(map(_metadata_of, listed)):
+        metadata = [
+            _metadata_json(event, correlation, correlated_empty_metadata)
+            if event.metadata
+            else correlated_empty_metadata
+            for event in listed
+        ]
+    else:
+        metadata = [correlated_empty_metadata] * count
+    _check_unique_ids(event_ids, without_ids)
+    return PreparedBatch(
+        event_ids=event_ids,
+        event_types=event_types,
+        schema_versions=list(map(_schema_versions_of, listed)),
+        content_types=[JSON_CONTENT_TYPE] * count,
+        payloads=payloads,
+        metadata=metadata,
+        correlation_ids=[correlation] * count,
+        correlation_id=correlation,
+    )
+
+
+def _plain_type_and_payload_columns(
+    listed: Sequence[EventData], payload_limit: int
+) -> tuple[list[str], list[bytes]] | None:
+    """The event types and JSON payloads, or None when one type or payload is not plainly valid."""
+    event_types = list(map(_event_types_of, listed))
+    if set(map(type, event_types)) != {str}:
+        return None
+    lengths = list(map(len, event_types))
+    contents = list(map(_data_of, listed))
+    if min(lengths) == 0 or max(lengths) > MAX_EVENT_TYPE_LENGTH or set(map(type, contents)) != {dict}:
+        return None
+    try:
+        payloads = list(map(json_with_constants, contents))
+    except pydantic_core.PydanticSerializationError:
+        return None
+    encoded = b"".join(payloads)
+    if b"NaN" in encoded or b"Infinity" in encoded or max(map(len, payloads)) > payload_limit:
+        return None  # perhaps only inside a string: the loop checks each payload exactly
+    return event_types, payloads
+
+
+def _plain_event_ids(
+    listed: Sequence[EventData],
+    make_event_ids: bool,
+) -> tuple[list[uuid.UUID], list[EventData]] | None:
+    """(event ids, the events prepared without one) when no event has an id or every one has a UUID; the ids
+    made here are given to the caller's events (a retry is deduplicated). None for a mix."""
+    count = len(listed)
+    stored_ids = list(map(stored_event_id, listed))
+    if stored_ids.count(NOT_MADE_YET) == count:
+        if not make_event_ids:
+            return [NO_EVENT_ID] * count, list(listed)
+        event_ids = new_event_ids(count)
+        for event, event_id in zip(listed, event_ids, strict=True):
+            assign_event_id(event, event_id)
+        return event_ids, []
+    if set(map(type, stored_ids)) == {uuid.UUID}:
+        return stored_ids, []
+    return None
 
 
 def check_prepared_batch(batch: PreparedBatch, payload_limit: int) -> None:

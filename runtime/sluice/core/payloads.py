@@ -6,9 +6,10 @@ payloads are stored as they are and marked with a binary content type.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import pydantic_core
+from pydantic_core import core_schema
 
 from sluice.core.compression import PLAIN_CONTENT_TYPES, plain_payload
 from sluice.core.errors import InvalidArgumentError, PayloadTooLargeError
@@ -18,6 +19,15 @@ _JSON_CONTAINER_TYPES = (dict, list)
 LARGEST_PAYLOAD_LIMIT = 256 * 1024 * 1024
 """The largest ``max_payload_bytes`` a store accepts: the decompression cap when none is given."""
 
+_JSON_WITH_CONSTANTS = pydantic_core.SchemaSerializer(
+    core_schema.any_schema(), core_schema.CoreConfig(ser_json_inf_nan="constants")
+)
+json_with_constants: Final = _JSON_WITH_CONSTANTS.to_json
+"""``pydantic_core.to_json(value, inf_nan_mode="constants")``: the same bytes and errors for every value
+(tests/unit/test_json_with_constants.py), from a serializer configured once. The keyword argument alone cost
+0.18 of the 0.47 us that call took per small dict, paid once per event of every append and enqueue. Non-finite
+floats come out as the bare constants NaN and Infinity, which ``refuse_non_finite_numbers`` looks for."""
+
 
 def encode_payload(data: Any, *, event_type: str, limit: int) -> tuple[bytes, str]:
     """Return (payload bytes, content type), raising PayloadTooLargeError over ``limit`` bytes."""
@@ -25,7 +35,7 @@ def encode_payload(data: Any, *, event_type: str, limit: int) -> tuple[bytes, st
         encoded, content_type = bytes(data), BINARY_CONTENT_TYPE
     else:
         try:
-            encoded = pydantic_core.to_json(data, inf_nan_mode="constants")
+            encoded = json_with_constants(data)
         except pydantic_core.PydanticSerializationError as error:
             raise InvalidArgumentError(
                 f"data of event type {event_type!r} is not JSON-serializable: {error}"
@@ -54,7 +64,7 @@ def encode_metadata(metadata: Any) -> str:
     if not isinstance(metadata, dict):
         metadata = dict(metadata)
     try:
-        encoded = pydantic_core.to_json(metadata, inf_nan_mode="constants")
+        encoded = json_with_constants(metadata)
     except pydantic_core.PydanticSerializationError as error:
         raise InvalidArgumentError(f"metadata is not JSON-serializable: {error}") from error
     refuse_non_finite_numbers(encoded, "metadata")
