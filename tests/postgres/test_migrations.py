@@ -115,23 +115,27 @@ async def test_with_database_helper_keeps_credentials() -> None:
     assert with_database("postgresql://u@h:1/a", "b") == "postgresql://u@h:1/b"
 
 
+async def _install_up_to(connection: asyncpg.Connection, version: int) -> None:
+    """Inside the caller's transaction: schema ``sluice`` at ``version``, as a Sluice of that version left it."""
+    applied = [m for m in migrations.available_migrations() if m.version <= version]
+    await connection.execute("CREATE SCHEMA sluice; SET LOCAL search_path TO sluice")
+    for migration in applied:
+        await connection.execute(migration.sql)
+    await connection.execute(
+        "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+        " applied_at timestamptz NOT NULL DEFAULT clock_timestamp())"
+    )
+    await connection.executemany(
+        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", [(m.version, m.name) for m in applied]
+    )
+
+
 async def test_migration_3_keeps_existing_groups_and_streams_broadcast(fresh_database: str) -> None:
     # A database at version 2, with a group that has committed: the upgrade must not lose its position.
     connection = await asyncpg.connect(fresh_database)
     try:
-        at_version_2 = [m for m in migrations.available_migrations() if m.version <= 2]
         async with connection.transaction():
-            await connection.execute("CREATE SCHEMA sluice; SET LOCAL search_path TO sluice")
-            for migration in at_version_2:
-                await connection.execute(migration.sql)
-            await connection.execute(
-                "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
-                " applied_at timestamptz NOT NULL DEFAULT clock_timestamp())"
-            )
-            await connection.executemany(
-                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                [(m.version, m.name) for m in at_version_2],
-            )
+            await _install_up_to(connection, 2)
             await connection.execute(
                 "INSERT INTO streams (name, type, partitions) VALUES ('orders', 'persistent', 2);"
                 "INSERT INTO stream_partitions (stream_id, partition, next_offset)"
@@ -191,19 +195,8 @@ async def test_migration_14_closes_the_counter_rows_of_archived_and_deleted_stre
     unarchive (which knows nothing of the flag) clears its mark: the streams_reopened trigger reopens it."""
     connection = await asyncpg.connect(fresh_database)
     try:
-        up_to_13 = [m for m in migrations.available_migrations() if m.version <= 13]
         async with connection.transaction():
-            await connection.execute("CREATE SCHEMA sluice; SET LOCAL search_path TO sluice")
-            for migration in up_to_13:
-                await connection.execute(migration.sql)
-            await connection.execute(
-                "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
-                " applied_at timestamptz NOT NULL DEFAULT clock_timestamp())"
-            )
-            await connection.executemany(
-                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                [(m.version, m.name) for m in up_to_13],
-            )
+            await _install_up_to(connection, 13)
             await connection.execute(
                 "INSERT INTO streams (name, type, partitions, archived_at, deleted_at) VALUES"
                 " ('open', 'persistent', 2, NULL, NULL),"
