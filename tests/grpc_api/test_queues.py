@@ -23,15 +23,21 @@ async def _no_message_within(receiver: object, seconds: float) -> bool:
     return False
 
 
-async def _first_message(*receivers: QueueReceiver) -> ReceivedMessage:
+async def _message_within(seconds: float, *receivers: QueueReceiver) -> ReceivedMessage | None:
+    """The first message any of ``receivers`` gets within ``seconds``, or None."""
     waiting = [asyncio.ensure_future(anext(receiver)) for receiver in receivers]
     try:
-        done, _ = await asyncio.wait(waiting, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(waiting, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in waiting:
             task.cancel()
-    assert done, "no message within 10 s"
-    return done.pop().result()
+    return done.pop().result() if done else None
+
+
+async def _first_message(*receivers: QueueReceiver) -> ReceivedMessage:
+    message = await _message_within(10, *receivers)
+    assert message is not None, "no message within 10 s"
+    return message
 
 
 async def test_max_in_flight_ack_and_nack_with_delay(remote_client: SluiceClient) -> None:
@@ -63,16 +69,26 @@ async def test_max_in_flight_ack_and_nack_with_delay(remote_client: SluiceClient
 
 async def test_extend_keeps_a_lease_and_a_lost_lease_makes_the_receipt_stale(remote_client: SluiceClient) -> None:
     await remote_client.enqueue("jobs", EventData("Job", {"id": 1}))
-    # The lease starts when the gateway takes the message, before the client sees it: on a loaded machine
-    # (2 test workers, the console's Chromium) 2 s of it were gone before the extension arrived.
-    lease = timedelta(seconds=4)
+    # The lease starts when the gateway takes the message, somewhere between opening the receiver and the
+    # client seeing it: on a loaded machine seconds of it can be gone before the extension arrives. So the
+    # window watched is worked out from the times measured here, not assumed.
+    lease = 6.0
+    clock = asyncio.get_running_loop().time
+    opened = clock()
     async with (
-        await remote_client.receive("jobs", max_in_flight=1, visibility_timeout=lease) as slow,
+        await remote_client.receive("jobs", max_in_flight=1, visibility_timeout=timedelta(seconds=lease)) as slow,
         await remote_client.receive("jobs", max_in_flight=1, visibility_timeout=timedelta(seconds=30)) as other,
     ):
         message = await anext(slow)
-        await message.extend(by=timedelta(seconds=4))  # the lease now ends 8 s after it began
-        assert await _no_message_within(other, 4.6)  # without the extension the lease would have run out
+        received = clock()
+        await message.extend(by=timedelta(seconds=lease))  # the lease now ends 2 x lease after it began
+        assert clock() - opened < lease, "the extension must reach the gateway before the first lease ends"
+        # The first lease ended by received + lease at the latest: watch both receivers until well past that
+        # (each looks every 0.2 s). The extended one ends at opened + 2 x lease at the earliest.
+        watch_until = received + lease + 1.5
+        assert watch_until < opened + 2 * lease, "receiving the message took too long for this scenario"
+        early = await _message_within(watch_until - clock(), slow, other)
+        assert early is None, "the message came back before its extended lease ran out"
         # Once the extended lease runs out, the message goes to whichever receiver asks first.
         redelivered = await _first_message(slow, other)
         assert (redelivered.message_id, redelivered.attempt) == (message.message_id, 2)
