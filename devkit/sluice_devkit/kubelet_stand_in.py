@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import socket
 import sys
 import time
 import urllib.error
@@ -24,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sluice_devkit.free_ports import free_loopback_ports
 from sluice_devkit.kubectl import Kubectl
 from sluice_devkit.local_processes import LocalProcess
 from sluice_devkit.platform_errors import PlatformError
@@ -48,10 +48,8 @@ POD_READY_CONDITIONS = ("PodScheduled", "Initialized", "ContainersReady", "Ready
 
 
 def free_loopback_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A TCP port that nothing listens on right now, which no outgoing connection can take (see free_ports)."""
+    return free_loopback_ports(1)[0]
 
 
 @dataclass

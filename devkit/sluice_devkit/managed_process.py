@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -21,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from sluice.core.child_processes import parent_death_hook
+from sluice_devkit.free_ports import free_loopback_ports
 
 __all__ = [
     "LOOPBACK_ADDRESS",
@@ -39,20 +39,6 @@ REQUEST_TIMEOUT_SECONDS = 2.0
 
 class ControlPlaneStartError(RuntimeError):
     """A control-plane process exited, or did not become ready in time, while starting."""
-
-
-def free_loopback_ports(count: int) -> list[int]:
-    """Ports that were free on 127.0.0.1 a moment ago (all held open together, so they are distinct)."""
-    sockets: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            listening_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            listening_socket.bind((LOOPBACK_ADDRESS, 0))
-            sockets.append(listening_socket)
-        return [int(bound_socket.getsockname()[1]) for bound_socket in sockets]
-    finally:
-        for bound_socket in sockets:
-            bound_socket.close()
 
 
 def _log_tail(log_path: Path, line_count: int = LOG_TAIL_LINE_COUNT) -> str:
