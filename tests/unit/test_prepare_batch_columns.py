@@ -120,3 +120,11 @@ def test_what_it_leaves_is_still_prepared_or_refused_by_the_loop() -> None:
         prepare_batch(
             [EventData("E", {"n": 0}, event_id=same_id), EventData("E", {"n": 1}, event_id=same_id)], REGISTRY, LIMIT
         )
+
+
+def test_metadata_that_cannot_be_written_leaves_the_batch_to_the_loop_before_any_id_is_made() -> None:
+    events = [EventData("E", {"n": 0}), EventData("E", {"n": 1}, {"bad": object()}), EventData("E", {"n": 2})]
+    _left(events)
+    assert not any(has_event_id(event) for event in events), "no id made before the batch was left"
+    with pytest.raises(InvalidArgumentError, match="metadata is not JSON-serializable"):
+        prepare_batch(events, REGISTRY, LIMIT)

@@ -160,19 +160,12 @@ def _prepare_plain_events(
     if set(map(type, listed)) != {EventData} or len(set(map(id, listed))) != count:
         return None
     columns = _plain_type_and_payload_columns(listed, payload_limit)
-    ids = columns and _plain_event_ids(listed, make_event_ids)
-    if columns is None or ids is None:
+    metadata = None if columns is None else _plain_metadata_column(listed, correlation, correlated_empty_metadata)
+    # Ids last: making them changes the caller's events, so every other rule is checked first.
+    ids = None if metadata is None else _plain_event_ids(listed, make_event_ids)
+    if columns is None or metadata is None or ids is None:
         return None
     (event_types, payloads), (event_ids, without_ids) = columns, ids
-    if any(map(_metadata_of, listed)):
-        metadata = [
-            _metadata_json(event, correlation, correlated_empty_metadata)
-            if event.metadata
-            else correlated_empty_metadata
-            for event in listed
-        ]
-    else:
-        metadata = [correlated_empty_metadata] * count
     _check_unique_ids(event_ids, without_ids)
     return PreparedBatch(
         event_ids=event_ids,
@@ -205,6 +198,23 @@ def _plain_type_and_payload_columns(
     if b"NaN" in encoded or b"Infinity" in encoded or max(map(len, payloads)) > payload_limit:
         return None  # perhaps only inside a string: the loop checks each payload exactly
     return event_types, payloads
+
+
+def _plain_metadata_column(
+    listed: Sequence[EventData], correlation: str | None, correlated_empty_metadata: str
+) -> list[str] | None:
+    """Each event's metadata as JSON text (with the batch's correlation id), or None when one cannot be written."""
+    if not any(map(_metadata_of, listed)):
+        return [correlated_empty_metadata] * len(listed)
+    try:
+        return [
+            _metadata_json(event, correlation, correlated_empty_metadata)
+            if event.metadata
+            else correlated_empty_metadata
+            for event in listed
+        ]
+    except InvalidArgumentError:
+        return None  # the loop raises it, for the first such event
 
 
 def _plain_event_ids(
