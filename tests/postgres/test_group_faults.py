@@ -238,7 +238,18 @@ async def test_queue_delivery_redelivers_a_killed_members_claims_and_loses_nothi
         if all([await processed_by(name) > 20 for name in ("q1", "q2", "q3")]):
             break
         await asyncio.sleep(0.05)
-    workers["q2"].kill()  # mid-batch: 10 ms per event, 10 per claim
+    # Kill q2 mid-claim: it commits after each batch of 10 (AFTER_BATCH), at 10 ms per event, so with 1 to 7
+    # of a batch's events recorded at least two are still to come before that commit. (Killing at a moment
+    # picked by the clock alone sometimes landed between two claims, with nothing left to redeliver.)
+    watcher = await asyncpg.connect(postgres_dsn)
+    try:
+        for _ in range(2000):
+            recorded = await watcher.fetchval("SELECT count(*) FROM public.processed WHERE consumer_id = 'q2'")
+            if 1 <= recorded % 10 <= 7:
+                break
+        workers["q2"].kill()
+    finally:
+        await watcher.close()
     workers["q2"].wait()
     killed_after = await processed_by("q2")
     assert killed_after > 0
