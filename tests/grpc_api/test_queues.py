@@ -75,25 +75,28 @@ async def test_extend_keeps_a_lease_and_a_lost_lease_makes_the_receipt_stale(rem
     lease = 6.0
     clock = asyncio.get_running_loop().time
     opened = clock()
-    async with (
-        await remote_client.receive("jobs", max_in_flight=1, visibility_timeout=timedelta(seconds=lease)) as slow,
-        await remote_client.receive("jobs", max_in_flight=1, visibility_timeout=timedelta(seconds=30)) as other,
-    ):
+    async with await remote_client.receive(
+        "jobs", max_in_flight=1, visibility_timeout=timedelta(seconds=lease)
+    ) as slow:
         message = await anext(slow)
         received = clock()
         await message.extend(by=timedelta(seconds=lease))  # the lease now ends 2 x lease after it began
         assert clock() - opened < lease, "the extension must reach the gateway before the first lease ends"
-        # The first lease ended by received + lease at the latest: watch both receivers until well past that
-        # (each looks every 0.2 s). The extended one ends at opened + 2 x lease at the earliest.
-        watch_until = received + lease + 1.5
-        assert watch_until < opened + 2 * lease, "receiving the message took too long for this scenario"
-        early = await _message_within(watch_until - clock(), slow, other)
-        assert early is None, "the message came back before its extended lease ran out"
-        # Once the extended lease runs out, the message goes to whichever receiver asks first.
-        redelivered = await _first_message(slow, other)
-        assert (redelivered.message_id, redelivered.attempt) == (message.message_id, 2)
-        with pytest.raises(sluice.StaleReceiptError, match="stale"):
-            await message.ack()
-        with pytest.raises(sluice.StaleReceiptError):
-            await message.extend(by=timedelta(seconds=1))
-        await redelivered.ack()
+        # The other receiver opens only now: opened with the first, it sometimes took the message first.
+        async with await remote_client.receive(
+            "jobs", max_in_flight=1, visibility_timeout=timedelta(seconds=30)
+        ) as other:
+            # The first lease ended by received + lease at the latest: watch both receivers until well past
+            # that (each looks every 0.2 s). The extended one ends at opened + 2 x lease at the earliest.
+            watch_until = received + lease + 1.5
+            assert watch_until < opened + 2 * lease, "receiving the message took too long for this scenario"
+            early = await _message_within(watch_until - clock(), slow, other)
+            assert early is None, "the message came back before its extended lease ran out"
+            # Once the extended lease runs out, the message goes to whichever receiver asks first.
+            redelivered = await _first_message(slow, other)
+            assert (redelivered.message_id, redelivered.attempt) == (message.message_id, 2)
+            with pytest.raises(sluice.StaleReceiptError, match="stale"):
+                await message.ack()
+            with pytest.raises(sluice.StaleReceiptError):
+                await message.extend(by=timedelta(seconds=1))
+            await redelivered.ack()
