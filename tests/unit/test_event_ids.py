@@ -11,8 +11,9 @@ import uuid
 import pytest
 
 from sluice import EventData, InvalidArgumentError
+from sluice.client.outgoing import event_messages
 from sluice.core.batches import NO_EVENT_ID, prepare_batch
-from sluice.core.event_data import has_event_id, new_event_ids
+from sluice.core.event_data import give_event_ids, has_event_id, new_event_ids
 from sluice.core.event_types import EventTypeRegistry
 
 LIMIT = 1 << 20
@@ -127,3 +128,30 @@ def test_a_queue_batch_makes_no_ids_but_keeps_given_ones_and_their_checks() -> N
         nil.event_id,
         NO_EVENT_ID,
     ]
+
+
+def test_give_event_ids_gives_the_missing_ones_ids_the_events_keep() -> None:
+    given = uuid.uuid4()
+    with_id = EventData("A", {}, event_id=given)
+    read_before = EventData("B", {})
+    already = read_before.event_id
+    fresh = [EventData("C", {}) for _ in range(5)]
+    twice = EventData("D", {})
+    give_event_ids([with_id, read_before, *fresh, twice, twice])
+    assert with_id.event_id == given
+    assert read_before.event_id is already
+    assert all(has_event_id(event) for event in [*fresh, twice])
+    made = [event.event_id for event in [*fresh, twice]]
+    assert len(set(made)) == len(made)
+    assert {event_id.version for event_id in made} == {4}
+    give_event_ids([*fresh, twice])  # nothing missing: nothing changes
+    assert [event.event_id for event in [*fresh, twice]] == made
+
+
+def test_a_client_batch_sends_the_ids_its_events_keep() -> None:
+    events = [EventData("A", {"n": n}) for n in range(3)]
+    messages = event_messages(events, EventTypeRegistry())
+    assert [message.event_id for message in messages] == [str(event.event_id) for event in events]
+    assert len({message.event_id for message in messages}) == 3
+    again = event_messages(events, EventTypeRegistry())  # a retry of the same objects: the same ids
+    assert [message.event_id for message in again] == [message.event_id for message in messages]

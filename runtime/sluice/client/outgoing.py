@@ -7,15 +7,19 @@ from collections.abc import Sequence
 import pydantic_core
 
 from sluice.core.errors import InvalidArgumentError
+from sluice.core.event_data import give_event_ids
 from sluice.core.event_types import EventTypeRegistry
-from sluice.core.events import BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE
+from sluice.core.events import BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE, EventData
 from sluice.core.payloads import encode_metadata, json_with_constants, refuse_non_finite_numbers
 from sluice.rpc.v1 import sluice_pb2
 
 
 def event_message(event: object, registry: EventTypeRegistry) -> sluice_pb2.EventToWrite:
     """The wire form of one event (the server validates it again, as the library does)."""
-    data = registry.to_event_data(event)
+    return _wire_event(registry.to_event_data(event))
+
+
+def _wire_event(data: EventData) -> sluice_pb2.EventToWrite:
     content = data.data
     if isinstance(content, bytes | bytearray | memoryview):
         payload, content_type = bytes(content), BINARY_CONTENT_TYPE
@@ -38,4 +42,6 @@ def event_message(event: object, registry: EventTypeRegistry) -> sluice_pb2.Even
 
 def event_messages(events: Sequence[object] | object, registry: EventTypeRegistry) -> list[sluice_pb2.EventToWrite]:
     batch = list(events) if isinstance(events, list | tuple) else [events]
-    return [event_message(event, registry) for event in batch]
+    converted = [registry.to_event_data(event) for event in batch]
+    give_event_ids(converted)
+    return [_wire_event(data) for data in converted]

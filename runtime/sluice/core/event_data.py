@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 __all__ = ["NOT_MADE_YET", "EventData", "assign_event_id", "has_event_id", "new_event_ids", "stored_event_id"]
@@ -145,3 +145,12 @@ def new_event_ids(count: int) -> list[uuid.UUID]:
         _set_uuid_field(event_id, "is_safe", _UNKNOWN_SAFETY)
         ids.append(event_id)
     return ids
+
+
+def give_event_ids(events: Sequence[EventData]) -> None:
+    """Give every event that has no id yet one it keeps (as reading ``event_id`` would), made together from one
+    ``os.urandom`` call: a client encoding a batch paid one system call per event (profiled: a quarter of the
+    gRPC client's CPU for batches of 100)."""
+    missing = [event for event in events if _read_slot(event, EventData) is NOT_MADE_YET]
+    for event, event_id in zip(missing, new_event_ids(len(missing)), strict=True):
+        _write_slot(event, event_id)
