@@ -178,7 +178,7 @@ async def test_a_prune_whose_delete_is_interrupted_raises_the_typed_error_and_de
     error = await interrupted(
         postgres_dsn,
         "events",
-        named_queries("retention.sql")["retention_delete_events"],
+        named_queries("retention.sql")["retention_delete_batch"],
         how,
         lambda: prune_stream(store, stream, limits),
     )

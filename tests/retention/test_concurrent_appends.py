@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 
 import sluice
@@ -50,3 +51,39 @@ async def test_appends_keep_flowing_while_a_prune_of_many_events_runs(postgres_s
     assert report.pruned_bytes == first * 50  # only loaded events (50 bytes each) were old enough
     remaining = [event.offset async for event in store.read_stream("busy")]
     assert remaining == list(range(first, LOADED + len(appended)))
+
+
+async def test_a_prune_batch_touches_the_counter_row_only_after_its_delete(
+    postgres_store: EventStore, postgres_dsn: str
+) -> None:
+    """A prune batch whose DELETE waits (here for a row another transaction holds) must not hold the
+    partition's counter row meanwhile: appends to the partition go on, and the batch then completes."""
+    store = postgres_store
+    await store.append("held", [EventData("E", b"p" * 10) for _ in range(50)])
+    admin = await asyncpg.connect(postgres_dsn)
+    holder = admin.transaction()
+    await holder.start()
+    await admin.execute(
+        "SELECT 1 FROM sluice.events e JOIN sluice.streams s USING (stream_id)"
+        " WHERE s.name = 'held' AND e.event_offset = 5 FOR UPDATE"
+    )
+    pruning = asyncio.create_task(prune_stream(store, "held", RetentionLimits(max_event_count=10)))
+    try:
+        blocked = "SELECT count(*) FROM pg_stat_activity WHERE pg_backend_pid() = ANY (pg_blocking_pids(pid))"
+        for _ in range(200):
+            if await admin.fetchval(blocked):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the prune's DELETE never waited for the held row")
+        appended = await asyncio.wait_for(store.append("held", EventData("E", b"live")), timeout=5)
+        assert appended.offsets == (50,)
+        assert not pruning.done()
+        await holder.rollback()
+        report = await asyncio.wait_for(pruning, timeout=10)
+    finally:
+        pruning.cancel()
+        await asyncio.gather(pruning, return_exceptions=True)
+        await admin.close()
+    assert report.pruned_events == 40  # planned before the live append: 50 events down to 10
+    assert (await store.get_stream("held")).partition_heads[0].first_offset == 40

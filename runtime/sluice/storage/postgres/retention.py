@@ -1,10 +1,11 @@
 """Retention's storage on PostgreSQL: bounded deletes that move a partition's low watermark, the
 consumer-group positions pruning must respect, byte budgets, and the retention policies table.
 
-Each prune batch is one short transaction: delete a range of the primary key, then move
-``stream_partitions.first_offset``. The counter row is also what appends update, so it is touched
-last, and the transaction commits with ``synchronous_commit = off``: the row is then held for
-microseconds, not for a WAL flush. A prune whose commit a crash loses is harmless (the events come
+Each prune batch is one statement, its own short transaction: delete a range of the primary key, then
+move ``stream_partitions.first_offset``, and return the counts (one row, not one per deleted event, so a
+batch costs the pruning process one round trip and no per-event work). The counter row is also what
+appends update, so it is touched last, and the transaction commits with ``synchronous_commit = off``: the
+row is then held for microseconds, not for a WAL flush. A prune whose commit a crash loses is harmless (the events come
 back and the next run deletes them again). The queries are in ``sql/retention.sql``.
 """
 
@@ -29,24 +30,10 @@ class PostgresRetentionStorage:
         self._pool = pool
 
     async def delete_before(self, stream_name: str, partition: int, before: int, limit: int) -> DeletedBatch | None:
-        async with self._pool.acquire() as connection, connection.transaction():
-            start = await connection.fetchrow(_query("retention_partition_start"), stream_name, partition)
-            if start is None:
-                return None
-            stream_id, first_offset = int(start["stream_id"]), int(start["first_offset"])
-            bound = min(before, first_offset + limit, int(start["next_offset"]))
-            if bound <= first_offset:
-                return DeletedBatch(events=0, bytes=0, first_offset=first_offset)
-            await connection.execute("SET LOCAL synchronous_commit = off")
-            deleted = await connection.fetch(
-                _query("retention_delete_events"), stream_id, partition, first_offset, bound
-            )
-            moved = await connection.fetchval(_query("retention_move_first_offset"), stream_id, partition, bound)
-        return DeletedBatch(
-            events=len(deleted),
-            bytes=sum(int(row["bytes"]) for row in deleted),
-            first_offset=int(moved),
-        )
+        row = await self._pool.fetchrow(_query("retention_delete_batch"), stream_name, partition, before, limit)
+        if row is None:
+            return None
+        return DeletedBatch(events=int(row["events"]), bytes=int(row["bytes"]), first_offset=int(row["first_offset"]))
 
     async def byte_cutoffs(self, stream_name: str, max_bytes: int) -> dict[int, int]:
         rows = await self._pool.fetch(_query("retention_byte_cutoffs"), stream_name, max_bytes)

@@ -1,26 +1,40 @@
 -- Named queries of retention (sluice.services.retention, storage/postgres/retention.py). Same rules as
 -- queries.sql: bound parameters only, written for good generic plans.
 
--- name: retention_partition_start
--- The stream id and the partition's low watermark and head; no row when either is missing.
-SELECT p.stream_id, p.first_offset, p.next_offset
-  FROM stream_partitions p
- WHERE p.stream_id = (SELECT stream_id FROM streams WHERE name = $1 AND type = 'persistent')
-   AND p.partition = $2;
-
--- name: retention_delete_events
--- One bounded batch: a range of the primary key, from the low watermark up to (excluding) $4.
-DELETE FROM events e
- WHERE e.stream_id = $1 AND e.partition = $2 AND e.event_offset >= $3 AND e.event_offset < $4
-RETURNING octet_length(e.data) AS bytes;
-
--- name: retention_move_first_offset
--- Runs last in the prune transaction, so the partition's counter row (which appends update too) is
--- held only from here to the commit. Never moves backwards, never past the head.
-UPDATE stream_partitions p
-   SET first_offset = greatest(p.first_offset, least($3::bigint, p.next_offset))
- WHERE p.stream_id = $1 AND p.partition = $2
-RETURNING p.first_offset;
+-- name: retention_delete_batch
+-- One bounded batch of partition $2 of stream $1, in one statement (its own transaction): the events
+-- from the partition's low watermark up to (excluding) the least of $3, the watermark plus $4 and the
+-- head, then the watermark moved there. The watermark's UPDATE waits for the whole DELETE (its WHERE
+-- counts the deleted rows), so the partition's counter row, which appends update too, is held only from
+-- there to the commit. The commit does not wait for its WAL to reach the disk (set_config in `start`,
+-- local to this transaction): a crash can only lose the deletion of events that were due to go, and the next
+-- run deletes them again. No row when the stream or the partition is missing; else the number and bytes
+-- of the deleted events and the new watermark (unchanged when nothing was due). The watermark never
+-- moves backwards nor past the head.
+WITH start AS (
+    SELECT p.stream_id, p.first_offset, least($3::bigint, p.first_offset + $4::bigint, p.next_offset) AS bound,
+           set_config('synchronous_commit', 'off', true) AS commit_mode
+      FROM stream_partitions p
+     WHERE p.stream_id = (SELECT stream_id FROM streams WHERE name = $1 AND type = 'persistent')
+       AND p.partition = $2
+), deleted AS (
+    DELETE FROM events e
+     USING start
+     WHERE e.stream_id = start.stream_id AND e.partition = $2
+       AND e.event_offset >= start.first_offset AND e.event_offset < start.bound
+    RETURNING octet_length(e.data) AS bytes
+), totals AS (
+    SELECT count(*) AS events, coalesce(sum(deleted.bytes), 0) AS bytes FROM deleted
+), moved AS (
+    UPDATE stream_partitions p
+       SET first_offset = greatest(p.first_offset, least(start.bound, p.next_offset))
+      FROM start
+     WHERE p.stream_id = start.stream_id AND p.partition = $2 AND start.bound > start.first_offset
+       AND (SELECT totals.events FROM totals) >= 0
+    RETURNING p.first_offset
+)
+SELECT totals.events, totals.bytes, coalesce((SELECT moved.first_offset FROM moved), start.first_offset) AS first_offset
+  FROM start, totals;
 
 -- name: retention_byte_cutoffs
 -- Per partition, the offset below which events exceed the stream's byte budget $2: events are
