@@ -44,3 +44,52 @@ def test_ids_in_every_form_uuid_reads_are_read_beside_ids_not_given(text: str) -
 def test_a_bad_id_is_refused_by_name() -> None:
     with pytest.raises(InvalidArgumentError, match="event_id must be a UUID, got 'not-a-uuid'"):
         events_data_from_messages([_event(str(uuid.uuid4())), _event("not-a-uuid")])
+
+
+def _wire(**fields: object) -> sluice_pb2.EventToWrite:
+    values: dict[str, object] = {"event_type": "Placed", "data": b'{"n": 1}', "event_id": str(uuid.uuid4())}
+    values.update(fields)
+    return sluice_pb2.EventToWrite(**values)  # type: ignore[arg-type]
+
+
+REQUESTS = {
+    "json, ids given": [_wire(), _wire(data=b'[1, "two", null]'), _wire(content_type="application/json")],
+    "schema versions": [_wire(schema_version=3), _wire(schema_version=0), _wire(schema_version=2**31 - 1)],
+    "metadata on one": [_wire(), _wire(metadata_json='{"actor": "ada"}')],
+    "binary on one": [_wire(), _wire(content_type="application/octet-stream", data=b"\x00\x01")],
+    "scalar payloads": [_wire(data=b"1"), _wire(data=b'"text"'), _wire(data=b"null"), _wire(data=b"true")],
+    "unicode and nesting": [_wire(data='{"name": "Zoë", "lines": [{"sku": "a"}]}'.encode())],
+}
+
+
+@pytest.mark.parametrize("name", sorted(REQUESTS))
+def test_every_request_shape_converts_as_event_by_event(name: str) -> None:
+    messages = REQUESTS[name]
+    assert events_data_from_messages(messages) == [event_data_from_message(message) for message in messages]
+
+
+def test_a_request_without_ids_gets_fresh_ones_on_either_path() -> None:
+    for messages in (
+        [_wire(event_id=""), _wire(event_id="")],
+        [_wire(event_id=""), _wire(event_id="", schema_version=2)],
+    ):
+        converted = events_data_from_messages(messages)
+        assert len({event.event_id for event in converted}) == 2
+        assert {event.event_id.version for event in converted} == {4}
+        assert [event.data for event in converted] == [{"n": 1}, {"n": 1}]
+
+
+@pytest.mark.parametrize(
+    ("messages", "error"),
+    [
+        ([_wire(), _wire(data=b"{not json")], "data is not valid JSON"),
+        ([_wire(), _wire(content_type="text/plain")], "content_type must be one of"),
+        ([_wire(), _wire(schema_version=2**31)], "schema_version must be at most 2147483647"),
+        ([_wire(), _wire(metadata_json="[1]")], "metadata_json must be a JSON object"),
+    ],
+)
+def test_a_bad_event_among_plain_ones_raises_the_loops_error(
+    messages: list[sluice_pb2.EventToWrite], error: str
+) -> None:
+    with pytest.raises(InvalidArgumentError, match=error):
+        events_data_from_messages(messages)

@@ -108,7 +108,7 @@ def _prepare_event_by_event(  # noqa: PLR0917  (prepare_batch's own arguments, w
                 payload, content_type = encode_payload(content, event_type=event_type, limit=payload_limit)
             else:
                 if b"NaN" in payload or b"Infinity" in payload:  # refuse_non_finite_numbers' own fast test, inline
-                    refuse_non_finite_numbers(payload, f"data of event type {event_type!r}")
+                    refuse_non_finite_numbers(payload, "data", event_type=event_type)
                 content_type = JSON_CONTENT_TYPE
             if len(payload) > payload_limit:
                 raise PayloadTooLargeError(size=len(payload), limit=payload_limit, event_type=event_type)

@@ -40,7 +40,7 @@ def encode_payload(data: Any, *, event_type: str, limit: int) -> tuple[bytes, st
             raise InvalidArgumentError(
                 f"data of event type {event_type!r} is not JSON-serializable: {error}"
             ) from error
-        refuse_non_finite_numbers(encoded, f"data of event type {event_type!r}")
+        refuse_non_finite_numbers(encoded, "data", event_type=event_type)
         content_type = JSON_CONTENT_TYPE
     if len(encoded) > limit:
         raise PayloadTooLargeError(size=len(encoded), limit=limit, event_type=event_type)
@@ -75,19 +75,22 @@ def encode_metadata(metadata: Any) -> str:
     return text
 
 
-def refuse_non_finite_numbers(encoded: bytes, what: str) -> None:
+def refuse_non_finite_numbers(encoded: bytes, what: str, *, event_type: str | None = None) -> None:
     """Raise InvalidArgumentError when JSON written with ``inf_nan_mode="constants"`` holds a bare NaN,
     Infinity or -Infinity.
 
     pydantic-core's default writes them as ``null``, which would lose the value without a word. The substring
-    test is the fast path; strict parsing then tells a bare constant from the same letters inside a string."""
+    test is the fast path; strict parsing then tells a bare constant from the same letters inside a string.
+    ``what`` names the value in the error, followed by its ``event_type`` when given: the message is only
+    made for an error (formatting it for every event cost a third of a microsecond each)."""
     if b"NaN" not in encoded and b"Infinity" not in encoded:
         return
     try:
         pydantic_core.from_json(encoded, allow_inf_nan=False)
     except ValueError:
+        subject = what if event_type is None else f"{what} of event type {event_type!r}"
         raise InvalidArgumentError(
-            f"{what} holds NaN or Infinity, which JSON cannot represent (refused rather than stored as null)"
+            f"{subject} holds NaN or Infinity, which JSON cannot represent (refused rather than stored as null)"
         ) from None
 
 
