@@ -41,6 +41,20 @@ async def test_a_full_batch_is_written_without_waiting_for_linger(store: EventSt
     assert sample(metrics, "sluice_group_commit_batch_size_count", "full") == 3
 
 
+async def test_an_eager_batch_is_written_without_waiting_for_linger(store: EventStore) -> None:
+    async with AppendBatcher(store, linger=timedelta(seconds=2), eager_events=5) as batcher:
+        started = time.monotonic()
+        await batcher.append("eager", [EventData("E", {"n": n}) for n in range(5)])
+        eager = time.monotonic() - started
+        lingering = asyncio.create_task(batcher.append("eager", [EventData("E", {"n": n}) for n in range(4)]))
+        await asyncio.sleep(0.3)
+        assert not lingering.done()  # four events wait for company
+        joined = await batcher.append("eager", EventData("E", {"n": 4}))  # the fifth makes the batch eager
+        assert joined.first_offset == (await lingering).first_offset + 4
+    assert eager < 1.5, f"an append of eager_events waited {eager:.2f} s"
+    assert batch_sizes(await read(store, "eager")) == [5, 5]
+
+
 async def test_close_writes_everything_queued(store: EventStore) -> None:
     batcher = AppendBatcher(store, linger=timedelta(seconds=60))
     tasks = [

@@ -7,9 +7,11 @@ Each caller's events are validated and encoded on entry (a bad one fails only it
 fixed event id and the caller's correlation id, routed to a partition as the store would route them, and
 queued in the lane of their stream and partition. A lane writes its queue with one
 ``store.append_prepared`` (each event encoded once, each keeping its correlation id) when the oldest
-append has waited ``linger`` or ``max_batch`` events are queued; each caller then receives its own
-offsets, or its own error (see ``flushing.py``). Appends with an ``expected_offset`` are not batched:
-their check is about the partition's head at that moment, so they go straight to the store.
+append has waited ``linger`` or ``max_batch`` events are queued, or at once when ``eager_events`` are queued
+(a transaction of that many events already shares its commit widely: lingering would only add latency); each
+caller then receives its own offsets, or its own error (see ``flushing.py``). Appends with an
+``expected_offset`` (other than ``ExpectedOffset.ANY``, which expects nothing) are not batched: their check is
+about the partition's head at that moment, so they go straight to the store.
 
 It is built on the store's public API only (``append_prepared``), so it works with every backend.
 """
@@ -37,6 +39,9 @@ from sluice.store import MAX_BATCH_EVENTS, EventStore
 
 DEFAULT_LINGER = timedelta(milliseconds=2)
 DEFAULT_MAX_BATCH = 500
+DEFAULT_EAGER_EVENTS = 100
+"""Queued events that make a lane write at once: a caller's batch of 100 (the gRPC bench's) was held for the
+whole linger with no company to wait for."""
 
 
 class AppendBatcher:
@@ -48,15 +53,19 @@ class AppendBatcher:
         *,
         linger: timedelta = DEFAULT_LINGER,
         max_batch: int = DEFAULT_MAX_BATCH,
+        eager_events: int = DEFAULT_EAGER_EVENTS,
         metrics: GroupCommitMetrics | None = None,
     ) -> None:
         if not isinstance(linger, timedelta) or linger < timedelta(0):
             raise InvalidArgumentError(f"linger must be a timedelta of zero or more, got {linger!r}")
         if isinstance(max_batch, bool) or not isinstance(max_batch, int) or not 1 <= max_batch <= MAX_BATCH_EVENTS:
             raise InvalidArgumentError(f"max_batch must be 1 to {MAX_BATCH_EVENTS} events, got {max_batch!r}")
+        if isinstance(eager_events, bool) or not isinstance(eager_events, int) or eager_events < 1:
+            raise InvalidArgumentError(f"eager_events must be a positive number of events, got {eager_events!r}")
         self.store = store
         self.linger = linger
         self.max_batch = max_batch
+        self.eager_events = eager_events
         self._metrics = metrics or default_group_commit_metrics
         self._router = PartitionRouter(store)
         self._lanes: dict[LaneKey, AppendLane] = {}
@@ -76,7 +85,7 @@ class AppendBatcher:
         transaction with concurrent callers. Returns this caller's own offsets; raises this caller's
         own error."""
         self._check_open()
-        if expected_offset is not None:
+        if expected_offset is not None and expected_offset is not ExpectedOffset.ANY:
             return await self.store.append(
                 stream_name,
                 events,
@@ -144,6 +153,7 @@ class AppendBatcher:
                 key,
                 linger_seconds=self.linger.total_seconds(),
                 max_batch=self.max_batch,
+                eager_events=self.eager_events,
                 write=self._write,
                 on_idle=self._forget_lane,
             )

@@ -1,7 +1,7 @@
 """A lane: the appends waiting to share one transaction, and the task that writes them.
 
-A lane starts writing when its oldest append has waited ``linger`` or when it holds ``max_batch``
-events, whichever comes first. At most one write per lane is in flight (writers of a partition
+A lane starts writing when its oldest append has waited ``linger`` or when it holds ``eager_events`` (or
+``max_batch``) events, whichever comes first. At most one write per lane is in flight (writers of a partition
 serialize in the database anyway); appends arriving meanwhile wait for it and go in the next batch,
 which starts as soon as the write ends if its oldest append has already waited ``linger``. So batches
 grow with the load, and keyed events are written in the order they were queued.
@@ -30,12 +30,14 @@ class AppendLane:
         *,
         linger_seconds: float,
         max_batch: int,
+        eager_events: int,
         write: Callable[[LaneKey, list[PendingAppend]], Awaitable[None]],
         on_idle: Callable[[AppendLane], None],
     ) -> None:
         self.key = key
         self._linger_seconds = linger_seconds
         self._max_batch = max_batch
+        self._eager_events = min(eager_events, max_batch)
         self._write = write
         self._on_idle = on_idle
         self._loop = asyncio.get_running_loop()
@@ -65,7 +67,7 @@ class AppendLane:
             await asyncio.wait([self._writer])
 
     def _ready(self) -> bool:
-        if self._draining or self._pending_events >= self._max_batch:
+        if self._draining or self._pending_events >= self._eager_events:
             return True
         return time.monotonic() - self._pending[0].queued_at >= self._linger_seconds
 
