@@ -233,11 +233,11 @@ async def test_bad_input_gets_typed_errors_and_stores_nothing(store: EventStore)
     with pytest.raises(InvalidArgumentError, match="not JSON-serializable"):
         await store.append("s", EventData("A", {"when": object()}))
     for not_finite in (float("nan"), float("inf"), -float("inf")):  # JSON cannot hold them: never stored as null
-        with pytest.raises(InvalidArgumentError, match="^data of event type 'A' holds NaN or Infinity"):
+        with pytest.raises(InvalidArgumentError, match=r"^data of event type 'A' holds NaN or Infinity"):
             await store.append("s", EventData("A", {"total": not_finite}))
-        with pytest.raises(InvalidArgumentError, match="^data of event type 'B' holds NaN or Infinity"):
+        with pytest.raises(InvalidArgumentError, match=r"^data of event type 'B' holds NaN or Infinity"):
             await store.append("s", [EventData("A", {"total": 1}), EventData("B", {"total": not_finite})])
-        with pytest.raises(InvalidArgumentError, match="^metadata holds NaN or Infinity"):
+        with pytest.raises(InvalidArgumentError, match=r"^metadata holds NaN or Infinity"):
             await store.append("s", EventData("A", {}, metadata={"score": [not_finite]}))
     with pytest.raises(InvalidArgumentError, match="NUL character"):  # jsonb cannot hold it: both backends refuse
         await store.append("s", EventData("A", {}, metadata={"note": "a\x00b"}))

@@ -158,7 +158,7 @@ def test_a_client_batch_sends_the_ids_its_events_keep() -> None:
 
 
 def test_a_client_batch_refuses_non_finite_numbers_naming_the_event_type() -> None:
-    with pytest.raises(InvalidArgumentError, match="^data of event type 'Placed' holds NaN or Infinity"):
+    with pytest.raises(InvalidArgumentError, match=r"^data of event type 'Placed' holds NaN or Infinity"):
         event_messages([EventData("A", {"n": 1}), EventData("Placed", {"n": float("nan")})], EventTypeRegistry())
-    with pytest.raises(InvalidArgumentError, match="^metadata holds NaN or Infinity"):
+    with pytest.raises(InvalidArgumentError, match=r"^metadata holds NaN or Infinity"):
         event_messages(EventData("A", {}, metadata={"score": float("inf")}), EventTypeRegistry())
