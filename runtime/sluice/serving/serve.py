@@ -46,7 +46,7 @@ from sluice.serving.database_wait import DatabaseWait
 from sluice.serving.grpc_health import WaitingGrpcServer, mirror_readiness
 from sluice.serving.http_apps import AppSwitch, HealthOnly
 from sluice.serving.http_server import HttpListener, split_address
-from sluice.serving.shutdown import close_store, within
+from sluice.serving.shutdown import ShutdownBudget, close_store, within
 from sluice.store import EventStore
 
 __all__ = ["ServeSettings", "ServingAddresses", "gateway_authenticator", "serve", "split_address"]
@@ -228,27 +228,27 @@ class _Gateway:
         if self.waiting_grpc is not None:
             draining.append(within(drain_seconds, "stopping the gRPC server", self.waiting_grpc.stop()))
         await asyncio.gather(*draining)
+        # What follows shares one budget of close_seconds: writing the queued appends, stopping the workers
+        # and closing the store each get what the steps before them left (a hung database must not cost
+        # close_seconds per step). A store left no time has its connections terminated.
+        budget = ShutdownBudget(settings.close_seconds)
         if self.batcher is not None:  # both doors have drained: write what their appends queued
-            await within(settings.close_seconds, "writing the queued appends", self.batcher.close())
+            await within(budget.left(), "writing the queued appends", self.batcher.close())
         workers = []
         if self.retention is not None:
-            workers.append(within(settings.close_seconds, "stopping the retention worker", self.retention.stop()))
+            workers.append(within(budget.left(), "stopping the retention worker", self.retention.stop()))
         if self.lag_refresher is not None:
-            workers.append(within(settings.close_seconds, "stopping the lag refresher", self.lag_refresher.stop()))
+            workers.append(within(budget.left(), "stopping the lag refresher", self.lag_refresher.stop()))
         if self.lag_sampler is not None:
-            workers.append(
-                within(settings.close_seconds, "stopping the console's lag sampler", self.lag_sampler.stop())
-            )
+            workers.append(within(budget.left(), "stopping the console's lag sampler", self.lag_sampler.stop()))
         if self.readiness_mirror is not None:
-            workers.append(
-                within(settings.close_seconds, "stopping the readiness mirror", _finished(self.readiness_mirror))
-            )
+            workers.append(within(budget.left(), "stopping the readiness mirror", _finished(self.readiness_mirror)))
         await asyncio.gather(*workers)
         store = self.store
         if store is None and opening.done() and not opening.cancelled() and opening.exception() is None:
             store = opening.result()  # opened just as the stop came
         if store is not None:
-            await close_store(store, settings.close_seconds)
+            await close_store(store, budget.left())
 
 
 async def _open_store(settings: ServeSettings) -> EventStore:

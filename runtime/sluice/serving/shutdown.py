@@ -9,11 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable
 
 from sluice.store import EventStore
 
 logger = logging.getLogger(__name__)
+
+
+class ShutdownBudget:
+    """Time shared by consecutive shutdown steps: each may take what the ones before it left."""
+
+    def __init__(self, seconds: float) -> None:
+        self._deadline = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return max(self._deadline - time.monotonic(), 0.0)
 
 
 async def within(seconds: float, step: str, awaitable: Awaitable[object]) -> bool:
