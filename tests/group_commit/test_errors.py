@@ -188,6 +188,10 @@ async def test_invalid_settings_and_use_after_close(store: EventStore) -> None:
         AppendBatcher(store, max_batch=0)
     with pytest.raises(InvalidArgumentError):
         AppendBatcher(store, max_batch=10_001)
+    for eager_events in (0, -5, True, 2.5):
+        with pytest.raises(InvalidArgumentError, match="eager_events must be a positive number of events"):
+            AppendBatcher(store, eager_events=eager_events)  # type: ignore[arg-type]
+    assert batched(store, eager_events=7).batcher.eager_events == 7
     batcher = AppendBatcher(store)
     await batcher.close()
     await batcher.close()

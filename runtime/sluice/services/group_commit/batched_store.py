@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from sluice.core.events import AppendResult, ExpectedOffset
-from sluice.services.group_commit.batcher import DEFAULT_LINGER, DEFAULT_MAX_BATCH, AppendBatcher
+from sluice.services.group_commit.batcher import DEFAULT_EAGER_EVENTS, DEFAULT_LINGER, DEFAULT_MAX_BATCH, AppendBatcher
 from sluice.services.group_commit.metrics import GroupCommitMetrics
 from sluice.store.event_store import EventStore
 from sluice.store.forwarding import ForwardingStore
@@ -68,7 +68,9 @@ def batched(
     *,
     linger: timedelta = DEFAULT_LINGER,
     max_batch: int = DEFAULT_MAX_BATCH,
+    eager_events: int = DEFAULT_EAGER_EVENTS,
     metrics: GroupCommitMetrics | None = None,
 ) -> BatchedEventStore:
     """Wrap ``store`` so that its appends are batched (group commit); see AppendBatcher."""
-    return BatchedEventStore(store, AppendBatcher(store, linger=linger, max_batch=max_batch, metrics=metrics))
+    batcher = AppendBatcher(store, linger=linger, max_batch=max_batch, eager_events=eager_events, metrics=metrics)
+    return BatchedEventStore(store, batcher)
