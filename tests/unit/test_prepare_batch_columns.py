@@ -1,6 +1,6 @@
-"""prepare_batch's column-wise path (core/batches.py ``_prepare_plain_events``) against its event-by-event loop:
-the same batch from both for every batch the column-wise path takes, and None (so the loop decides, or raises)
-for every batch it must leave."""
+"""prepare_batch's column-wise path (core/batches.py ``_prepare_plain_events``) and its single-event path
+(``_prepare_plain_event``) against its event-by-event loop: the same batch from both for every batch they take,
+and None (so the loop decides, or raises) for every batch they must leave."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sluice.core.batches import (
     NO_EVENT_ID,
     PreparedBatch,
     _prepare_event_by_event,
+    _prepare_plain_event,
     _prepare_plain_events,
     prepare_batch,
 )
@@ -128,3 +129,57 @@ def test_metadata_that_cannot_be_written_leaves_the_batch_to_the_loop_before_any
     assert not any(has_event_id(event) for event in events), "no id made before the batch was left"
     with pytest.raises(InvalidArgumentError, match="metadata is not JSON-serializable"):
         prepare_batch(events, REGISTRY, LIMIT)
+
+
+@pytest.mark.parametrize("given", [False, True])
+@pytest.mark.parametrize("correlation", [None, "request-7"])
+@pytest.mark.parametrize("make_event_ids", [True, False])
+@pytest.mark.parametrize("data", [{}, {"n": 1, "text": "é", "nested": {"list": [1, 1.5, None]}}])
+def test_one_event_is_prepared_as_the_loop_prepares_it(
+    given: bool, correlation: str | None, make_event_ids: bool, data: dict[str, Any]
+) -> None:
+    empty = "{}" if correlation is None else f'{{"correlation_id":"{correlation}"}}'
+    event_id = uuid.uuid4() if given else None
+    event = EventData("Type", data, schema_version=3) if event_id is None else EventData("Type", data, {}, event_id, 3)
+    twin = EventData("Type", data, schema_version=3) if event_id is None else EventData("Type", data, {}, event_id, 3)
+    single = _prepare_plain_event(event, LIMIT, correlation, empty, make_event_ids)
+    assert single is not None, "the single-event path should take this event"
+    looped = _prepare_event_by_event([twin], REGISTRY, LIMIT, correlation, empty, make_event_ids)
+    for column in ID_COLUMN_LEFT_OUT:
+        assert getattr(single, column) == getattr(looped, column), column
+    assert single.correlation_id == looped.correlation_id == correlation
+    if given:
+        assert single.event_ids == looped.event_ids == [event_id]
+    elif make_event_ids:
+        assert single.event_ids == [event.event_id], "the caller's event keeps the id made"
+        assert single.event_ids[0].version == 4
+    else:
+        assert single.event_ids == looped.event_ids == [NO_EVENT_ID]
+        assert not has_event_id(event), "queues make no ids"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"not": "an EventData"},
+        EventData("E", [1, 2]),
+        EventData("", {"n": 1}),
+        EventData("E" * 201, {"n": 1}),
+        EventData("E", {"n": math.nan}),
+        EventData("E", {"text": "NaN inside a string"}),  # the loop tells it from a bare NaN, and takes it
+        EventData("E", {"big": "x" * LIMIT}),
+        EventData("E", {"o": object()}),
+        EventData("E", {"n": 1}, {"tenant": "t"}),
+        EventData("E", {"n": 1}, event_id=str(uuid.uuid4())),
+    ],
+)
+def test_an_event_the_single_path_must_leave_is_left_unchanged_and_the_loop_decides(event: Any) -> None:
+    had_an_id = isinstance(event, EventData) and has_event_id(event)
+    assert _prepare_plain_event(event, LIMIT, None, "{}", True) is None
+    assert not isinstance(event, EventData) or has_event_id(event) == had_an_id, "nothing changed on the event"
+    outcome: object
+    try:
+        outcome = prepare_batch([event], REGISTRY, LIMIT)
+    except (InvalidArgumentError, PayloadTooLargeError) as error:
+        outcome = error
+    assert outcome is not None

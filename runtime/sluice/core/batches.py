@@ -66,11 +66,10 @@ def prepare_batch(
     )
     # A list or tuple (the usual arguments) matches before isinstance's Python-level check against the ABC.
     listed = events if isinstance(events, (list, tuple, Sequence)) else list(events)
-    plain = (
-        _prepare_plain_events(listed, payload_limit, correlation, correlated_empty_metadata, make_event_ids)
-        if len(listed) > 1
-        else None
-    )
+    if len(listed) == 1:
+        plain = _prepare_plain_event(listed[0], payload_limit, correlation, correlated_empty_metadata, make_event_ids)
+    else:
+        plain = _prepare_plain_events(listed, payload_limit, correlation, correlated_empty_metadata, make_event_ids)
     return plain or _prepare_event_by_event(
         listed, registry, payload_limit, correlation, correlated_empty_metadata, make_event_ids
     )
@@ -175,6 +174,53 @@ def _prepare_plain_events(
         payloads=payloads,
         metadata=metadata,
         correlation_ids=[correlation] * count,
+        correlation_id=correlation,
+    )
+
+
+def _prepare_plain_event(
+    event: object,
+    payload_limit: int,
+    correlation: str | None,
+    correlated_empty_metadata: str,
+    make_event_ids: bool,
+) -> PreparedBatch | None:
+    """The usual single event (each group-commit caller's, each single append's) without the loop's set-up: an
+    ``EventData`` with a dict payload, no metadata, a valid event type and a UUID or no id. None for any other
+    event, before changing anything: the loop then prepares it or raises its error (the result is the loop's,
+    tests/unit/test_prepare_batch_columns.py compares them). 4.6 -> 2.9 us per call, by timeit."""
+    if (
+        type(event) is not EventData
+        or type(event.data) is not dict
+        or event.metadata
+        or type(event.event_type) is not str
+        or not 0 < len(event.event_type) <= MAX_EVENT_TYPE_LENGTH
+    ):
+        return None
+    event_type = event.event_type
+    try:
+        payload = json_with_constants(event.data)
+    except pydantic_core.PydanticSerializationError:
+        return None
+    if len(payload) > payload_limit or b"NaN" in payload or b"Infinity" in payload:
+        return None
+    event_id = stored_event_id(event)
+    if event_id is NOT_MADE_YET:
+        if make_event_ids:
+            [event_id] = new_event_ids(1)
+            assign_event_id(event, event_id)  # the caller's event keeps it: a retry is deduplicated
+        else:
+            event_id = NO_EVENT_ID
+    elif type(event_id) is not uuid.UUID:
+        return None
+    return PreparedBatch(
+        event_ids=[event_id],
+        event_types=[event_type],
+        schema_versions=[event.schema_version],
+        content_types=[JSON_CONTENT_TYPE],
+        payloads=[payload],
+        metadata=[correlated_empty_metadata],
+        correlation_ids=[correlation],
         correlation_id=correlation,
     )
 
