@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from sluice.core.errors import ProjectionTargetError
 from sluice.services.projections.sql_target.definition import COLUMN_TYPES
 from sluice.services.projections.sql_target.statements import CERTAINLY_CONVERTS, cast_problem
 from sluice.storage.postgres.store import PostgresEventStore
@@ -172,5 +173,5 @@ async def test_certain_texts_convert_and_the_usual_ones_are_certain(
 
 def test_only_known_types_reach_the_sql() -> None:
     assert set(CERTAINLY_CONVERTS) <= set(COLUMN_TYPES)
-    with pytest.raises(Exception, match="unknown column type"):
+    with pytest.raises(ProjectionTargetError, match="unknown column type"):
         cast_problem("text", "bigint; DROP TABLE x")

@@ -177,9 +177,21 @@ def test_an_event_the_single_path_must_leave_is_left_unchanged_and_the_loop_deci
     had_an_id = isinstance(event, EventData) and has_event_id(event)
     assert _prepare_plain_event(event, LIMIT, None, "{}", True) is None
     assert not isinstance(event, EventData) or has_event_id(event) == had_an_id, "nothing changed on the event"
-    outcome: object
-    try:
-        outcome = prepare_batch([event], REGISTRY, LIMIT)
-    except (InvalidArgumentError, PayloadTooLargeError) as error:
-        outcome = error
-    assert outcome is not None
+    twin = _with_metadata(event, event.metadata, given=had_an_id) if isinstance(event, EventData) else event
+    outcomes = []
+    for path in (
+        lambda: prepare_batch([event], REGISTRY, LIMIT),
+        lambda: _prepare_event_by_event([twin], REGISTRY, LIMIT, None, "{}", True),
+    ):
+        try:
+            outcomes.append(path())
+        except (InvalidArgumentError, PayloadTooLargeError) as error:
+            outcomes.append(error)
+    through_prepare_batch, through_the_loop = outcomes
+    assert type(through_prepare_batch) is type(through_the_loop)
+    if isinstance(through_the_loop, PreparedBatch):
+        assert isinstance(through_prepare_batch, PreparedBatch)
+        for column in ID_COLUMN_LEFT_OUT:
+            assert getattr(through_prepare_batch, column) == getattr(through_the_loop, column), column
+    else:
+        assert str(through_prepare_batch) == str(through_the_loop)
